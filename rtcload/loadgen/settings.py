@@ -1,0 +1,209 @@
+"""Locust command-line arguments and environment variables of rtcload, parsed into one settings object.
+
+Every option is a Locust custom argument (shown in the web UI) with an RTCLOAD_* environment
+variable, so the same scenario runs from a laptop, CI or a Kubernetes worker unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtcload.distributions import Distribution, parse_distribution
+
+DEFAULT_DESTINATIONS = "echo"
+
+
+@dataclass(frozen=True)
+class WeightedChoice:
+    items: tuple[tuple[str, float], ...]
+
+    def pick(self, rng: Any) -> str:
+        total = sum(w for _, w in self.items)
+        x = rng.random() * total
+        for item, weight in self.items:
+            x -= weight
+            if x <= 0:
+                return item
+        return self.items[-1][0]
+
+
+def parse_weighted(text: str) -> WeightedChoice:
+    """`echo:3,tone:1,+15550001` -> weighted destinations (weight 1 when omitted)."""
+    items: list[tuple[str, float]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, weight = part.rpartition(":")
+        if sep and name and _is_number(weight):
+            items.append((name, float(weight)))
+        else:
+            items.append((part, 1.0))
+    if not items or any(w < 0 for _, w in items) or sum(w for _, w in items) <= 0:
+        raise ValueError(f"bad destination list {text!r}")
+    return WeightedChoice(tuple(items))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class IceServerSpec:
+    urls: str
+    username: str | None = None
+    credential: str | None = field(default=None, repr=False)
+
+
+def parse_ice_servers(text: str) -> tuple[IceServerSpec, ...]:
+    """`stun:host:3478,turn:user:pass@host:3478?transport=udp` -> specs (credentials kept out of repr)."""
+    servers: list[IceServerSpec] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        scheme, _, rest = part.partition(":")
+        if scheme not in ("stun", "stuns", "turn", "turns"):
+            raise ValueError(f"ICE server must start with stun:, stuns:, turn: or turns: (got {scheme!r})")
+        if "@" in rest and scheme.startswith("turn"):
+            userinfo, _, hostpart = rest.rpartition("@")
+            user, _, password = userinfo.partition(":")
+            servers.append(IceServerSpec(f"{scheme}:{hostpart}", user, password))
+        else:
+            servers.append(IceServerSpec(part))
+    return tuple(servers)
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    target: str
+    credentials_file: str | None
+    user_prefix: str
+    open_password: str
+    destinations: WeightedChoice
+    call_duration: Distribution
+    think_time: Distribution
+    codec: str
+    audio: str
+    ice_servers: tuple[IceServerSpec, ...]
+    relay_only: bool
+    ice_host_addresses: tuple[str, ...] | None
+    stats_interval_s: float
+    media: str
+    verify_tls: bool
+    ca_file: str | None
+    trickle: bool
+    answer_timeout_s: float
+    summary_path: str | None
+    dtmf_digits: str
+    hold_share: float
+    dtmf_share: float
+
+
+# name, env, default, help, kind
+_OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
+    ("--rtc-credentials", "RTCLOAD_CREDENTIALS", "", "CSV of username,password[,number] or token[,number]", "str"),
+    ("--rtc-user-prefix", "RTCLOAD_USER_PREFIX", "load", "usernames generated for open-mode targets", "str"),
+    ("--rtc-open-password", "RTCLOAD_OPEN_PASSWORD", "rtcload", "password for generated users (open mode)", "secret"),
+    ("--rtc-destinations", "RTCLOAD_DESTINATIONS", DEFAULT_DESTINATIONS, "weighted destinations: echo:3,tone:1", "str"),
+    ("--rtc-call-duration", "RTCLOAD_CALL_DURATION", "uniform:8,12", "call hold time distribution (s)", "str"),
+    ("--rtc-think-time", "RTCLOAD_THINK_TIME", "uniform:1,3", "pause between calls (s)", "str"),
+    ("--rtc-codec", "RTCLOAD_CODEC", "opus", "opus, pcmu or pcma", "str"),
+    ("--rtc-audio", "RTCLOAD_AUDIO", "tone", "tone, dualtone, speech, silence or wav:PATH", "str"),
+    ("--rtc-ice-servers", "RTCLOAD_ICE_SERVERS", "", "stun:host:port,turn:user:pass@host:port", "secret"),
+    ("--rtc-relay-only", "RTCLOAD_RELAY_ONLY", False, "force TURN relay candidates", "bool"),
+    ("--rtc-ice-host", "RTCLOAD_ICE_HOST", "", "restrict host candidates to these addresses (comma list)", "str"),
+    ("--rtc-stats-interval", "RTCLOAD_STATS_INTERVAL", 5.0, "getStats sampling interval (s, >= 1)", "float"),
+    ("--rtc-media", "RTCLOAD_MEDIA", "aiortc", "aiortc (real audio) or none (signaling only)", "str"),
+    ("--rtc-insecure", "RTCLOAD_INSECURE", False, "do not verify TLS certificates (wss://)", "bool"),
+    ("--rtc-ca-file", "RTCLOAD_CA_FILE", "", "CA bundle for wss:// targets", "str"),
+    ("--rtc-trickle", "RTCLOAD_TRICKLE", False, "trickle ICE candidates", "bool"),
+    ("--rtc-answer-timeout", "RTCLOAD_ANSWER_TIMEOUT", 60.0, "seconds to wait for an answer", "float"),
+    ("--rtc-summary", "RTCLOAD_SUMMARY", "", "write the run summary JSON here", "str"),
+    ("--rtc-dtmf", "RTCLOAD_DTMF", "1234#", "digits sent by the DTMF task", "str"),
+    ("--rtc-hold-share", "RTCLOAD_HOLD_SHARE", 0.0, "share of calls that hold/unhold once", "float"),
+    ("--rtc-dtmf-share", "RTCLOAD_DTMF_SHARE", 0.0, "share of calls that send DTMF", "float"),
+)
+
+
+def add_locust_arguments(parser: Any) -> None:
+    """Register rtcload's options on Locust's parser (events.init_command_line_parser)."""
+    group = (
+        parser.add_argument_group("rtcload", "WebRTC call load options")
+        if hasattr(parser, "add_argument_group")
+        else parser
+    )
+    for flag, env, default, help_text, kind in _OPTIONS:
+        kwargs: dict[str, Any] = {"env_var": env, "help": help_text, "include_in_web_ui": kind != "secret"}
+        if kind == "bool":
+            kwargs["action"] = "store_true"
+            kwargs["default"] = False
+        else:
+            kwargs["default"] = default
+            kwargs["type"] = float if kind == "float" else str
+        if kind == "secret":
+            kwargs["is_secret"] = True
+        try:
+            group.add_argument(flag, **kwargs)
+        except TypeError:  # plain argparse (tests, rtcload call): no env_var/is_secret/include_in_web_ui
+            for key in ("env_var", "include_in_web_ui", "is_secret"):
+                kwargs.pop(key, None)
+            group.add_argument(flag, **kwargs)
+
+
+def _get(options: Any, flag: str, env: str, default: Any) -> Any:
+    attr = flag.removeprefix("--").replace("-", "_")
+    value = getattr(options, attr, None) if options is not None else None
+    if value is None or value == "":
+        value = os.environ.get(env, default)
+    return value
+
+
+def settings_from_options(options: argparse.Namespace | Any, target: str) -> LoadSettings:
+    """Build and validate settings; raises ValueError naming the bad option."""
+    raw = {flag: _get(options, flag, env, default) for flag, env, default, _h, _k in _OPTIONS}
+
+    def flag_bool(flag: str) -> bool:
+        value = raw[flag]
+        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+
+    stats_interval = float(raw["--rtc-stats-interval"])
+    if stats_interval < 1.0:
+        raise ValueError("--rtc-stats-interval must be >= 1 s")
+    media = str(raw["--rtc-media"])
+    if media not in ("aiortc", "none"):
+        raise ValueError("--rtc-media must be aiortc or none")
+    codec = str(raw["--rtc-codec"]).lower()
+    if codec not in ("opus", "pcmu", "pcma"):
+        raise ValueError("--rtc-codec must be opus, pcmu or pcma")
+    hosts = tuple(h.strip() for h in str(raw["--rtc-ice-host"]).split(",") if h.strip()) or None
+    for flag in ("--rtc-hold-share", "--rtc-dtmf-share"):
+        if not 0.0 <= float(raw[flag]) <= 1.0:
+            raise ValueError(f"{flag} must be between 0 and 1")
+    return LoadSettings(
+        target=target,
+        credentials_file=str(raw["--rtc-credentials"]) or None,
+        user_prefix=str(raw["--rtc-user-prefix"]),
+        open_password=str(raw["--rtc-open-password"]),
+        destinations=parse_weighted(str(raw["--rtc-destinations"])),
+        call_duration=parse_distribution(str(raw["--rtc-call-duration"])),
+        think_time=parse_distribution(str(raw["--rtc-think-time"])),
+        codec=codec,
+        audio=str(raw["--rtc-audio"]),
+        ice_servers=parse_ice_servers(str(raw["--rtc-ice-servers"])),
+        relay_only=flag_bool("--rtc-relay-only"),
+        ice_host_addresses=hosts,
+        stats_interval_s=stats_interval,
+        media=media,
+        verify_tls=not flag_bool("--rtc-insecure"),
+        ca_file=str(raw["--rtc-ca-file"]) or None,
+        trickle=flag_bool("--rtc-trickle"),
+        answer_timeout_s=float(raw["--rtc-answer-timeout"]),
+        summary_path=str(raw["--rtc-summary"]) or None,
+        dtmf_digits=str(raw["--rtc-dtmf"]),
+        hold_share=float(raw["--rtc-hold-share"]),
+        dtmf_share=float(raw["--rtc-dtmf-share"]),
+    )

@@ -1,0 +1,240 @@
+"""One catalog of measurements: each defined once, then fed to Locust, Prometheus and the run summary.
+
+A measurement's `key` is what code records; its Locust request type/name, Prometheus name, unit,
+buckets and the percentiles the summary prints all hang off that one definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    HISTOGRAM = "histogram"
+    COUNTER = "counter"
+    GAUGE = "gauge"
+
+
+class Unit(StrEnum):
+    SECONDS = "seconds"
+    RATIO = "ratio"
+    MOS = "mos"
+    R_FACTOR = "r"
+    COUNT = "count"
+
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+RTT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1.0)
+JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
+LOSS_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)
+# Band edges of quality.md (poor < 3.6 <= fair < 4.0 <= good), the SDK warning (3.5) and finer steps near the top.
+MOS_BUCKETS = (1.5, 2.0, 2.5, 3.0, 3.1, 3.5, 3.6, 3.8, 4.0, 4.1, 4.2, 4.3, 4.4, 4.5)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    key: str
+    prometheus_name: str
+    kind: Kind
+    unit: Unit
+    help: str
+    buckets: tuple[float, ...] = ()
+    locust_type: str | None = None  # request_type of the Locust event; None = not a Locust request
+    locust_name: str | None = None
+    labels: tuple[str, ...] = ()
+
+    @property
+    def is_time(self) -> bool:
+        return self.unit is Unit.SECONDS
+
+
+_M = Measurement
+CATALOG: tuple[Measurement, ...] = (
+    _M(
+        "registration",
+        "rtcload_registration_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "WebSocket connect start to gateway state REGED",
+        LATENCY_BUCKETS,
+        "REGISTER",
+        "registration",
+    ),
+    _M(
+        "ws_connect",
+        "rtcload_ws_connect_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "WebSocket connect start to socket open",
+        LATENCY_BUCKETS,
+        "REGISTER",
+        "ws_connect",
+    ),
+    _M(
+        "login",
+        "rtcload_login_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "login sent to login result",
+        LATENCY_BUCKETS,
+        "REGISTER",
+        "login",
+    ),
+    _M(
+        "post_dial_delay",
+        "rtcload_post_dial_delay_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "invite sent to first ringing or early media",
+        LATENCY_BUCKETS,
+        "CALL",
+        "post_dial_delay",
+    ),
+    _M(
+        "call_setup",
+        "rtcload_call_setup_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "invite sent to answer received",
+        LATENCY_BUCKETS,
+        "CALL",
+        "answer",
+    ),
+    _M(
+        "inbound_answer",
+        "rtcload_inbound_answer_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "inbound call: answer sent to answer result",
+        LATENCY_BUCKETS,
+        "CALL",
+        "inbound_answer",
+    ),
+    _M(
+        "ice_connect",
+        "rtcload_ice_connect_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "remote SDP applied to ICE connected",
+        LATENCY_BUCKETS,
+        "MEDIA",
+        "ice_connect",
+    ),
+    _M(
+        "dtls_connect",
+        "rtcload_dtls_connect_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "remote SDP applied to DTLS connected",
+        LATENCY_BUCKETS,
+        "MEDIA",
+        "dtls_connect",
+    ),
+    _M(
+        "first_rtp",
+        "rtcload_first_rtp_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "call active to first audio RTP from the platform",
+        LATENCY_BUCKETS,
+        "MEDIA",
+        "first_rtp",
+    ),
+    _M(
+        "hangup",
+        "rtcload_hangup_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "bye sent to bye result",
+        LATENCY_BUCKETS,
+        "CALL",
+        "hangup",
+    ),
+    _M(
+        "reconnect",
+        "rtcload_reconnect_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "socket loss detected to registered again",
+        LATENCY_BUCKETS,
+        "RECONNECT",
+        "reconnect",
+    ),
+    _M(
+        "media_gap",
+        "rtcload_media_gap_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "last RTP before a fault to first RTP after recovery",
+        LATENCY_BUCKETS,
+        "RECONNECT",
+        "media_gap",
+    ),
+    _M(
+        "rtt",
+        "rtcload_rtt_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "round-trip time from RTCP, per stats interval",
+        RTT_BUCKETS,
+        "QUALITY",
+        "rtt",
+        ("direction",),
+    ),
+    _M(
+        "jitter",
+        "rtcload_jitter_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "RFC 3550 interarrival jitter, per stats interval",
+        JITTER_BUCKETS,
+        "QUALITY",
+        "jitter",
+        ("direction",),
+    ),
+    _M(
+        "packet_loss",
+        "rtcload_packet_loss_ratio",
+        Kind.HISTOGRAM,
+        Unit.RATIO,
+        "packet loss ratio, per stats interval",
+        LOSS_BUCKETS,
+        None,
+        None,
+        ("direction",),
+    ),
+    _M(
+        "mos",
+        "rtcload_mos",
+        Kind.HISTOGRAM,
+        Unit.MOS,
+        "E-model (G.107) MOS, per stats interval",
+        MOS_BUCKETS,
+        None,
+        None,
+        ("direction",),
+    ),
+)
+
+BY_KEY: dict[str, Measurement] = {m.key: m for m in CATALOG}
+
+# Figures the run summary prints first, in this order.
+SUMMARY_KEYS: tuple[str, ...] = (
+    "registration",
+    "post_dial_delay",
+    "call_setup",
+    "first_rtp",
+    "hangup",
+    "mos",
+    "rtt",
+    "jitter",
+    "packet_loss",
+)
+
+
+def measurement(key: str) -> Measurement:
+    try:
+        return BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"unknown measurement {key!r}; known: {', '.join(BY_KEY)}") from None

@@ -1,0 +1,185 @@
+"""One call as the client sees it: state, dialog, timings, media, and how it ended."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from rtcload.protocol.call_state import CallState, CallStateMachine
+from rtcload.protocol.dialog import DialogParams
+from rtcload.signaling.media_port import MediaPort
+
+if TYPE_CHECKING:
+    from rtcload.signaling.client import SignalingClient
+
+
+class Direction(StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+class EndedBy(StrEnum):
+    LOCAL = "local"  # we sent the bye
+    REMOTE = "remote"  # the platform sent the bye
+    NOT_REATTACHED = "not_reattached"  # socket came back, the platform had lost the call
+    PURGED = "purged"  # punt, reconnect exhausted, or client closed without a bye
+    FAILED = "failed"  # setup failed locally (SDP, server error)
+
+
+@dataclass
+class CallTimings:
+    """Monotonic timestamps; None until the step happens."""
+
+    invite_sent: float | None = None
+    invite_result: float | None = None
+    ringing: float | None = None
+    early_media: float | None = None
+    answered: float | None = None  # answer frame received (outbound) / answer result (inbound)
+    remote_sdp_applied: float | None = None
+    inbound_invite: float | None = None
+    answer_sent: float | None = None
+    bye_sent: float | None = None
+    bye_result: float | None = None
+    ended: float | None = None
+
+    @property
+    def post_dial_delay(self) -> float | None:
+        """invite sent -> first of ringing or early media (design.md)."""
+        firsts = [t for t in (self.ringing, self.early_media) if t is not None]
+        if self.invite_sent is None or not firsts:
+            return None
+        return min(firsts) - self.invite_sent
+
+    @property
+    def answer_delay(self) -> float | None:
+        """invite sent -> answer received (call setup)."""
+        if self.invite_sent is None or self.answered is None:
+            return None
+        return self.answered - self.invite_sent
+
+    @property
+    def inbound_answer_delay(self) -> float | None:
+        """answer sent -> result (inbound leg becomes active)."""
+        if self.answer_sent is None or self.answered is None:
+            return None
+        return self.answered - self.answer_sent
+
+    @property
+    def hangup_delay(self) -> float | None:
+        if self.bye_sent is None or self.bye_result is None:
+            return None
+        return self.bye_result - self.bye_sent
+
+
+class Call:
+    """A call leg of one client. Use the methods; the client drives the state from frames."""
+
+    def __init__(
+        self,
+        client: SignalingClient,
+        call_id: str,
+        direction: Direction,
+        dialog: DialogParams,
+        media: MediaPort | None,
+        on_state: Callable[[Call, CallState, CallState, str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.id = call_id
+        self.direction = direction
+        self.dialog = dialog
+        self.media = media
+        self.timings = CallTimings()
+        self.cause: str | None = None
+        self.cause_code: int | None = None
+        self.sip_code: int | None = None
+        self.sip_reason: str | None = None
+        self.ended_by: EndedBy | None = None
+        self.error: str | None = None
+        self.remote_offer: str | None = None
+        self.inbound_params: dict[str, Any] = {}
+        self.reattach_count = 0
+        self.media_report: object | None = None
+        self.media_lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._on_state = on_state
+        self.machine = CallStateMachine(call_id, on_change=self._state_changed)
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def state(self) -> CallState:
+        return self.machine.state
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    def _state_changed(self, old: CallState, new: CallState, trigger: str) -> None:
+        self._changed.set()
+        if self._on_state is not None:
+            self._on_state(self, old, new, trigger)
+
+    def mark_ended(self) -> None:
+        self._ended.set()
+        self._changed.set()
+
+    async def wait_until(self, predicate: Callable[[Call], bool], timeout: float) -> bool:
+        """Wait for a condition on this call; returns False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate(self):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            if predicate(self):
+                return True
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return predicate(self)
+        return True
+
+    async def wait_established(self, timeout: float) -> None:
+        """Until active/held; raises CallFailed if the call ended first, TimeoutError otherwise."""
+        from rtcload.signaling.errors import CallFailed
+
+        ok = await self.wait_until(lambda c: c.machine.established or c.ended, timeout)
+        if self.ended or self.machine.ended:
+            raise CallFailed(self.cause or "UNKNOWN", self.cause_code or 0, client=self.client.label, call_id=self.id)
+        if not ok:
+            raise TimeoutError(f"[{self.client.label}][call {self.id}] not answered within {timeout:g} s")
+
+    async def wait_ended(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._ended.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # ------------------------------------------------------------ actions (delegate to the client)
+
+    async def hangup(self, cause: str | None = None) -> None:
+        await self.client.hangup(self, cause)
+
+    async def hold(self) -> None:
+        await self.client.hold(self, True)
+
+    async def unhold(self) -> None:
+        await self.client.hold(self, False)
+
+    async def dtmf(self, digits: str) -> None:
+        await self.client.send_dtmf(self, digits)
+
+    async def answer(self) -> None:
+        await self.client.answer(self)
+
+    async def reject(self) -> None:
+        await self.client.hangup(self, "USER_BUSY")
+
+    def __repr__(self) -> str:
+        return f"<Call {self.id} {self.direction} {self.state}>"
