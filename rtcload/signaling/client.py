@@ -221,8 +221,6 @@ class SignalingClient:
                 attempt = 0
                 if reconnecting:
                     self.reconnect_count += 1
-                    if self._socket_lost_at is not None:
-                        self.last_reconnect_s = time.monotonic() - self._socket_lost_at
                     self.events.emit(EventKind.RECONNECTED, duration_s=self.last_reconnect_s)
                 assert self._reader is not None
                 await self._reader  # returns when the socket closes
@@ -570,7 +568,9 @@ class SignalingClient:
             if self.registration is not None and self.registration.ready_s == 0.0:
                 self.registration.login_s = self._login_ok - self._login_sent
                 self.registration.ready_s = ready_at - self._login_ok
-            self._socket_lost_at = None
+            if self._socket_lost_at is not None:
+                self.last_reconnect_s = ready_at - self._socket_lost_at
+                self._socket_lost_at = None
             if self._ready_future is not None and not self._ready_future.done():
                 self._ready_future.set_result(None)
         elif action is GatewayAction.REPOLL:
@@ -807,7 +807,7 @@ class SignalingClient:
                 cause = cause_by_name("NORMAL_TEMPORARY_FAILURE")
                 await self._finish(call, cause, EndedBy.FAILED)
             raise
-        if candidates:
+        if self.config.trickle_ice:
             self._spawn(self._send_candidates(call, candidates), "trickle")
         return call
 
@@ -874,7 +874,14 @@ class SignalingClient:
             )
             if isinstance(params.get("causeCode"), int):
                 cause = HangupCause(cause.name, params["causeCode"])
-            self.events.emit(EventKind.REMOTE_BYE, call_id=call.id, cause=cause.name, cause_code=cause.code)
+            self.events.emit(
+                EventKind.REMOTE_BYE,
+                call_id=call.id,
+                cause=cause.name,
+                cause_code=cause.code,
+                sip_code=call.sip_code,
+                sip_reason=call.sip_reason,
+            )
             self._spawn(self._finish(call, cause, EndedBy.REMOTE), "remote-bye")
         elif method == Method.CANDIDATE:
             self._spawn(self._add_candidate(call, params), "candidate")
@@ -986,7 +993,7 @@ class SignalingClient:
             # The SDK raises SDP_SEND_FAILED and sends a bye USER_BUSY.
             await self.hangup(call, "USER_BUSY")
             raise
-        if candidates:
+        if self.config.trickle_ice:
             self._spawn(self._send_candidates(call, candidates), "trickle")
         if not call.ended:
             call.timings.answered = time.monotonic()

@@ -1,0 +1,49 @@
+"""The emulator's media hook: who produces the platform's SDP for calls the emulator terminates.
+
+`StaticAnswerer` answers with a fixed SDP (signaling-only runs: registration storms, protocol
+tests); `rtcload.emulator.aiortc_answerer.AiortcAnswerer` plugs in real aiortc media endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from rtcload.signaling.media_port import static_sdp
+
+
+class MediaAnswerer(Protocol):
+    async def answer(self, call_id: str, offer: str, mode: str) -> str: ...
+
+    async def reoffer(self, call_id: str, mode: str) -> str: ...
+
+    async def accept_answer(self, call_id: str, sdp: str) -> None: ...
+
+    async def add_candidate(self, call_id: str, candidate: str, sdp_mid: str | None, index: int | None) -> None: ...
+
+    async def release(self, call_id: str) -> dict[str, Any] | None: ...
+
+
+class StaticAnswerer:
+    """Answers every offer with a fixed SDP; remembers offers and candidates for inspection."""
+
+    def __init__(self) -> None:
+        self.offers: dict[str, str] = {}
+        self.candidates: dict[str, list[str]] = {}
+
+    async def answer(self, call_id: str, offer: str, mode: str) -> str:
+        self.offers[call_id] = offer
+        return static_sdp()
+
+    async def reoffer(self, call_id: str, mode: str) -> str:
+        return static_sdp()
+
+    async def accept_answer(self, call_id: str, sdp: str) -> None:
+        return None
+
+    async def add_candidate(self, call_id: str, candidate: str, sdp_mid: str | None, index: int | None) -> None:
+        self.candidates.setdefault(call_id, []).append(candidate)
+
+    async def release(self, call_id: str) -> dict[str, Any] | None:
+        self.offers.pop(call_id, None)
+        self.candidates.pop(call_id, None)
+        return None

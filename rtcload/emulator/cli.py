@@ -1,0 +1,99 @@
+"""`rtcload emulator`: serve the embedded platform, or mint a test JWT (`rtcload emulator token USER`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+
+from rtcload.distributions import parse_distribution
+from rtcload.emulator.answerer import MediaAnswerer, StaticAnswerer
+from rtcload.emulator.auth import UserDirectory, mint_token
+from rtcload.emulator.config import EmulatorConfig
+from rtcload.emulator.server import Emulator
+
+DEFAULT_SECRET_ENV = "RTCLOAD_JWT_SECRET"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8081, help="listen port (0 = any free port)")
+    parser.add_argument("--users", metavar="CSV", help="users file: username,password[,number]; default: open mode")
+    parser.add_argument(
+        "--jwt-secret",
+        default=os.environ.get(DEFAULT_SECRET_ENV, "rtcload-emulator-secret"),
+        help=f"HS256 secret for login tokens (env {DEFAULT_SECRET_ENV})",
+    )
+    parser.add_argument("--ring-delay", default="fixed:0.05", help="invite -> ringing, a distribution (seconds)")
+    parser.add_argument("--answer-delay", default="fixed:0.2", help="ringing -> answer, a distribution (seconds)")
+    parser.add_argument("--noanswer-timeout", type=float, default=30.0, help="seconds a call rings before NO_ANSWER")
+    parser.add_argument("--grace", type=float, default=30.0, help="seconds a dropped session keeps its calls")
+    parser.add_argument("--server-ping", type=float, default=0.0, help="push telnyx_rtc.ping every N s (0 = off)")
+    parser.add_argument("--call-report-id", default=None, help="advertise this call_report_id in REGED")
+    parser.add_argument(
+        "--media", choices=("aiortc", "static"), default="aiortc", help="real aiortc media, or a fixed SDP"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for delays and fault sampling")
+    sub = parser.add_subparsers(dest="emulator_action")
+    token = sub.add_parser("token", help="print a signed JWT for USER (for login_token tests)")
+    token.add_argument("user")
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds until exp")
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    users = UserDirectory.from_csv(args.users) if args.users else UserDirectory.open_mode()
+    return EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        users=users,
+        jwt_secret=args.jwt_secret,
+        ring_delay=parse_distribution(args.ring_delay),
+        answer_delay=parse_distribution(args.answer_delay),
+        noanswer_timeout_s=args.noanswer_timeout,
+        grace_s=args.grace,
+        server_ping_interval_s=args.server_ping,
+        call_report_id=args.call_report_id,
+        seed=args.seed,
+    )
+
+
+def make_answerer(kind: str) -> MediaAnswerer:
+    if kind == "static":
+        return StaticAnswerer()
+    from rtcload.emulator.aiortc_answerer import AiortcAnswerer
+
+    return AiortcAnswerer(loopback_only=True)
+
+
+async def serve_until_stopped(config: EmulatorConfig, media: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with Emulator(config, make_answerer(media)) as emulator:
+        mode = "open mode (any login)" if config.users.open else f"{len(config.users.users)} users"
+        print(f"rtcload emulator listening on {emulator.url} ({mode}, media={media})", flush=True)
+        await stop.wait()
+        print(json.dumps({"emulator_stopped": emulator.snapshot()}), flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.emulator_action == "token":
+        print(mint_token(args.user, args.jwt_secret, args.ttl))
+        return 0
+    try:
+        config = config_from_args(args)
+    except (OSError, ValueError) as exc:
+        print(f"rtcload emulator: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve_until_stopped(config, args.media))
+    except OSError as exc:
+        print(f"rtcload emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0

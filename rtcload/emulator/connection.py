@@ -1,0 +1,60 @@
+"""One client socket on the emulator side: send (honouring the half-open fault) and abort."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from rtcload.protocol.jsonrpc import Frame, encode_frame
+
+if TYPE_CHECKING:
+    from rtcload.emulator.faults import Faults
+    from rtcload.emulator.session import Session
+
+log = logging.getLogger("rtcload.emulator")
+_conn_ids = itertools.count(1)
+
+
+class Connection:
+    def __init__(self, ws: ServerConnection, faults: Faults) -> None:
+        self.ws = ws
+        self.faults = faults
+        self.id = next(_conn_ids)
+        self.session: Session | None = None
+        self.query: dict[str, str] = {}
+        self.half_open = False  # this socket only (the global knob lives in Faults)
+        self.frames_in = 0
+        self.frames_out = 0
+
+    @property
+    def silent(self) -> bool:
+        return self.half_open or self.faults.half_open
+
+    async def send(self, frame: Frame) -> bool:
+        """Send a frame; False when it was not sent (socket gone, or the half-open fault eats it)."""
+        if self.silent:
+            return False
+        try:
+            await self.ws.send(encode_frame(frame))
+        except ConnectionClosed:
+            return False
+        self.frames_out += 1
+        return True
+
+    def abort(self) -> None:
+        """Vanish like a dead network path: no close frame."""
+        with contextlib.suppress(Exception):
+            self.ws.transport.abort()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason)
+
+    def __repr__(self) -> str:
+        who = self.session.identity.username if self.session else "-"
+        return f"<Connection #{self.id} {who}>"

@@ -1,0 +1,92 @@
+"""Server-side state: sessions (one per logged-in endpoint, surviving socket drops) and call legs."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from rtcload.emulator.auth import Identity
+from rtcload.emulator.routing import Route
+from rtcload.protocol.dialog import TelnyxIds
+
+if TYPE_CHECKING:
+    from rtcload.emulator.connection import Connection
+
+
+class LegState(StrEnum):
+    RINGING = "ringing"
+    EARLY = "early"
+    ACTIVE = "active"
+    HELD = "held"
+    ENDED = "ended"
+
+
+def new_telnyx_ids() -> TelnyxIds:
+    return TelnyxIds(
+        call_control_id=f"v3:{secrets.token_urlsafe(24)}",
+        session_id=str(uuid.uuid4()),
+        leg_id=str(uuid.uuid4()),
+    )
+
+
+@dataclass
+class Leg:
+    """One client's side of a call. Bridged calls have two legs pointing at each other."""
+
+    call_id: str
+    session: Session
+    direction: str  # "outbound" (the client dialed) or "inbound" (the client is rung)
+    route: Route | None
+    parties: dict[str, str]
+    ids: TelnyxIds = field(default_factory=new_telnyx_ids)
+    state: LegState = LegState.RINGING
+    peer: Leg | None = None
+    media: bool = False  # True when the emulator terminates the media (echo, tone, ...)
+    offer_sdp: str = ""
+    answer_sdp: str = ""
+    custom_headers: list[dict[str, str]] = field(default_factory=list)
+    dtmf: list[str] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
+    end_of_candidates: bool = False
+    cause: str | None = None
+    cause_code: int | None = None
+    ended_by: str | None = None
+    reattached: int = 0
+    created: float = field(default_factory=time.monotonic)
+    answered_at: float | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
+
+    @property
+    def ended(self) -> bool:
+        return self.state is LegState.ENDED
+
+
+@dataclass
+class Session:
+    """A logged-in endpoint, keyed by sessid. Outlives its socket for the grace period."""
+
+    sessid: str
+    identity: Identity
+    voice_sdk_id: str
+    conn: Connection | None = None
+    legs: dict[str, Leg] = field(default_factory=dict)
+    detached_at: float | None = None
+    grace_task: asyncio.Task[None] | None = None
+    logins: int = 1
+
+    @property
+    def connected(self) -> bool:
+        return self.conn is not None
+
+    def live_legs(self) -> list[Leg]:
+        return [leg for leg in self.legs.values() if not leg.ended]

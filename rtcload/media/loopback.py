@@ -1,0 +1,33 @@
+"""Loopback-only ICE and STUN-free configuration for tests and the embedded emulator.
+
+aioice drops 127.0.0.1 when gathering host candidates, so two peers in one process could never
+connect without real interfaces. Tests and the emulator call `use_loopback_only()`; a real target
+run never does, so it gathers normal host candidates.
+"""
+
+from __future__ import annotations
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCIceServer
+
+LOOPBACK = "127.0.0.1"
+
+
+def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return [LOOPBACK] if use_ipv4 else []
+
+
+def use_loopback_only() -> None:
+    """Make ICE gather only 127.0.0.1 (idempotent; affects every peer in this process)."""
+    if aioice.ice.get_host_addresses is not _loopback_addresses:
+        aioice.ice.get_host_addresses = _loopback_addresses
+
+
+def loopback_only_active() -> bool:
+    return aioice.ice.get_host_addresses is _loopback_addresses
+
+
+def rtc_configuration(ice_servers: list[str] | None = None) -> RTCConfiguration:
+    """An RTCConfiguration with exactly the given ICE server URLs; empty by default (never public STUN)."""
+    servers = [RTCIceServer(urls=url) for url in (ice_servers or [])]
+    return RTCConfiguration(iceServers=servers)

@@ -1,0 +1,230 @@
+"""One aiortc audio peer with the bookkeeping both call sides need: non-trickle SDP exchange,
+milestone timings, a consumed + analysed remote track, periodic stats and a one-shot report.
+
+`CallMedia` (load-generator side) and `MediaEndpoint` (emulated platform side) build on this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from rtcload.media.analysis import AnalyzerSummary, ReceiveAnalyzer
+from rtcload.media.codec_prefs import check_codec, prefer_codec
+from rtcload.media.loopback import rtc_configuration
+from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec, sample_stats
+
+CLOSE_STATS_TIMEOUT_S = 1.0
+
+
+@dataclass
+class MediaTimings:
+    """Monotonic timestamps of call-media milestones (None = not reached)."""
+
+    created: float
+    remote_sdp_applied: float | None = None
+    ice_connected: float | None = None
+    dtls_connected: float | None = None  # connectionState "connected"
+    first_rtp: float | None = None  # first RTP packet handed to the receiver (before jitter buffer)
+    first_frame: float | None = None  # first decoded frame
+    first_audio: float | None = None  # first decoded frame above the energy floor
+    failed: float | None = None
+    closed: float | None = None
+
+    def offsets(self) -> dict[str, float | None]:
+        """Seconds since `created` for every milestone."""
+        return {k: None if v is None else v - self.created for k, v in asdict(self).items() if k != "created"}
+
+
+@dataclass(frozen=True)
+class MediaReport:
+    codec: str | None
+    timings: dict[str, float | None]  # seconds since the media object was created
+    stats: MediaStats | None  # final getStats sample
+    first_audio_s: float | None  # first audio energy, seconds after the remote SDP was applied
+    frames_received: int
+    rms_dbfs: float
+    silence_ratio: float
+    one_way: bool
+    dominant_hz: float | None
+    connected: bool
+    samples: list[MediaStats] = field(default_factory=list)
+
+
+def _hook_first_rtp(receiver: RTCRtpReceiver, on_first: Callable[[], None]) -> None:
+    """Note the first RTP packet for this receiver, then unhook (zero cost afterwards).
+
+    aiortc has no public per-packet event; the DTLS transport calls `receiver._handle_rtp_packet`,
+    so an instance attribute shadows the method once.
+    """
+    original = receiver._handle_rtp_packet
+
+    async def first_packet(packet: object, arrival_time_ms: int) -> None:
+        receiver._handle_rtp_packet = original
+        on_first()
+        await original(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = first_packet
+
+
+class AudioSession:
+    """An RTCPeerConnection with exactly one audio transceiver."""
+
+    def __init__(
+        self,
+        track: MediaStreamTrack | None,
+        codec: str | None = None,
+        ice_servers: list[str] | None = None,
+        stats_interval_s: float = 2.0,
+        one_way_after_s: float = 5.0,
+        energy_floor_dbfs: float = -50.0,
+    ) -> None:
+        self.codec_preference = check_codec(codec)
+        self.track = track
+        self.timings = MediaTimings(created=time.monotonic())
+        self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self.analyzer = ReceiveAnalyzer(energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s)
+        self.stats = StatsSampler(self.pc, stats_interval_s)
+        self.transceiver: RTCRtpTransceiver | None = None
+        self.connected = asyncio.Event()
+        self.failed = asyncio.Event()
+        self._close_task: asyncio.Task[MediaReport] | None = None
+        self.pc.on("iceconnectionstatechange", self._on_ice_state)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    # --- state ---------------------------------------------------------------------------------
+    def _on_ice_state(self) -> None:
+        if self.pc.iceConnectionState in ("completed", "connected") and self.timings.ice_connected is None:
+            self.timings.ice_connected = time.monotonic()
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected" and self.timings.dtls_connected is None:
+            self.timings.dtls_connected = time.monotonic()
+            self.connected.set()
+            self._on_connected()
+        elif state == "failed" and self.timings.failed is None:
+            self.timings.failed = time.monotonic()
+            self.failed.set()
+
+    def _on_connected(self) -> None:
+        """Hook for subclasses (e.g. start one-way detection)."""
+
+    def _mark_first_rtp(self) -> None:
+        if self.timings.first_rtp is None:
+            self.timings.first_rtp = time.monotonic()
+
+    async def wait_connected(self, timeout: float = 10.0) -> bool:
+        """True once connectionState is "connected"; False on failure or timeout."""
+        waiters = [asyncio.ensure_future(self.connected.wait()), asyncio.ensure_future(self.failed.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return self.connected.is_set()
+
+    @property
+    def codec(self) -> str | None:
+        return negotiated_codec(self.transceiver)[0]
+
+    # --- SDP -----------------------------------------------------------------------------------
+    def _ensure_transceiver(self) -> RTCRtpTransceiver:
+        """Create the audio transceiver before any SDP so offers and answers both use it."""
+        if self.transceiver is None:
+            direction = "sendrecv" if self.track is not None else "recvonly"
+            self.transceiver = self.pc.addTransceiver(self.track or "audio", direction=direction)
+            prefer_codec(self.transceiver, self.codec_preference)
+            _hook_first_rtp(self.transceiver.receiver, self._mark_first_rtp)
+        return self.transceiver
+
+    async def _set_local(self, description: RTCSessionDescription) -> str:
+        # aiortc gathers all candidates inside setLocalDescription: the SDP is complete (non-trickle).
+        await self.pc.setLocalDescription(description)
+        return self.pc.localDescription.sdp
+
+    async def _set_remote(self, sdp: str, kind: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        if self.timings.remote_sdp_applied is None:
+            self.timings.remote_sdp_applied = time.monotonic()
+        remote = self.transceiver.receiver.track if self.transceiver is not None else None
+        if remote is not None:
+            self.analyzer.attach(remote)
+        self.stats.start()
+
+    async def create_offer(self) -> str:
+        self._ensure_transceiver()
+        return await self._set_local(await self.pc.createOffer())
+
+    async def accept_answer(self, sdp: str) -> None:
+        await self._set_remote(sdp, "answer")
+
+    async def accept_offer(self, sdp: str) -> str:
+        self._ensure_transceiver()
+        await self._set_remote(sdp, "offer")
+        return await self._set_local(await self.pc.createAnswer())
+
+    async def add_remote_candidate(self, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None) -> None:
+        """Add a trickled remote candidate ("candidate:..." or bare); an empty string = end of candidates."""
+        text = candidate.strip()
+        if text.startswith("a="):
+            text = text[2:]
+        if text.startswith("candidate:"):
+            text = text[len("candidate:") :]
+        if not text:
+            await self.pc.addIceCandidate(None)
+            return
+        parsed = candidate_from_sdp(text)
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = sdp_mline_index if sdp_mline_index is not None else (0 if sdp_mid is None else None)
+        await self.pc.addIceCandidate(parsed)
+
+    # --- teardown ------------------------------------------------------------------------------
+    async def close(self) -> MediaReport:
+        """Stop everything and report; idempotent and safe to call concurrently."""
+        if self._close_task is None:
+            self._close_task = asyncio.ensure_future(self._close())
+        return await asyncio.shield(self._close_task)
+
+    async def _close(self) -> MediaReport:
+        await self.stats.stop()
+        final: MediaStats | None = None
+        if self.pc.connectionState != "closed" and self.transceiver is not None:
+            with contextlib.suppress(Exception):
+                final = await asyncio.wait_for(sample_stats(self.pc), CLOSE_STATS_TIMEOUT_S)
+        summary = self.analyzer.summary()
+        codec = self.codec
+        await self.analyzer.stop()
+        await self.pc.close()
+        if self.track is not None:
+            self.track.stop()
+        self.timings.first_frame = summary.first_frame_at
+        self.timings.first_audio = summary.first_audio_at
+        self.timings.closed = time.monotonic()
+        return self._report(codec, final, summary)
+
+    def _report(self, codec: str | None, final: MediaStats | None, summary: AnalyzerSummary) -> MediaReport:
+        applied = self.timings.remote_sdp_applied
+        first_audio_s = None
+        if summary.first_audio_at is not None and applied is not None:
+            first_audio_s = summary.first_audio_at - applied
+        return MediaReport(
+            codec=codec,
+            timings=self.timings.offsets(),
+            stats=final,
+            first_audio_s=first_audio_s,
+            frames_received=summary.frames,
+            rms_dbfs=summary.rms_dbfs,
+            silence_ratio=summary.silence_ratio,
+            one_way=summary.one_way,
+            dominant_hz=None if summary.dominant_hz is None else float(summary.dominant_hz),
+            connected=self.timings.dtls_connected is not None,
+            samples=list(self.stats.samples),
+        )
