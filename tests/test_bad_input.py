@@ -9,7 +9,6 @@ import logging
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from rtcload.protocol.call_state import CallState
 from rtcload.signaling import EventKind

@@ -1,0 +1,203 @@
+"""`rtcload call`: place one call and print every phase's timing and the call's quality.
+
+A person's first smoke test against any target. Without --target it starts the embedded emulator
+on loopback, so it works with no account and no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from typing import Any
+
+from rtcload.signaling import (
+    ClientConfig,
+    Credentials,
+    PasswordCredentials,
+    SignalingClient,
+    SignalingError,
+    StaticSdpMedia,
+    TokenCredentials,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
+    parser.add_argument("--login", default="rtcload-demo", help="SIP username")
+    parser.add_argument("--password", help="password (prefer env RTCLOAD_PASSWORD: command lines are visible)")
+    parser.add_argument("--token", help="JWT for login_token (prefer env RTCLOAD_TOKEN)")
+    parser.add_argument("--to", default="echo", help="destination (emulator: echo, tone, busy, a username, ...)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds to stay in the call")
+    parser.add_argument(
+        "--source", default="tone:440", help="audio to send: tone:HZ, dualtone:A,B, speech, silence, wav:F"
+    )
+    parser.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
+    parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
+    parser.add_argument("--ice-server", action="append", default=[], help="STUN/TURN URL (repeatable)")
+    parser.add_argument("--ca-file", help="extra CA bundle for wss:// targets")
+    parser.add_argument("--insecure", action="store_true", help="do not verify TLS (never the default)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for registration and answer")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def credentials_from(args: argparse.Namespace) -> Credentials:
+    token = args.token or os.environ.get("RTCLOAD_TOKEN")
+    if token:
+        return TokenCredentials(token)
+    password = args.password or os.environ.get("RTCLOAD_PASSWORD") or "rtcload-demo"
+    return PasswordCredentials(args.login, password)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f} ms"
+
+
+async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    if args.no_media:
+        media_factory: Any = StaticSdpMedia
+    else:
+        from rtcload.media.loopback import use_loopback_only
+        from rtcload.media.peer import CallMedia
+
+        if url.startswith("ws://127.") or url.startswith("ws://localhost") or url.startswith("ws://[::1]"):
+            use_loopback_only()
+
+        def media_factory() -> CallMedia:
+            return CallMedia(args.source, codec=args.codec, ice_servers=args.ice_server, stats_interval_s=1.0)
+
+    config = ClientConfig(
+        url=url,
+        credentials=credentials_from(args),
+        label=args.login,
+        verify_tls=not args.insecure,
+        ca_file=args.ca_file,
+        auto_reconnect=False,
+    )
+    client = SignalingClient(config, media_factory)
+    out: dict[str, Any] = {"target": url, "destination": args.to}
+    try:
+        reg = await client.connect(timeout=args.timeout)
+        out["registration_s"] = reg.total_s
+        out["ws_connect_s"], out["login_s"], out["ready_s"] = reg.ws_connect_s, reg.login_s, reg.ready_s
+        call = await client.dial(args.to)
+        out["call_id"] = call.id
+        try:
+            await call.wait_established(args.timeout)
+        finally:
+            out["post_dial_delay_s"] = call.timings.post_dial_delay
+            out["call_setup_s"] = call.timings.answer_delay
+        ended_early = await call.wait_ended(args.duration)
+        if not ended_early:
+            await call.hangup()
+        out["hangup_s"] = call.timings.hangup_delay
+        out["cause"], out["cause_code"], out["ended_by"] = call.cause, call.cause_code, str(call.ended_by)
+        out.update(_media_summary(call.media_report))
+        out["ok"] = True
+    except (SignalingError, TimeoutError) as exc:
+        out["ok"] = False
+        out["error"] = str(exc)
+        out["error_code"] = getattr(exc, "code", None)
+    finally:
+        await client.close()
+    return out
+
+
+def _media_summary(report: Any) -> dict[str, Any]:
+    if report is None or not hasattr(report, "timings"):
+        return {}
+    from rtcload.media.rating import rate_samples
+
+    timings = report.timings
+    applied = timings.get("remote_sdp_applied")
+
+    def since_applied(key: str) -> float | None:
+        value = timings.get(key)
+        return None if value is None or applied is None else value - applied
+
+    quality = rate_samples(report.samples, report.codec)
+    last = report.stats
+    return {
+        "codec": report.codec,
+        "ice_connect_s": since_applied("ice_connected"),
+        "dtls_connect_s": since_applied("dtls_connected"),
+        "first_rtp_s": since_applied("first_rtp"),
+        "first_audio_s": report.first_audio_s,
+        "received_level_dbfs": report.rms_dbfs,
+        "received_dominant_hz": report.dominant_hz,
+        "one_way_audio": report.one_way,
+        "rtt_s": last.rtt_s if last else None,
+        "jitter_s": last.jitter_s if last else None,
+        "packets_received": last.packets_received if last else 0,
+        "packets_lost": last.packets_lost if last else 0,
+        "mos": quality.mos_mean,
+        "mos_min": quality.mos_min,
+        "r": quality.r_mean,
+    }
+
+
+ROWS = [
+    ("registration", "registration_s"),
+    ("  ws connect", "ws_connect_s"),
+    ("  login", "login_s"),
+    ("  ready (REGED)", "ready_s"),
+    ("post-dial delay", "post_dial_delay_s"),
+    ("call setup (answer)", "call_setup_s"),
+    ("ICE connected", "ice_connect_s"),
+    ("DTLS connected", "dtls_connect_s"),
+    ("first RTP", "first_rtp_s"),
+    ("first audio", "first_audio_s"),
+    ("hangup", "hangup_s"),
+    ("RTT", "rtt_s"),
+    ("jitter", "jitter_s"),
+]
+
+
+def render(out: dict[str, Any]) -> str:
+    lines = [f"target               {out['target']}", f"destination          {out['destination']}"]
+    lines += [f"{label:<21}{_ms(out.get(key))}" for label, key in ROWS if key in out]
+    if "codec" in out:
+        mos = out.get("mos")
+        lines.append(f"{'codec':<21}{out['codec']}")
+        lines.append(f"{'packets rx/lost':<21}{out.get('packets_received')}/{out.get('packets_lost')}")
+        lines.append(f"{'MOS (E-model)':<21}{'-' if mos is None else f'{mos:.2f} (R {out.get(chr(114)):.1f})'}")
+        hz = out.get("received_dominant_hz")
+        lines.append(
+            f"{'received audio':<21}{out.get('received_level_dbfs'):.1f} dBFS" + (f", {hz:.0f} Hz" if hz else "")
+        )
+        if out.get("one_way_audio"):
+            lines.append("WARNING              one-way audio: nothing heard from the far end")
+    if out.get("cause"):
+        lines.append(f"{'ended':<21}{out['cause']} ({out['cause_code']}) by {out.get('ended_by')}")
+    if not out.get("ok"):
+        lines.append(f"FAILED               {out.get('error')}")
+    return "\n".join(lines)
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.target:
+        return await place_call(args, args.target)
+    from rtcload.emulator import Emulator, EmulatorConfig
+    from rtcload.emulator.answerer import StaticAnswerer
+
+    if args.no_media:
+        answerer: Any = StaticAnswerer()
+    else:
+        from rtcload.emulator.aiortc_answerer import AiortcAnswerer
+
+        answerer = AiortcAnswerer(loopback_only=True)
+    async with Emulator(EmulatorConfig(), answerer) as emulator:
+        out = await place_call(args, emulator.url)
+        out["target"] = f"{emulator.url} (embedded emulator)"
+        return out
+
+
+def run(args: argparse.Namespace) -> int:
+    out = asyncio.run(_run(args))
+    with contextlib.suppress(BrokenPipeError):
+        print(json.dumps(out, default=str) if args.json else render(out))
+    sys.stdout.flush()
+    return 0 if out.get("ok") else 1

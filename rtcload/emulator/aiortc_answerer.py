@@ -1,0 +1,63 @@
+"""Real media for emulator-terminated calls: one aiortc MediaEndpoint per call (echo, tone, ...)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from rtcload.media.endpoint import MediaEndpoint
+from rtcload.media.loopback import use_loopback_only
+
+log = logging.getLogger("rtcload.emulator")
+
+
+class AiortcAnswerer:
+    """Implements MediaAnswerer with aiortc; `loopback_only` keeps ICE on 127.0.0.1 (tests, demos)."""
+
+    def __init__(self, loopback_only: bool = True, ice_servers: list[str] | None = None) -> None:
+        if loopback_only:
+            use_loopback_only()
+        self.ice_servers = list(ice_servers or [])
+        self.endpoints: dict[str, MediaEndpoint] = {}
+        self.reports: dict[str, dict[str, Any]] = {}
+
+    def _new(self, call_id: str, mode: str) -> MediaEndpoint:
+        endpoint = MediaEndpoint(mode, ice_servers=self.ice_servers)
+        self.endpoints[call_id] = endpoint
+        return endpoint
+
+    async def answer(self, call_id: str, offer: str, mode: str) -> str:
+        return await self._new(call_id, mode).answer(offer)
+
+    async def reoffer(self, call_id: str, mode: str) -> str:
+        return await self._new(call_id, mode).offer()
+
+    async def accept_answer(self, call_id: str, sdp: str) -> None:
+        endpoint = self.endpoints.get(call_id)
+        if endpoint is None:
+            raise KeyError(f"no media endpoint for call {call_id}")
+        await endpoint.accept_answer(sdp)
+
+    async def add_candidate(self, call_id: str, candidate: str, sdp_mid: str | None, index: int | None) -> None:
+        endpoint = self.endpoints.get(call_id)
+        if endpoint is not None:
+            await endpoint.add_remote_candidate(candidate, sdp_mid, index)
+
+    async def release(self, call_id: str) -> dict[str, Any] | None:
+        endpoint = self.endpoints.pop(call_id, None)
+        if endpoint is None:
+            return None
+        try:
+            report = await asyncio.wait_for(endpoint.close(), 5)
+        except (TimeoutError, Exception) as exc:
+            log.warning("call %s: media endpoint close failed: %r", call_id, exc)
+            return None
+        summary = asdict(report) if is_dataclass(report) else {"report": repr(report)}
+        self.reports[call_id] = summary
+        if len(self.reports) > 1000:
+            with contextlib.suppress(StopIteration):
+                self.reports.pop(next(iter(self.reports)))
+        return summary
