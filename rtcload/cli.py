@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 # subcommand -> (module, help); modules expose add_arguments(parser) and run(args) -> int
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("rtcload.loadgen.run_command", "run a load scenario (default: smoke against the embedded emulator)"),
     "call": ("rtcload.call_command", "place one call and print every phase's timing and quality"),
     "emulator": ("rtcload.emulator.cli", "run the embedded platform emulator (or mint a test token)"),
 }

@@ -6,6 +6,7 @@ calls.py. Faithful enough that the official JS SDK logs in and completes calls a
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -67,6 +68,7 @@ class Emulator:
         self.connections: set[Connection] = set()
         self.counters: Counter[str] = Counter()
         self.directory: dict[str, str] = {}  # usernames and numbers -> username, for routing
+        self.login_log: collections.deque[str] = collections.deque(maxlen=10_000)  # who logged in, in order
         self.calls = CallHandler(self)
         self._server: Server | None = None
         self._changed = asyncio.Event()
@@ -363,6 +365,7 @@ class Emulator:
             return
         session, kept = self._session_for(conn, identity, request.params)
         self.counters["logins_ok"] += 1
+        self.login_log.append(identity.username)
         await conn.send(messages.login_result(request.id or "", session.sessid, session.voice_sdk_id))
         await conn.send(messages.client_ready([leg.call_id for leg in kept]))
         for leg in kept:

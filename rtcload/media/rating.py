@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from rtcload.media.stats import MediaStats
 from rtcload.quality import IntervalQuality, StatsSnapshot, compute_interval
@@ -48,8 +49,6 @@ def rate_samples(samples: list[MediaStats], codec: str | None) -> CallQuality:
     """Rate each interval between consecutive samples that saw media flowing."""
     flowing = [s for s in samples if s.packets_received > 0]
     intervals = [
-        compute_interval(snapshot_of(a), snapshot_of(b), codec or "opus")
-        for a, b in zip(flowing, flowing[1:], strict=False)
-        if b.at > a.at
+        compute_interval(snapshot_of(a), snapshot_of(b), codec or "opus") for a, b in pairwise(flowing) if b.at > a.at
     ]
     return CallQuality(intervals)

@@ -48,6 +48,27 @@ class Measurement:
     def is_time(self) -> bool:
         return self.unit is Unit.SECONDS
 
+    def locust_value(self, value: float) -> float:
+        """What goes in Locust's `response_time` column: ms for times, MOS x100, loss in permille.
+
+        Locust's statistics are response times in ms; scaling keeps every figure a readable
+        number there (and in its CSV/percentiles) without pretending MOS is a latency.
+        """
+        if self.unit is Unit.SECONDS:
+            return value * 1000.0
+        if self.unit is Unit.MOS:
+            return value * 100.0
+        if self.unit is Unit.RATIO:
+            return value * 1000.0
+        return value
+
+    def from_locust_value(self, value: float) -> float:
+        if self.unit in (Unit.SECONDS, Unit.RATIO):
+            return value / 1000.0
+        if self.unit is Unit.MOS:
+            return value / 100.0
+        return value
+
 
 _M = Measurement
 CATALOG: tuple[Measurement, ...] = (
@@ -200,8 +221,8 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.RATIO,
         "packet loss ratio, per stats interval",
         LOSS_BUCKETS,
-        None,
-        None,
+        "QUALITY",
+        "loss_permille",
         ("direction",),
     ),
     _M(
@@ -211,8 +232,8 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.MOS,
         "E-model (G.107) MOS, per stats interval",
         MOS_BUCKETS,
-        None,
-        None,
+        "QUALITY",
+        "mos_x100",
         ("direction",),
     ),
 )

@@ -1,0 +1,206 @@
+"""The asyncio side of one virtual user: a signaling client and the calls it makes or takes.
+
+Every public coroutine returns a list of `Sample`s (what happened, how long, or why it failed);
+the gevent side turns them into Locust events. Nothing here touches Locust or gevent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from rtcload.loadgen.settings import LoadSettings
+from rtcload.metrics.catalog import measurement
+from rtcload.signaling import (
+    Call,
+    CallFailed,
+    ClientConfig,
+    Credentials,
+    InboundPolicy,
+    SignalingClient,
+    SignalingError,
+    StaticSdpMedia,
+)
+
+AUDIO_SPECS = {"tone": "tone:440", "dualtone": "dualtone:350,440"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    key: str  # a metrics catalog key (registration, post_dial_delay, mos, ...)
+    value: float | None  # in the catalog's unit (seconds, MOS, ratio); None when it failed
+    error: str | None = None  # code/cause text for Locust's failure table
+    context: str = ""  # e.g. destination route, for logs only (never a metric label)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def failure_text(exc: BaseException) -> str:
+    """What Locust's failure table shows: the code and cause, never a credential."""
+    if isinstance(exc, CallFailed):
+        return f"{exc.cause} ({exc.cause_code})"
+    if isinstance(exc, SignalingError):
+        return f"{exc.code} {exc.detail}"
+    if isinstance(exc, TimeoutError):
+        return f"timeout: {exc}" if str(exc) else "timeout"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class VirtualEndpoint:
+    def __init__(self, settings: LoadSettings, credentials: Credentials, label: str, inbound: bool = False) -> None:
+        self.settings = settings
+        self.label = label
+        self.rng = random.Random()
+        if settings.media == "aiortc":
+            from rtcload.media.loopback import use_loopback_only
+            from rtcload.media.peer import CallMedia
+
+            if _is_loopback(settings.target):
+                use_loopback_only()
+            source = AUDIO_SPECS.get(settings.audio, settings.audio)
+            ice = [server.urls for server in settings.ice_servers]
+
+            def media_factory() -> Any:
+                return CallMedia(
+                    source, codec=settings.codec, ice_servers=ice, stats_interval_s=settings.stats_interval_s
+                )
+
+        else:
+            media_factory = StaticSdpMedia
+        config = ClientConfig(
+            url=settings.target,
+            credentials=credentials,
+            label=label,
+            verify_tls=settings.verify_tls,
+            ca_file=settings.ca_file,
+            trickle_ice=settings.trickle,
+        )
+        policy = InboundPolicy.MANUAL if inbound else InboundPolicy.REJECT
+        self.client = SignalingClient(config, media_factory, inbound_policy=policy)
+
+    # ---------------------------------------------------------------- registration
+
+    async def register(self) -> list[Sample]:
+        try:
+            reg = await self.client.connect()
+        except (SignalingError, TimeoutError) as exc:
+            return [Sample("registration", None, failure_text(exc))]
+        return [
+            Sample("registration", reg.total_s),
+            Sample("ws_connect", reg.ws_connect_s),
+            Sample("login", reg.login_s),
+        ]
+
+    async def unregister(self) -> None:
+        await self.client.close(hangup_calls=True)
+
+    # ---------------------------------------------------------------- calls
+
+    async def outbound_call(self, destination: str, duration_s: float) -> list[Sample]:
+        """Dial, wait for the answer, stay `duration_s` (hold/DTMF as configured), hang up."""
+        try:
+            call = await self.client.dial(destination)
+        except (SignalingError, TimeoutError) as exc:
+            return [Sample("call_setup", None, failure_text(exc), destination)]
+        samples: list[Sample] = []
+        try:
+            await call.wait_established(self.settings.answer_timeout_s)
+        except (SignalingError, TimeoutError) as exc:
+            if call.timings.post_dial_delay is not None:
+                samples.append(Sample("post_dial_delay", call.timings.post_dial_delay))
+            samples.append(Sample("call_setup", None, failure_text(exc), destination))
+            if not call.ended:
+                with contextlib.suppress(SignalingError):
+                    await call.hangup()
+            return samples
+        if call.timings.post_dial_delay is not None:
+            samples.append(Sample("post_dial_delay", call.timings.post_dial_delay))
+        samples.append(Sample("call_setup", call.timings.answer_delay))
+        samples += await self._in_call(call, duration_s)
+        return samples
+
+    async def answer_next(self, wait_s: float, max_talk_s: float) -> list[Sample]:
+        """Inbound agent: wait for a call, answer it, talk until the caller hangs up (bounded)."""
+        try:
+            call = await self.client.next_incoming(wait_s)
+        except TimeoutError:
+            return []
+        try:
+            await call.answer()
+        except (SignalingError, TimeoutError) as exc:
+            return [Sample("inbound_answer", None, failure_text(exc))]
+        samples = [Sample("inbound_answer", call.timings.inbound_answer_delay)]
+        samples += await self._in_call(call, max_talk_s, hang_up=False)
+        return samples
+
+    async def _in_call(self, call: Call, duration_s: float, hang_up: bool = True) -> list[Sample]:
+        samples: list[Sample] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + duration_s
+        try:
+            if self.rng.random() < self.settings.dtmf_share and self.settings.dtmf_digits:
+                await call.dtmf(self.settings.dtmf_digits)
+            if self.rng.random() < self.settings.hold_share:
+                await call.hold()
+                await call.wait_ended(min(1.0, duration_s / 4))
+                if not call.ended:
+                    await call.unhold()
+        except SignalingError as exc:
+            samples.append(Sample("call_setup", None, f"mid-call: {failure_text(exc)}"))
+        ended = await call.wait_ended(max(0.0, deadline - loop.time()))
+        if not ended and hang_up:
+            await call.hangup()
+        elif not ended:
+            await call.wait_ended(30)
+            if not call.ended:
+                await call.hangup()
+        if call.timings.hangup_delay is not None:
+            samples.append(Sample("hangup", call.timings.hangup_delay))
+        elif call.error and call.error.startswith("bye failed"):
+            samples.append(Sample("hangup", None, call.error))
+        samples += media_samples(call.media_report)
+        return samples
+
+
+def media_samples(report: Any) -> list[Sample]:
+    """First-RTP and per-interval quality of a finished call (absent for signaling-only runs)."""
+    if report is None or not hasattr(report, "timings"):
+        return []
+    from rtcload.media.rating import rate_samples
+
+    out: list[Sample] = []
+    applied = report.timings.get("remote_sdp_applied")
+    for key, timing in (
+        ("ice_connect", "ice_connected"),
+        ("dtls_connect", "dtls_connected"),
+        ("first_rtp", "first_rtp"),
+    ):
+        value = report.timings.get(timing)
+        if value is not None and applied is not None:
+            out.append(Sample(key, max(0.0, value - applied)))
+    if report.timings.get("first_rtp") is None:
+        out.append(Sample("first_rtp", None, "no RTP received (one-way or no media)"))
+    for interval in rate_samples(report.samples, report.codec).rated:
+        out.append(Sample("mos", interval.mos))
+        out.append(Sample("packet_loss", interval.loss_ratio))
+        out.append(Sample("jitter", interval.jitter_s))
+        if interval.rtt_known:
+            out.append(Sample("rtt", interval.rtt_s))
+    return out
+
+
+def locust_fields(sample: Sample) -> tuple[str, str, float]:
+    m = measurement(sample.key)
+    assert m.locust_type and m.locust_name, f"{sample.key} is not a Locust request"
+    return m.locust_type, m.locust_name, m.locust_value(sample.value or 0.0)

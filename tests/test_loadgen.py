@@ -1,0 +1,122 @@
+"""Real Locust processes driving real calls into the emulator through the asyncio<->gevent bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import sys
+from pathlib import Path
+
+from rtcload.emulator import Emulator
+from rtcload.emulator.aiortc_answerer import AiortcAnswerer
+from rtcload.loadgen.summary import read_summary
+from tests.conftest import fast_config
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "rtcload" / "loadgen" / "scenarios"
+EXPECTED = {
+    ("REGISTER", "registration"),
+    ("REGISTER", "ws_connect"),
+    ("REGISTER", "login"),
+    ("CALL", "post_dial_delay"),
+    ("CALL", "answer"),
+    ("CALL", "hangup"),
+    ("MEDIA", "ice_connect"),
+    ("MEDIA", "dtls_connect"),
+    ("MEDIA", "first_rtp"),
+    ("QUALITY", "mos_x100"),
+    ("QUALITY", "rtt"),
+    ("QUALITY", "jitter"),
+    ("QUALITY", "loss_permille"),
+}
+
+
+async def locust(*args: str, timeout: float = 150) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "locust", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+def stats_rows(prefix: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        return {(r["Type"], r["Name"]): r for r in csv.DictReader(handle)}
+
+
+async def test_headless_locust_run_with_media_reports_every_measurement(tmp_path):
+    async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True)) as emu:
+        prefix = tmp_path / "run"
+        code, out = await locust(
+            "-f", str(SCENARIOS / "smoke.py"), "--host", emu.url, "--headless", "-u", "20", "-r", "10", "-t", "20s",
+            "--csv", str(prefix), "--only-summary", "--stop-timeout", "30",
+            "--rtc-call-duration", "uniform:2,3", "--rtc-think-time", "uniform:0.2,0.5", "--rtc-stats-interval", "1",
+            "--rtc-dtmf-share", "0.5", "--rtc-hold-share", "0.3",
+        )  # fmt: skip
+        assert code in (0, 1), out[-3000:]
+        rows = stats_rows(prefix)
+        missing = EXPECTED - set(rows)
+        assert not missing, (missing, out[-3000:])
+        summary = read_summary(prefix)
+        m = summary["metrics"]
+        assert summary["calls"]["attempted"] >= 20 and summary["calls"]["success_ratio"] >= 0.95, summary["failures"]
+        assert m["registration"]["count"] == 20 and m["registration"]["failures"] == 0
+        assert 0 < m["post_dial_delay"]["p50"] < 1.0 and m["post_dial_delay"]["p50"] < m["call_setup"]["p50"]
+        assert 4.0 <= m["mos"]["mean"] <= 4.5
+        assert m["packet_loss"]["mean"] < 0.01
+        assert 0 < m["first_rtp"]["p50"] < 5
+        assert emu.counters["dtmf_digits"] > 0 and emu.counters["modify_hold"] > 0
+        # the run ended: every call hung up with a bye, every client logged out
+        assert await emu.wait_for(lambda: emu.snapshot()["live_legs"] == 0 and emu.snapshot()["connections"] == 0, 20)
+
+
+async def test_stopping_mid_call_hangs_up_every_call(tmp_path):
+    async with Emulator(fast_config()) as emu:
+        code, out = await locust(
+            "-f", str(SCENARIOS / "smoke.py"), "--host", emu.url, "--headless", "-u", "8", "-r", "8", "-t", "4s",
+            "--only-summary", "--rtc-media", "none", "--rtc-call-duration", "fixed:120", "--rtc-think-time", "fixed:0",
+        )  # fmt: skip
+        assert code in (0, 1), out[-3000:]
+        assert emu.counters["calls_answered"] >= 8
+        assert await emu.wait_for(lambda: emu.snapshot()["live_legs"] == 0, 20), emu.snapshot()
+        ended = [leg for leg in emu.legs.values()]
+        assert ended and all(leg.ended_by == "client" and leg.cause == "NORMAL_CLEARING" for leg in ended)
+        assert emu.counters["sessions_expired"] == 0  # nobody left to time out
+
+
+async def test_master_with_two_workers_aggregates_both(tmp_path):
+    async with Emulator(fast_config()) as emu:
+        prefix = tmp_path / "dist"
+        port = "5599"
+        common = ["-f", str(SCENARIOS / "smoke.py")]
+        workers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "locust",
+                *common,
+                "--worker",
+                "--master-port",
+                port,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            for _ in range(2)
+        ]
+        try:
+            code, out = await locust(
+                *common, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                "--expect-workers", "2", "--host", emu.url, "--headless", "-u", "6", "-r", "6", "-t", "6s",
+                "--csv", str(prefix), "--only-summary", "--rtc-media", "none",
+                "--rtc-call-duration", "fixed:1", "--rtc-think-time", "fixed:0.2",
+            )  # fmt: skip
+            assert code in (0, 1), out[-3000:]
+        finally:
+            for worker in workers:
+                if worker.returncode is None:
+                    worker.terminate()
+                await asyncio.wait_for(worker.wait(), 30)
+        rows = stats_rows(prefix)
+        assert int(rows[("REGISTER", "registration")]["Request Count"]) == 6
+        assert int(rows[("CALL", "answer")]["Request Count"]) >= 6
+        tags = {name.split("-")[2][:2] for name in emu.login_log}
+        assert tags == {"w0", "w1"}, emu.login_log
