@@ -99,7 +99,7 @@ async def test_master_with_two_workers_aggregates_both(tmp_path):
                 port,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
+            )
             for _ in range(2)
         ]
         try:
