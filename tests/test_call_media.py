@@ -129,9 +129,11 @@ def test_rtcload_emulator_serves_and_rtcload_call_targets_it():
 
 
 def test_rtcload_emulator_token_mints_a_jwt_the_emulator_accepts():
-    done = run_cli("emulator", "--jwt-secret", "s3", "token", "alice", "--ttl", "60")
+    done = run_cli(
+        "emulator", "--jwt-secret", "cli-test-secret-that-is-long-enough-32", "token", "alice", "--ttl", "60"
+    )
     token = done.stdout.strip()
     assert done.returncode == 0 and token.count(".") == 2
     from rtcload.emulator.auth import UserDirectory, check_token
 
-    assert check_token(token, "s3", UserDirectory.open_mode()).username == "alice"
+    assert check_token(token, "cli-test-secret-that-is-long-enough-32", UserDirectory.open_mode()).username == "alice"

@@ -70,7 +70,7 @@ async def test_jwt_login(emulator, make_client):
     ("make_token", "reason"),
     [
         (lambda secret: mint_token("alice", secret, ttl_s=-10), "token expired"),
-        (lambda secret: mint_token("alice", "some-other-secret"), "bad token signature"),
+        (lambda secret: mint_token("alice", "some-other-secret-also-long-enough-32b"), "bad token signature"),
         (lambda secret: "not-a-jwt", "malformed token"),
     ],
     ids=["expired", "bad-signature", "malformed"],
@@ -89,7 +89,7 @@ async def test_bad_jwt_is_authentication_failure(emulator, make_token, reason, c
 
 def test_minted_tokens_decode_with_browser_atob():
     for i in range(50):
-        assert token_payload_is_atob_safe(mint_token(f"user{i}", "secret"))
+        assert token_payload_is_atob_safe(mint_token(f"user{i}", "a-secret-that-is-long-enough-for-hs256"))
 
 
 async def test_anonymous_login(emulator):

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", metavar="CSV", help="users file: username,password[,number]; default: open mode")
     parser.add_argument(
         "--jwt-secret",
-        default=os.environ.get(DEFAULT_SECRET_ENV, "rtcload-emulator-secret"),
+        default=os.environ.get(DEFAULT_SECRET_ENV, "rtcload-emulator-default-jwt-secret-32b"),
         help=f"HS256 secret for login tokens (env {DEFAULT_SECRET_ENV})",
     )
     parser.add_argument("--ring-delay", default="fixed:0.05", help="invite -> ringing, a distribution (seconds)")

@@ -13,7 +13,7 @@ class EmulatorConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0 = pick a free port; read it back from Emulator.url
     users: UserDirectory = field(default_factory=UserDirectory.open_mode)
-    jwt_secret: str = field(default="rtcload-emulator-secret", repr=False)
+    jwt_secret: str = field(default="rtcload-emulator-default-jwt-secret-32b", repr=False)
     ring_delay: Distribution = field(default_factory=lambda: parse_distribution("fixed:0.05"))
     answer_delay: Distribution = field(default_factory=lambda: parse_distribution("fixed:0.2"))
     noanswer_timeout_s: float = 30.0  # how long a call rings before NO_ANSWER
