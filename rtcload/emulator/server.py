@@ -36,6 +36,7 @@ from rtcload.protocol.gateway import GatewayState
 from rtcload.protocol.jsonrpc import DebugReport, Error, FrameError, Request, Result, error_for, parse_frame
 from rtcload.protocol.methods import Method
 from rtcload.protocol.redact import short_frame
+from rtcload.tasks import TrackedTasks
 
 log = logging.getLogger("rtcload.emulator")
 
@@ -72,7 +73,7 @@ class Emulator:
         self.calls = CallHandler(self)
         self._server: Server | None = None
         self._changed = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TrackedTasks("emulator", log, on_error=lambda _exc: self.counters.update(["internal_errors"]))
         self._started_at = 0.0
 
     # ---------------------------------------------------------------- lifecycle
@@ -130,16 +131,7 @@ class Emulator:
         return f"ws://{host}:{self.port}/"
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=f"emulator-{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.counters["internal_errors"] += 1
-            log.error("emulator task %s failed: %r", task.get_name(), task.exception())
+        return self._tasks.spawn(coro, name)
 
     # ---------------------------------------------------------------- observation
 

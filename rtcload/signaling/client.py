@@ -57,6 +57,7 @@ from rtcload.signaling.errors import (
 )
 from rtcload.signaling.events import EventKind, EventLog
 from rtcload.signaling.media_port import MediaFactory, StaticSdpMedia
+from rtcload.tasks import TrackedTasks
 
 log = logging.getLogger("rtcload.signaling")
 
@@ -130,7 +131,7 @@ class SignalingClient:
         self._skip_last_voice_sdk_id = False
         self._last_inbound = 0.0
         self._probe: tuple[str, float] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TrackedTasks(f"rtcload-{config.label}", log)
         self._lifecycle: asyncio.Task[None] | None = None
         self._closing = False
         self._socket_lost_at: float | None = None
@@ -413,15 +414,7 @@ class SignalingClient:
             await self._finish(call, PURGE, EndedBy.PURGED)
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=f"rtcload-{self.label}-{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("[%s] task %s failed: %r", self.label, task.get_name(), task.exception())
+        return self._tasks.spawn(coro, name)
 
     # ================================================================ frames in
 
