@@ -52,6 +52,10 @@ def credentials_from(args: argparse.Namespace) -> Credentials:
     return PasswordCredentials(args.login, password)
 
 
+def _num(value: float | None, scale: float = 1.0) -> str:
+    return "-" if value is None else f"{value * scale:.2f}"
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.1f} ms"
 
@@ -109,7 +113,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
 def _media_summary(report: Any) -> dict[str, Any]:
     if report is None or not hasattr(report, "timings"):
         return {}
-    from rtcload.media.rating import rate_samples
+    from rtcload.media.rating import rate_report
 
     timings = report.timings
     applied = timings.get("remote_sdp_applied")
@@ -118,7 +122,7 @@ def _media_summary(report: Any) -> dict[str, Any]:
         value = timings.get(key)
         return None if value is None or applied is None else value - applied
 
-    quality = rate_samples(report.samples, report.codec)
+    quality = rate_report(report)
     last = report.stats
     return {
         "codec": report.codec,
@@ -136,6 +140,8 @@ def _media_summary(report: Any) -> dict[str, Any]:
         "mos": quality.mos_mean,
         "mos_min": quality.mos_min,
         "r": quality.r_mean,
+        "verdict": quality.verdict,
+        "quality": quality.to_dict(),
     }
 
 
@@ -168,6 +174,20 @@ def render(out: dict[str, Any]) -> str:
         lines.append(
             f"{'received audio':<21}{out.get('received_level_dbfs'):.1f} dBFS" + (f", {hz:.0f} Hz" if hz else "")
         )
+        intervals = out.get("quality", {}).get("intervals", [])
+        if intervals:
+            lines.append("per interval         t(s)   RTT ms  jitter ms  loss %   BurstR  MOS   SDK MOS")
+            start = out.get("quality_t0") or intervals[0]["t_end"]
+            for row in intervals:
+                lines.append(
+                    "  "
+                    + f"{row['t_end'] - start:>23.1f} {_num(row['rtt_s'], 1000):>8} {_num(row['jitter_s'], 1000):>10}"
+                    + f" {_num(row['loss_ratio'], 100):>7} {_num(row['burst_r']):>8} {_num(row['mos']):>5}"
+                    + f" {_num(row['sdk_mos']):>8}"
+                )
+        for warning in out.get("quality", {}).get("warnings", []):
+            lines.append(f"{'SDK warning':<21}{warning['code']} {warning['name']}")
+        lines.append(f"{'verdict':<21}{out.get('verdict')}")
         if out.get("one_way_audio"):
             lines.append("WARNING              one-way audio: nothing heard from the far end")
     if out.get("cause"):

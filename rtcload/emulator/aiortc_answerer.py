@@ -17,6 +17,8 @@ log = logging.getLogger("rtcload.emulator")
 class AiortcAnswerer:
     """Implements MediaAnswerer with aiortc; `loopback_only` keeps ICE on 127.0.0.1 (tests, demos)."""
 
+    relays_media = True
+
     def __init__(self, loopback_only: bool = True, ice_servers: list[str] | None = None) -> None:
         if loopback_only:
             use_loopback_only()
@@ -40,6 +42,10 @@ class AiortcAnswerer:
         if endpoint is None:
             raise KeyError(f"no media endpoint for call {call_id}")
         await endpoint.accept_answer(sdp)
+
+    def link(self, call_a: str, call_b: str) -> None:
+        """Relay audio between two bridged legs' endpoints (both created in "relay" mode)."""
+        self.endpoints[call_a].relay_to(self.endpoints[call_b])
 
     async def add_candidate(self, call_id: str, candidate: str, sdp_mid: str | None, index: int | None) -> None:
         endpoint = self.endpoints.get(call_id)

@@ -12,6 +12,8 @@ from rtcload.signaling.media_port import static_sdp
 
 
 class MediaAnswerer(Protocol):
+    relays_media: bool  # True: bridged calls terminate on the emulator and audio is relayed (link())
+
     async def answer(self, call_id: str, offer: str, mode: str) -> str: ...
 
     async def reoffer(self, call_id: str, mode: str) -> str: ...
@@ -22,9 +24,13 @@ class MediaAnswerer(Protocol):
 
     async def release(self, call_id: str) -> dict[str, Any] | None: ...
 
+    def link(self, call_a: str, call_b: str) -> None: ...
+
 
 class StaticAnswerer:
     """Answers every offer with a fixed SDP; remembers offers and candidates for inspection."""
+
+    relays_media = False  # bridged calls pass the clients' SDP through unchanged
 
     def __init__(self) -> None:
         self.offers: dict[str, str] = {}
@@ -46,4 +52,7 @@ class StaticAnswerer:
     async def release(self, call_id: str) -> dict[str, Any] | None:
         self.offers.pop(call_id, None)
         self.candidates.pop(call_id, None)
+        return None
+
+    def link(self, call_a: str, call_b: str) -> None:
         return None

@@ -28,7 +28,15 @@ log = logging.getLogger("rtcload.emulator")
 
 # What the far end of a bridged call hears when this side ends it, by state.
 CANCEL = "ORIGINATOR_CANCEL"
+RELAY_MODE = "relay"  # media endpoint mode for the two legs of a bridged call
 BUSY_LIKE = {"USER_BUSY", "CALL_REJECTED"}
+
+
+def media_mode_of(leg: Leg) -> str:
+    """The media endpoint mode of an emulator-terminated leg: its route's, or relay for bridged legs."""
+    if leg.peer is not None or leg.route is None:
+        return RELAY_MODE
+    return leg.route.media_mode
 
 
 class CallHandler:
@@ -211,6 +219,7 @@ class CallHandler:
             )
             return
         callee_session = max(candidates, key=lambda s: s.sessid if s.detached_at is None else "")
+        relay = self.emu.answerer.relays_media
         callee = Leg(
             call_id=str(uuid.uuid4()),
             session=callee_session,
@@ -219,7 +228,19 @@ class CallHandler:
             parties=caller.parties,
             offer_sdp=caller.offer_sdp,
             custom_headers=caller.custom_headers,
+            media=relay,
         )
+        offer_to_callee = caller.offer_sdp
+        if relay:
+            # The platform terminates both legs' media and relays the audio between them.
+            caller.media = True
+            caller.answer_sdp, offer_to_callee = await asyncio.gather(
+                self.emu.answerer.answer(caller.call_id, caller.offer_sdp, RELAY_MODE),
+                self.emu.answerer.reoffer(callee.call_id, RELAY_MODE),
+            )
+            if caller.ended:
+                await self.emu.answerer.release(callee.call_id)
+                return
         callee.ids.session_id = caller.ids.session_id  # one platform call, two legs
         caller.peer, callee.peer = callee, caller
         callee_session.legs[callee.call_id] = callee
@@ -227,7 +248,7 @@ class CallHandler:
         self.emu.changed()
         invite = messages.server_invite(
             call_id=callee.call_id,
-            sdp=caller.offer_sdp,
+            sdp=offer_to_callee,
             parties=caller.parties,
             ids=callee.ids,
             custom_headers=caller.custom_headers,
@@ -255,14 +276,18 @@ class CallHandler:
             await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "answer without sdp")
             return
         leg.answer_sdp = sdp
+        caller = leg.peer
+        if leg.media and caller is not None:
+            await self.emu.answerer.accept_answer(leg.call_id, sdp)
+            self.emu.answerer.link(caller.call_id, leg.call_id)
         self._mark_answered(leg)
         await self._reply(
             conn, request, {"message": "CALL ANSWERED", "callID": leg.call_id, "sessid": leg.session.sessid}
         )
-        caller = leg.peer
         if caller is not None and not caller.ended:
-            caller.answer_sdp = sdp
-            await self._send_to(caller, messages.server_answer(caller.call_id, sdp, caller.ids))
+            if not leg.media:
+                caller.answer_sdp = sdp  # SDP passthrough: media flows client to client
+            await self._send_to(caller, messages.server_answer(caller.call_id, caller.answer_sdp, caller.ids))
             self._mark_answered(caller)
             for task in list(caller.tasks):  # the no-answer timer
                 if task is not asyncio.current_task():
@@ -354,10 +379,11 @@ class CallHandler:
                 )
                 return
             if leg.media:
-                assert leg.route is not None
                 with contextlib.suppress(Exception):
                     await self.emu.answerer.release(leg.call_id)
-                sdp = await self.emu.answerer.answer(leg.call_id, offer, leg.route.media_mode)
+                sdp = await self.emu.answerer.answer(leg.call_id, offer, media_mode_of(leg))
+                if leg.peer is not None and not leg.peer.ended:
+                    self.emu.answerer.link(leg.call_id, leg.peer.call_id)
             else:
                 sdp = leg.answer_sdp or static_sdp()
             self.emu.counters["ice_restarts"] += 1
@@ -422,7 +448,7 @@ class CallHandler:
                 )
         await self._reply(conn, request, {"message": "CANDIDATE ACCEPTED", "callID": leg.call_id})
         peer = leg.peer
-        if peer is not None and not peer.ended:
+        if peer is not None and not peer.ended and not leg.media:
             forward = {k: v for k, v in params.items() if k not in ("sessid", "dialogParams")}
             forward["callID"] = peer.call_id
             await self._send_to(peer, Request(str(request.method), forward, messages.new_id()))
@@ -432,12 +458,11 @@ class CallHandler:
     async def reattach(self, leg: Leg) -> None:
         """After a reconnection login: a fresh offer in telnyx_rtc.attach for a kept call."""
         if leg.media:
-            assert leg.route is not None
             with contextlib.suppress(Exception):
                 await self.emu.answerer.release(leg.call_id)
-            offer = await self.emu.answerer.reoffer(leg.call_id, leg.route.media_mode)
+            offer = await self.emu.answerer.reoffer(leg.call_id, media_mode_of(leg))
         else:
-            offer = static_sdp()  # bridged calls re-attach their signaling; media is not re-bridged
+            offer = static_sdp()  # SDP-passthrough bridges re-attach signaling only
         frame = messages.server_invite(
             call_id=leg.call_id,
             sdp=offer,
@@ -455,6 +480,8 @@ class CallHandler:
             return
         if leg.media:
             await self.emu.answerer.accept_answer(leg.call_id, sdp)
+            if leg.peer is not None and not leg.peer.ended:
+                self.emu.answerer.link(leg.call_id, leg.peer.call_id)
         leg.reattached += 1
         self.emu.counters["reattached"] += 1
         self.emu.changed()

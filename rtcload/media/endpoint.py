@@ -1,6 +1,7 @@
 """`MediaEndpoint`: the emulated platform's side of a call's audio.
 
-Modes: "echo" (send back what arrives), "oneway" (receive only, send nothing), or any source spec
+Modes: "echo" (send back what arrives), "relay" (send what another endpoint receives: a bridged
+call between two clients), "oneway" (receive only, send nothing), or any source spec
 ("tone:<hz>", "dualtone:<f1>,<f2>", "speech", "silence", "wav:<path>"). What it receives is analysed
 with the same ReceiveAnalyzer as the caller, so the emulator can report level / detected tone.
 """
@@ -24,7 +25,7 @@ class MediaEndpoint(AudioSession):
         one_way_after_s: float = 5.0,
     ) -> None:
         self.mode = mode
-        if mode == "echo":
+        if mode in ("echo", "relay"):
             self.echo: EchoTrack | None = EchoTrack()
             track = self.echo
         elif mode == "oneway":
@@ -40,12 +41,19 @@ class MediaEndpoint(AudioSession):
             stats_interval_s=stats_interval_s,
             one_way_after_s=one_way_after_s,
         )
-        if self.echo is not None:
+        if self.echo is not None and mode == "echo":
             self.analyzer.on_frame = self.echo.push
-        self._sends_energy = mode not in ("echo", "oneway", "silence")
+        self._sends_energy = mode not in ("echo", "relay", "oneway", "silence")
 
     def _on_connected(self) -> None:
         self.analyzer.set_sending(self._sends_energy)
+
+    def relay_to(self, other: MediaEndpoint) -> None:
+        """Bridge two "relay" endpoints: what each receives is sent out by the other."""
+        if self.echo is None or other.echo is None or "relay" not in (self.mode, other.mode):
+            raise ValueError("relay_to needs two endpoints in relay mode")
+        self.analyzer.on_frame = other.echo.push
+        other.analyzer.on_frame = self.echo.push
 
     async def answer(self, offer_sdp: str) -> str:
         """Answer a caller's offer (non-trickle: the returned SDP carries all candidates)."""

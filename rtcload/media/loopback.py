@@ -8,9 +8,12 @@ run never does, so it gathers normal host candidates.
 from __future__ import annotations
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCIceServer
+
+from rtcload.media.ice import rtc_configuration
 
 LOOPBACK = "127.0.0.1"
+
+__all__ = ["LOOPBACK", "loopback_only_active", "rtc_configuration", "use_loopback_only"]
 
 
 def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
@@ -25,9 +28,3 @@ def use_loopback_only() -> None:
 
 def loopback_only_active() -> bool:
     return aioice.ice.get_host_addresses is _loopback_addresses
-
-
-def rtc_configuration(ice_servers: list[str] | None = None) -> RTCConfiguration:
-    """An RTCConfiguration with exactly the given ICE server URLs; empty by default (never public STUN)."""
-    servers = [RTCIceServer(urls=url) for url in (ice_servers or [])]
-    return RTCConfiguration(iceServers=servers)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
+from rtcload.media.ice import IceServerSpec
 from rtcload.media.session import AudioSession, MediaReport
 from rtcload.media.sources import PcmTrack, make_source
 
@@ -19,14 +24,18 @@ class CallMedia(AudioSession):
         self,
         source: str = "tone:440",
         codec: str | None = "opus",
-        ice_servers: list[str] | None = None,
+        ice_servers: Sequence[str | IceServerSpec] | None = None,
         stats_interval_s: float = 2.0,
         one_way_after_s: float = 5.0,
         energy_floor_dbfs: float = -50.0,
+        relay_only: bool = False,
     ) -> None:
         self.source: PcmTrack = make_source(source)
+        pcm = self.source.buffer.pcm.astype(np.float64) / 32768.0
+        self._source_level = float(np.sqrt(np.mean(pcm * pcm))) if pcm.size else 0.0
         super().__init__(
             self.source,
+            relay_only=relay_only,
             codec=codec,
             ice_servers=ice_servers,
             stats_interval_s=stats_interval_s,
@@ -38,6 +47,12 @@ class CallMedia(AudioSession):
 
     def _on_connected(self) -> None:
         self.analyzer.set_sending(self._sends_energy and not self.held)
+
+    def local_level(self) -> float | None:
+        return 0.0 if self.held else self._source_level
+
+    def on_hold(self) -> bool:
+        return self.held
 
     def set_hold(self, held: bool) -> None:
         self.held = held

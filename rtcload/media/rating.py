@@ -1,12 +1,20 @@
-"""Turn a call's getStats samples into E-model ratings per interval (quality/ does the maths)."""
+"""Turn a call's stats samples into its quality record: per-interval E-model R/MOS (with the
+measured burst ratio), the Telnyx SDK's own MOS beside it, the SDK-equivalent warnings, summary
+statistics and a verdict. The maths lives in `rtcload.quality`; this module only wires it up.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
 from rtcload.media.stats import MediaStats
 from rtcload.quality import IntervalQuality, StatsSnapshot, compute_interval
+from rtcload.quality.bands import DEFAULT_BANDS
+from rtcload.quality.interval import warning_sample
+from rtcload.quality.sdk_mos import calculate_mos
+from rtcload.quality.warnings import QualityWarning, SdkWarningTracker
 
 
 def snapshot_of(stats: MediaStats) -> StatsSnapshot:
@@ -22,33 +30,130 @@ def snapshot_of(stats: MediaStats) -> StatsSnapshot:
 
 
 @dataclass(frozen=True)
+class RatedInterval:
+    quality: IntervalQuality
+    sdk_mos: float | None  # the JS SDK's calculateMOS on the same inputs (cumulative counters, as it does)
+    inbound_level: float | None
+
+
+def _summary(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
+
+    return {
+        "mean": sum(ordered) / len(ordered),
+        "min": ordered[0],
+        "max": ordered[-1],
+        "p50": pct(0.5),
+        "p95": pct(0.95),
+    }
+
+
+@dataclass(frozen=True)
 class CallQuality:
-    intervals: list[IntervalQuality]
+    intervals: list[RatedInterval]
+    warnings: list[QualityWarning] = field(default_factory=list)
+    one_way: bool = False
+    silent: bool = False
 
     @property
     def rated(self) -> list[IntervalQuality]:
-        return [i for i in self.intervals if i.mos is not None]
+        return [i.quality for i in self.intervals if i.quality.mos is not None]
+
+    def _values(self, attr: str) -> list[float]:
+        return [v for q in self.rated if (v := getattr(q, attr)) is not None]
 
     @property
     def mos_mean(self) -> float | None:
-        rated = self.rated
-        return sum(i.mos for i in rated if i.mos is not None) / len(rated) if rated else None
+        s = _summary(self._values("mos"))
+        return s["mean"] if s else None
 
     @property
     def mos_min(self) -> float | None:
-        rated = self.rated
-        return min(i.mos for i in rated if i.mos is not None) if rated else None
+        s = _summary(self._values("mos"))
+        return s["min"] if s else None
 
     @property
     def r_mean(self) -> float | None:
-        rated = self.rated
-        return sum(i.r for i in rated if i.r is not None) / len(rated) if rated else None
+        s = _summary(self._values("r"))
+        return s["mean"] if s else None
+
+    def summaries(self) -> dict[str, dict[str, float] | None]:
+        return {
+            "mos": _summary(self._values("mos")),
+            "r": _summary(self._values("r")),
+            "rtt_s": _summary([q.rtt_s for q in self.rated if q.rtt_known]),
+            "jitter_s": _summary(self._values("jitter_s")),
+            "loss_ratio": _summary(self._values("loss_ratio")),
+            "burst_r": _summary(self._values("burst_r")),
+            "sdk_mos": _summary([i.sdk_mos for i in self.intervals if i.sdk_mos is not None]),
+        }
+
+    @property
+    def verdict(self) -> str:
+        """good/fair/poor from the mean MOS band, or what makes the call unrateable."""
+        if self.one_way:
+            return "one-way"
+        if self.silent:
+            return "silent"
+        mean = self.mos_mean
+        if mean is None:
+            return "no-media"
+        return DEFAULT_BANDS.mos_band(mean)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "summaries": self.summaries(),
+            "warnings": [{"code": int(w.code), "name": w.name, "t": w.t} for w in self.warnings],
+            "intervals": [
+                {
+                    "t_end": i.quality.t_end,
+                    "r": i.quality.r,
+                    "mos": i.quality.mos,
+                    "sdk_mos": i.sdk_mos,
+                    "rtt_s": i.quality.rtt_s if i.quality.rtt_known else None,
+                    "jitter_s": i.quality.jitter_s,
+                    "loss_ratio": i.quality.loss_ratio,
+                    "burst_r": i.quality.burst_r,
+                    "media_gap": i.quality.media_gap,
+                }
+                for i in self.intervals
+            ],
+        }
 
 
-def rate_samples(samples: list[MediaStats], codec: str | None) -> CallQuality:
-    """Rate each interval between consecutive samples that saw media flowing."""
-    flowing = [s for s in samples if s.packets_received > 0]
-    intervals = [
-        compute_interval(snapshot_of(a), snapshot_of(b), codec or "opus") for a, b in pairwise(flowing) if b.at > a.at
-    ]
-    return CallQuality(intervals)
+def rate_samples(
+    samples: list[MediaStats], codec: str | None, *, one_way: bool = False, silent: bool = False
+) -> CallQuality:
+    """Rate each interval between consecutive samples once media has started flowing."""
+    ordered = [s for a, s in zip([None, *samples], samples, strict=False) if a is None or s.at > a.at]
+    tracker = SdkWarningTracker()
+    intervals: list[RatedInterval] = []
+    for a, b in pairwise(ordered):
+        prev, cur = snapshot_of(a), snapshot_of(b)
+        # The SDK's warnings watch every sample of a connected call (no packets at all is a warning) ...
+        tracker.update(
+            warning_sample(
+                prev, cur, on_hold=b.on_hold, local_audio_level=b.local_level, inbound_audio_level=b.inbound_level
+            )
+        )
+        # ... while the E-model rates intervals once media has started flowing.
+        if a.packets_received == 0:
+            continue
+        quality = compute_interval(prev, cur, codec or "opus", burst_r=b.burst_r, on_hold=b.on_hold)
+        sdk = None
+        if b.jitter_s is not None and b.rtt_s is not None:
+            sdk = calculate_mos(b.jitter_s * 1000.0, b.rtt_s * 1000.0, b.packets_received, b.packets_lost)
+        intervals.append(RatedInterval(quality, sdk, b.inbound_level))
+    return CallQuality(intervals, list(tracker.history), one_way=one_way, silent=silent)
+
+
+def rate_report(report: Any) -> CallQuality:
+    """The quality record of a finished call's MediaReport."""
+    silent = report.frames_received > 0 and report.silence_ratio > 0.95
+    return rate_samples(report.samples, report.codec, one_way=bool(report.one_way), silent=silent)

@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
@@ -18,7 +19,8 @@ from aiortc.sdp import candidate_from_sdp
 
 from rtcload.media.analysis import AnalyzerSummary, ReceiveAnalyzer
 from rtcload.media.codec_prefs import check_codec, prefer_codec
-from rtcload.media.loopback import rtc_configuration
+from rtcload.media.ice import rtc_configuration
+from rtcload.media.sequence import LossRunTracker
 from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec, sample_stats
 
 CLOSE_STATS_TIMEOUT_S = 1.0
@@ -58,20 +60,23 @@ class MediaReport:
     samples: list[MediaStats] = field(default_factory=list)
 
 
-def _hook_first_rtp(receiver: RTCRtpReceiver, on_first: Callable[[], None]) -> None:
-    """Note the first RTP packet for this receiver, then unhook (zero cost afterwards).
+def _hook_rtp(receiver: RTCRtpReceiver, on_first: Callable[[], None], tracker: LossRunTracker) -> None:
+    """Note the first RTP packet and every packet's sequence number (for the loss pattern).
 
     aiortc has no public per-packet event; the DTLS transport calls `receiver._handle_rtp_packet`,
-    so an instance attribute shadows the method once.
+    so an instance attribute shadows the method.
     """
     original = receiver._handle_rtp_packet
+    state = {"first": True}
 
-    async def first_packet(packet: object, arrival_time_ms: int) -> None:
-        receiver._handle_rtp_packet = original
-        on_first()
+    async def observe(packet: Any, arrival_time_ms: int) -> None:
+        if state["first"]:
+            state["first"] = False
+            on_first()
+        tracker.on_packet(packet.sequence_number)
         await original(packet, arrival_time_ms)
 
-    receiver._handle_rtp_packet = first_packet
+    receiver._handle_rtp_packet = observe
 
 
 class AudioSession:
@@ -85,13 +90,15 @@ class AudioSession:
         stats_interval_s: float = 2.0,
         one_way_after_s: float = 5.0,
         energy_floor_dbfs: float = -50.0,
+        relay_only: bool = False,
     ) -> None:
         self.codec_preference = check_codec(codec)
         self.track = track
         self.timings = MediaTimings(created=time.monotonic())
-        self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self.pc = RTCPeerConnection(rtc_configuration(ice_servers, relay_only=relay_only))
         self.analyzer = ReceiveAnalyzer(energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s)
-        self.stats = StatsSampler(self.pc, stats_interval_s)
+        self.loss_runs = LossRunTracker()
+        self.stats = StatsSampler(self.pc, stats_interval_s, enrich=self._enrich_stats)
         self.transceiver: RTCRtpTransceiver | None = None
         self.connected = asyncio.Event()
         self.failed = asyncio.Event()
@@ -116,6 +123,24 @@ class AudioSession:
 
     def _on_connected(self) -> None:
         """Hook for subclasses (e.g. start one-way detection)."""
+
+    def _enrich_stats(self, stats: MediaStats) -> MediaStats:
+        window = self.analyzer.window_dbfs()
+        inbound = 10 ** (window / 20) if window is not None and window > -120 else 0.0
+        return replace(
+            stats,
+            burst_r=self.loss_runs.drain_burst_r(),
+            inbound_level=min(1.0, inbound),
+            local_level=self.local_level(),
+            on_hold=self.on_hold(),
+        )
+
+    def local_level(self) -> float | None:
+        """Level of what we send, 0..1; subclasses that know their source override it."""
+        return None
+
+    def on_hold(self) -> bool:
+        return False
 
     def _mark_first_rtp(self) -> None:
         if self.timings.first_rtp is None:
@@ -142,7 +167,7 @@ class AudioSession:
             direction = "sendrecv" if self.track is not None else "recvonly"
             self.transceiver = self.pc.addTransceiver(self.track or "audio", direction=direction)
             prefer_codec(self.transceiver, self.codec_preference)
-            _hook_first_rtp(self.transceiver.receiver, self._mark_first_rtp)
+            _hook_rtp(self.transceiver.receiver, self._mark_first_rtp, self.loss_runs)
         return self.transceiver
 
     async def _set_local(self, description: RTCSessionDescription) -> str:

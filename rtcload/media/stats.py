@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
@@ -34,6 +35,10 @@ class MediaStats:
     remote_packets_lost: int | None = None  # what the far end reports losing of our stream
     remote_jitter_s: float | None = None
     remote_fraction_lost: float | None = None  # 0..1
+    burst_r: float | None = None  # E-model BurstR of this interval's received-packet pattern (1 = random)
+    inbound_level: float | None = None  # received audio level 0..1 (like getStats audioLevel), last 0.5 s
+    local_level: float | None = None  # sent audio level 0..1 (0 while muted/held or silent source)
+    on_hold: bool = False
 
 
 def negotiated_codec(transceiver: RTCRtpTransceiver | None) -> tuple[str | None, int | None]:
@@ -99,8 +104,15 @@ async def sample_stats(pc: RTCPeerConnection) -> MediaStats:
 class StatsSampler:
     """Samples `sample_stats(pc)` every `interval_s` into a bounded list (oldest dropped)."""
 
-    def __init__(self, pc: RTCPeerConnection, interval_s: float = 2.0, max_samples: int = 512) -> None:
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        interval_s: float = 2.0,
+        max_samples: int = 512,
+        enrich: Callable[[MediaStats], MediaStats] | None = None,
+    ) -> None:
         self.pc = pc
+        self.enrich = enrich  # adds what getStats lacks (loss pattern, audio levels, hold)
         self.interval_s = interval_s
         self.samples: deque[MediaStats] = deque(maxlen=max_samples)
         self._task: asyncio.Task[None] | None = None
@@ -114,10 +126,14 @@ class StatsSampler:
             await asyncio.sleep(self.interval_s)
             if self.pc.connectionState == "closed":
                 return
-            self.samples.append(await sample_stats(self.pc))
+            self.samples.append(await self._sample())
+
+    async def _sample(self) -> MediaStats:
+        stats = await sample_stats(self.pc)
+        return self.enrich(stats) if self.enrich is not None else stats
 
     async def sample_now(self) -> MediaStats:
-        stats = await sample_stats(self.pc)
+        stats = await self._sample()
         self.samples.append(stats)
         return stats
 

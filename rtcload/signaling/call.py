@@ -101,6 +101,7 @@ class Call:
         self.remote_offer: str | None = None
         self.inbound_params: dict[str, Any] = {}
         self.reattach_count = 0
+        self.media_restarts = 0
         self.media_report: object | None = None
         self.media_lock = asyncio.Lock()
         self._changed = asyncio.Event()
@@ -177,6 +178,9 @@ class Call:
 
     async def answer(self) -> None:
         await self.client.answer(self)
+
+    async def update_media(self) -> None:
+        await self.client.update_media(self)
 
     async def reject(self) -> None:
         await self.client.hangup(self, "USER_BUSY")

@@ -1090,6 +1090,42 @@ class SignalingClient:
         call.machine.to(CallState.HELD if now_held else CallState.ACTIVE, f"modify {action} result")
         self.events.emit(EventKind.HELD if now_held else EventKind.UNHELD, call_id=call.id)
 
+    async def update_media(self, call: Call) -> None:
+        """ICE restart (`modify` action updateMedia): a fresh offer, the platform's answer in the result.
+
+        The SDK restarts ICE on its existing peer; aiortc has no restartIce, so the call's media is
+        rebuilt (new peer, new ICE credentials) - on the wire the exchange is the same.
+        """
+        await self._wait_signaling(call)
+        assert self.sessid is not None
+        async with call.media_lock:
+            old, call.media = call.media, self.media_factory()
+            try:
+                offer = await call.media.create_offer()
+                if self.config.trickle_ice:
+                    offer, _candidates = _split_candidates(offer)
+                result = await self.request(
+                    messages.update_media(sessid=self.sessid, sdp=offer, dialog=call.dialog), call_id=call.id
+                )
+                sdp = result.get("sdp") if isinstance(result, dict) else None
+                if not isinstance(sdp, str) or not sdp:
+                    raise SignalingError(
+                        int(SdkCode.ICE_RESTART_FAILED),
+                        "updateMedia result has no sdp",
+                        client=self.label,
+                        call_id=call.id,
+                    )
+                await call.media.accept_answer(sdp)
+            except BaseException:
+                failed, call.media = call.media, old
+                if failed is not None:
+                    self._spawn(failed.close(), "failed-media-close")
+                raise
+        if old is not None:
+            self._spawn(old.close(), "old-media-close")
+        call.media_restarts += 1
+        self.events.emit(EventKind.MEDIA_UPDATED, call_id=call.id)
+
     async def send_dtmf(self, call: Call, digits: str) -> None:
         """One `telnyx_rtc.info` per digit, as the SDK sends one per key press."""
         await self._wait_signaling(call)

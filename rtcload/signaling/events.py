@@ -25,6 +25,7 @@ class EventKind(StrEnum):
     RECONNECT_EXHAUSTED = "reconnect_exhausted"
     SESSION_NOT_REATTACHED = "session_not_reattached"
     CALL_REATTACHED = "call_reattached"
+    MEDIA_UPDATED = "media_updated"
     TOKEN_REFRESHED = "token_refreshed"
     TOKEN_EXPIRING_SOON = "token_expiring_soon"
     PING_SENT = "ping_sent"
