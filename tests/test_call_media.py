@@ -37,22 +37,31 @@ async def media_client(url: str, source: str = "tone:440", codec: str = "opus") 
     return client
 
 
-async def test_echo_call_hears_its_own_tone_with_good_quality(media_emulator):
-    client = await media_client(media_emulator.url)
+@pytest.mark.parametrize("codec", ["opus", "pcmu", "pcma"])
+async def test_echo_call_hears_its_own_tone_with_good_quality(media_emulator, codec):
+    client = await media_client(media_emulator.url, codec=codec)
     try:
         call = await client.call("echo", answer_timeout_s=20)
         media = call.media
         assert isinstance(media, CallMedia)
         assert await media.analyzer.wait_until(lambda a: a.detect_tone(440, 5), 20)
-        await asyncio.sleep(1.6)  # let the 0.5 s stats sampler take a few samples of a flowing call
+        samples = media.stats.samples
+
+        def rated_both_ways(_analyzer: object) -> bool:  # two RTCP-backed samples apart, with media flowing
+            reported = [s for s in samples if s.remote_packets_lost is not None and s.packets_received]
+            return len(reported) >= 3 and reported[-1].packets_sent > reported[0].packets_sent
+
+        assert await media.analyzer.wait_until(rated_both_ways, 20)
         await call.hangup()
         report = call.media_report
-        assert report.connected and report.codec == "opus" and report.timings["first_rtp"] is not None
+        assert report.connected and report.codec == codec and report.timings["first_rtp"] is not None
         quality = rate_samples(report.samples, report.codec)
         assert quality.rated and quality.mos_mean is not None
         # a clean loopback call rates as the E-model does for zero loss and near-zero delay
-        ideal = rate(ta_ms=0.0, ppl_percent=0.0, codec="opus").mos
+        ideal = rate(ta_ms=0.0, ppl_percent=0.0, codec=codec).mos
         assert abs(quality.mos_mean - ideal) <= 0.05, (quality.mos_mean, ideal)
+        send = quality.summaries()["mos_send"]  # the far end's view of our stream, from RTCP receiver reports
+        assert send is not None and abs(send["mean"] - ideal) <= 0.05
         for interval in quality.rated:
             assert 0 <= interval.jitter_s < 0.5 and 0 <= interval.rtt_s < 0.5 and interval.loss_ratio == 0.0
     finally:

@@ -17,6 +17,20 @@ from rtcload.quality.sdk_mos import calculate_mos
 from rtcload.quality.warnings import QualityWarning, SdkWarningTracker
 
 
+def send_snapshot_of(stats: MediaStats) -> StatsSnapshot | None:
+    """Our sending direction as the far end reports it in RTCP receiver reports (None before the first RR)."""
+    if stats.remote_packets_lost is None:
+        return None
+    lost = max(0, stats.remote_packets_lost)
+    return StatsSnapshot(
+        t=stats.at,
+        packets_received=max(0, stats.packets_sent - lost),
+        packets_lost=lost,
+        jitter_s=stats.remote_jitter_s or 0.0,
+        rtt_s=stats.rtt_s,
+    )
+
+
 def snapshot_of(stats: MediaStats) -> StatsSnapshot:
     return StatsSnapshot(
         t=stats.at,
@@ -55,8 +69,9 @@ def _summary(values: list[float]) -> dict[str, float] | None:
 
 @dataclass(frozen=True)
 class CallQuality:
-    intervals: list[RatedInterval]
+    intervals: list[RatedInterval]  # the receive direction: what this side hears
     warnings: list[QualityWarning] = field(default_factory=list)
+    send_intervals: list[IntervalQuality] = field(default_factory=list)  # what the far end hears, from RTCP RRs
     one_way: bool = False
     silent: bool = False
 
@@ -91,6 +106,8 @@ class CallQuality:
             "loss_ratio": _summary(self._values("loss_ratio")),
             "burst_r": _summary(self._values("burst_r")),
             "sdk_mos": _summary([i.sdk_mos for i in self.intervals if i.sdk_mos is not None]),
+            "mos_send": _summary([q.mos for q in self.send_intervals if q.mos is not None]),
+            "loss_ratio_send": _summary([q.loss_ratio for q in self.send_intervals if q.mos is not None]),
         }
 
     @property
@@ -150,7 +167,12 @@ def rate_samples(
         if b.jitter_s is not None and b.rtt_s is not None:
             sdk = calculate_mos(b.jitter_s * 1000.0, b.rtt_s * 1000.0, b.packets_received, b.packets_lost)
         intervals.append(RatedInterval(quality, sdk, b.inbound_level))
-    return CallQuality(intervals, list(tracker.history), one_way=one_way, silent=silent)
+    send_intervals = []
+    reported = [(s, snap) for s in ordered if (snap := send_snapshot_of(s)) is not None]
+    for (_a, prev_send), (b, cur_send) in pairwise(reported):
+        if cur_send.packets_received + cur_send.packets_lost > prev_send.packets_received + prev_send.packets_lost:
+            send_intervals.append(compute_interval(prev_send, cur_send, codec or "opus", on_hold=b.on_hold))
+    return CallQuality(intervals, list(tracker.history), send_intervals=send_intervals, one_way=one_way, silent=silent)
 
 
 def rate_report(report: Any) -> CallQuality:
