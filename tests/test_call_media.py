@@ -101,6 +101,12 @@ async def test_reattach_brings_audio_back_on_fresh_media(media_emulator):
         await asyncio.wait_for(reattached.wait(), 20)
         assert call.media is not first_media
         assert await call.media.analyzer.wait_until(lambda a: a.detect_tone(440, 5), 20)
+        gaps = asyncio.Event()
+        client.events.subscribe(lambda e: gaps.set() if e.kind is EventKind.MEDIA_GAP else None)
+        if not call.media_gaps:
+            await asyncio.wait_for(gaps.wait(), 20)
+        (gap,) = call.media_gaps
+        assert gap is not None and 0 < gap < 10
     finally:
         await client.close()
 

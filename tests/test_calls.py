@@ -185,3 +185,17 @@ async def test_calling_a_user_who_is_not_registered(make_client):
         await alice.call("bob", answer_timeout_s=10)  # bob is a known user but not logged in
     ended = alice.events.last(EventKind.CALL_ENDED)
     assert ended is not None and ended.detail["cause"] == "UNALLOCATED_NUMBER"
+
+
+async def test_calls_beyond_capacity_get_circuit_congestion(emulator, make_client):
+    emulator.config.max_calls = 2
+    alice = await make_client("alice")
+    first = await alice.call("echo", answer_timeout_s=10)
+    second = await alice.call("echo", answer_timeout_s=10)
+    with pytest.raises(CallFailed) as info:
+        await alice.call("echo", answer_timeout_s=10)
+    assert info.value.cause == "NORMAL_CIRCUIT_CONGESTION" and info.value.cause_code == 34
+    await first.hangup()
+    third = await alice.call("echo", answer_timeout_s=10)  # capacity freed by the hangup
+    assert third.state is CallState.ACTIVE and second.state is CallState.ACTIVE
+    assert emulator.counters["calls_over_capacity"] == 1

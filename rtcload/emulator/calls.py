@@ -43,6 +43,10 @@ class CallHandler:
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
 
+    def live_calls(self) -> int:
+        """Calls in progress, counted once per call (the caller's leg), as a platform's capacity is."""
+        return sum(1 for leg in self.emu.legs.values() if not leg.ended and leg.direction == "outbound")
+
     # ---------------------------------------------------------------- dispatch
 
     async def handle(self, conn: Connection, session: Session, request: Request) -> None:
@@ -143,6 +147,10 @@ class CallHandler:
         cfg = self.emu.config
         rng = self.emu.rng
         kind = leg.route.kind
+        if cfg.max_calls is not None and self.live_calls() > cfg.max_calls:
+            self.emu.counters["calls_over_capacity"] += 1
+            await self.remote_bye(leg, "NORMAL_CIRCUIT_CONGESTION")
+            return
         ring = leg.route.delay("ring", cfg.ring_delay).sample(rng)
         answer_after = leg.route.delay("answer", cfg.answer_delay).sample(rng)
         if kind is RouteKind.UNALLOCATED:

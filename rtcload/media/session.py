@@ -60,7 +60,9 @@ class MediaReport:
     samples: list[MediaStats] = field(default_factory=list)
 
 
-def _hook_rtp(receiver: RTCRtpReceiver, on_first: Callable[[], None], tracker: LossRunTracker) -> None:
+def _hook_rtp(
+    receiver: RTCRtpReceiver, on_first: Callable[[], None], tracker: LossRunTracker, session: AudioSession
+) -> None:
     """Note the first RTP packet and every packet's sequence number (for the loss pattern).
 
     aiortc has no public per-packet event; the DTLS transport calls `receiver._handle_rtp_packet`,
@@ -73,6 +75,7 @@ def _hook_rtp(receiver: RTCRtpReceiver, on_first: Callable[[], None], tracker: L
         if state["first"]:
             state["first"] = False
             on_first()
+        session.last_rtp = time.monotonic()
         tracker.on_packet(packet.sequence_number)
         await original(packet, arrival_time_ms)
 
@@ -98,6 +101,8 @@ class AudioSession:
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers, relay_only=relay_only))
         self.analyzer = ReceiveAnalyzer(energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s)
         self.loss_runs = LossRunTracker()
+        self.last_rtp: float | None = None  # monotonic time of the latest RTP packet (media-gap measurement)
+        self._first_rtp_seen = asyncio.Event()
         self.stats = StatsSampler(self.pc, stats_interval_s, enrich=self._enrich_stats)
         self.transceiver: RTCRtpTransceiver | None = None
         self.connected = asyncio.Event()
@@ -145,6 +150,13 @@ class AudioSession:
     def _mark_first_rtp(self) -> None:
         if self.timings.first_rtp is None:
             self.timings.first_rtp = time.monotonic()
+            self._first_rtp_seen.set()
+
+    async def wait_first_rtp(self, timeout: float) -> float | None:
+        """Monotonic time of the first RTP packet, waiting up to `timeout`; None if none came."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_rtp_seen.wait(), timeout)
+        return self.timings.first_rtp
 
     async def wait_connected(self, timeout: float = 10.0) -> bool:
         """True once connectionState is "connected"; False on failure or timeout."""
@@ -167,7 +179,7 @@ class AudioSession:
             direction = "sendrecv" if self.track is not None else "recvonly"
             self.transceiver = self.pc.addTransceiver(self.track or "audio", direction=direction)
             prefer_codec(self.transceiver, self.codec_preference)
-            _hook_rtp(self.transceiver.receiver, self._mark_first_rtp, self.loss_runs)
+            _hook_rtp(self.transceiver.receiver, self._mark_first_rtp, self.loss_runs, self)
         return self.transceiver
 
     async def _set_local(self, description: RTCSessionDescription) -> str:

@@ -102,6 +102,7 @@ class Call:
         self.inbound_params: dict[str, Any] = {}
         self.reattach_count = 0
         self.media_restarts = 0
+        self.media_gaps: list[float | None] = []  # per recovery: seconds without RTP (None = never resumed)
         self.media_report: object | None = None
         self.media_lock = asyncio.Lock()
         self._changed = asyncio.Event()

@@ -1014,6 +1014,7 @@ class SignalingClient:
             if call.machine.can(CallState.RECOVERING):
                 call.machine.to(CallState.RECOVERING, "telnyx_rtc.attach")
             old, call.media = call.media, self.media_factory()
+            last_rtp = getattr(old, "last_rtp", None)
             if old is not None:
                 self._spawn(old.close(), "old-media-close")
             try:
@@ -1039,6 +1040,18 @@ class SignalingClient:
         call.machine.to(CallState.HELD if was_held else CallState.ACTIVE, "attach result")
         call.reattach_count += 1
         self.events.emit(EventKind.CALL_REATTACHED, call_id=call.id)
+        if last_rtp is not None and call.media is not None:
+            self._spawn(self._measure_media_gap(call, last_rtp, call.media), "media-gap")
+
+    async def _measure_media_gap(self, call: Call, last_rtp: float, media: Any, timeout: float = 30.0) -> None:
+        """design.md media_gap: last RTP before the fault -> first RTP on the recovered media."""
+        waiter = getattr(media, "wait_first_rtp", None)
+        if waiter is None:
+            return
+        first = await waiter(timeout)
+        gap = None if first is None else max(0.0, first - last_rtp)
+        call.media_gaps.append(gap)
+        self.events.emit(EventKind.MEDIA_GAP, call_id=call.id, gap_s=gap)
 
     async def _on_punt(self) -> None:
         """Default SDK behaviour (keepConnectionAliveOnSocketClose off): purge calls, disconnect."""
@@ -1100,6 +1113,7 @@ class SignalingClient:
         assert self.sessid is not None
         async with call.media_lock:
             old, call.media = call.media, self.media_factory()
+            last_rtp = getattr(old, "last_rtp", None)
             try:
                 offer = await call.media.create_offer()
                 if self.config.trickle_ice:
@@ -1125,6 +1139,8 @@ class SignalingClient:
             self._spawn(old.close(), "old-media-close")
         call.media_restarts += 1
         self.events.emit(EventKind.MEDIA_UPDATED, call_id=call.id)
+        if last_rtp is not None and call.media is not None:
+            self._spawn(self._measure_media_gap(call, last_rtp, call.media), "media-gap")
 
     async def send_dtmf(self, call: Call, digits: str) -> None:
         """One `telnyx_rtc.info` per digit, as the SDK sends one per key press."""

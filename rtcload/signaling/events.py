@@ -26,6 +26,7 @@ class EventKind(StrEnum):
     SESSION_NOT_REATTACHED = "session_not_reattached"
     CALL_REATTACHED = "call_reattached"
     MEDIA_UPDATED = "media_updated"
+    MEDIA_GAP = "media_gap"
     TOKEN_REFRESHED = "token_refreshed"
     TOKEN_EXPIRING_SOON = "token_expiring_soon"
     PING_SENT = "ping_sent"
