@@ -13,6 +13,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("rtcload.loadgen.run_command", "run a load scenario (default: smoke against the embedded emulator)"),
     "call": ("rtcload.call_command", "place one call and print every phase's timing and quality"),
     "emulator": ("rtcload.emulator.cli", "run the embedded platform emulator (or mint a test token)"),
+    "compare": ("rtcload.gates.compare", "compare a run summary with a baseline; exit 1 on a regression"),
+    "capacity": ("rtcload.gates.capacity", "step the load up and bisect to the highest load that meets the SLOs"),
 }
 
 

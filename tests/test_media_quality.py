@@ -142,3 +142,25 @@ async def test_relay_only_offer_has_no_host_candidates():
         assert "a=candidate" not in offer  # no TURN server given: nothing may be offered
     finally:
         await media.close()
+
+
+async def test_media_timeout_triggers_an_ice_restart(media_emulator):
+    client = SignalingClient(
+        ClientConfig(
+            url=media_emulator.url, credentials=PasswordCredentials("alice", "alice-pass"), media_timeout_s=1.0
+        ),
+        lambda: CallMedia("tone:440", stats_interval_s=0.5),
+    )
+    try:
+        await client.connect(timeout=20)
+        call = await client.call("echo", answer_timeout_s=20)
+        assert await call.media.analyzer.wait_until(lambda a: a.detect_tone(440, 5), 20)
+        timed_out = asyncio.Event()
+        client.events.subscribe(lambda e: timed_out.set() if e.kind is EventKind.MEDIA_TIMEOUT else None)
+        await media_emulator.answerer.release(call.id)  # the platform's media dies; signaling lives on
+        await asyncio.wait_for(timed_out.wait(), 20)
+        assert await call.wait_until(lambda c: c.media_restarts >= 1, 20)
+        assert await call.media.analyzer.wait_until(lambda a: a.detect_tone(440, 5), 20)  # audio is back
+        assert media_emulator.counters["ice_restarts"] >= 1
+    finally:
+        await client.close()

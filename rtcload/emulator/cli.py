@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noanswer-timeout", type=float, default=30.0, help="seconds a call rings before NO_ANSWER")
     parser.add_argument("--grace", type=float, default=30.0, help="seconds a dropped session keeps its calls")
     parser.add_argument("--server-ping", type=float, default=0.0, help="push telnyx_rtc.ping every N s (0 = off)")
+    parser.add_argument(
+        "--control-token",
+        default=os.environ.get("RTCLOAD_CONTROL_TOKEN"),
+        help="enable runtime control (faults, drops, restart) with this token (env RTCLOAD_CONTROL_TOKEN)",
+    )
     parser.add_argument("--max-calls", type=int, default=None, help="concurrent calls carried; more get 503/34")
     parser.add_argument("--call-report-id", default=None, help="advertise this call_report_id in REGED")
     parser.add_argument(
@@ -59,6 +64,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         server_ping_interval_s=args.server_ping,
         call_report_id=args.call_report_id,
         max_calls=args.max_calls,
+        control_token=args.control_token,
         seed=args.seed,
     )
 

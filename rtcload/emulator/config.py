@@ -19,6 +19,7 @@ class EmulatorConfig:
     noanswer_timeout_s: float = 30.0  # how long a call rings before NO_ANSWER
     grace_s: float = 30.0  # a dropped session keeps its calls this long, for reattach
     server_ping_interval_s: float = 0.0  # 0 = off; the platform pings every 15-30 s
+    control_token: str | None = field(default=None, repr=False)  # enables rtcload.control (None = off)
     max_calls: int | None = None  # concurrent calls the platform carries; more get NORMAL_CIRCUIT_CONGESTION
     call_report_id: str | None = None  # advertised in REGED (call reports are not served yet)
     max_frame_bytes: int = 256 * 1024  # larger frames get -32600 and are dropped; the socket stays

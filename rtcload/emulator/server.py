@@ -23,13 +23,16 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 
+from rtcload.emulator import control
 from rtcload.emulator.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.emulator.auth import AuthError, Identity, check_token, mint_token
 from rtcload.emulator.calls import CallHandler
 from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.connection import Connection
+from rtcload.emulator.control import CONTROL_METHOD, token_ok
 from rtcload.emulator.faults import Faults
 from rtcload.emulator.session import Leg, Session
+from rtcload.metrics.emulator_exporter import emulator_registry, exposition
 from rtcload.protocol import messages
 from rtcload.protocol.codes import RECOVERY_ON_TIMER_EXPIRE, RpcErrorCode
 from rtcload.protocol.gateway import GatewayState
@@ -75,6 +78,7 @@ class Emulator:
         self._changed = asyncio.Event()
         self._tasks = TrackedTasks("emulator", log, on_error=lambda _exc: self.counters.update(["internal_errors"]))
         self._started_at = 0.0
+        self.metrics_registry = emulator_registry(lambda: self.counters, self._metrics_state)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -166,6 +170,12 @@ class Emulator:
             "counters": dict(self.counters),
         }
 
+    def _metrics_state(self) -> dict[str, Any]:
+        """Gauges for /metrics: the snapshot's counts plus the media endpoints open now."""
+        state = self.snapshot()
+        state["media_endpoints"] = sum(1 for leg in self.legs.values() if not leg.ended and leg.answered and leg.media)
+        return state
+
     def dtmf(self, call_id: str) -> str:
         leg = self.legs.get(call_id)
         return "".join(leg.dtmf) if leg else ""
@@ -211,6 +221,29 @@ class Emulator:
         await conn.close(4002, "punted")
         return True
 
+    async def restart(self, keep_sessions: bool = True, down_s: float = 0.0) -> None:
+        """Restart the platform: every socket drops; sessions (and their calls) kept or lost."""
+        self.counters["restarts"] += 1
+        if not keep_sessions:
+            for session in list(self.sessions.values()):
+                for leg in session.live_legs():
+                    await self.calls.end_leg(leg, "MANAGER_REQUEST", "restart", notify_peer=False)
+                if session.grace_task is not None:
+                    session.grace_task.cancel()
+                self._forget(session)
+        self.drop_all()
+        if down_s > 0 and self._server is not None:
+            port_now = self.port
+            self._server.close()
+            await self._server.wait_closed()
+            await asyncio.sleep(down_s)
+            port, self.config.port = self.config.port, port_now
+            try:
+                await self.start()
+            finally:
+                self.config.port = port
+        self.changed()
+
     async def inject(self, sessid: str, text: str) -> bool:
         """Send raw text to a session's socket: how tests play a hostile or buggy platform."""
         session = self.sessions.get(sessid)
@@ -233,8 +266,13 @@ class Emulator:
         path = urlsplit(request.path).path
         if path == "/healthz":
             return connection.respond(HTTPStatus.OK, "ok\n")
+        if path == "/metrics":
+            response = connection.respond(HTTPStatus.OK, exposition(self.metrics_registry).decode())
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+            return response
         if request.headers.get("Upgrade", "").lower() != "websocket":
-            return connection.respond(HTTPStatus.NOT_FOUND, "rtcload emulator: WebSocket on /, health on /healthz\n")
+            return connection.respond(HTTPStatus.NOT_FOUND, "rtcload emulator: WebSocket on /, /healthz, /metrics\n")
         return None
 
     # ---------------------------------------------------------------- sockets
@@ -290,7 +328,9 @@ class Emulator:
         method = request.method
         self.counters[f"requests_{method}"] += 1
         try:
-            if method not in KNOWN_METHODS:
+            if method == CONTROL_METHOD:
+                await self._control(conn, request)
+            elif method not in KNOWN_METHODS:
                 if request.id is not None:
                     await self._error(conn, RpcErrorCode.METHOD_NOT_FOUND, request, f"unknown method {method!r}")
             elif method in (Method.LOGIN, Method.ANONYMOUS_LOGIN):
@@ -317,6 +357,20 @@ class Emulator:
                 await conn.send(error_for(RpcErrorCode.INVALID_PARAMS, request.id, f"server error: {exc}"))
         finally:
             self.changed()
+
+    async def _control(self, conn: Connection, request: Request) -> None:
+        if not token_ok(self.config.control_token, request.params.get("token")):
+            self.counters["control_refused"] += 1
+            await self._error(conn, RpcErrorCode.AUTHENTICATION_FAILURE, request, data={"reason": "control refused"})
+            return
+        try:
+            result = await control.apply(self, request.params, self.rng)
+        except (control.ControlError, ValueError, TypeError) as exc:
+            await self._error(conn, RpcErrorCode.INVALID_PARAMS, request, str(exc))
+            return
+        self.counters[f"control_{request.params.get('action')}"] += 1
+        if request.id is not None:
+            await conn.send(Result(request.id, result))
 
     async def _error(
         self, conn: Connection, code: RpcErrorCode, request: Request, message: str | None = None, data: Any = None

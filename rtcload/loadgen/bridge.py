@@ -38,6 +38,7 @@ class Bridge:
         self._use_uvloop = use_uvloop
         self._stopped = False
         self.overhead_s: collections.deque[float] = collections.deque(maxlen=10_000)
+        self._named: dict[str, asyncio.Future[Any]] = {}
         start_new_thread = monkey.get_original("_thread", "start_new_thread")
         start_new_thread(self._thread_main, ())
         self._ready.get(timeout=10)
@@ -126,6 +127,26 @@ class Bridge:
         assert self.loop is not None
         self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(coro))
 
+    def submit_task(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """A named long-lived task on the loop (resource watch, fault schedule); see cancel_tasks()."""
+        assert self.loop is not None
+
+        def start() -> None:
+            self._named[name] = asyncio.ensure_future(coro)
+
+        self.loop.call_soon_threadsafe(start)
+
+    def cancel_tasks(self, *names: str) -> None:
+        """Cancel named tasks and wait until they have finished."""
+
+        async def cancel() -> None:
+            tasks = [t for n in names if (t := self._named.pop(n, None)) is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel(), timeout=10)
+
     def call_soon(self, fn: Callable[[], Any]) -> None:
         assert self.loop is not None
         self.loop.call_soon_threadsafe(fn)
@@ -145,10 +166,12 @@ class Bridge:
             rest = [t for t in asyncio.all_tasks() if t is not current]
             for task in rest:
                 task.cancel()
-            await asyncio.gather(*rest, return_exceptions=True)
-            # Join the executor's threads from here: at interpreter exit Python would join them
-            # with a gevent-patched lock on the hub thread and hang the Locust process.
-            await asyncio.get_running_loop().shutdown_default_executor()
+            if rest:
+                _done, pending = await asyncio.wait(rest, timeout=5)
+                if pending:
+                    names = sorted({_task_label(t) for t in pending})
+                    log.warning("%d asyncio tasks ignored cancellation at stop: %s", len(pending), names[:10])
+            _release_executor(asyncio.get_running_loop())
 
         try:
             self.run(cancel_rest(), timeout=10)
@@ -168,3 +191,27 @@ class Bridge:
             return values[min(len(values) - 1, int(p * len(values)))]
 
         return {"count": len(values), "p50_s": pct(0.5), "p99_s": pct(0.99), "max_s": values[-1]}
+
+
+def _task_label(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", None) or task.get_name()
+
+
+def _release_executor(loop: asyncio.AbstractEventLoop) -> None:
+    """Stop the loop's default executor without blocking on it.
+
+    After Locust's monkey patching, the "threads" of that executor are greenlets of this OS
+    thread's own gevent hub (a thread dump shows no extra OS threads), which only run when this
+    thread blocks on a gevent primitive. Joining them - `shutdown_default_executor()`, or Python's
+    exit hook from the main thread - can wait forever. So: signal shutdown and drop them from the
+    exit hook's list; the process is exiting and they hold nothing that needs flushing.
+    """
+    import concurrent.futures.thread as cf_thread
+
+    executor = getattr(loop, "_default_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=False, cancel_futures=True)
+    # every pool thread of this process was started from the loop thread (Locust's side uses
+    # greenlets), so none of them may be joined by the exit hook
+    cf_thread._threads_queues.clear()

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from rtcload.loadgen.settings import LoadSettings
 from rtcload.metrics.catalog import measurement
+from rtcload.protocol.codes import RpcErrorCode, SdkCode, cause_label
 from rtcload.signaling import (
     Call,
     CallFailed,
@@ -25,7 +26,9 @@ from rtcload.signaling import (
     SignalingError,
     StaticSdpMedia,
 )
+from rtcload.signaling.events import EventKind, SignalingEvent
 
+_KNOWN_CODES = frozenset(int(c) for c in (*RpcErrorCode, *SdkCode))
 AUDIO_SPECS = {"tone": "tone:440", "dualtone": "dualtone:350,440"}
 
 
@@ -35,6 +38,9 @@ class Sample:
     value: float | None  # in the catalog's unit (seconds, MOS, ratio); None when it failed
     error: str | None = None  # code/cause text for Locust's failure table
     context: str = ""  # e.g. destination route, for logs only (never a metric label)
+    code: str = ""  # bounded error code for rtcload_errors_total (see failure_code)
+    cause: str = ""  # bounded hangup cause (protocol.codes.cause_label) when a call failed with one
+    outcome: str = ""  # "answered"/"failed" on the one sample that decides a call (rtcload_calls_total)
 
     @property
     def ok(self) -> bool:
@@ -44,6 +50,23 @@ class Sample:
 def _is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def failure_code(exc: BaseException) -> str:
+    """A bounded label for rtcload_errors_total: a known numeric code, `timeout` or `other`."""
+    if isinstance(exc, CallFailed):
+        return "call_failed" if cause_label(exc.cause) == "OTHER" else str(exc.cause_code)
+    if isinstance(exc, SignalingError):
+        return str(int(exc.code)) if exc.code in _KNOWN_CODES else "other"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return "other"
+
+
+def failed(key: str, exc: BaseException, context: str = "", call: bool = False) -> Sample:
+    """A failure sample with its Locust text and bounded labels; `call` marks a call that failed."""
+    cause = cause_label(exc.cause) if isinstance(exc, CallFailed) else ""
+    return Sample(key, None, failure_text(exc), context, failure_code(exc), cause, "failed" if call else "")
 
 
 def failure_text(exc: BaseException) -> str:
@@ -88,6 +111,21 @@ class VirtualEndpoint:
         )
         policy = InboundPolicy.MANUAL if inbound else InboundPolicy.REJECT
         self.client = SignalingClient(config, media_factory, inbound_policy=policy)
+        self._pending: list[Sample] = []
+        self.client.events.subscribe(self._on_event)
+
+    @property
+    def registered(self) -> bool:
+        """Ready (REGED) now; read from the gevent side at scrape time, so never raises."""
+        try:
+            return self.client.ready
+        except BaseException:  # a cancelled readiness future raises on inspection
+            return False
+
+    @property
+    def active_calls(self) -> int:
+        """Calls not ended yet (read from the gevent side at scrape time: a len() is atomic)."""
+        return len(self.client.calls)
 
     # ---------------------------------------------------------------- registration
 
@@ -95,12 +133,34 @@ class VirtualEndpoint:
         try:
             reg = await self.client.connect()
         except (SignalingError, TimeoutError) as exc:
-            return [Sample("registration", None, failure_text(exc))]
+            return [*self.drain_events(), failed("registration", exc)]
         return [
             Sample("registration", reg.total_s),
             Sample("ws_connect", reg.ws_connect_s),
             Sample("login", reg.login_s),
         ]
+
+    def _on_event(self, event: SignalingEvent) -> None:
+        """Reconnects and reattaches happen between calls: keep them for the next returned batch."""
+        if event.kind is EventKind.RECONNECTED:
+            self._pending.append(Sample("reconnect", float(event.detail.get("duration_s") or 0.0)))
+        elif event.kind is EventKind.RECONNECT_EXHAUSTED:
+            self._pending.append(Sample("reconnect", None, "reconnect exhausted", code="reconnect_exhausted"))
+        elif event.kind is EventKind.CALL_REATTACHED:
+            self._pending.append(Sample("reattach", 1.0))
+        elif event.kind is EventKind.MEDIA_GAP:
+            gap = event.detail.get("gap_s")
+            self._pending.append(
+                Sample("media_gap", gap)
+                if gap is not None
+                else Sample("media_gap", None, "no media after recovery", code="media_not_resumed")
+            )
+        elif event.kind is EventKind.SESSION_NOT_REATTACHED:
+            self._pending.append(Sample("reattach", None, "call not reattached", code="not_reattached"))
+
+    def drain_events(self) -> list[Sample]:
+        out, self._pending = self._pending, []
+        return out
 
     async def unregister(self) -> None:
         await self.client.close(hangup_calls=True)
@@ -112,37 +172,40 @@ class VirtualEndpoint:
         try:
             call = await self.client.dial(destination)
         except (SignalingError, TimeoutError) as exc:
-            return [Sample("call_setup", None, failure_text(exc), destination)]
-        samples: list[Sample] = []
+            return [*self.drain_events(), failed("call_setup", exc, destination, call=True)]
+        samples: list[Sample] = self.drain_events()
         try:
             await call.wait_established(self.settings.answer_timeout_s)
         except (SignalingError, TimeoutError) as exc:
             if call.timings.post_dial_delay is not None:
                 samples.append(Sample("post_dial_delay", call.timings.post_dial_delay))
-            samples.append(Sample("call_setup", None, failure_text(exc), destination))
+            samples.append(failed("call_setup", exc, destination, call=True))
             if not call.ended:
                 with contextlib.suppress(SignalingError):
                     await call.hangup()
             return samples
         if call.timings.post_dial_delay is not None:
             samples.append(Sample("post_dial_delay", call.timings.post_dial_delay))
-        samples.append(Sample("call_setup", call.timings.answer_delay))
+        samples.append(Sample("call_setup", call.timings.answer_delay, outcome="answered"))
         samples += await self._in_call(call, duration_s)
-        return samples
+        return samples + self.drain_events()
 
     async def answer_next(self, wait_s: float, max_talk_s: float) -> list[Sample]:
         """Inbound agent: wait for a call, answer it, talk until the caller hangs up (bounded)."""
         try:
             call = await self.client.next_incoming(wait_s)
         except TimeoutError:
-            return []
+            return self.drain_events()
         try:
             await call.answer()
         except (SignalingError, TimeoutError) as exc:
-            return [Sample("inbound_answer", None, failure_text(exc))]
-        samples = [Sample("inbound_answer", call.timings.inbound_answer_delay)]
+            return [*self.drain_events(), failed("inbound_answer", exc, call=True)]
+        samples = [
+            *self.drain_events(),
+            Sample("inbound_answer", call.timings.inbound_answer_delay, outcome="answered"),
+        ]
         samples += await self._in_call(call, max_talk_s, hang_up=False)
-        return samples
+        return samples + self.drain_events()
 
     async def _in_call(self, call: Call, duration_s: float, hang_up: bool = True) -> list[Sample]:
         samples: list[Sample] = []
@@ -157,7 +220,9 @@ class VirtualEndpoint:
                 if not call.ended:
                     await call.unhold()
         except SignalingError as exc:
-            samples.append(Sample("call_setup", None, f"mid-call: {failure_text(exc)}"))
+            samples.append(
+                Sample("call_setup", None, f"mid-call: {failure_text(exc)}", code=f"midcall_{failure_code(exc)}")
+            )
         ended = await call.wait_ended(max(0.0, deadline - loop.time()))
         if not ended and hang_up:
             await call.hangup()
@@ -168,7 +233,7 @@ class VirtualEndpoint:
         if call.timings.hangup_delay is not None:
             samples.append(Sample("hangup", call.timings.hangup_delay))
         elif call.error and call.error.startswith("bye failed"):
-            samples.append(Sample("hangup", None, call.error))
+            samples.append(Sample("hangup", None, call.error, code="bye_failed"))
         samples += media_samples(call.media_report)
         return samples
 
@@ -190,7 +255,7 @@ def media_samples(report: Any) -> list[Sample]:
         if value is not None and applied is not None:
             out.append(Sample(key, max(0.0, value - applied)))
     if report.timings.get("first_rtp") is None:
-        out.append(Sample("first_rtp", None, "no RTP received (one-way or no media)"))
+        out.append(Sample("first_rtp", None, "no RTP received (one-way or no media)", code="no_rtp"))
     for interval in rate_samples(report.samples, report.codec).rated:
         out.append(Sample("mos", interval.mos))
         out.append(Sample("packet_loss", interval.loss_ratio))

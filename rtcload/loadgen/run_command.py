@@ -1,21 +1,38 @@
 """`rtcload run`: the main job. Starts the embedded emulator unless --target is given, runs a
 scenario with Locust (headless by default), then prints the summary and writes it as JSON.
+
+With SLOs (--slo, --slo-file) it is a CI gate: each objective is judged, JUnit XML is written and
+the exit code is 1 when any objective fails. An offline HTML report is written after every run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from rtcload.gates.junit import write_junit
+from rtcload.gates.procwatch import GeneratorLoad, run_watched
+from rtcload.gates.slo import SLO, SLOSet, evaluate, load_slo_file, parse_duration, parse_slo, render_results
 from rtcload.loadgen.scenarios import SCENARIOS
 from rtcload.loadgen.summary import read_summary, render_summary, write_summary
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+WARMUP_PLUGIN = Path(__file__).resolve().parents[1] / "gates" / "warmup.py"
+EXIT_SLO_FAILED = 1
+EXIT_USAGE = 2
 # Short calls for the default demo so a run shows complete calls in well under a minute.
+# Against the embedded emulator the soak scenario brings its own faults and long calls.
+SOAK_DEMO_DEFAULTS = {
+    "--rtc-call-duration": "uniform:20,40",
+    "--rtc-faults": "every=10s,action=drop,share=0.3; every=45s,action=restart,keep_sessions=1",
+}
 DEMO_DEFAULTS = {
     "--rtc-call-duration": "uniform:3,5",
     "--rtc-think-time": "uniform:0.5,1.5",
@@ -33,7 +50,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web", action="store_true", help="show Locust's web UI instead of running headless")
     parser.add_argument("--results", default="rtcload-results", help="directory for CSV, logs and summary.json")
     parser.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
+    add_gate_arguments(parser)
+    parser.add_argument("--junit", help="JUnit XML path (default: RESULTS/junit.xml when any SLO is given)")
+    parser.add_argument("--report", help="HTML report path (default: RESULTS/report.html)")
+    parser.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    """SLO options shared by `rtcload run` and `rtcload capacity`."""
+    parser.add_argument(
+        "--slo", action="append", default=[], metavar="RULE", help="an objective, e.g. 'registration p95 < 500ms'"
+    )
+    parser.add_argument("--slo-file", help="TOML (or YAML) file of objectives; see docs/ci.md")
+    parser.add_argument("--warmup", help="drop the first DURATION of samples (e.g. 10s); overrides the SLO file")
+
+
+def gate_set(args: argparse.Namespace) -> SLOSet:
+    """The SLOs and warm-up for this run: the file's global + scenario rules, then --slo flags."""
+    base = load_slo_file(args.slo_file, args.scenario) if args.slo_file else SLOSet(())
+    flags: list[SLO] = [parse_slo(text) for text in args.slo]
+    warmup = parse_duration(args.warmup) if args.warmup else base.warmup_s
+    return SLOSet((*base.slos, *flags), warmup)
 
 
 def scenario_file(name: str) -> Path:
@@ -46,6 +84,9 @@ def scenario_file(name: str) -> Path:
 
 
 def start_emulator(media: str, log_path: Path) -> tuple[subprocess.Popen[str], str]:
+    """The embedded emulator in a child process; its control token reaches Locust via the environment
+    (never a command line), so the soak scenario can drive faults against it."""
+    os.environ.setdefault("RTCLOAD_CONTROL_TOKEN", secrets.token_urlsafe(24))
     log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the emulator process
     proc = subprocess.Popen(
         [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", media],
@@ -61,22 +102,57 @@ def start_emulator(media: str, log_path: Path) -> tuple[subprocess.Popen[str], s
     return proc, banner.split("listening on ")[1].split()[0]
 
 
-def locust_command(args: argparse.Namespace, target: str, csv_prefix: Path) -> list[str]:
+def locust_command(args: argparse.Namespace, target: str, csv_prefix: Path, warmup_s: float = 0.0) -> list[str]:
     passthrough = [a for a in (args.locust_args or []) if a != "--"]
-    cmd = [sys.executable, "-m", "locust", "-f", str(scenario_file(args.scenario)), "--host", target]
+    files = f"{scenario_file(args.scenario)},{WARMUP_PLUGIN}"
+    cmd = [sys.executable, "-m", "locust", "-f", files, "--host", target]
     if not args.web:
         cmd += ["--headless", "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.duration]
-        cmd += ["--csv", str(csv_prefix), "--only-summary", "--stop-timeout", "30"]
+        cmd += ["--csv", str(csv_prefix), "--csv-full-history", "--only-summary", "--stop-timeout", "30"]
+    if warmup_s > 0:
+        cmd += ["--rtc-warmup", str(warmup_s)]
     if args.processes > 1:
         cmd += ["--processes", str(args.processes)]
     if args.scenario == "registration_storm" and "--rtc-media" not in passthrough:
         cmd += ["--rtc-media", "none"]
     if not args.target:
-        for flag, value in DEMO_DEFAULTS.items():
+        defaults = dict(DEMO_DEFAULTS)
+        if args.scenario == "soak_reconnect":
+            defaults.update(SOAK_DEMO_DEFAULTS)
+        for flag, value in defaults.items():
             env = "RTCLOAD_" + flag.removeprefix("--rtc-").replace("-", "_").upper()
             if flag not in passthrough and env not in os.environ:
                 cmd += [flag, value]
     return cmd + passthrough
+
+
+@dataclass
+class LocustRun:
+    """One finished Locust run: its exit code, summary (None without statistics) and generator load."""
+
+    code: int
+    summary: dict[str, Any] | None
+    load: GeneratorLoad
+    csv_prefix: Path
+    wall_s: float
+
+
+def run_locust(args: argparse.Namespace, target: str, results: Path, warmup_s: float = 0.0) -> LocustRun:
+    """Run Locust headless into `results` and read its summary; the Locust process's CPU is sampled."""
+    csv_prefix = results / "locust"
+    for stale in results.glob("locust_*.csv"):
+        stale.unlink()
+    cmd = locust_command(args, target, csv_prefix, warmup_s)
+    started = time.monotonic()
+    with open(results / "locust.log", "w") as log_file:
+        code, load = run_watched(cmd, log_file)
+    wall_s = round(time.monotonic() - started, 1)
+    if not Path(f"{csv_prefix}_stats.csv").exists():
+        return LocustRun(code, None, load, csv_prefix, wall_s)
+    summary = read_summary(csv_prefix)
+    summary.update({"scenario": args.scenario, "target": target, "users": args.users, "duration": args.duration})
+    summary.update({"wall_s": wall_s, "warmup_s": warmup_s, "generator": load.to_json()})
+    return LocustRun(code, summary, load, csv_prefix, wall_s)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,35 +161,25 @@ def run(args: argparse.Namespace) -> int:
     emulator = None
     try:
         scenario_file(args.scenario)
+        gates = gate_set(args)
         if args.target:
             target = args.target
         else:
             emulator, target = start_emulator(args.emulator_media, results / "emulator.log")
-        csv_prefix = results / "locust"
-        cmd = locust_command(args, target, csv_prefix)
         where = "embedded emulator " + target if emulator else target
         print(
             f"rtcload run: scenario {args.scenario}, {args.users} users for {args.duration} against {where}", flush=True
         )
-        started = time.monotonic()
-        with open(results / "locust.log", "w") as log_file:
-            output = {} if args.web else {"stdout": log_file, "stderr": subprocess.STDOUT}
-            code = subprocess.call(cmd, **output)
         if args.web:
-            return code
-        if not Path(f"{csv_prefix}_stats.csv").exists():
-            print(f"rtcload run: Locust produced no statistics (exit {code}); see {results / 'locust.log'}")
-            return code or 1
-        summary = read_summary(csv_prefix)
-        summary.update({"scenario": args.scenario, "target": target, "users": args.users, "duration": args.duration})
-        summary["wall_s"] = round(time.monotonic() - started, 1)
-        write_summary(summary, results / "summary.json")
-        print(render_summary(summary))
-        print(f"\nsummary: {results / 'summary.json'}  (Locust CSV and logs in {results}/)")
-        return 0 if code in (0, 1) else code  # Locust exits 1 when any request failed; failures are in the summary
-    except (ValueError, RuntimeError) as exc:
+            return subprocess.call(locust_command(args, target, results / "locust", gates.warmup_s))
+        outcome = run_locust(args, target, results, gates.warmup_s)
+        if outcome.summary is None:
+            print(f"rtcload run: Locust produced no statistics (exit {outcome.code}); see {results / 'locust.log'}")
+            return outcome.code or 1
+        return finish(args, outcome, gates, results)
+    except (ValueError, RuntimeError, OSError) as exc:  # SLOError is a ValueError: a usage error
         print(f"rtcload run: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     finally:
         if emulator is not None:
             emulator.terminate()
@@ -121,3 +187,39 @@ def run(args: argparse.Namespace) -> int:
                 emulator.wait(10)
             except subprocess.TimeoutExpired:
                 emulator.kill()
+
+
+def finish(args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, results: Path) -> int:
+    """Judge the SLOs, write summary.json, JUnit and the HTML report, print the verdict; the exit code."""
+    from rtcload.report.html import write_report  # the report pulls in chart code only when it is needed
+
+    summary = outcome.summary
+    assert summary is not None
+    verdicts = evaluate(gates.slos, summary)
+    summary["slo"] = [v.to_json() for v in verdicts]
+    summary["passed"] = all(v.passed for v in verdicts)
+    write_summary(summary, results / "summary.json")
+    print(render_summary(summary))
+    if outcome.load.saturated:
+        print(
+            "\nwarning: the load generator was saturated (busiest Locust process at "
+            f"{outcome.load.cpu_mean:.0f} % CPU); timings include its own delay - add --processes or machines"
+        )
+    written = [str(results / "summary.json")]
+    if verdicts:
+        junit = Path(args.junit) if args.junit else results / "junit.xml"
+        write_junit(verdicts, junit, f"rtcload.slo.{Path(args.scenario).stem}", outcome.wall_s)
+        written.append(str(junit))
+    if not args.no_report:
+        report = Path(args.report) if args.report else results / "report.html"
+        write_report(summary, outcome.csv_prefix, report)
+        written.append(str(report))
+    print(f"\nwritten: {', '.join(written)}  (Locust CSV and logs in {results}/)")
+    if verdicts:
+        print("\n" + render_results(verdicts))
+    if not summary["passed"]:
+        failed = [v.name for v in verdicts if not v.passed]
+        print(f"\nrtcload run: FAILED {len(failed)} SLO(s): {'; '.join(failed)}", file=sys.stderr)
+        return EXIT_SLO_FAILED
+    code = outcome.code
+    return 0 if code in (0, 1) else code  # Locust exits 1 when any request failed; failures are in the summary

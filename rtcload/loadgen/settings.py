@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rtcload.distributions import Distribution, parse_distribution
+from rtcload.media.ice import IceServerSpec, parse_ice_servers
 
 DEFAULT_DESTINATIONS = "echo"
 
@@ -52,29 +53,6 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-@dataclass(frozen=True)
-class IceServerSpec:
-    urls: str
-    username: str | None = None
-    credential: str | None = field(default=None, repr=False)
-
-
-def parse_ice_servers(text: str) -> tuple[IceServerSpec, ...]:
-    """`stun:host:3478,turn:user:pass@host:3478?transport=udp` -> specs (credentials kept out of repr)."""
-    servers: list[IceServerSpec] = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        scheme, _, rest = part.partition(":")
-        if scheme not in ("stun", "stuns", "turn", "turns"):
-            raise ValueError(f"ICE server must start with stun:, stuns:, turn: or turns: (got {scheme!r})")
-        if "@" in rest and scheme.startswith("turn"):
-            userinfo, _, hostpart = rest.rpartition("@")
-            user, _, password = userinfo.partition(":")
-            servers.append(IceServerSpec(f"{scheme}:{hostpart}", user, password))
-        else:
-            servers.append(IceServerSpec(part))
-    return tuple(servers)
 
 
 @dataclass(frozen=True)
@@ -126,6 +104,52 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--rtc-dtmf", "RTCLOAD_DTMF", "1234#", "digits sent by the DTMF task", "str"),
     ("--rtc-hold-share", "RTCLOAD_HOLD_SHARE", 0.0, "share of calls that hold/unhold once", "float"),
     ("--rtc-dtmf-share", "RTCLOAD_DTMF_SHARE", 0.0, "share of calls that send DTMF", "float"),
+    (
+        "--rtc-metrics-port",
+        "RTCLOAD_METRICS_PORT",
+        0,
+        "serve Prometheus /metrics on port + process index (0 = off)",
+        "int",
+    ),
+    (
+        "--rtc-metrics-host",
+        "RTCLOAD_METRICS_HOST",
+        "127.0.0.1",
+        "bind address of /metrics (0.0.0.0 in containers)",
+        "str",
+    ),
+    (
+        "--rtc-metrics-fixed-port",
+        "RTCLOAD_METRICS_FIXED_PORT",
+        False,
+        "no index offset (one process per container)",
+        "bool",
+    ),
+    ("--rtc-pushgateway", "RTCLOAD_PUSHGATEWAY", "", "push metrics to this Pushgateway URL when the run stops", "str"),
+    (
+        "--rtc-saturation-lag",
+        "RTCLOAD_SATURATION_LAG",
+        0.05,
+        "loop lag p99 (s) above which the generator is saturated",
+        "float",
+    ),
+    (
+        "--rtc-saturation-cpu",
+        "RTCLOAD_SATURATION_CPU",
+        0.9,
+        "process CPU (1.0 = a core) above which it is saturated",
+        "float",
+    ),
+)
+METRICS_FLAGS = frozenset(
+    {
+        "--rtc-metrics-port",
+        "--rtc-metrics-host",
+        "--rtc-metrics-fixed-port",
+        "--rtc-pushgateway",
+        "--rtc-saturation-lag",
+        "--rtc-saturation-cpu",
+    }
 )
 
 
@@ -143,7 +167,7 @@ def add_locust_arguments(parser: Any) -> None:
             kwargs["default"] = False
         else:
             kwargs["default"] = default
-            kwargs["type"] = float if kind == "float" else str
+            kwargs["type"] = {"float": float, "int": int}.get(kind, str)
         if kind == "secret":
             kwargs["is_secret"] = True
         try:
@@ -160,6 +184,37 @@ def _get(options: Any, flag: str, env: str, default: Any) -> Any:
     if value is None or value == "":
         value = os.environ.get(env, default)
     return value
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    port: int  # 0 = no /metrics server
+    host: str
+    fixed_port: bool
+    pushgateway: str | None
+    saturation_lag_s: float
+    saturation_cpu: float
+
+    def port_for(self, index: int) -> int:
+        """Base port + process index (master/local 0, worker i -> i + 1), unless fixed."""
+        return self.port if self.fixed_port or self.port == 0 else self.port + index
+
+
+def metrics_settings_from_options(options: argparse.Namespace | Any) -> MetricsSettings:
+    """The observability options alone: needed in every process, including a master with no target."""
+    raw = {flag: _get(options, flag, env, default) for flag, env, default, _h, _k in _OPTIONS if flag in METRICS_FLAGS}
+    fixed = raw["--rtc-metrics-fixed-port"]
+    port = int(raw["--rtc-metrics-port"])
+    if not 0 <= port < 65536:
+        raise ValueError("--rtc-metrics-port must be 0 (off) or a TCP port")
+    return MetricsSettings(
+        port=port,
+        host=str(raw["--rtc-metrics-host"]),
+        fixed_port=fixed if isinstance(fixed, bool) else str(fixed).lower() in ("1", "true", "yes", "on"),
+        pushgateway=str(raw["--rtc-pushgateway"]) or None,
+        saturation_lag_s=float(raw["--rtc-saturation-lag"]),
+        saturation_cpu=float(raw["--rtc-saturation-cpu"]),
+    )
 
 
 def settings_from_options(options: argparse.Namespace | Any, target: str) -> LoadSettings:

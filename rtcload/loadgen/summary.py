@@ -9,7 +9,10 @@ from typing import Any
 
 from rtcload.metrics.catalog import CATALOG, SUMMARY_KEYS
 
+SCHEMA = "rtcload.summary/1"  # bump when a field changes meaning or goes away (docs/ci.md)
 PERCENTILES = (("p50", "50%"), ("p95", "95%"), ("p99", "99%"))
+# Read into the summary too (for SLOs and baselines) but not printed in the table.
+EXTRA_COLUMNS = (("p90", "90%"), ("min", "Min Response Time"), ("max", "Max Response Time"))
 BY_LOCUST = {(m.locust_type, m.locust_name): m for m in CATALOG if m.locust_type}
 
 
@@ -37,7 +40,7 @@ def read_summary(csv_prefix: str | Path) -> dict[str, Any]:
                 "unit": str(m.unit),
                 "mean": None if (v := _num(row["Average Response Time"])) is None else m.from_locust_value(v),
             }
-            for key, column in PERCENTILES:
+            for key, column in (*PERCENTILES, *EXTRA_COLUMNS):
                 value = _num(row.get(column))
                 entry[key] = (
                     None if value is None or entry["count"] == entry["failures"] else m.from_locust_value(value)
@@ -54,6 +57,7 @@ def read_summary(csv_prefix: str | Path) -> dict[str, Any]:
     attempts = setup.get("count", 0)
     ok = attempts - setup.get("failures", 0)
     return {
+        "schema": SCHEMA,
         "metrics": metrics,
         "calls": {"attempted": attempts, "answered": ok, "success_ratio": (ok / attempts) if attempts else None},
         "registrations": {

@@ -15,10 +15,19 @@ from locust import User, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from rtcload.loadgen import health as health_mod
 from rtcload.loadgen.bridge import Bridge
 from rtcload.loadgen.credentials import CredentialPool, PoolEntry, load_pool
 from rtcload.loadgen.endpoint import Sample, VirtualEndpoint, locust_fields
-from rtcload.loadgen.settings import LoadSettings, add_locust_arguments, settings_from_options
+from rtcload.loadgen.observe import record
+from rtcload.loadgen.settings import (
+    LoadSettings,
+    add_locust_arguments,
+    metrics_settings_from_options,
+    settings_from_options,
+)
+from rtcload.metrics.catalog import measurement
+from rtcload.metrics.exporter import GeneratorMetrics
 from rtcload.signaling import PasswordCredentials
 
 log = logging.getLogger("rtcload.loadgen")
@@ -35,6 +44,9 @@ class _Process:
     agents: list[str] = []
     counter = itertools.count()
     process_tag = "p0"
+    metrics: GeneratorMetrics | None = None
+    health: health_mod.Health | None = None
+    metrics_server: Any = None
 
 
 @events.init_command_line_parser.add_listener
@@ -44,13 +56,59 @@ def _add_arguments(parser: Any, **_kw: Any) -> None:
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_kw: Any) -> None:
-    if isinstance(environment.runner, MasterRunner):
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        _start_metrics(environment, "master", 0)
         return  # the master runs no users: no loop thread there
-    if isinstance(environment.runner, WorkerRunner):
-        _Process.process_tag = f"w{environment.runner.worker_index}x{random.randrange(36**4):04x}"
+    if isinstance(runner, WorkerRunner):
+        _Process.process_tag = f"w{runner.worker_index}x{random.randrange(36**4):04x}"
+        role, index = "worker", 1 + runner.worker_index
     else:
         _Process.process_tag = f"p{random.randrange(36**4):04x}"
+        role, index = "local", 0
     _Process.bridge = Bridge()
+    _start_metrics(environment, role, index)
+
+
+def _start_metrics(environment: Environment, role: str, index: int) -> None:
+    """This process' registry, health probes and, if a port is set, its /metrics server."""
+    import gevent
+
+    from rtcload.metrics.http import serve_metrics
+
+    options = metrics_settings_from_options(environment.parsed_options)
+    metrics = _Process.metrics = GeneratorMetrics()
+    health = _Process.health = health_mod.Health(options.saturation_lag_s, options.saturation_cpu)
+    metrics.set_function("process_cpu", lambda: health.cpu_ratio, role=role)
+    metrics.set_function("saturated", lambda: float(health.saturated()))
+    metrics.set_function("loop_lag", health.gevent_lag.p99, loop="gevent")
+    gevent.spawn(health_mod.cpu_sampler, health)
+    gevent.spawn(health_mod.gevent_lag_probe, health.gevent_lag)
+    if _Process.bridge is not None:
+        metrics.set_function("loop_lag", health.asyncio_lag.p99, loop="asyncio")
+        metrics.set_function("users", lambda: float(environment.runner.user_count if environment.runner else 0))
+        metrics.set_function("registered_clients", lambda: float(sum(e.registered for e in _Process.endpoints)))
+        metrics.set_function("active_calls", lambda: float(sum(e.active_calls for e in _Process.endpoints)))
+        _Process.bridge.submit(health_mod.asyncio_lag_probe(health.asyncio_lag))
+    gevent.spawn(_feed_lag_histogram, metrics, health)
+    port = options.port_for(index)
+    if port:
+        try:
+            _Process.metrics_server = serve_metrics(metrics.registry, options.host, port)
+            log.info("%s metrics on http://%s:%d/metrics", role, options.host, port)
+        except OSError as exc:
+            log.warning("cannot serve metrics on %s:%d: %s", options.host, port, exc)
+
+
+def _feed_lag_histogram(metrics: GeneratorMetrics, health: health_mod.Health) -> None:
+    """Greenlet: move probe samples into the lag histogram on the gevent side (prometheus locks live here)."""
+    import gevent
+
+    while True:
+        gevent.sleep(1.0)
+        for loop, window in (("asyncio", health.asyncio_lag), ("gevent", health.gevent_lag)):
+            for lag in window.drain():
+                metrics.observe("loop_lag_samples", lag, loop=loop)
 
 
 @events.test_stop.add_listener
@@ -75,12 +133,41 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kw: Any) -> None:
+    _push_metrics(environment)
+    if _Process.metrics_server is not None:
+        _Process.metrics_server.stop(timeout=1)
+        _Process.metrics_server = None
     if _Process.bridge is not None:
         overhead = _Process.bridge.overhead_summary()
         if overhead:
             log.info("bridge overhead: %s", overhead)
         _Process.bridge.stop()
         _Process.bridge = None
+
+
+def _push_metrics(environment: Environment) -> None:
+    """Optional Pushgateway push for runs too short to be scraped (CI); one group per process."""
+    options = metrics_settings_from_options(environment.parsed_options)
+    if not options.pushgateway or _Process.metrics is None:
+        return
+    from prometheus_client import push_to_gateway
+
+    try:
+        push_to_gateway(
+            options.pushgateway,
+            job="rtcload",
+            registry=_Process.metrics.registry,
+            grouping_key={"process": _Process.process_tag},
+        )
+    except Exception as exc:
+        log.warning("pushgateway push to %s failed: %r", options.pushgateway, exc)
+
+
+def bridge_of_process() -> Bridge:
+    """This Locust process's bridge (created in events.init; never on the master)."""
+    if _Process.bridge is None:
+        raise RuntimeError("rtcload bridge not started in this process")
+    return _Process.bridge
 
 
 def process_settings(environment: Environment) -> LoadSettings:
@@ -127,6 +214,10 @@ class WebRTCUser(User):
 
     def fire(self, samples: list[Sample]) -> None:
         for sample in samples:
+            if _Process.metrics is not None:
+                record(_Process.metrics, sample)
+            if measurement(sample.key).locust_type is None:
+                continue  # a counter only (reattach outcomes): no Locust request of its own
             request_type, name, value = locust_fields(sample)
             self.environment.events.request.fire(
                 request_type=request_type,

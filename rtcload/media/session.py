@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -82,6 +83,14 @@ def _hook_rtp(
     receiver._handle_rtp_packet = observe
 
 
+_LIVE_SESSIONS: weakref.WeakSet[AudioSession] = weakref.WeakSet()
+
+
+def live_peer_connections() -> int:
+    """Peer connections created and not yet closed in this process (leak watch in soak runs)."""
+    return sum(1 for session in list(_LIVE_SESSIONS) if session.pc.connectionState != "closed")
+
+
 class AudioSession:
     """An RTCPeerConnection with exactly one audio transceiver."""
 
@@ -99,6 +108,7 @@ class AudioSession:
         self.track = track
         self.timings = MediaTimings(created=time.monotonic())
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers, relay_only=relay_only))
+        _LIVE_SESSIONS.add(self)
         self.analyzer = ReceiveAnalyzer(energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s)
         self.loss_runs = LossRunTracker()
         self.last_rtp: float | None = None  # monotonic time of the latest RTP packet (media-gap measurement)

@@ -22,12 +22,14 @@ class Unit(StrEnum):
     MOS = "mos"
     R_FACTOR = "r"
     COUNT = "count"
+    BOOLEAN = "boolean"
 
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 RTT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1.0)
 JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
 LOSS_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Band edges of quality.md (poor < 3.6 <= fair < 4.0 <= good), the SDK warning (3.5) and finer steps near the top.
 MOS_BUCKETS = (1.5, 2.0, 2.5, 3.0, 3.1, 3.5, 3.6, 3.8, 4.0, 4.1, 4.2, 4.3, 4.4, 4.5)
 
@@ -43,6 +45,7 @@ class Measurement:
     locust_type: str | None = None  # request_type of the Locust event; None = not a Locust request
     locust_name: str | None = None
     labels: tuple[str, ...] = ()
+    emulator: bool = False  # served by the emulator's /metrics, not by the Locust processes
 
     @property
     def is_time(self) -> bool:
@@ -236,6 +239,193 @@ CATALOG: tuple[Measurement, ...] = (
         "mos_x100",
         ("direction",),
     ),
+    # ---------------------------------------------------------------- outcomes (counters)
+    _M(
+        "calls",
+        "rtcload_calls_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "calls attempted by the generator, by result (answered or failed before answer)",
+        labels=("result",),
+    ),
+    _M(
+        "hangup_causes",
+        "rtcload_hangup_causes_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "calls that failed with a hangup cause, by cause name (unknown names become OTHER)",
+        labels=("cause",),
+    ),
+    _M(
+        "errors",
+        "rtcload_errors_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "failed samples, by bounded error code (JSON-RPC/SDK code, cause, timeout, other)",
+        labels=("code",),
+    ),
+    _M(
+        "reconnects",
+        "rtcload_reconnects_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "socket losses by outcome: ok (registered again) or exhausted (gave up)",
+        labels=("result",),
+    ),
+    _M(
+        "reattach",
+        "rtcload_reattach_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "live calls after a reconnect by outcome: reattached or lost",
+        labels=("result",),
+    ),
+    # ---------------------------------------------------------------- load and generator health (gauges)
+    _M("users", "rtcload_users", Kind.GAUGE, Unit.COUNT, "Locust users running in this process"),
+    _M("active_calls", "rtcload_active_calls", Kind.GAUGE, Unit.COUNT, "calls in progress (not ended)"),
+    _M(
+        "registered_clients",
+        "rtcload_registered_clients",
+        Kind.GAUGE,
+        Unit.COUNT,
+        "virtual endpoints registered (gateway REGED) and not closed",
+    ),
+    _M(
+        "loop_lag",
+        "rtcload_loop_lag_seconds",
+        Kind.GAUGE,
+        Unit.SECONDS,
+        "p99 scheduling delay of a periodic timer over the last window, per loop (asyncio, gevent)",
+        labels=("loop",),
+    ),
+    _M(
+        "loop_lag_samples",
+        "rtcload_loop_lag_samples_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "every scheduling delay measured by the lag probe, per loop",
+        LAG_BUCKETS,
+        labels=("loop",),
+    ),
+    _M(
+        "process_cpu",
+        "rtcload_process_cpu_ratio",
+        Kind.GAUGE,
+        Unit.RATIO,
+        "CPU of this process over the last second (1.0 = one core busy)",
+        labels=("role",),
+    ),
+    _M(
+        "saturated",
+        "rtcload_generator_saturated",
+        Kind.GAUGE,
+        Unit.BOOLEAN,
+        "1 when loop lag p99 or process CPU is above its threshold: the generator may be the bottleneck",
+    ),
+    # ---------------------------------------------------------------- the emulator's own /metrics
+    _M(
+        "emulator_logins",
+        "rtcload_emulator_logins_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "logins answered, by result (ok or the rejection reason)",
+        labels=("result",),
+        emulator=True,
+    ),
+    _M(
+        "emulator_connections",
+        "rtcload_emulator_connections",
+        Kind.GAUGE,
+        Unit.COUNT,
+        "open WebSocket connections",
+        emulator=True,
+    ),
+    _M(
+        "emulator_sessions",
+        "rtcload_emulator_sessions",
+        Kind.GAUGE,
+        Unit.COUNT,
+        "sessions by state: registered (socket attached) or detached (in grace period)",
+        labels=("state",),
+        emulator=True,
+    ),
+    _M(
+        "emulator_active_calls",
+        "rtcload_emulator_active_calls",
+        Kind.GAUGE,
+        Unit.COUNT,
+        "call legs not ended, by phase: setup (not answered) or answered",
+        labels=("phase",),
+        emulator=True,
+    ),
+    _M(
+        "emulator_calls",
+        "rtcload_emulator_calls_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "invites routed, by route kind (echo, tone, busy, user, unallocated, ...)",
+        labels=("route",),
+        emulator=True,
+    ),
+    _M(
+        "emulator_calls_ended",
+        "rtcload_emulator_calls_ended_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "call legs ended, by hangup cause",
+        labels=("cause",),
+        emulator=True,
+    ),
+    _M(
+        "emulator_calls_answered",
+        "rtcload_emulator_calls_answered_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "call legs answered",
+        emulator=True,
+    ),
+    _M(
+        "emulator_media_endpoints",
+        "rtcload_emulator_media_endpoints",
+        Kind.GAUGE,
+        Unit.COUNT,
+        "platform-side media endpoints open (answered legs with media)",
+        emulator=True,
+    ),
+    _M(
+        "emulator_media_failures",
+        "rtcload_emulator_media_failures_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "answers whose media endpoint could not be set up",
+        emulator=True,
+    ),
+    _M(
+        "emulator_faults",
+        "rtcload_emulator_faults_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "faults injected, by kind (socket_drop, login_reject, gateway_state, session_lost)",
+        labels=("fault",),
+        emulator=True,
+    ),
+    _M(
+        "emulator_errors",
+        "rtcload_emulator_errors_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "JSON-RPC errors sent, by code",
+        labels=("code",),
+        emulator=True,
+    ),
+    _M(
+        "emulator_reattached",
+        "rtcload_emulator_reattached_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "calls reattached after a client reconnected",
+        emulator=True,
+    ),
 )
 
 BY_KEY: dict[str, Measurement] = {m.key: m for m in CATALOG}
@@ -252,6 +442,16 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "jitter",
     "packet_loss",
 )
+
+
+def generator_measurements() -> tuple[Measurement, ...]:
+    """What each Locust process serves on /metrics."""
+    return tuple(m for m in CATALOG if not m.emulator)
+
+
+def emulator_measurements() -> tuple[Measurement, ...]:
+    """What the emulator serves on /metrics."""
+    return tuple(m for m in CATALOG if m.emulator)
 
 
 def measurement(key: str) -> Measurement:

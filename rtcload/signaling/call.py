@@ -102,6 +102,8 @@ class Call:
         self.inbound_params: dict[str, Any] = {}
         self.reattach_count = 0
         self.media_restarts = 0
+        self.watchdog_started = False
+        self.last_media_update: float | None = None
         self.media_gaps: list[float | None] = []  # per recovery: seconds without RTP (None = never resumed)
         self.media_report: object | None = None
         self.media_lock = asyncio.Lock()
@@ -124,6 +126,10 @@ class Call:
         self._changed.set()
         if self._on_state is not None:
             self._on_state(self, old, new, trigger)
+
+    def notify(self) -> None:
+        """Something other than the state changed (reattach, media rebuilt): wake wait_until()."""
+        self._changed.set()
 
     def mark_ended(self) -> None:
         self._ended.set()

@@ -899,6 +899,8 @@ class SignalingClient:
                 call.machine.to(CallState.TRYING, f"{trigger} before invite result")
             if call.machine.can(target) or call.state is target:
                 call.machine.to(target, trigger)
+            if target is CallState.ACTIVE:
+                self._start_media_watchdog(call)
 
     async def _add_candidate(self, call: Call, params: dict[str, Any]) -> None:
         if call.media is None or not isinstance(params.get("candidate"), str):
@@ -991,6 +993,7 @@ class SignalingClient:
         if not call.ended:
             call.timings.answered = time.monotonic()
             call.machine.to(CallState.ACTIVE, "answer result")
+            self._start_media_watchdog(call)
 
     # ---------------------------------------------------------------- reattach
 
@@ -1039,6 +1042,7 @@ class SignalingClient:
             call.media.set_hold(was_held)
         call.machine.to(CallState.HELD if was_held else CallState.ACTIVE, "attach result")
         call.reattach_count += 1
+        call.notify()
         self.events.emit(EventKind.CALL_REATTACHED, call_id=call.id)
         if last_rtp is not None and call.media is not None:
             self._spawn(self._measure_media_gap(call, last_rtp, call.media), "media-gap")
@@ -1051,6 +1055,7 @@ class SignalingClient:
         first = await waiter(timeout)
         gap = None if first is None else max(0.0, first - last_rtp)
         call.media_gaps.append(gap)
+        call.notify()
         self.events.emit(EventKind.MEDIA_GAP, call_id=call.id, gap_s=gap)
 
     async def _on_punt(self) -> None:
@@ -1138,9 +1143,32 @@ class SignalingClient:
         if old is not None:
             self._spawn(old.close(), "old-media-close")
         call.media_restarts += 1
+        call.notify()
         self.events.emit(EventKind.MEDIA_UPDATED, call_id=call.id)
         if last_rtp is not None and call.media is not None:
             self._spawn(self._measure_media_gap(call, last_rtp, call.media), "media-gap")
+
+    def _start_media_watchdog(self, call: Call) -> None:
+        if self.config.media_timeout_s and not call.watchdog_started:
+            call.watchdog_started = True
+            self._spawn(self._media_watchdog(call, self.config.media_timeout_s), "media-watchdog")
+
+    async def _media_watchdog(self, call: Call, timeout: float) -> None:
+        """The SDK's "no RTP" recovery: media silent for `timeout` while signaling is up -> ICE restart."""
+        while not call.ended:
+            await asyncio.sleep(timeout / 4)
+            if call.state is not CallState.ACTIVE or not self.ready or call.media is None:
+                continue
+            last_rtp = getattr(call.media, "last_rtp", None)
+            reference = max(t for t in (last_rtp, call.timings.answered, call.last_media_update, 0.0) if t is not None)
+            if time.monotonic() - reference < timeout:
+                continue
+            self.events.emit(EventKind.MEDIA_TIMEOUT, call_id=call.id, silent_s=time.monotonic() - reference)
+            call.last_media_update = time.monotonic()
+            try:
+                await self.update_media(call)
+            except SignalingError as exc:
+                log.warning("[%s][call %s] ICE restart after media timeout failed: %s", self.label, call.id, exc)
 
     async def send_dtmf(self, call: Call, digits: str) -> None:
         """One `telnyx_rtc.info` per digit, as the SDK sends one per key press."""

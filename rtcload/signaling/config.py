@@ -71,6 +71,7 @@ class ClientConfig:
     health: HealthConfig = field(default_factory=HealthConfig)
     token_refresh_lead_s: float = 120.0
     trickle_ice: bool = False
+    media_timeout_s: float | None = None  # no RTP this long in an active call -> ICE restart (None = off)
     user_agent: UserAgent = DEFAULT_USER_AGENT
     max_frame_bytes: int = 1 << 20
     caller_id_name: str = ""

@@ -27,6 +27,7 @@ class EventKind(StrEnum):
     CALL_REATTACHED = "call_reattached"
     MEDIA_UPDATED = "media_updated"
     MEDIA_GAP = "media_gap"
+    MEDIA_TIMEOUT = "media_timeout"
     TOKEN_REFRESHED = "token_refreshed"
     TOKEN_EXPIRING_SOON = "token_expiring_soon"
     PING_SENT = "ping_sent"

@@ -1,0 +1,82 @@
+"""Runtime control of a running emulator from another process (soak schedules, CI, the CLI).
+
+A JSON-RPC method `rtcload.control` on the emulator's own WebSocket, enabled only when the
+emulator has a control token; the token is compared in constant time and never logged. One
+connection, no login: the token is the authorisation.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import random
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.client import connect
+
+if TYPE_CHECKING:
+    from rtcload.emulator.server import Emulator
+
+CONTROL_METHOD = "rtcload.control"
+ACTIONS = ("snapshot", "drop", "half_open", "faults", "clear_faults", "restart", "hangup_all")
+
+
+class ControlError(Exception):
+    pass
+
+
+def token_ok(expected: str | None, given: Any) -> bool:
+    return bool(expected) and isinstance(given, str) and hmac.compare_digest(expected.encode(), given.encode())
+
+
+async def apply(emulator: Emulator, params: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """Carry out one control action; returns a small JSON-able result."""
+    action = params.get("action")
+    if action == "snapshot":
+        return emulator.snapshot()
+    if action == "drop":
+        share = float(params.get("share", 1.0))
+        sessids = [s.sessid for s in emulator.sessions.values() if s.connected and rng.random() < share]
+        dropped = sum(1 for sessid in sessids if emulator.drop_socket(sessid))
+        emulator.counters["fault_drops"] += dropped
+        return {"dropped": dropped}
+    if action == "half_open":
+        share = float(params.get("share", 1.0))
+        sessids = [s.sessid for s in emulator.sessions.values() if s.connected and rng.random() < share]
+        return {"half_open": sum(1 for sessid in sessids if emulator.set_half_open(sessid))}
+    if action == "faults":
+        changes = params.get("set")
+        if not isinstance(changes, dict):
+            raise ControlError("faults needs set: {name: value}")
+        emulator.faults.update(**changes)
+        return {"faults": changes}
+    if action == "clear_faults":
+        emulator.faults.clear()
+        return {"faults": {}}
+    if action == "restart":
+        # after the reply: a restart drops every socket, this control connection included
+        keep = bool(params.get("keep_sessions", True))
+        emulator.spawn(emulator.restart(keep_sessions=keep, down_s=float(params.get("down_s", 0.0))), "restart")
+        return {"restarting": True, "keep_sessions": keep}
+    if action == "hangup_all":
+        ended = 0
+        for leg in [leg for leg in emulator.legs.values() if not leg.ended and leg.direction == "outbound"]:
+            ended += await emulator.hangup(leg.call_id, str(params.get("cause", "NORMAL_CLEARING")))
+        return {"hung_up": ended}
+    raise ControlError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+
+
+async def send_control(url: str, token: str, action: str, timeout: float = 10.0, **params: Any) -> dict[str, Any]:
+    """Client side: one control request to an emulator at `url`; raises ControlError on refusal."""
+    async with connect(url, open_timeout=timeout, ping_interval=None) as ws:
+        request = {
+            "jsonrpc": "2.0",
+            "id": "ctl",
+            "method": CONTROL_METHOD,
+            "params": {"token": token, "action": action, **params},
+        }
+        await ws.send(json.dumps(request))
+        reply = json.loads(await ws.recv())
+    if "error" in reply:
+        raise ControlError(f"{reply['error'].get('code')} {reply['error'].get('message')}")
+    return reply.get("result", {})

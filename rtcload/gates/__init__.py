@@ -1,0 +1,1 @@
+"""CI gates: SLO verdicts, JUnit output, baseline comparison and capacity search."""

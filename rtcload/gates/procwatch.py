@@ -1,0 +1,67 @@
+"""Run a load generator while sampling its CPU, so a verdict can tell a saturated generator from a broken target."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import asdict, dataclass
+from typing import IO, Any
+
+import psutil
+
+# One Locust process is one Python interpreter: past ~90 % of a core its timings measure itself.
+SATURATED_CPU_PERCENT = 90.0
+
+
+@dataclass(frozen=True)
+class GeneratorLoad:
+    processes: int
+    cpu_mean: float  # % of one core, the busiest Locust process, averaged over the run
+    cpu_max: float  # % of one core, the busiest Locust process, highest sample
+    samples: int
+
+    @property
+    def saturated(self) -> bool:
+        return self.cpu_mean >= SATURATED_CPU_PERCENT
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "saturated": self.saturated, "threshold": SATURATED_CPU_PERCENT}
+
+
+def run_watched(cmd: list[str], out: IO[str] | None, interval_s: float = 1.0) -> tuple[int, GeneratorLoad]:
+    """Run `cmd` to completion (stdout+stderr to `out`); sample each Locust process's CPU every interval."""
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if out is not None else None)
+    watched: dict[int, psutil.Process] = {}
+    totals: dict[int, list[float]] = {}
+    try:
+        root = psutil.Process(proc.pid)
+    except psutil.NoSuchProcess:
+        root = None
+    while True:
+        try:
+            code = proc.wait(timeout=interval_s)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if root is None:
+            continue
+        try:
+            family = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for p in family:
+            try:
+                if p.pid not in watched:
+                    watched[p.pid] = p
+                    p.cpu_percent(None)  # first call only primes the counter
+                    continue
+                totals.setdefault(p.pid, []).append(p.cpu_percent(None))
+            except psutil.NoSuchProcess:
+                continue
+    busiest = max(totals.values(), key=lambda s: sum(s) / len(s), default=[])
+    load = GeneratorLoad(
+        processes=max(1, len(watched)),
+        cpu_mean=round(sum(busiest) / len(busiest), 1) if busiest else 0.0,
+        cpu_max=round(max(busiest), 1) if busiest else 0.0,
+        samples=len(busiest),
+    )
+    return code, load

@@ -1,0 +1,31 @@
+"""Samples -> Prometheus: what each finished measurement adds to this process' registry.
+
+Called from `WebRTCUser.fire` on the gevent side, beside the Locust event of the same sample, so
+Locust's statistics and Prometheus always count the same things. Only bounded labels are used:
+the sample's code/cause/outcome were already reduced to fixed sets by endpoint.py.
+"""
+
+from __future__ import annotations
+
+from rtcload.loadgen.endpoint import Sample
+from rtcload.metrics.catalog import Kind, measurement
+from rtcload.metrics.exporter import GeneratorMetrics
+
+DIRECTION = "receive"  # quality is rated from what the generator receives from the platform
+
+
+def record(metrics: GeneratorMetrics, sample: Sample) -> None:
+    m = measurement(sample.key)
+    if sample.outcome:
+        metrics.inc("calls", result=sample.outcome)
+    if not sample.ok:
+        metrics.inc("errors", code=sample.code or "other")
+        if sample.cause:
+            metrics.inc("hangup_causes", cause=sample.cause)
+    if sample.key == "reconnect":
+        metrics.inc("reconnects", result="ok" if sample.ok else "exhausted")
+    elif sample.key == "reattach":
+        metrics.inc("reattach", result="reattached" if sample.ok else "lost")
+    if m.kind is Kind.HISTOGRAM and sample.ok and sample.value is not None:
+        labels = {"direction": DIRECTION} if "direction" in m.labels else {}
+        metrics.observe(sample.key, sample.value, **labels)

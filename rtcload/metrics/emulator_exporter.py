@@ -1,0 +1,99 @@
+"""The emulator's /metrics: `rtcload_emulator_*` families built at scrape time from its counters.
+
+The emulator counts events in a plain Counter of strings (`logins_ok`, `calls_route_echo`,
+`calls_ended_NORMAL_CLEARING`, ...); this collector turns those into labelled Prometheus families
+when scraped, so the emulator's hot path never touches prometheus_client.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from rtcload.metrics.catalog import Kind, emulator_measurements, measurement
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+MAX_VALUES_PER_LABEL = 50  # a guard: prefixed counters come from code literals, but never explode
+
+# counter key prefix -> (catalog key, label); the rest of the key is the label value
+PREFIXED: tuple[tuple[str, str], ...] = (
+    ("logins_failed_", "emulator_logins"),
+    ("calls_route_", "emulator_calls"),
+    ("calls_ended_", "emulator_calls_ended"),
+    ("errors_", "emulator_errors"),
+)
+# fault kind -> counter keys that count it
+FAULTS: dict[str, tuple[str, ...]] = {
+    "socket_drop": ("fault_drops",),
+    "login_reject": ("logins_failed_rejected_by_fault_injection",),
+    "session_lost": ("sessions_lost",),
+    "gateway_state": ("gateway_NOREG", "gateway_FAILED", "gateway_UNREGED", "gateway_FAIL_WAIT", "gateway_TRYING"),
+}
+
+
+def _family(key: str) -> Metric:
+    m = measurement(key)
+    name = m.prometheus_name.removesuffix("_total") if m.kind is Kind.COUNTER else m.prometheus_name
+    doc = f"{m.help} [{m.unit}]"
+    if m.kind is Kind.COUNTER:
+        return CounterMetricFamily(name, doc, labels=m.labels)
+    return GaugeMetricFamily(name, doc, labels=m.labels)
+
+
+def _label(text: str) -> str:
+    return _SAFE.sub("_", text)[:64]
+
+
+class EmulatorCollector(Collector):
+    """Reads `counters()` and `state()` (connections, sessions, legs, media endpoints) on each scrape."""
+
+    def __init__(self, counters: Callable[[], Mapping[str, int]], state: Callable[[], Mapping[str, Any]]) -> None:
+        self._counters = counters
+        self._state = state
+
+    def collect(self) -> Iterator[Metric]:
+        counters = dict(self._counters())
+        state = self._state()
+        families = {m.key: _family(m.key) for m in emulator_measurements()}
+
+        logins = families["emulator_logins"]
+        logins.add_metric(["ok"], counters.get("logins_ok", 0))
+        for prefix, key in PREFIXED:
+            seen = 0
+            for name, value in sorted(counters.items()):
+                if not name.startswith(prefix):
+                    continue
+                seen += 1
+                label = _label(name.removeprefix(prefix)) if seen <= MAX_VALUES_PER_LABEL else "other"
+                families[key].add_metric([label], value)
+        for fault, keys in FAULTS.items():
+            families["emulator_faults"].add_metric([fault], sum(counters.get(k, 0) for k in keys))
+        families["emulator_calls_answered"].add_metric([], counters.get("calls_answered", 0))
+        families["emulator_media_failures"].add_metric([], counters.get("media_failures", 0))
+        families["emulator_reattached"].add_metric([], counters.get("reattached", 0))
+        families["emulator_connections"].add_metric([], state.get("connections", 0))
+        families["emulator_sessions"].add_metric(["registered"], state.get("registered", 0))
+        families["emulator_sessions"].add_metric(["detached"], state.get("detached_sessions", 0))
+        live, answered = state.get("live_legs", 0), state.get("active_legs", 0)
+        families["emulator_active_calls"].add_metric(["setup"], max(0, live - answered))
+        families["emulator_active_calls"].add_metric(["answered"], answered)
+        families["emulator_media_endpoints"].add_metric([], state.get("media_endpoints", 0))
+        yield from families.values()
+
+
+def emulator_registry(
+    counters: Callable[[], Mapping[str, int]], state: Callable[[], Mapping[str, Any]]
+) -> CollectorRegistry:
+    """A registry of its own per emulator, so several emulators in one process never collide."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(EmulatorCollector(counters, state))
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

@@ -1,0 +1,1 @@
+"""Run reports: self-contained HTML with inline SVG charts, readable offline and in CI artifacts."""
