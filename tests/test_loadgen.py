@@ -50,7 +50,7 @@ async def test_headless_locust_run_with_media_reports_every_measurement(tmp_path
             "-f", str(SCENARIOS / "smoke.py"), "--host", emu.url, "--headless", "-u", "20", "-r", "10", "-t", "20s",
             "--csv", str(prefix), "--only-summary", "--stop-timeout", "30",
             "--rtc-call-duration", "uniform:2,3", "--rtc-think-time", "uniform:0.2,0.5", "--rtc-stats-interval", "1",
-            "--rtc-dtmf-share", "0.5", "--rtc-hold-share", "0.3",
+            "--rtc-dtmf-share", "0.5", "--rtc-hold-share", "0.3", "--rtc-call-records", str(tmp_path / "calls"),
         )  # fmt: skip
         assert code in (0, 1), out[-3000:]
         rows = stats_rows(prefix)
@@ -65,6 +65,14 @@ async def test_headless_locust_run_with_media_reports_every_measurement(tmp_path
         assert m["packet_loss"]["mean"] < 0.01
         assert 0 < m["first_rtp"]["p50"] < 5
         assert emu.counters["dtmf_digits"] > 0 and emu.counters["modify_hold"] > 0
+        # one CSV row per finished call, with its timings and quality verdict
+        (part,) = tmp_path.glob("calls.*.csv")
+        with open(part, newline="") as handle:
+            records = list(csv.DictReader(handle))
+        answered = [r for r in records if r["outcome"] == "answered"]
+        assert len(answered) >= 20 and len({r["call_id"] for r in records}) == len(records)
+        assert all(r["verdict"] == "good" and float(r["mos_mean"]) > 4.0 for r in answered if r["mos_mean"])
+        assert all(float(r["post_dial_delay_s"]) < float(r["call_setup_s"]) for r in answered)
         # the run ended: every call hung up with a bye, every client logged out
         assert await emu.wait_for(lambda: emu.snapshot()["live_legs"] == 0 and emu.snapshot()["connections"] == 0, 20)
 

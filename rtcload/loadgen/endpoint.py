@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from rtcload.loadgen.records import call_record
 from rtcload.loadgen.settings import LoadSettings
 from rtcload.metrics.catalog import measurement
 from rtcload.protocol.codes import RpcErrorCode, SdkCode, cause_label
@@ -112,6 +113,7 @@ class VirtualEndpoint:
         policy = InboundPolicy.MANUAL if inbound else InboundPolicy.REJECT
         self.client = SignalingClient(config, media_factory, inbound_policy=policy)
         self._pending: list[Sample] = []
+        self.records: list[dict[str, Any]] = []  # finished calls, drained by the gevent side
         self.client.events.subscribe(self._on_event)
 
     @property
@@ -158,6 +160,10 @@ class VirtualEndpoint:
         elif event.kind is EventKind.SESSION_NOT_REATTACHED:
             self._pending.append(Sample("reattach", None, "call not reattached", code="not_reattached"))
 
+    def drain_records(self) -> list[dict[str, Any]]:
+        out, self.records = self.records, []
+        return out
+
     def drain_events(self) -> list[Sample]:
         out, self._pending = self._pending, []
         return out
@@ -183,11 +189,13 @@ class VirtualEndpoint:
             if not call.ended:
                 with contextlib.suppress(SignalingError):
                     await call.hangup()
+            self.records.append(call_record(call, self.label, "failed", failure_text(exc)))
             return samples
         if call.timings.post_dial_delay is not None:
             samples.append(Sample("post_dial_delay", call.timings.post_dial_delay))
         samples.append(Sample("call_setup", call.timings.answer_delay, outcome="answered"))
         samples += await self._in_call(call, duration_s)
+        self.records.append(call_record(call, self.label, "answered"))
         return samples + self.drain_events()
 
     async def answer_next(self, wait_s: float, max_talk_s: float) -> list[Sample]:
@@ -205,6 +213,7 @@ class VirtualEndpoint:
             Sample("inbound_answer", call.timings.inbound_answer_delay, outcome="answered"),
         ]
         samples += await self._in_call(call, max_talk_s, hang_up=False)
+        self.records.append(call_record(call, self.label, "answered"))
         return samples + self.drain_events()
 
     async def _in_call(self, call: Call, duration_s: float, hang_up: bool = True) -> list[Sample]:

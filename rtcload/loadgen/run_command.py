@@ -20,6 +20,7 @@ from typing import Any
 from rtcload.gates.junit import write_junit
 from rtcload.gates.procwatch import GeneratorLoad, run_watched
 from rtcload.gates.slo import SLO, SLOSet, evaluate, load_slo_file, parse_duration, parse_slo, render_results
+from rtcload.loadgen.records import merge_records
 from rtcload.loadgen.scenarios import SCENARIOS
 from rtcload.loadgen.summary import read_summary, render_summary, write_summary
 
@@ -29,6 +30,7 @@ EXIT_SLO_FAILED = 1
 EXIT_USAGE = 2
 # Short calls for the default demo so a run shows complete calls in well under a minute.
 # Against the embedded emulator the soak scenario brings its own faults and long calls.
+CALL_RECORD_PARTS = "calls-part"  # per-process CSVs, merged into calls.csv at the end
 SOAK_DEMO_DEFAULTS = {
     "--rtc-call-duration": "uniform:20,40",
     "--rtc-faults": "every=10s,action=drop,share=0.3; every=45s,action=restart,keep_sessions=1",
@@ -109,6 +111,8 @@ def locust_command(args: argparse.Namespace, target: str, csv_prefix: Path, warm
     if not args.web:
         cmd += ["--headless", "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.duration]
         cmd += ["--csv", str(csv_prefix), "--csv-full-history", "--only-summary", "--stop-timeout", "30"]
+        if "--rtc-call-records" not in passthrough:
+            cmd += ["--rtc-call-records", str(csv_prefix.parent / CALL_RECORD_PARTS)]
     if warmup_s > 0:
         cmd += ["--rtc-warmup", str(warmup_s)]
     if args.processes > 1:
@@ -158,6 +162,8 @@ def run_locust(args: argparse.Namespace, target: str, results: Path, warmup_s: f
 def run(args: argparse.Namespace) -> int:
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
+    for stale in results.glob(f"{CALL_RECORD_PARTS}.*.csv"):
+        stale.unlink()
     emulator = None
     try:
         scenario_file(args.scenario)
@@ -206,6 +212,12 @@ def finish(args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, results:
             f"{outcome.load.cpu_mean:.0f} % CPU); timings include its own delay - add --processes or machines"
         )
     written = [str(results / "summary.json")]
+    parts = list(results.glob(f"{CALL_RECORD_PARTS}.*.csv"))
+    if parts:
+        summary_rows = merge_records(parts, results / "calls.csv")
+        for part in parts:
+            part.unlink()
+        written.append(f"{results / 'calls.csv'} ({summary_rows} calls)")
     if verdicts:
         junit = Path(args.junit) if args.junit else results / "junit.xml"
         write_junit(verdicts, junit, f"rtcload.slo.{Path(args.scenario).stem}", outcome.wall_s)

@@ -104,6 +104,7 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--rtc-dtmf", "RTCLOAD_DTMF", "1234#", "digits sent by the DTMF task", "str"),
     ("--rtc-hold-share", "RTCLOAD_HOLD_SHARE", 0.0, "share of calls that hold/unhold once", "float"),
     ("--rtc-dtmf-share", "RTCLOAD_DTMF_SHARE", 0.0, "share of calls that send DTMF", "float"),
+    ("--rtc-call-records", "RTCLOAD_CALL_RECORDS", "", "write one CSV row per call to PATH.<process>.csv", "str"),
     (
         "--rtc-metrics-port",
         "RTCLOAD_METRICS_PORT",

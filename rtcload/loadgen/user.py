@@ -20,6 +20,7 @@ from rtcload.loadgen.bridge import Bridge
 from rtcload.loadgen.credentials import CredentialPool, PoolEntry, load_pool
 from rtcload.loadgen.endpoint import Sample, VirtualEndpoint, locust_fields
 from rtcload.loadgen.observe import record
+from rtcload.loadgen.records import CallRecordWriter
 from rtcload.loadgen.settings import (
     LoadSettings,
     add_locust_arguments,
@@ -44,6 +45,7 @@ class _Process:
     agents: list[str] = []
     counter = itertools.count()
     process_tag = "p0"
+    records: CallRecordWriter | None = None
     metrics: GeneratorMetrics | None = None
     health: health_mod.Health | None = None
     metrics_server: Any = None
@@ -68,6 +70,9 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
         role, index = "local", 0
     _Process.bridge = Bridge()
     _start_metrics(environment, role, index)
+    records = getattr(environment.parsed_options, "rtc_call_records", "") if environment.parsed_options else ""
+    if records:
+        _Process.records = CallRecordWriter(f"{records}.{_Process.process_tag}.csv")
 
 
 def _start_metrics(environment: Environment, role: str, index: int) -> None:
@@ -228,6 +233,15 @@ class WebRTCUser(User):
                 context={"user": self.identity},
             )
 
+    def write_records(self, endpoint: VirtualEndpoint | None = None) -> None:
+        source = endpoint or self.endpoint
+        if source is None:
+            return
+        rows = source.drain_records()
+        if _Process.records is not None:
+            for row in rows:
+                _Process.records.write(row)
+
     def on_start(self) -> None:
         self.register()
 
@@ -248,6 +262,7 @@ class WebRTCUser(User):
         if endpoint is not None:
             _Process.endpoints.discard(endpoint)
             self.bridge.run(endpoint.unregister(), timeout=30)
+            self.write_records(endpoint)
 
     def on_stop(self) -> None:
         try:
@@ -272,6 +287,7 @@ class CallerUser(WebRTCUser):
         destination = self.pick_destination()
         duration = self.settings.call_duration.sample(self.rng)
         self.fire(self.bridge.run(self.endpoint.outbound_call(destination, duration)))
+        self.write_records()
 
     def pick_destination(self) -> str:
         return self.settings.destinations.pick(self.rng)
@@ -302,6 +318,7 @@ class AgentUser(WebRTCUser):
             return
         assert self.endpoint is not None
         self.fire(self.bridge.run(self.endpoint.answer_next(wait_s=2.0, max_talk_s=600.0)))
+        self.write_records()
 
 
 class AgentCallerUser(CallerUser):

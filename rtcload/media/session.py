@@ -21,6 +21,7 @@ from aiortc.sdp import candidate_from_sdp
 from rtcload.media.analysis import AnalyzerSummary, ReceiveAnalyzer
 from rtcload.media.codec_prefs import check_codec, prefer_codec
 from rtcload.media.ice import rtc_configuration
+from rtcload.media.ice_diag import IceDiagnostics, IceReport
 from rtcload.media.sequence import LossRunTracker
 from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec, sample_stats
 
@@ -59,6 +60,7 @@ class MediaReport:
     dominant_hz: float | None
     connected: bool
     samples: list[MediaStats] = field(default_factory=list)
+    ice: IceReport | None = None  # candidates, selected pair, TURN allocation, ICE warnings (ice_diag.py)
 
 
 def _hook_rtp(
@@ -108,6 +110,7 @@ class AudioSession:
         self.track = track
         self.timings = MediaTimings(created=time.monotonic())
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers, relay_only=relay_only))
+        self.ice_diag = IceDiagnostics(self.pc, ice_servers_configured=bool(ice_servers))
         _LIVE_SESSIONS.add(self)
         self.analyzer = ReceiveAnalyzer(energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s)
         self.loss_runs = LossRunTracker()
@@ -249,6 +252,7 @@ class AudioSession:
         summary = self.analyzer.summary()
         codec = self.codec
         await self.analyzer.stop()
+        self.ice_diag.snapshot()  # candidates and the nominated pair are gone once the peer is closed
         await self.pc.close()
         if self.track is not None:
             self.track.stop()
@@ -274,4 +278,5 @@ class AudioSession:
             dominant_hz=None if summary.dominant_hz is None else float(summary.dominant_hz),
             connected=self.timings.dtls_connected is not None,
             samples=list(self.stats.samples),
+            ice=self.ice_diag.report(),
         )

@@ -1,0 +1,146 @@
+"""Per-call records: one row per call with its timings, outcome and quality, for CSV and reports.
+
+A record may carry the call id and destination (it is a file, not a metric label).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+from rtcload.signaling import Call
+
+COLUMNS = (
+    "started_at",
+    "call_id",
+    "user",
+    "direction",
+    "destination",
+    "outcome",
+    "cause",
+    "cause_code",
+    "sip_code",
+    "ended_by",
+    "post_dial_delay_s",
+    "call_setup_s",
+    "inbound_answer_s",
+    "first_rtp_s",
+    "hangup_s",
+    "duration_s",
+    "codec",
+    "mos_mean",
+    "mos_min",
+    "mos_send_mean",
+    "sdk_mos_mean",
+    "r_mean",
+    "rtt_mean_s",
+    "jitter_mean_s",
+    "loss_ratio_mean",
+    "burst_r_mean",
+    "verdict",
+    "sdk_warnings",
+    "reattaches",
+    "media_gaps_s",
+    "error",
+)
+
+
+def call_record(call: Call, user: str, outcome: str, error: str | None = None) -> dict[str, Any]:
+    """Everything known about a finished (or failed) call, flattened to the CSV columns."""
+    t = call.timings
+    ended = t.ended or time.monotonic()
+    started = t.invite_sent or t.inbound_invite or ended
+    row: dict[str, Any] = {
+        "started_at": round(time.time() - (time.monotonic() - started), 3),
+        "call_id": call.id,
+        "user": user,
+        "direction": str(call.direction),
+        "destination": call.dialog.destination_number,
+        "outcome": outcome,
+        "cause": call.cause,
+        "cause_code": call.cause_code,
+        "sip_code": call.sip_code,
+        "ended_by": str(call.ended_by) if call.ended_by else None,
+        "post_dial_delay_s": t.post_dial_delay,
+        "call_setup_s": t.answer_delay,
+        "inbound_answer_s": t.inbound_answer_delay,
+        "hangup_s": t.hangup_delay,
+        "duration_s": (ended - t.answered) if t.answered else None,
+        "reattaches": call.reattach_count,
+        "media_gaps_s": ";".join("-" if g is None else f"{g:.3f}" for g in call.media_gaps),
+        "error": error or call.error,
+    }
+    report = call.media_report
+    if report is not None and hasattr(report, "timings"):
+        from rtcload.media.rating import rate_report
+
+        quality = rate_report(report)
+        summaries = quality.summaries()
+
+        def mean(key: str) -> float | None:
+            s = summaries.get(key)
+            return None if s is None else s["mean"]
+
+        applied, first = report.timings.get("remote_sdp_applied"), report.timings.get("first_rtp")
+        row.update(
+            {
+                "codec": report.codec,
+                "first_rtp_s": None if applied is None or first is None else first - applied,
+                "mos_mean": mean("mos"),
+                "mos_min": None if summaries.get("mos") is None else summaries["mos"]["min"],
+                "mos_send_mean": mean("mos_send"),
+                "sdk_mos_mean": mean("sdk_mos"),
+                "r_mean": mean("r"),
+                "rtt_mean_s": mean("rtt_s"),
+                "jitter_mean_s": mean("jitter_s"),
+                "loss_ratio_mean": mean("loss_ratio"),
+                "burst_r_mean": mean("burst_r"),
+                "verdict": quality.verdict,
+                "sdk_warnings": ";".join(sorted({str(int(w.code)) for w in quality.warnings})),
+            }
+        )
+    return row
+
+
+class CallRecordWriter:
+    """Appends rows to one CSV per process (a header once); flushed per row so a crash loses nothing."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._handle = open(self.path, "a", newline="")  # noqa: SIM115 - lives for the run
+        self._writer = csv.DictWriter(self._handle, fieldnames=COLUMNS, extrasaction="ignore")
+        if new:
+            self._writer.writeheader()
+        self.rows = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+        self._handle.flush()
+        self.rows += 1
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else value
+
+
+def merge_records(parts: list[Path], out: Path) -> int:
+    """Concatenate per-process CSVs into one file (header once); returns the row count."""
+    rows = 0
+    with open(out, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for part in sorted(parts):
+            with open(part, newline="") as src:
+                for row in csv.DictReader(src):
+                    writer.writerow(row)
+                    rows += 1
+    return rows
