@@ -84,3 +84,35 @@ async def test_faults_and_hangup_all_by_control(emulator, make_client):
     assert (await make_client("bob")).ready
     with pytest.raises(ControlError):
         await send_control(emulator.url, TOKEN, "faults", set={"no_such_fault": 1})
+
+
+async def test_media_impairment_is_set_at_run_time_by_control():
+    from rtcload.emulator.aiortc_answerer import AiortcAnswerer
+    from rtcload.netem.impairment import Impairment
+    from rtcload.netem.sdp_relay import ImpairedAnswerer
+
+    answerer = ImpairedAnswerer(AiortcAnswerer(loopback_only=True), Impairment(), Impairment())
+    async with Emulator(fast_config(control_token=TOKEN), answerer) as emu:
+        result = await send_control(emu.url, TOKEN, "impair", up="delay=40ms,loss=2%", down="4g")
+        assert result == {"impair": {"up": "delay=40ms,loss=2%", "down": "4g"}}
+        assert answerer.profile_up.delay_s == 0.04 and answerer.profile_up.loss == 0.02
+        assert answerer.profile_down.delay_s > 0
+        with pytest.raises(ControlError):
+            await send_control(emu.url, TOKEN, "impair", up="delay=banana")
+    async with Emulator(fast_config(control_token=TOKEN)) as plain:  # no relay in the path: a clear refusal
+        with pytest.raises(ControlError) as info:
+            await send_control(plain.url, TOKEN, "impair", up="4g")
+        assert "--impair" in str(info.value)
+
+
+def test_emulator_cli_rejects_a_bad_impairment_spec():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--impair-up", "loss=lots"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "rtcload emulator:" in done.stderr

@@ -35,6 +35,7 @@ async def test_reconnect_reattaches_the_active_call(emulator, make_client):
     assert emulator.drop_socket(sessid)
     await asyncio.wait_for(reattached.wait(), 15)
     assert alice.sessid == sessid and alice.reconnect_count == 1
+    assert emulator.counters["sessions_resumed"] == 1  # a reconnection:true login with the old sessid
     assert alice.last_reconnect_s is not None and alice.last_reconnect_s > 0
     assert call.state is CallState.ACTIVE and call.reattach_count == 1 and not call.ended
     assert call.dialog.attach is True
@@ -130,3 +131,33 @@ async def test_dead_target_fails_fast_with_a_clear_error():
         await client.connect(timeout=10)
     assert info.value.code == 90002 and f"127.0.0.1:{port}" in str(info.value)
     assert "Secret-Pass-1" not in str(info.value)
+
+
+async def test_reconnect_storm_every_client_comes_back_spread_by_jitter(emulator):
+    """All sockets drop at once: every client reconnects, and the SDK backoff's jitter spreads the logins."""
+    clients = [
+        SignalingClient(
+            ClientConfig(
+                url=emulator.url,
+                credentials=PasswordCredentials(f"storm{i:03d}", "pw"),
+                label=f"storm{i:03d}",
+                backoff=BackoffPolicy(base_s=1.0, jitter=0.25, cap_s=30.0, max_attempts=10),
+            )
+        )
+        for i in range(100)
+    ]
+    try:
+        await asyncio.gather(*(c.connect(timeout=60) for c in clients))
+        back = [wait_event(c, EventKind.RECONNECTED) for c in clients]
+        logins_before = len(emulator.login_times)
+        assert emulator.drop_all() == 100
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in back)), 60)
+        assert all(c.ready for c in clients) and emulator.counters["sessions_resumed"] == 100
+        storm = sorted(emulator.login_times)[logins_before:]
+        assert len(storm) == 100
+        spread = storm[-1] - storm[0]
+        assert 0.25 <= spread <= 1.5, spread  # first retry at 1 s +-25 %: spread over about half a second
+        per_100ms = max(sum(1 for t in storm if s <= t < s + 0.1) for s in storm)
+        assert per_100ms < 100  # never the whole population in one instant
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))

@@ -19,15 +19,22 @@ class AiortcAnswerer:
 
     relays_media = True
 
-    def __init__(self, loopback_only: bool = True, ice_servers: list[str] | None = None) -> None:
+    def __init__(self, loopback_only: bool = True, ice_servers: list[str] | None = None, lean: bool = False) -> None:
+        """`lean`: pre-encoded sources and payload-forwarding echo, no decoding (rtcload.media.lean)."""
         if loopback_only:
             use_loopback_only()
         self.ice_servers = list(ice_servers or [])
+        self.lean = lean
         self.endpoints: dict[str, MediaEndpoint] = {}
         self.reports: dict[str, dict[str, Any]] = {}
 
     def _new(self, call_id: str, mode: str) -> MediaEndpoint:
-        endpoint = MediaEndpoint(mode, ice_servers=self.ice_servers)
+        if self.lean:
+            from rtcload.media.lean import LeanMediaEndpoint
+
+            endpoint: MediaEndpoint = LeanMediaEndpoint(mode, ice_servers=self.ice_servers)
+        else:
+            endpoint = MediaEndpoint(mode, ice_servers=self.ice_servers)
         self.endpoints[call_id] = endpoint
         return endpoint
 

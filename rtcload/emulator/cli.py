@@ -43,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--media", choices=("aiortc", "static"), default="aiortc", help="real aiortc media, or a fixed SDP"
     )
+    parser.add_argument(
+        "--impair-up", default=None, help="media impairment client->platform: a profile (4g, wifi, ...) or a spec"
+    )
+    parser.add_argument("--impair-down", default=None, help="media impairment platform->client (same syntax)")
     parser.add_argument("--seed", type=int, default=None, help="seed for delays and fault sampling")
     sub = parser.add_subparsers(dest="emulator_action")
     token = sub.add_parser("token", help="print a signed JWT for USER (for login_token tests)")
@@ -69,21 +73,31 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
-def make_answerer(kind: str) -> MediaAnswerer:
+def make_answerer(kind: str, impair_up: str | None = None, impair_down: str | None = None) -> MediaAnswerer:
     if kind == "static":
+        if impair_up or impair_down:
+            raise ValueError("--impair-up/--impair-down need --media aiortc")
         return StaticAnswerer()
     from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 
-    return AiortcAnswerer(loopback_only=True)
+    answerer: MediaAnswerer = AiortcAnswerer(loopback_only=True)
+    if impair_up or impair_down:
+        from rtcload.netem.impairment import parse_impairment
+        from rtcload.netem.sdp_relay import ImpairedAnswerer
+
+        up = parse_impairment(impair_up) if impair_up else None
+        down = parse_impairment(impair_down) if impair_down else None
+        answerer = ImpairedAnswerer(answerer, up, down)
+    return answerer
 
 
-async def serve_until_stopped(config: EmulatorConfig, media: str) -> None:
+async def serve_until_stopped(config: EmulatorConfig, media: str, answerer: MediaAnswerer) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with Emulator(config, make_answerer(media)) as emulator:
+    async with Emulator(config, answerer) as emulator:
         mode = "open mode (any login)" if config.users.open else f"{len(config.users.users)} users"
         print(f"rtcload emulator listening on {emulator.url} ({mode}, media={media})", flush=True)
         await stop.wait()
@@ -96,11 +110,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         config = config_from_args(args)
+        answerer = make_answerer(args.media, args.impair_up, args.impair_down)
     except (OSError, ValueError) as exc:
         print(f"rtcload emulator: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve_until_stopped(config, args.media))
+        asyncio.run(serve_until_stopped(config, args.media, answerer))
     except OSError as exc:
         print(f"rtcload emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rtcload.emulator.server import Emulator
 
 CONTROL_METHOD = "rtcload.control"
-ACTIONS = ("snapshot", "drop", "half_open", "faults", "clear_faults", "restart", "hangup_all")
+ACTIONS = ("snapshot", "drop", "half_open", "faults", "clear_faults", "restart", "hangup_all", "impair")
 
 
 class ControlError(Exception):
@@ -63,6 +63,15 @@ async def apply(emulator: Emulator, params: dict[str, Any], rng: random.Random) 
         for leg in [leg for leg in emulator.legs.values() if not leg.ended and leg.direction == "outbound"]:
             ended += await emulator.hangup(leg.call_id, str(params.get("cause", "NORMAL_CLEARING")))
         return {"hung_up": ended}
+    if action == "impair":
+        set_profiles = getattr(emulator.answerer, "set_profiles", None)
+        if set_profiles is None:
+            raise ControlError("impair needs an emulator started with media impairment (--impair-up/--impair-down)")
+        from rtcload.netem.impairment import parse_impairment
+
+        up, down = params.get("up"), params.get("down")
+        set_profiles(parse_impairment(str(up)) if up else None, parse_impairment(str(down)) if down else None)
+        return {"impair": {"up": up, "down": down}}
     raise ControlError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
 
 

@@ -73,6 +73,7 @@ class Emulator:
         self.counters: Counter[str] = Counter()
         self.directory: dict[str, str] = {}  # usernames and numbers -> username, for routing
         self.login_log: collections.deque[str] = collections.deque(maxlen=10_000)  # who logged in, in order
+        self.login_times: collections.deque[float] = collections.deque(maxlen=10_000)  # when (monotonic)
         self.calls = CallHandler(self)
         self._server: Server | None = None
         self._changed = asyncio.Event()
@@ -412,6 +413,7 @@ class Emulator:
         session, kept = self._session_for(conn, identity, request.params)
         self.counters["logins_ok"] += 1
         self.login_log.append(identity.username)
+        self.login_times.append(time.monotonic())
         await conn.send(messages.login_result(request.id or "", session.sessid, session.voice_sdk_id))
         await conn.send(messages.client_ready([leg.call_id for leg in kept]))
         for leg in kept:

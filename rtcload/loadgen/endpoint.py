@@ -42,6 +42,7 @@ class Sample:
     code: str = ""  # bounded error code for rtcload_errors_total (see failure_code)
     cause: str = ""  # bounded hangup cause (protocol.codes.cause_label) when a call failed with one
     outcome: str = ""  # "answered"/"failed" on the one sample that decides a call (rtcload_calls_total)
+    label: str = ""  # the bounded label of a labelled counter sample (ice_selected, turn_allocations, ...)
 
     @property
     def ok(self) -> bool:
@@ -93,11 +94,15 @@ class VirtualEndpoint:
             if _is_loopback(settings.target):
                 use_loopback_only()
             source = AUDIO_SPECS.get(settings.audio, settings.audio)
-            ice = [server.urls for server in settings.ice_servers]
+            ice = list(settings.ice_servers)  # full specs: TURN needs the username and credential
 
             def media_factory() -> Any:
                 return CallMedia(
-                    source, codec=settings.codec, ice_servers=ice, stats_interval_s=settings.stats_interval_s
+                    source,
+                    codec=settings.codec,
+                    ice_servers=ice,
+                    stats_interval_s=settings.stats_interval_s,
+                    relay_only=settings.relay_only,
                 )
 
         else:
@@ -271,6 +276,11 @@ def media_samples(report: Any) -> list[Sample]:
         out.append(Sample("jitter", interval.jitter_s))
         if interval.rtt_known:
             out.append(Sample("rtt", interval.rtt_s))
+    ice = getattr(report, "ice", None)
+    if ice is not None:
+        from rtcload.media.ice_diag import ice_samples
+
+        out += [Sample(**fields) for fields in ice_samples(ice)]
     return out
 
 

@@ -26,6 +26,14 @@ def record(metrics: GeneratorMetrics, sample: Sample) -> None:
         metrics.inc("reconnects", result="ok" if sample.ok else "exhausted")
     elif sample.key == "reattach":
         metrics.inc("reattach", result="reattached" if sample.ok else "lost")
+    elif sample.key == "turn_allocations":
+        metrics.inc("turn_allocations", outcome=sample.label or "error")
+    elif sample.key == "ice_selected":
+        metrics.inc("ice_selected", candidate=sample.label or "none")
+    elif sample.key == "ice_warnings":
+        metrics.inc("ice_warnings", warning=sample.label or "other")
+    elif sample.key == "call_reports":
+        metrics.inc("call_reports", outcome=sample.label or "failed")
     if m.kind is Kind.HISTOGRAM and sample.ok and sample.value is not None:
         labels = {"direction": DIRECTION} if "direction" in m.labels else {}
         metrics.observe(sample.key, sample.value, **labels)

@@ -51,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", type=int, default=1, help="Locust processes on this machine (one per core)")
     parser.add_argument("--web", action="store_true", help="show Locust's web UI instead of running headless")
     parser.add_argument("--results", default="rtcload-results", help="directory for CSV, logs and summary.json")
+    parser.add_argument("--impair-up", help="embedded emulator: impair media client->platform (profile or spec)")
+    parser.add_argument("--impair-down", help="embedded emulator: impair media platform->client (profile or spec)")
     parser.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
     add_gate_arguments(parser)
     parser.add_argument("--junit", help="JUnit XML path (default: RESULTS/junit.xml when any SLO is given)")
@@ -85,13 +87,13 @@ def scenario_file(name: str) -> Path:
     return SCENARIO_DIR / f"{name}.py"
 
 
-def start_emulator(media: str, log_path: Path) -> tuple[subprocess.Popen[str], str]:
+def start_emulator(media: str, log_path: Path, extra: list[str] | None = None) -> tuple[subprocess.Popen[str], str]:
     """The embedded emulator in a child process; its control token reaches Locust via the environment
     (never a command line), so the soak scenario can drive faults against it."""
     os.environ.setdefault("RTCLOAD_CONTROL_TOKEN", secrets.token_urlsafe(24))
     log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the emulator process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", media],
+        [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", media, *(extra or [])],
         stdout=subprocess.PIPE,
         stderr=log_file,
         text=True,
@@ -102,6 +104,16 @@ def start_emulator(media: str, log_path: Path) -> tuple[subprocess.Popen[str], s
         proc.kill()
         raise RuntimeError(f"embedded emulator did not start (see {log_path})")
     return proc, banner.split("listening on ")[1].split()[0]
+
+
+def emulator_extra(args: argparse.Namespace) -> list[str]:
+    """Options for the embedded emulator: media impairment in the path, if asked for."""
+    extra: list[str] = []
+    if getattr(args, "impair_up", None):
+        extra += ["--impair-up", args.impair_up]
+    if getattr(args, "impair_down", None):
+        extra += ["--impair-down", args.impair_down]
+    return extra
 
 
 def locust_command(args: argparse.Namespace, target: str, csv_prefix: Path, warmup_s: float = 0.0) -> list[str]:
@@ -171,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         if args.target:
             target = args.target
         else:
-            emulator, target = start_emulator(args.emulator_media, results / "emulator.log")
+            emulator, target = start_emulator(args.emulator_media, results / "emulator.log", emulator_extra(args))
         where = "embedded emulator " + target if emulator else target
         print(
             f"rtcload run: scenario {args.scenario}, {args.users} users for {args.duration} against {where}", flush=True

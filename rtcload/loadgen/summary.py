@@ -79,15 +79,16 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def render_summary(summary: dict[str, Any]) -> str:
-    lines = [f"{'metric':<18}{'count':>7}{'fail':>6}{'p50':>12}{'p95':>12}{'p99':>12}"]
+    lines = [f"{'metric':<18}{'count':>7}{'fail':>6}{'p50':>12}{'p95':>12}{'p99':>12}   (MOS: p50, mean, min)"]
     metrics = summary["metrics"]
     for key in SUMMARY_KEYS:
         m = metrics.get(key)
         if m is None:
             continue
+        # Higher is better for MOS: its bad tail is the minimum, not p95/p99.
+        columns = ("p50", "mean", "min") if m["unit"] == "mos" else tuple(p for p, _c in PERCENTILES)
         lines.append(
-            f"{key:<18}{m['count']:>7}{m['failures']:>6}"
-            + "".join(f"{_fmt(m[p], m['unit']):>12}" for p, _c in PERCENTILES)
+            f"{key:<18}{m['count']:>7}{m['failures']:>6}" + "".join(f"{_fmt(m.get(c), m['unit']):>12}" for c in columns)
         )
     calls = summary["calls"]
     ratio = calls["success_ratio"]

@@ -147,12 +147,17 @@ class IceDiagnostics:
     """Attach to an RTCPeerConnection at creation; `report()` any time (also after close)."""
 
     def __init__(
-        self, pc: Any, ice_servers_configured: bool, gathering_timeout_s: float = DEFAULT_GATHERING_TIMEOUT_S
+        self,
+        pc: Any,
+        ice_servers_configured: bool,
+        gathering_timeout_s: float = DEFAULT_GATHERING_TIMEOUT_S,
+        on_gathering_empty: Callable[[IceReport], None] | None = None,
     ) -> None:
         install_turn_probe()
         self.pc = pc
         self.ice_servers_configured = ice_servers_configured
         self.gathering_timeout_s = gathering_timeout_s
+        self.on_gathering_empty = on_gathering_empty
         self.started = time.monotonic()
         self.timeline: list[tuple[float, str, str]] = []
         self.gathering_started: float | None = None
@@ -184,6 +189,9 @@ class IceDiagnostics:
                 self.gathering_started = self.started
             self.turn_done.set()
         self._mark("gathering", state)
+        if state == "complete" and not self._local and self.on_gathering_empty is not None:
+            # aiortc never starts ICE without a local candidate, so the call would sit in "new" forever.
+            self.on_gathering_empty(self.report())
 
     def _on_connection(self) -> None:
         self._mark("connection", self.pc.connectionState)
@@ -242,7 +250,9 @@ class IceDiagnostics:
             warnings.append(IceWarning(ONLY_HOST_ICE_CANDIDATES, WARNING_NAMES[ONLY_HOST_ICE_CANDIDATES]))
         if self.pair_changes:
             warnings.append(
-                IceWarning(ICE_CANDIDATE_PAIR_CHANGED, WARNING_NAMES[ICE_CANDIDATE_PAIR_CHANGED], str(self.pair_changes))
+                IceWarning(
+                    ICE_CANDIDATE_PAIR_CHANGED, WARNING_NAMES[ICE_CANDIDATE_PAIR_CHANGED], str(self.pair_changes)
+                )
             )
         return IceReport(
             local_candidates=dict(self._local),
@@ -256,3 +266,26 @@ class IceDiagnostics:
             timeline=list(self.timeline),
             warnings=warnings,
         )
+
+
+def ice_samples(report: IceReport) -> list[dict[str, Any]]:
+    """The loadgen Sample fields for one call's ICE report (bounded labels only; no addresses)."""
+    out: list[dict[str, Any]] = []
+    for allocation in report.turn:
+        out.append({"key": "turn_allocations", "value": 1.0, "label": allocation.result})
+        if allocation.result == "ok" and allocation.duration_s is not None:
+            out.append({"key": "turn_allocation", "value": allocation.duration_s})
+        else:
+            out.append(
+                {
+                    "key": "turn_allocation",
+                    "value": None,
+                    "error": allocation.error or allocation.result,
+                    "code": f"turn_{allocation.result}",
+                }
+            )
+    selected = report.selected_local_type if report.selected_local_type in CANDIDATE_TYPES else "none"
+    out.append({"key": "ice_selected", "value": 1.0, "label": selected})
+    for warning in report.warnings:
+        out.append({"key": "ice_warnings", "value": 1.0, "label": str(warning.code)})
+    return out

@@ -110,7 +110,9 @@ class AudioSession:
         self.track = track
         self.timings = MediaTimings(created=time.monotonic())
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers, relay_only=relay_only))
-        self.ice_diag = IceDiagnostics(self.pc, ice_servers_configured=bool(ice_servers))
+        self.ice_diag = IceDiagnostics(
+            self.pc, ice_servers_configured=bool(ice_servers), on_gathering_empty=self._on_gathering_empty
+        )
         _LIVE_SESSIONS.add(self)
         self.analyzer = ReceiveAnalyzer(energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s)
         self.loss_runs = LossRunTracker()
@@ -136,6 +138,12 @@ class AudioSession:
             self.connected.set()
             self._on_connected()
         elif state == "failed" and self.timings.failed is None:
+            self.timings.failed = time.monotonic()
+            self.failed.set()
+
+    def _on_gathering_empty(self, _report: IceReport) -> None:
+        """No local candidate (e.g. relay-only and the TURN allocation failed): fail now, not never."""
+        if self.timings.failed is None:
             self.timings.failed = time.monotonic()
             self.failed.set()
 

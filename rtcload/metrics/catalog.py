@@ -426,6 +426,58 @@ CATALOG: tuple[Measurement, ...] = (
         "calls reattached after a client reconnected",
         emulator=True,
     ),
+    # ---------------------------------------------------------------- ICE / TURN / call reports (issue 9)
+    _M(
+        "turn_allocation",
+        "rtcload_turn_allocation_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "TURN Allocate request to relayed candidate (failures are counted by result)",
+        LATENCY_BUCKETS,
+        "MEDIA",
+        "turn_allocation",
+    ),
+    _M(
+        "turn_allocations",
+        "rtcload_turn_allocations_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "TURN allocations by result: ok, auth_failed, quota, timeout, error",
+        labels=("outcome",),
+    ),
+    _M(
+        "ice_selected",
+        "rtcload_ice_selected_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "calls by the selected pair's local candidate type (host, srflx, prflx, relay, none)",
+        labels=("candidate",),
+    ),
+    _M(
+        "ice_warnings",
+        "rtcload_ice_warnings_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "SDK-equivalent ICE warnings by code (33002, 33003, 33005, 33008)",
+        labels=("warning",),
+    ),
+    _M(
+        "call_reports",
+        "rtcload_call_reports_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "end-of-call report uploads by outcome: sent, failed, sampled_out",
+        labels=("outcome",),
+    ),
+    _M(
+        "emulator_call_reports",
+        "rtcload_emulator_call_reports_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "call reports POSTed to /call_report, by result (accepted, rejected)",
+        labels=("result",),
+        emulator=True,
+    ),
 )
 
 BY_KEY: dict[str, Measurement] = {m.key: m for m in CATALOG}

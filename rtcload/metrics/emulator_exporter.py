@@ -76,6 +76,8 @@ class EmulatorCollector(Collector):
         families["emulator_calls_answered"].add_metric([], counters.get("calls_answered", 0))
         families["emulator_media_failures"].add_metric([], counters.get("media_failures", 0))
         families["emulator_reattached"].add_metric([], counters.get("reattached", 0))
+        for result in ("accepted", "rejected"):
+            families["emulator_call_reports"].add_metric([result], counters.get(f"call_reports_{result}", 0))
         families["emulator_connections"].add_metric([], state.get("connections", 0))
         families["emulator_sessions"].add_metric(["registered"], state.get("registered", 0))
         families["emulator_sessions"].add_metric(["detached"], state.get("detached_sessions", 0))
