@@ -22,16 +22,16 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import psutil  # noqa: E402
+import psutil
 
-from bench._common import Child, CpuWindow, LagProbe, Rpc, new_loop, pct, serve_rpc  # noqa: E402
-from rtcload.media.encoded import SEND_GAPS  # noqa: E402
-from rtcload.media.endpoint import MediaEndpoint  # noqa: E402
-from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint  # noqa: E402
-from rtcload.media.loopback import use_loopback_only  # noqa: E402
-from rtcload.media.peer import CallMedia  # noqa: E402
-from rtcload.media.session import AudioSession  # noqa: E402
-from rtcload.media.stats import sample_stats  # noqa: E402
+from bench._common import Child, CpuWindow, LagProbe, Rpc, new_loop, pct, serve_rpc
+from rtcload.media.encoded import SEND_GAPS
+from rtcload.media.endpoint import MediaEndpoint
+from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint
+from rtcload.media.loopback import use_loopback_only
+from rtcload.media.peer import CallMedia
+from rtcload.media.session import AudioSession
+from rtcload.media.stats import sample_stats
 
 EXPECTED_PPS = 50.0
 

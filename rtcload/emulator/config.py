@@ -21,7 +21,8 @@ class EmulatorConfig:
     server_ping_interval_s: float = 0.0  # 0 = off; the platform pings every 15-30 s
     control_token: str | None = field(default=None, repr=False)  # enables rtcload.control (None = off)
     max_calls: int | None = None  # concurrent calls the platform carries; more get NORMAL_CIRCUIT_CONGESTION
-    call_report_id: str | None = None  # advertised in REGED (call reports are not served yet)
+    call_report_id: str | None = None  # advertised in REGED; reports are accepted only with http_front
+    http_front: bool = False  # HTTP front on the port: POST /call_report + CORS preflight (off = plain websockets)
     max_frame_bytes: int = 256 * 1024  # larger frames get -32600 and are dropped; the socket stays
     hard_frame_limit_bytes: int = 4 * 1024 * 1024  # larger frames close the socket (1009)
     seed: int | None = None

@@ -31,6 +31,7 @@ from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.connection import Connection
 from rtcload.emulator.control import CONTROL_METHOD, token_ok
 from rtcload.emulator.faults import Faults
+from rtcload.emulator.http_front import HttpFront
 from rtcload.emulator.session import Leg, Session
 from rtcload.metrics.emulator_exporter import emulator_registry, exposition
 from rtcload.protocol import messages
@@ -76,6 +77,8 @@ class Emulator:
         self.login_times: collections.deque[float] = collections.deque(maxlen=10_000)  # when (monotonic)
         self.calls = CallHandler(self)
         self._server: Server | None = None
+        self.http_front: HttpFront | None = None  # only with config.http_front
+        self.call_reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)  # last accepted
         self._changed = asyncio.Event()
         self._tasks = TrackedTasks("emulator", log, on_error=lambda _exc: self.counters.update(["internal_errors"]))
         self._started_at = 0.0
@@ -84,16 +87,20 @@ class Emulator:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> Emulator:
+        front = self.config.http_front
         self._server = await serve(
             self._handle_socket,
-            self.config.host,
-            self.config.port,
+            "127.0.0.1" if front else self.config.host,  # behind the HTTP front: a private loopback port
+            0 if front else self.config.port,
             max_size=self.config.hard_frame_limit_bytes,
             ping_interval=None,  # liveness is telnyx_rtc.ping, as on the platform
             compression=None,
             process_request=self._http_request,
             server_header="rtcload-emulator",
         )
+        if front:
+            internal = int(next(iter(self._server.sockets)).getsockname()[1])
+            self.http_front = await HttpFront(self, internal).start(self.config.host, self.config.port)
         self._started_at = time.monotonic()
         if self.config.server_ping_interval_s > 0:
             self.spawn(self._server_pings(), "server-pings")
@@ -106,6 +113,8 @@ class Emulator:
                 session.grace_task.cancel()
             for leg in session.live_legs():
                 await self.calls.end_leg(leg, "MANAGER_REQUEST", "emulator", notify_peer=False)
+        if self.http_front is not None:
+            await self.http_front.stop()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -126,6 +135,8 @@ class Emulator:
     @property
     def port(self) -> int:
         assert self._server is not None, "emulator not started"
+        if self.http_front is not None:
+            return self.http_front.port
         sockets = list(self._server.sockets)
         return int(sockets[0].getsockname()[1])
 
