@@ -164,3 +164,22 @@ async def test_media_timeout_triggers_an_ice_restart(media_emulator):
         assert media_emulator.counters["ice_restarts"] >= 1
     finally:
         await client.close()
+
+
+async def test_ice_host_addresses_can_be_chosen():
+    import aioice.ice
+
+    from rtcload.media.loopback import use_host_addresses
+
+    saved = aioice.ice.get_host_addresses
+    try:
+        use_host_addresses(["127.0.0.2"])
+        media = CallMedia("tone:440")
+        try:
+            offer = await media.create_offer()
+        finally:
+            await media.close()
+        candidates = [line for line in offer.split("\r\n") if line.startswith("a=candidate")]
+        assert candidates and all(" 127.0.0.2 " in line for line in candidates)
+    finally:
+        aioice.ice.get_host_addresses = saved

@@ -88,10 +88,12 @@ class VirtualEndpoint:
         self.label = label
         self.rng = random.Random()
         if settings.media == "aiortc":
-            from rtcload.media.loopback import use_loopback_only
+            from rtcload.media.loopback import use_host_addresses, use_loopback_only
             from rtcload.media.peer import CallMedia
 
-            if _is_loopback(settings.target):
+            if settings.ice_host_addresses:
+                use_host_addresses(settings.ice_host_addresses)
+            elif _is_loopback(settings.target):
                 use_loopback_only()
             source = AUDIO_SPECS.get(settings.audio, settings.audio)
             ice = list(settings.ice_servers)  # full specs: TURN needs the username and credential
@@ -114,6 +116,8 @@ class VirtualEndpoint:
             verify_tls=settings.verify_tls,
             ca_file=settings.ca_file,
             trickle_ice=settings.trickle,
+            backoff=settings.backoff,
+            media_timeout_s=settings.media_timeout_s,
         )
         policy = InboundPolicy.MANUAL if inbound else InboundPolicy.REJECT
         self.client = SignalingClient(config, media_factory, inbound_policy=policy)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rtcload.distributions import Distribution, parse_distribution
 from rtcload.media.ice import IceServerSpec, parse_ice_servers
+from rtcload.protocol.backoff import BackoffPolicy
 
 DEFAULT_DESTINATIONS = "echo"
 
@@ -79,6 +80,8 @@ class LoadSettings:
     dtmf_digits: str
     hold_share: float
     dtmf_share: float
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    media_timeout_s: float | None = None
 
 
 # name, env, default, help, kind
@@ -104,6 +107,14 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--rtc-dtmf", "RTCLOAD_DTMF", "1234#", "digits sent by the DTMF task", "str"),
     ("--rtc-hold-share", "RTCLOAD_HOLD_SHARE", 0.0, "share of calls that hold/unhold once", "float"),
     ("--rtc-dtmf-share", "RTCLOAD_DTMF_SHARE", 0.0, "share of calls that send DTMF", "float"),
+    (
+        "--rtc-backoff",
+        "RTCLOAD_BACKOFF",
+        "sdk",
+        "reconnect backoff: sdk (1 s*2^n +-25 %, cap 30 s) or fixed (2-6 s)",
+        "str",
+    ),
+    ("--rtc-media-timeout", "RTCLOAD_MEDIA_TIMEOUT", 0.0, "ICE restart after N s without RTP (0 = off)", "float"),
     ("--rtc-call-records", "RTCLOAD_CALL_RECORDS", "", "write one CSV row per call to PATH.<process>.csv", "str"),
     (
         "--rtc-metrics-port",
@@ -218,6 +229,14 @@ def metrics_settings_from_options(options: argparse.Namespace | Any) -> MetricsS
     )
 
 
+def _backoff(name: str) -> BackoffPolicy:
+    if name == "sdk":
+        return BackoffPolicy()
+    if name == "fixed":
+        return BackoffPolicy(kind="fixed")
+    raise ValueError(f"--rtc-backoff must be sdk or fixed (got {name!r})")
+
+
 def settings_from_options(options: argparse.Namespace | Any, target: str) -> LoadSettings:
     """Build and validate settings; raises ValueError naming the bad option."""
     raw = {flag: _get(options, flag, env, default) for flag, env, default, _h, _k in _OPTIONS}
@@ -262,4 +281,6 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         dtmf_digits=str(raw["--rtc-dtmf"]),
         hold_share=float(raw["--rtc-hold-share"]),
         dtmf_share=float(raw["--rtc-dtmf-share"]),
+        backoff=_backoff(str(raw["--rtc-backoff"])),
+        media_timeout_s=float(raw["--rtc-media-timeout"]) or None,
     )
