@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rtcload.gates.slo import SLOSet, evaluate, parse_duration, parse_slo
-from rtcload.loadgen.run_command import add_gate_arguments, gate_set, run_locust, scenario_file, start_emulator
+from rtcload.loadgen.run_command import (
+    add_gate_arguments,
+    gate_set,
+    run_locust,
+    scenario_file,
+    start_emulator,
+    stop_emulator,
+)
 
 EXIT_BELOW_TARGET = 1
 EXIT_USAGE = 2
@@ -195,12 +201,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rtcload capacity: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
-        if emulator is not None:
-            emulator.terminate()
-            try:
-                emulator.wait(10)
-            except subprocess.TimeoutExpired:
-                emulator.kill()
+        stop_emulator(emulator)
     report = conclude(steps, args)
     report["slos"] = [s.text for s in gates.slos]
     (results / "capacity.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

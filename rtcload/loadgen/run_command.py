@@ -199,12 +199,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"rtcload run: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
-        if emulator is not None:
-            emulator.terminate()
-            try:
-                emulator.wait(10)
-            except subprocess.TimeoutExpired:
-                emulator.kill()
+        stop_emulator(emulator)
+
+
+def stop_emulator(emulator: subprocess.Popen[str] | None) -> None:
+    """Terminate the embedded emulator child (SIGTERM: it prints its final snapshot), kill if stuck."""
+    if emulator is None:
+        return
+    emulator.terminate()
+    try:
+        emulator.wait(10)
+    except subprocess.TimeoutExpired:
+        emulator.kill()
 
 
 def finish(args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, results: Path) -> int:

@@ -6,7 +6,8 @@ Time is passed in with every sample (no clock reads), which keeps the 3-sample a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
+
+from rtcload.protocol.codes import SdkCode
 
 from .sdk_mos import warning_mos
 
@@ -20,17 +21,8 @@ LOSS_LIMIT_PCT = 1.0
 MOS_LIMIT = 3.5
 
 
-class SdkWarningCode(IntEnum):
-    """Codes from the SDK's `util/constants/errorCodes.ts`."""
-
-    HIGH_RTT = 31001
-    HIGH_JITTER = 31002
-    HIGH_PACKET_LOSS = 31003
-    LOW_MOS = 31004
-    LOW_LOCAL_AUDIO = 31005
-    LOW_INBOUND_AUDIO = 31006
-    LOW_BYTES_RECEIVED = 32001
-    LOW_BYTES_SENT = 32002
+# The SDK's warning codes are defined once, with every other SDK code, in the protocol tables.
+SdkWarningCode = SdkCode
 
 
 @dataclass(frozen=True)
