@@ -128,3 +128,33 @@ async def test_master_with_two_workers_aggregates_both(tmp_path):
         assert int(rows[("CALL", "answer")]["Request Count"]) >= 6
         tags = {name.split("-")[2][:2] for name in emu.login_log}
         assert tags == {"w0", "w1"}, emu.login_log
+
+
+async def test_load_users_upload_call_reports_when_the_platform_asks(tmp_path):
+    """REGED carries a call_report_id: every finished call's report is POSTed, as the SDK does."""
+    async with Emulator(fast_config(call_report_id="crid-load", http_front=True)) as emu:
+        code, out = await locust(
+            "-f", str(SCENARIOS / "smoke.py"), "--host", emu.url, "--headless", "-u", "4", "-r", "4", "-t", "6s",
+            "--only-summary", "--rtc-media", "none", "--rtc-call-duration", "fixed:1", "--rtc-think-time", "fixed:0.2",
+        )  # fmt: skip
+        assert code in (0, 1), out[-3000:]
+        answered = emu.counters["calls_answered"]
+        assert answered >= 4
+        assert await emu.wait_for(lambda: emu.counters["call_reports_accepted"] >= answered, 20), emu.counters
+        assert emu.counters["call_reports_rejected"] == 0
+
+
+async def test_lean_media_path_under_locust_reports_quality(tmp_path):
+    """`--rtc-lean`: pre-encoded audio, no decoding (one call in two decoded), against a lean echo."""
+    async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True, lean=True)) as emu:
+        prefix = tmp_path / "lean"
+        code, out = await locust(
+            "-f", str(SCENARIOS / "smoke.py"), "--host", emu.url, "--headless", "-u", "4", "-r", "4", "-t", "10s",
+            "--csv", str(prefix), "--only-summary", "--rtc-lean", "--rtc-decode-every", "2",
+            "--rtc-call-duration", "uniform:3,4", "--rtc-think-time", "fixed:0.3", "--rtc-stats-interval", "1",
+        )  # fmt: skip
+        assert code in (0, 1), out[-3000:]
+    summary = read_summary(prefix)
+    m = summary["metrics"]
+    assert summary["calls"]["success_ratio"] == 1.0 and m["first_rtp"]["count"] >= 4
+    assert 4.0 <= m["mos"]["mean"] <= 4.5 and m["packet_loss"]["mean"] < 0.01

@@ -39,7 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="enable runtime control (faults, drops, restart) with this token (env RTCLOAD_CONTROL_TOKEN)",
     )
     parser.add_argument("--max-calls", type=int, default=None, help="concurrent calls carried; more get 503/34")
-    parser.add_argument("--call-report-id", default=None, help="advertise this call_report_id in REGED")
+    parser.add_argument(
+        "--call-report-id",
+        default=None,
+        help="advertise this call_report_id in REGED and accept POST /call_report (HTTP front on the same port)",
+    )
     parser.add_argument(
         "--media", choices=("aiortc", "static"), default="aiortc", help="real aiortc media, or a fixed SDP"
     )
@@ -47,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--impair-up", default=None, help="media impairment client->platform: a profile (4g, wifi, ...) or a spec"
     )
     parser.add_argument("--impair-down", default=None, help="media impairment platform->client (same syntax)")
+    parser.add_argument(
+        "--lean-media", action="store_true", help="forward echo payloads without decoding (many calls per core)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for delays and fault sampling")
     sub = parser.add_subparsers(dest="emulator_action")
     token = sub.add_parser("token", help="print a signed JWT for USER (for login_token tests)")
@@ -68,19 +75,22 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         server_ping_interval_s=args.server_ping,
         call_report_id=args.call_report_id,
         max_calls=args.max_calls,
+        http_front=args.call_report_id is not None,
         control_token=args.control_token,
         seed=args.seed,
     )
 
 
-def make_answerer(kind: str, impair_up: str | None = None, impair_down: str | None = None) -> MediaAnswerer:
+def make_answerer(
+    kind: str, impair_up: str | None = None, impair_down: str | None = None, lean: bool = False
+) -> MediaAnswerer:
     if kind == "static":
         if impair_up or impair_down:
             raise ValueError("--impair-up/--impair-down need --media aiortc")
         return StaticAnswerer()
     from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 
-    answerer: MediaAnswerer = AiortcAnswerer(loopback_only=True)
+    answerer: MediaAnswerer = AiortcAnswerer(loopback_only=True, lean=lean)
     if impair_up or impair_down:
         from rtcload.netem.impairment import parse_impairment
         from rtcload.netem.sdp_relay import ImpairedAnswerer
@@ -110,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         config = config_from_args(args)
-        answerer = make_answerer(args.media, args.impair_up, args.impair_down)
+        answerer = make_answerer(args.media, args.impair_up, args.impair_down, args.lean_media)
     except (OSError, ValueError) as exc:
         print(f"rtcload emulator: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +28,11 @@ from rtcload.signaling import (
     SignalingError,
     StaticSdpMedia,
 )
+from rtcload.signaling.call_report import CallReporter
 from rtcload.signaling.events import EventKind, SignalingEvent
 
 _KNOWN_CODES = frozenset(int(c) for c in (*RpcErrorCode, *SdkCode))
+_CALL_INDEX = itertools.count()  # per process: which calls are fully decoded on the lean path
 AUDIO_SPECS = {"tone": "tone:440", "dualtone": "dualtone:350,440"}
 
 
@@ -97,14 +100,27 @@ class VirtualEndpoint:
                 use_loopback_only()
             source = AUDIO_SPECS.get(settings.audio, settings.audio)
             ice = list(settings.ice_servers)  # full specs: TURN needs the username and credential
+            # relay-only for the whole run, or for this user's share of the population
+            relay_only = settings.relay_only or self.rng.random() < settings.relay_share
 
             def media_factory() -> Any:
+                if settings.lean:
+                    from rtcload.media.lean import LeanCallMedia, decode_this_call
+
+                    return LeanCallMedia(
+                        source,
+                        codec=settings.codec,
+                        ice_servers=ice,
+                        stats_interval_s=settings.stats_interval_s,
+                        relay_only=relay_only,
+                        decode=decode_this_call(next(_CALL_INDEX), settings.decode_every),
+                    )
                 return CallMedia(
                     source,
                     codec=settings.codec,
                     ice_servers=ice,
                     stats_interval_s=settings.stats_interval_s,
-                    relay_only=settings.relay_only,
+                    relay_only=relay_only,
                 )
 
         else:
@@ -121,6 +137,9 @@ class VirtualEndpoint:
         )
         policy = InboundPolicy.MANUAL if inbound else InboundPolicy.REJECT
         self.client = SignalingClient(config, media_factory, inbound_policy=policy)
+        self.reporter = CallReporter(
+            self.client, enabled=settings.call_reports, sample_rate=settings.call_report_sample
+        )
         self._pending: list[Sample] = []
         self.records: list[dict[str, Any]] = []  # finished calls, drained by the gevent side
         self.client.events.subscribe(self._on_event)
@@ -175,10 +194,16 @@ class VirtualEndpoint:
 
     def drain_events(self) -> list[Sample]:
         out, self._pending = self._pending, []
-        return out
+        return out + self.report_samples()
 
     async def unregister(self) -> None:
         await self.client.close(hangup_calls=True)
+        await self.reporter.drain(10.0)  # as the SDK's disconnect() waits for report uploads
+
+    def report_samples(self) -> list[Sample]:
+        """Outcomes of call-report uploads finished since the last call (a labelled counter)."""
+        results, self.reporter.results = self.reporter.results, []
+        return [Sample("call_reports", 1.0, label="sent" if r.ok else "failed") for r in results]
 
     # ---------------------------------------------------------------- calls
 

@@ -30,6 +30,9 @@ COLUMNS = (
     "hangup_s",
     "duration_s",
     "codec",
+    "ice_local",
+    "ice_remote",
+    "turn_allocation_s",
     "mos_mean",
     "mos_min",
     "mos_send_mean",
@@ -84,9 +87,14 @@ def call_record(call: Call, user: str, outcome: str, error: str | None = None) -
             return None if s is None else s["mean"]
 
         applied, first = report.timings.get("remote_sdp_applied"), report.timings.get("first_rtp")
+        ice = getattr(report, "ice", None)
+        allocations = [a.duration_s for a in (ice.turn if ice else []) if a.result == "ok" and a.duration_s is not None]
         row.update(
             {
                 "codec": report.codec,
+                "ice_local": ice.selected_local_type if ice else None,
+                "ice_remote": ice.selected_remote_type if ice else None,
+                "turn_allocation_s": min(allocations) if allocations else None,
                 "first_rtp_s": None if applied is None or first is None else first - applied,
                 "mos_mean": mean("mos"),
                 "mos_min": None if summaries.get("mos") is None else summaries["mos"]["min"],

@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default="rtcload-results", help="directory for CSV, logs and summary.json")
     parser.add_argument("--impair-up", help="embedded emulator: impair media client->platform (profile or spec)")
     parser.add_argument("--impair-down", help="embedded emulator: impair media platform->client (profile or spec)")
+    parser.add_argument("--emulator-lean", action="store_true", help="embedded emulator: echo without decoding")
     parser.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
     add_gate_arguments(parser)
     parser.add_argument("--junit", help="JUnit XML path (default: RESULTS/junit.xml when any SLO is given)")
@@ -113,6 +114,8 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--impair-up", args.impair_up]
     if getattr(args, "impair_down", None):
         extra += ["--impair-down", args.impair_down]
+    if getattr(args, "emulator_lean", False):
+        extra += ["--lean-media"]
     return extra
 
 

@@ -82,6 +82,11 @@ class LoadSettings:
     dtmf_share: float
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     media_timeout_s: float | None = None
+    call_reports: bool = True
+    call_report_sample: float = 1.0
+    relay_share: float = 0.0
+    lean: bool = False
+    decode_every: int = 0
 
 
 # name, env, default, help, kind
@@ -115,6 +120,17 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
         "str",
     ),
     ("--rtc-media-timeout", "RTCLOAD_MEDIA_TIMEOUT", 0.0, "ICE restart after N s without RTP (0 = off)", "float"),
+    (
+        "--rtc-call-reports",
+        "RTCLOAD_CALL_REPORTS",
+        "on",
+        "upload end-of-call reports when REGED gives a call_report_id (on/off)",
+        "str",
+    ),
+    ("--rtc-call-report-sample", "RTCLOAD_CALL_REPORT_SAMPLE", 1.0, "share of calls whose report is uploaded", "float"),
+    ("--rtc-relay-share", "RTCLOAD_RELAY_SHARE", 0.0, "share of users that are relay-only (TURN)", "float"),
+    ("--rtc-lean", "RTCLOAD_LEAN", False, "lean media: pre-encoded audio, no decoding (many calls per core)", "bool"),
+    ("--rtc-decode-every", "RTCLOAD_DECODE_EVERY", 0, "lean media: fully decode 1 call in N (0 = none)", "int"),
     ("--rtc-call-records", "RTCLOAD_CALL_RECORDS", "", "write one CSV row per call to PATH.<process>.csv", "str"),
     (
         "--rtc-metrics-port",
@@ -255,7 +271,7 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
     if codec not in ("opus", "pcmu", "pcma"):
         raise ValueError("--rtc-codec must be opus, pcmu or pcma")
     hosts = tuple(h.strip() for h in str(raw["--rtc-ice-host"]).split(",") if h.strip()) or None
-    for flag in ("--rtc-hold-share", "--rtc-dtmf-share"):
+    for flag in ("--rtc-hold-share", "--rtc-dtmf-share", "--rtc-call-report-sample", "--rtc-relay-share"):
         if not 0.0 <= float(raw[flag]) <= 1.0:
             raise ValueError(f"{flag} must be between 0 and 1")
     return LoadSettings(
@@ -282,5 +298,10 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         hold_share=float(raw["--rtc-hold-share"]),
         dtmf_share=float(raw["--rtc-dtmf-share"]),
         backoff=_backoff(str(raw["--rtc-backoff"])),
+        call_reports=str(raw["--rtc-call-reports"]).lower() in ("on", "1", "true", "yes"),
+        call_report_sample=float(raw["--rtc-call-report-sample"]),
+        relay_share=float(raw["--rtc-relay-share"]),
+        lean=flag_bool("--rtc-lean"),
+        decode_every=int(float(raw["--rtc-decode-every"])),
         media_timeout_s=float(raw["--rtc-media-timeout"]) or None,
     )
