@@ -210,3 +210,13 @@ def test_remote_bye_ends_the_sdk_call_with_normal_clearing() -> None:
     leg = verdict["emulator"]["legs"]["browser"]
     assert leg["ended_by"] != "client" and leg["cause"] == "NORMAL_CLEARING", leg
     assert_browser_heard_audio(verdict)
+
+
+def test_sdk_uploads_its_call_report_to_the_emulator() -> None:
+    """Given a call_report_id in REGED, the official SDK POSTs its report (CORS preflight included)."""
+    verdict = run_scenario("outbound", "--dest", "echo", "--stay", "2", "--call-report-id", "crid-sdk-1")
+    assert_ready(verdict)
+    assert_cleared_by_sdk(verdict)
+    counters = verdict["emulator"]["snapshot"]["counters"]
+    assert counters.get("call_reports_accepted", 0) >= 1, counters
+    assert counters.get("call_reports_rejected", 0) == 0, counters

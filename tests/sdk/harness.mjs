@@ -9,7 +9,7 @@
 //
 // Usage: node harness.mjs <outbound|jwt|inbound|remote-bye> --url ws://127.0.0.1:PORT/
 //          [--login L] [--password P] [--token JWT] [--dest echo] [--hold] [--dtmf 123]
-//          [--stay 3] [--timeout 25] [--hangup local|remote]
+//          [--stay 3] [--timeout 25] [--hangup local|remote] [--call-reports]
 // Network: the page only talks to 127.0.0.1 (iceServers: [], no call reports); run it inside
 // `unshare --net` with lo up to make that a guarantee.
 
@@ -51,11 +51,16 @@ function parseArgs(argv) {
     stay: 3,
     timeout: 25,
     hangup: 'local',
+    callReports: false,
   };
   for (let i = 1; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     if (key === 'hold') {
       opts.hold = true;
+      continue;
+    }
+    if (key === 'call-reports') {
+      opts.callReports = true; // the SDK uploads only if REGED carried call_report_id
       continue;
     }
     const value = argv[++i];
@@ -169,7 +174,7 @@ async function pageScenario(opts) {
     ]);
 
   const { TelnyxRTC } = window.TelnyxWebRTC;
-  const options = { host: opts.url, iceServers: [], enableCallReports: false };
+  const options = { host: opts.url, iceServers: [], enableCallReports: opts.callReports };
   if (opts.scenario === 'jwt') options.login_token = opts.token;
   else Object.assign(options, { login: opts.login, password: opts.password });
 

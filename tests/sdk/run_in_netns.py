@@ -104,6 +104,8 @@ class Driver:
             cmd += ["--hold"]
         if a.scenario == "inbound":
             cmd += ["--hangup", "remote"]
+        if a.call_report_id:
+            cmd += ["--call-reports"]
         return cmd
 
     async def read_harness(self, proc: asyncio.subprocess.Process) -> None:
@@ -152,7 +154,8 @@ class Driver:
 
     async def run(self) -> dict[str, Any]:
         use_loopback_only()
-        config = EmulatorConfig(host="127.0.0.1", port=0, seed=7)
+        report_id = self.args.call_report_id or None
+        config = EmulatorConfig(host="127.0.0.1", port=0, seed=7, call_report_id=report_id, http_front=bool(report_id))
         async with Emulator(config, AiortcAnswerer(loopback_only=True)) as emu:
             proc = await asyncio.create_subprocess_exec(
                 *self.harness_cmd(emu),
@@ -231,6 +234,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--hold", action="store_true")
     p.add_argument("--stay", type=float, default=3.0)
     p.add_argument("--timeout", type=float, default=25.0)
+    p.add_argument("--call-report-id", default="", help="emulator hands this out; the SDK uploads call reports")
     return p.parse_args(argv)
 
 
