@@ -25,7 +25,7 @@ USERS = 40
 BOUNDED = {
     "result": {"answered", "failed", "ok", "exhausted", "reattached", "lost"},
     "direction": {"receive"},
-    "loop": {"asyncio", "gevent"},
+    "loop": {"asyncio", "gevent", "rtp_send"},
     "role": {"local", "master", "worker"},
     "cause": {*CAUSES_BY_NAME, "OTHER", "NONE"},
 }

@@ -77,20 +77,29 @@ class Health:
     asyncio_lag: LagWindow = field(default_factory=LagWindow)
     gevent_lag: LagWindow = field(default_factory=LagWindow)
     cpu_ratio: float = 0.0
+    send_gaps: LagWindow | None = None  # gaps between RTP sends of pre-encoded tracks (lean path)
+    send_grid_s: float = 0.02
     _warned_at: float = -1e9
 
+    def send_spread(self) -> float:
+        """p99 of how late sends run behind their 20 ms grid (0 when no lean track is sending)."""
+        if self.send_gaps is None:
+            return 0.0
+        return max(0.0, self.send_gaps.p99() - self.send_grid_s)
+
     def saturated(self) -> bool:
-        lag = max(self.asyncio_lag.p99(), self.gevent_lag.p99())
+        lag = max(self.asyncio_lag.p99(), self.gevent_lag.p99(), self.send_spread())
         return lag > self.lag_threshold_s or self.cpu_ratio > self.cpu_threshold
 
     def warn_if_saturated(self, every_s: float = 30.0) -> None:
         if self.saturated() and time.monotonic() - self._warned_at > every_s:
             self._warned_at = time.monotonic()
             log.warning(
-                "generator saturated: loop lag p99 asyncio %.3f s / gevent %.3f s (limit %.3f), "
-                "CPU %.0f%% (limit %.0f%%) -- timings are inflated; add processes or workers",
+                "generator saturated: loop lag p99 asyncio %.3f s / gevent %.3f s, RTP send spread %.3f s "
+                "(limit %.3f), CPU %.0f%% (limit %.0f%%) -- timings are inflated; add processes or workers",
                 self.asyncio_lag.p99(),
                 self.gevent_lag.p99(),
+                self.send_spread(),
                 self.lag_threshold_s,
                 self.cpu_ratio * 100,
                 self.cpu_threshold * 100,

@@ -87,6 +87,11 @@ def _start_metrics(environment: Environment, role: str, index: int) -> None:
     metrics.set_function("process_cpu", lambda: health.cpu_ratio, role=role)
     metrics.set_function("saturated", lambda: float(health.saturated()))
     metrics.set_function("loop_lag", health.gevent_lag.p99, loop="gevent")
+    if role != "master":
+        from rtcload.media.encoded import SEND_GAPS
+
+        health.send_gaps = SEND_GAPS
+        metrics.set_function("loop_lag", health.send_spread, loop="rtp_send")
     gevent.spawn(health_mod.cpu_sampler, health)
     gevent.spawn(health_mod.gevent_lag_probe, health.gevent_lag)
     if _Process.bridge is not None:

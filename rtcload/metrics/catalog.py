@@ -295,7 +295,8 @@ CATALOG: tuple[Measurement, ...] = (
         "rtcload_loop_lag_seconds",
         Kind.GAUGE,
         Unit.SECONDS,
-        "p99 scheduling delay of a periodic timer over the last window, per loop (asyncio, gevent)",
+        "p99 scheduling delay of a periodic timer over the last window, per loop (asyncio, gevent);"
+        " rtp_send: how late lean-path RTP sends run behind their 20 ms grid",
         labels=("loop",),
     ),
     _M(
