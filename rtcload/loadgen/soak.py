@@ -94,6 +94,7 @@ class ResourceWatch:
             "samples": len(self.samples),
             "growth": growth(self.samples, settle),
             "leaks": leaks(self.samples, tolerance, settle),
+            "rss_mb_series": [round(s.rss_bytes / 2**20, 1) for s in self.samples],  # to tell warm-up from a leak
             "first": self.samples[settle].__dict__ if self.samples else None,
             "last": self.samples[-1].__dict__ if self.samples else None,
         }
