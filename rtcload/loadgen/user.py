@@ -6,13 +6,16 @@ registers rtcload's command-line options and the per-process bridge with Locust.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import random
 from typing import Any
 
+import gevent.event
 from locust import User, events, task
 from locust.env import Environment
+from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from rtcload.loadgen import health as health_mod
@@ -46,6 +49,7 @@ class _Process:
     counter = itertools.count()
     process_tag = "p0"
     records: CallRecordWriter | None = None
+    ready = gevent.event.Event()  # set once events.init has built the bridge (and metrics, records)
     metrics: GeneratorMetrics | None = None
     health: health_mod.Health | None = None
     metrics_server: Any = None
@@ -73,6 +77,9 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
     records = getattr(environment.parsed_options, "rtc_call_records", "") if environment.parsed_options else ""
     if records:
         _Process.records = CallRecordWriter(f"{records}.{_Process.process_tag}.csv")
+    # Creating the bridge yields to the gevent hub (it waits for the loop thread), and a worker may
+    # start users meanwhile: they wait for this before touching the bridge.
+    _Process.ready.set()
 
 
 def _start_metrics(environment: Environment, role: str, index: int) -> None:
@@ -175,6 +182,7 @@ def _push_metrics(environment: Environment) -> None:
 
 def bridge_of_process() -> Bridge:
     """This Locust process's bridge (created in events.init; never on the master)."""
+    _Process.ready.wait(timeout=60)
     if _Process.bridge is None:
         raise RuntimeError("rtcload bridge not started in this process")
     return _Process.bridge
@@ -219,7 +227,8 @@ class WebRTCUser(User):
 
     @property
     def bridge(self) -> Bridge:
-        assert _Process.bridge is not None, "rtcload bridge not started (events.init did not run)"
+        if not _Process.ready.wait(timeout=60) or _Process.bridge is None:
+            raise StopUser("rtcload bridge not running in this process (starting up or already stopped)")
         return _Process.bridge
 
     def fire(self, samples: list[Sample]) -> None:
@@ -248,7 +257,8 @@ class WebRTCUser(User):
                 _Process.records.write(row)
 
     def on_start(self) -> None:
-        self.register()
+        with contextlib.suppress(StopUser):  # the process is stopping: Locust stops this user next
+            self.register()
 
     def register(self) -> bool:
         entry = next_credentials(self.settings, self.role)
@@ -309,8 +319,9 @@ class AgentUser(WebRTCUser):
         return 0.0
 
     def on_start(self) -> None:
-        if self.register():
-            _Process.agents.append(self.identity)
+        with contextlib.suppress(StopUser):
+            if self.register():
+                _Process.agents.append(self.identity)
 
     def on_stop(self) -> None:
         if self.identity in _Process.agents:
