@@ -16,13 +16,12 @@ import time
 from collections.abc import Callable
 
 import av
-import numpy as np
 from aiortc.codecs import get_encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from rtcload.loadgen.health import LagWindow
-from rtcload.media.sources import FRAME_SAMPLES, PTIME_S, SAMPLE_RATE, TIME_BASE, PcmBuffer, make_buffer
+from rtcload.media.sources import FRAME_SAMPLES, PTIME_S, SAMPLE_RATE, TIME_BASE, PcmBuffer, buffer_level, make_buffer
 
 _CODECS = {
     "opus": RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111),
@@ -43,8 +42,7 @@ def cached_buffer(spec: str) -> PcmBuffer:
 @functools.lru_cache(maxsize=64)
 def source_level(spec: str) -> float:
     """RMS level 0..1 of a source spec (what CallMedia reports as local_level)."""
-    pcm = cached_buffer(spec).pcm.astype(np.float64) / 32768.0
-    return float(np.sqrt(np.mean(pcm * pcm))) if pcm.size else 0.0
+    return buffer_level(cached_buffer(spec))
 
 
 @functools.lru_cache(maxsize=128)

@@ -29,7 +29,7 @@ from aiortc import RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcload.media.analysis import DBFS_FLOOR, DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
-from rtcload.media.encoded import PacketEchoTrack, PreEncodedTrack, source_level
+from rtcload.media.encoded import PacketEchoTrack, PreEncodedTrack
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.ice import IceServerSpec
 from rtcload.media.peer import CallMedia
@@ -236,20 +236,17 @@ class LeanCallMedia(_LeanReceive, CallMedia):
         decode: bool = False,
     ) -> None:
         self.decode = decode
-        self.source = PreEncodedTrack(source.strip(), lambda: self.codec)  # type: ignore[assignment]
-        self._source_level = source_level(source.strip())
-        AudioSession.__init__(
+        CallMedia.__init__(
             self,
-            self.source,
+            source,
             codec=codec,
             ice_servers=ice_servers,
             stats_interval_s=stats_interval_s,
             one_way_after_s=one_way_after_s,
             energy_floor_dbfs=energy_floor_dbfs,
             relay_only=relay_only,
+            track=PreEncodedTrack(source.strip(), lambda: self.codec),  # type: ignore[arg-type]
         )
-        self.held = False
-        self._sends_energy = self.source.buffer.name != "silence"
         self._lean_analyzer(one_way_after_s, energy_floor_dbfs)
 
     def _ensure_transceiver(self) -> RTCRtpTransceiver:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from rtcload.media.ice import IceServerSpec
 from rtcload.media.session import AudioSession, MediaReport
-from rtcload.media.sources import PcmTrack, make_source
+from rtcload.media.sources import PcmTrack, buffer_level, make_source
 
 __all__ = ["CallMedia", "MediaReport"]
 
@@ -29,10 +27,11 @@ class CallMedia(AudioSession):
         one_way_after_s: float = 5.0,
         energy_floor_dbfs: float = -50.0,
         relay_only: bool = False,
+        track: PcmTrack | None = None,
     ) -> None:
-        self.source: PcmTrack = make_source(source)
-        pcm = self.source.buffer.pcm.astype(np.float64) / 32768.0
-        self._source_level = float(np.sqrt(np.mean(pcm * pcm))) if pcm.size else 0.0
+        """`track` replaces the track built from `source` (e.g. the lean path's pre-encoded track)."""
+        self.source: PcmTrack = track if track is not None else make_source(source)
+        self._source_level = buffer_level(self.source.buffer)
         super().__init__(
             self.source,
             relay_only=relay_only,

@@ -41,6 +41,12 @@ class PcmBuffer:
         return self.pcm[start : start + FRAME_SAMPLES]
 
 
+def buffer_level(buffer: PcmBuffer) -> float:
+    """RMS level 0..1 of a source's PCM (what a sender reports as its local audio level)."""
+    pcm = buffer.pcm.astype(np.float64) / 32768.0
+    return float(np.sqrt(np.mean(pcm * pcm))) if pcm.size else 0.0
+
+
 def _to_int16(signal: np.ndarray) -> np.ndarray:
     return np.clip(np.round(signal * 32767.0), -32768, 32767).astype(np.int16)
 
