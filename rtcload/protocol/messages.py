@@ -118,6 +118,23 @@ def ping(voice_sdk_id: str | None = None, request_id: RequestId | None = None) -
     return Request(Method.PING, {}, request_id or new_id(), voice_sdk_id=voice_sdk_id)
 
 
+def _sdp_request(
+    method: str,
+    sessid: str,
+    sdp: str,
+    dialog: DialogParams,
+    trickle: bool,
+    user_agent: UserAgent,
+    request_id: RequestId | None,
+) -> Request:
+    """invite/answer/attach share one shape: `sessid, sdp, dialogParams[, trickle], User-Agent`."""
+    params: dict[str, Any] = {"sessid": sessid, "sdp": sdp, "dialogParams": dialog.to_wire()}
+    if trickle:
+        params["trickle"] = True
+    params["User-Agent"] = user_agent.call_form()
+    return Request(method, params, request_id or new_id())
+
+
 def invite(
     *,
     sessid: str,
@@ -127,11 +144,7 @@ def invite(
     user_agent: UserAgent = DEFAULT_USER_AGENT,
     request_id: RequestId | None = None,
 ) -> Request:
-    params: dict[str, Any] = {"sessid": sessid, "sdp": sdp, "dialogParams": dialog.to_wire()}
-    if trickle:
-        params["trickle"] = True
-    params["User-Agent"] = user_agent.call_form()
-    return Request(Method.INVITE, params, request_id or new_id())
+    return _sdp_request(Method.INVITE, sessid, sdp, dialog, trickle, user_agent, request_id)
 
 
 def answer(
@@ -144,12 +157,8 @@ def answer(
     request_id: RequestId | None = None,
 ) -> Request:
     """Client answer to an inbound call; with `dialog.attach` it becomes the attach answer."""
-    params: dict[str, Any] = {"sessid": sessid, "sdp": sdp, "dialogParams": dialog.to_wire()}
-    if trickle:
-        params["trickle"] = True
-    params["User-Agent"] = user_agent.call_form()
     method = Method.ATTACH if dialog.attach else Method.ANSWER
-    return Request(method, params, request_id or new_id())
+    return _sdp_request(method, sessid, sdp, dialog, trickle, user_agent, request_id)
 
 
 def bye(
