@@ -170,7 +170,7 @@ async def test_every_dashboard_query_returns_data_from_real_prometheus(tmp_path)
                 "--only-summary", "--stop-timeout", "10",
                 "--rtc-metrics-port", str(metrics_base), "--rtc-metrics-host", "127.0.0.1",
                 "--rtc-destinations", "echo:6,busy:1,reject:1",
-                "--rtc-call-duration", "uniform:2,3", "--rtc-think-time", "uniform:0.2,0.5",
+                "--rtc-call-duration", "uniform:4,6", "--rtc-think-time", "uniform:0.2,0.5",
                 "--rtc-stats-interval", "1",
             )  # fmt: skip
             output = asyncio.ensure_future(proc.communicate())
@@ -181,7 +181,7 @@ async def test_every_dashboard_query_returns_data_from_real_prometheus(tmp_path)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 75
             while pending - satisfied and not output.done() and loop.time() < deadline:
-                if not dropped and emu.counters["calls_answered"] >= 6:
+                if not dropped and emu.counters["calls_answered"] >= 6 and emu.snapshot()["active_legs"] >= 2:
                     dropped = emu.drop_all() > 0  # a real fault: every socket at once; clients reconnect
                 for expr in sorted(pending - satisfied):
                     result = await prom.query(expr)
