@@ -193,10 +193,10 @@ def test_bad_specs_name_the_problem(spec: str, fragment: str):
 # ---------------------------------------------------------------- SDP rewrite and the relay itself
 
 ANSWER = (
-    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 40000 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 10.0.0.5\r\n"
-    "a=candidate:1 1 udp 2130706431 10.0.0.5 40000 typ host\r\n"
-    "a=candidate:2 1 udp 2130706175 10.0.0.6 40002 typ host\r\n"
-    "a=candidate:3 1 tcp 1518280447 10.0.0.5 9 typ host tcptype active\r\n"
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 40000 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 127.0.0.5\r\n"
+    "a=candidate:1 1 udp 2130706431 127.0.0.5 40000 typ host\r\n"
+    "a=candidate:2 1 udp 2130706175 127.0.0.6 40002 typ host\r\n"
+    "a=candidate:3 1 tcp 1518280447 127.0.0.5 9 typ host tcptype active\r\n"
     "a=end-of-candidates\r\n"
 )
 
@@ -264,14 +264,14 @@ async def test_impaired_answerer_puts_the_relay_on_both_sides_of_the_sdp():
 
     inner = RecordingAnswerer()
     answerer = ImpairedAnswerer(inner, Impairment(loss=0.1), Impairment(delay_s=0.01))
-    offer = ANSWER.replace("10.0.0.5 40000", "10.9.9.9 50000").replace("10.0.0.", "10.9.9.")
+    offer = ANSWER.replace("127.0.0.5 40000", "127.9.9.9 50000").replace("127.0.0.", "127.9.9.")
     answer = await answerer.answer("c1", offer, "echo")
     relay = answerer.relay("c1")
-    assert relay is not None and relay.target == ("10.0.0.5", 40000) and relay.client == ("10.9.9.9", 50000)
-    assert relay.target_aliases == {("10.0.0.6", 40002)}
+    assert relay is not None and relay.target == ("127.0.0.5", 40000) and relay.client == ("127.9.9.9", 50000)
+    assert relay.target_aliases == {("127.0.0.6", 40002)}
     assert sdp_candidates(inner.offers["c1"]) == [("udp", relay.address)]
     assert sdp_candidates(answer) == [("udp", relay.address)]
-    await answerer.add_candidate("c1", "candidate:9 1 udp 1 10.9.9.9 50002 typ host", "0", 0)  # already advertised
+    await answerer.add_candidate("c1", "candidate:9 1 udp 1 127.9.9.9 50002 typ host", "0", 0)  # already advertised
     assert inner.candidates.get("c1") is None
     released = await answerer.release("c1")
     assert released is not None and released["netem"]["relay"] == f"127.0.0.1:{relay.port}"
