@@ -112,3 +112,12 @@ async def test_report_renders_offline_in_headless_chromium_with_its_charts(tmp_p
     assert (
         (abs(pixels[:, :, 0] - 0x1F) < 8) & (abs(pixels[:, :, 1] - 0x77) < 8) & (abs(pixels[:, :, 2] - 0xB4) < 8)
     ).any()
+
+
+@pytest.mark.parametrize("flat", [0.0, 1e-15, 4.41])
+def test_charts_of_flat_series_render(flat):
+    """A clean run's loss is all zeros (or float noise): the chart must still render, not divide by zero."""
+    from rtcload.report.svg import Chart, Series, render
+
+    svg = render(Chart("loss", [Series("loss", [(0.0, flat), (1.0, flat), (2.0, flat)])], y_min=0.0))
+    assert svg.startswith('<svg class="chart"') and "<polyline" in svg and "nan" not in svg

@@ -35,7 +35,7 @@ class Chart:
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """Round tick values covering [lo, hi] (1, 2, 5 x 10^n steps)."""
-    if hi <= lo:
+    if hi - lo <= 1e-9 * max(1.0, abs(lo)):  # flat (or float-noise) data: give the axis a real span
         hi = lo + (abs(lo) or 1.0)
     raw = (hi - lo) / count
     mag = 10 ** math.floor(math.log10(raw))
@@ -72,6 +72,8 @@ def render(chart: Chart) -> str:
         x0, x1 = x0 - 1, x1 + 1
     y_ticks = nice_ticks(min(ys) if chart.y_min is None else min(chart.y_min, min(ys)), max(ys))
     y0, y1 = y_ticks[0], y_ticks[-1]
+    if y1 <= y0:
+        y1 = y0 + 1.0
 
     def px(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * pw
