@@ -147,10 +147,6 @@ class Bridge:
 
         self.run(cancel(), timeout=10)
 
-    def call_soon(self, fn: Callable[[], Any]) -> None:
-        assert self.loop is not None
-        self.loop.call_soon_threadsafe(fn)
-
     def stop(self, drain: Callable[[], Coroutine[Any, Any, Any]] | None = None, timeout: float = 30.0) -> None:
         """Run `drain` (hang up, close sockets), cancel what is left, stop the loop."""
         if self._stopped or self.loop is None:

@@ -50,14 +50,6 @@ def load_pool(path: str | Path) -> list[PoolEntry]:
     return entries
 
 
-def generated_pool(prefix: str, count: int, password: str = "rtcload") -> list[PoolEntry]:
-    """Distinct users for the embedded emulator's open mode (any password is accepted there)."""
-    return [
-        PoolEntry(PasswordCredentials(f"{prefix}{i:05d}", password), f"{prefix}{i:05d}", f"{prefix}{i:05d}")
-        for i in range(count)
-    ]
-
-
 class CredentialPool:
     """Hands out entries round-robin, offset by the process index so workers do not collide."""
 

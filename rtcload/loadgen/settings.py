@@ -76,7 +76,6 @@ class LoadSettings:
     ca_file: str | None
     trickle: bool
     answer_timeout_s: float
-    summary_path: str | None
     dtmf_digits: str
     hold_share: float
     dtmf_share: float
@@ -108,7 +107,6 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--rtc-ca-file", "RTCLOAD_CA_FILE", "", "CA bundle for wss:// targets", "str"),
     ("--rtc-trickle", "RTCLOAD_TRICKLE", False, "trickle ICE candidates", "bool"),
     ("--rtc-answer-timeout", "RTCLOAD_ANSWER_TIMEOUT", 60.0, "seconds to wait for an answer", "float"),
-    ("--rtc-summary", "RTCLOAD_SUMMARY", "", "write the run summary JSON here", "str"),
     ("--rtc-dtmf", "RTCLOAD_DTMF", "1234#", "digits sent by the DTMF task", "str"),
     ("--rtc-hold-share", "RTCLOAD_HOLD_SHARE", 0.0, "share of calls that hold/unhold once", "float"),
     ("--rtc-dtmf-share", "RTCLOAD_DTMF_SHARE", 0.0, "share of calls that send DTMF", "float"),
@@ -293,7 +291,6 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         ca_file=str(raw["--rtc-ca-file"]) or None,
         trickle=flag_bool("--rtc-trickle"),
         answer_timeout_s=float(raw["--rtc-answer-timeout"]),
-        summary_path=str(raw["--rtc-summary"]) or None,
         dtmf_digits=str(raw["--rtc-dtmf"]),
         hold_share=float(raw["--rtc-hold-share"]),
         dtmf_share=float(raw["--rtc-dtmf-share"]),

@@ -21,7 +21,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from rtcload.loadgen.health import LagWindow
-from rtcload.media.sources import FRAME_SAMPLES, PTIME_S, SAMPLE_RATE, TIME_BASE, PcmBuffer, buffer_level, make_buffer
+from rtcload.media.sources import FRAME_SAMPLES, PTIME_S, SAMPLE_RATE, TIME_BASE, PcmBuffer, make_buffer
 
 _CODECS = {
     "opus": RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111),
@@ -40,11 +40,6 @@ def cached_buffer(spec: str) -> PcmBuffer:
 
 
 @functools.lru_cache(maxsize=64)
-def source_level(spec: str) -> float:
-    """RMS level 0..1 of a source spec (what CallMedia reports as local_level)."""
-    return buffer_level(cached_buffer(spec))
-
-
 @functools.lru_cache(maxsize=128)
 def encoded_frames(spec: str, codec: str) -> tuple[bytes, ...]:
     """One payload per 20 ms frame of the looped source, encoded with aiortc's own encoder."""
