@@ -14,7 +14,8 @@ from typing import Any
 
 import psutil
 
-from rtcload.loadgen.health import LagWindow, asyncio_lag_probe
+from rtcload.loadgen.health import asyncio_lag_probe
+from rtcload.metrics.lag import LagWindow
 
 
 def pct(values: list[float], p: float) -> float:

@@ -9,44 +9,15 @@ side reads them at scrape time, so no lock crosses threads.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import math
 import time
 from dataclasses import dataclass, field
+
+from rtcload.metrics.lag import LagWindow
 
 log = logging.getLogger("rtcload.loadgen")
 
 PROBE_INTERVAL_S = 0.1
-WINDOW_S = 10.0
-
-
-@dataclass
-class LagWindow:
-    """Scheduling delays of the last `window_s` seconds; appended on one thread, read on another."""
-
-    window_s: float = WINDOW_S
-    samples: collections.deque[tuple[float, float]] = field(default_factory=lambda: collections.deque(maxlen=4096))
-    unreported: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
-
-    def record(self, lag_s: float) -> None:
-        now = time.monotonic()
-        self.samples.append((now, lag_s))
-        self.unreported.append(lag_s)
-
-    def p99(self) -> float:
-        cutoff = time.monotonic() - self.window_s
-        recent = sorted(lag for t, lag in list(self.samples) if t >= cutoff)
-        if not recent:
-            return 0.0
-        return recent[max(0, math.ceil(0.99 * len(recent)) - 1)]  # nearest rank: one spike is not p99
-
-    def drain(self) -> list[float]:
-        """Lags not yet handed to the histogram (called from the gevent side)."""
-        out: list[float] = []
-        while self.unreported:
-            out.append(self.unreported.popleft())
-        return out
 
 
 async def asyncio_lag_probe(window: LagWindow, interval_s: float = PROBE_INTERVAL_S) -> None:

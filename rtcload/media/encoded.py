@@ -20,8 +20,8 @@ from aiortc.codecs import get_encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from rtcload.loadgen.health import LagWindow
 from rtcload.media.sources import FRAME_SAMPLES, PTIME_S, SAMPLE_RATE, TIME_BASE, PcmBuffer, make_buffer
+from rtcload.metrics.lag import LagWindow
 
 _CODECS = {
     "opus": RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111),
