@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from rtcload.loadgen.ice_options import add_ice_arguments, ice_servers_from
 from rtcload.signaling import (
     ClientConfig,
     Credentials,
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
     parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
-    parser.add_argument("--ice-server", action="append", default=[], help="STUN/TURN URL (repeatable)")
+    add_ice_arguments(parser)  # the same ICE/TURN options as `rtcload run`, parsed by the same code
     parser.add_argument("--ca-file", help="extra CA bundle for wss:// targets")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS (never the default)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for registration and answer")
@@ -70,8 +71,16 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         if url.startswith("ws://127.") or url.startswith("ws://localhost") or url.startswith("ws://[::1]"):
             use_loopback_only()
 
+        ice_servers = list(ice_servers_from(args))  # turn:user:pass@host -> URL + username + credential
+
         def media_factory() -> CallMedia:
-            return CallMedia(args.source, codec=args.codec, ice_servers=args.ice_server, stats_interval_s=1.0)
+            return CallMedia(
+                args.source,
+                codec=args.codec,
+                ice_servers=ice_servers,
+                stats_interval_s=1.0,
+                relay_only=args.relay_only,
+            )
 
     config = ClientConfig(
         url=url,
@@ -216,6 +225,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        ice_servers_from(args)
+    except ValueError as exc:
+        print(f"rtcload call: {exc}", file=sys.stderr)
+        return 2
     out = asyncio.run(_run(args))
     with contextlib.suppress(BrokenPipeError):
         print(json.dumps(out, default=str) if args.json else render(out))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from rtcload.loadgen.records import call_record
+from rtcload.loadgen.records import call_record, failed_dial_record
 from rtcload.loadgen.settings import LoadSettings
 from rtcload.metrics.catalog import measurement
 from rtcload.protocol.codes import RpcErrorCode, SdkCode, cause_label
@@ -212,6 +212,9 @@ class VirtualEndpoint:
         try:
             call = await self.client.dial(destination)
         except (SignalingError, TimeoutError) as exc:
+            self.records.append(
+                failed_dial_record(self.label, destination, "outbound", failure_text(exc), failure_code(exc))
+            )
             return [*self.drain_events(), failed("call_setup", exc, destination, call=True)]
         samples: list[Sample] = self.drain_events()
         try:
@@ -223,7 +226,7 @@ class VirtualEndpoint:
             if not call.ended:
                 with contextlib.suppress(SignalingError):
                     await call.hangup()
-            self.records.append(call_record(call, self.label, "failed", failure_text(exc)))
+            self.records.append(call_record(call, self.label, "failed", failure_text(exc), failure_code(exc)))
             return samples
         if call.timings.post_dial_delay is not None:
             samples.append(Sample("post_dial_delay", call.timings.post_dial_delay))
@@ -241,6 +244,7 @@ class VirtualEndpoint:
         try:
             await call.answer()
         except (SignalingError, TimeoutError) as exc:
+            self.records.append(call_record(call, self.label, "failed", failure_text(exc), failure_code(exc)))
             return [*self.drain_events(), failed("inbound_answer", exc, call=True)]
         samples = [
             *self.drain_events(),

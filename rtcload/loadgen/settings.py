@@ -86,6 +86,7 @@ class LoadSettings:
     relay_share: float = 0.0
     lean: bool = False
     decode_every: int = 0
+    calls_per_user: int = 0
 
 
 # name, env, default, help, kind
@@ -131,6 +132,20 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--rtc-decode-every", "RTCLOAD_DECODE_EVERY", 0, "lean media: fully decode 1 call in N (0 = none)", "int"),
     ("--rtc-call-records", "RTCLOAD_CALL_RECORDS", "", "write one CSV row per call to PATH.<process>.csv", "str"),
     (
+        "--rtc-ledger",
+        "RTCLOAD_LEDGER",
+        "",
+        "directory for this run's ledger: every sample, every call record, final counters (rtcload run sets it)",
+        "str",
+    ),
+    (
+        "--rtc-calls-per-user",
+        "RTCLOAD_CALLS_PER_USER",
+        0,
+        "each caller places N calls, then stops (0 = no limit)",
+        "int",
+    ),
+    (
         "--rtc-metrics-port",
         "RTCLOAD_METRICS_PORT",
         0,
@@ -167,6 +182,7 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
         "float",
     ),
 )
+LOAD_OPTIONS = _OPTIONS  # read by `rtcload run` to list and forward them (one definition)
 METRICS_FLAGS = frozenset(
     {
         "--rtc-metrics-port",
@@ -300,5 +316,6 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         relay_share=float(raw["--rtc-relay-share"]),
         lean=flag_bool("--rtc-lean"),
         decode_every=int(float(raw["--rtc-decode-every"])),
+        calls_per_user=max(0, int(float(raw["--rtc-calls-per-user"]))),
         media_timeout_s=float(raw["--rtc-media-timeout"]) or None,
     )

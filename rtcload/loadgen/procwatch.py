@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
@@ -27,9 +28,16 @@ class GeneratorLoad:
         return {**asdict(self), "saturated": self.saturated, "threshold": SATURATED_CPU_PERCENT}
 
 
-def run_watched(cmd: list[str], out: IO[str] | None, interval_s: float = 1.0) -> tuple[int, GeneratorLoad]:
-    """Run `cmd` to completion (stdout+stderr to `out`); sample each Locust process's CPU every interval."""
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if out is not None else None)
+def run_watched(
+    cmd: list[str],
+    out: IO[str] | None,
+    interval_s: float = 1.0,
+    start: Callable[..., subprocess.Popen[Any]] = subprocess.Popen,
+) -> tuple[int, GeneratorLoad]:
+    """Run `cmd` to completion (stdout+stderr to `out`); sample each Locust process's CPU every interval.
+
+    `start` launches it (rtcload run passes its process group's, so signals reach it in order)."""
+    proc = start(cmd, stdout=out, stderr=subprocess.STDOUT if out is not None else None)
     watched: dict[int, psutil.Process] = {}
     totals: dict[int, list[float]] = {}
     try:
