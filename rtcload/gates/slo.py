@@ -194,9 +194,9 @@ def evaluate(slos: Iterable[SLO], summary: dict[str, Any]) -> list[SLOResult]:
     return results
 
 
-def render_results(results: list[SLOResult]) -> str:
+def render_results(results: list[SLOResult], title: str = "SLOs") -> str:
     failed = sum(1 for r in results if not r.passed)
-    lines = [f"SLOs: {len(results) - failed}/{len(results)} passed"]
+    lines = [f"{title}: {len(results) - failed}/{len(results)} passed"]
     lines += [f"  {'PASS' if r.passed else 'FAIL'}  {r.name}: {r.message}" for r in results]
     return "\n".join(lines)
 

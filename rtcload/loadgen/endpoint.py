@@ -141,6 +141,7 @@ class VirtualEndpoint:
             self.client, enabled=settings.call_reports, sample_rate=settings.call_report_sample
         )
         self._pending: list[Sample] = []
+        self.closing = False
         self.records: list[dict[str, Any]] = []  # finished calls, drained by the gevent side
         self.client.events.subscribe(self._on_event)
 
@@ -197,6 +198,7 @@ class VirtualEndpoint:
         return out + self.report_samples()
 
     async def unregister(self) -> None:
+        self.closing = True  # a call cut short from here on is the run's end, not a failure
         await self.client.close(hangup_calls=True)
         await self.reporter.drain(10.0)  # as the SDK's disconnect() waits for report uploads
 
@@ -220,6 +222,9 @@ class VirtualEndpoint:
         try:
             await call.wait_established(self.settings.answer_timeout_s)
         except (SignalingError, TimeoutError) as exc:
+            if self.closing:  # the generator stopped (end of run): not the platform's failure
+                self.records.append(call_record(call, self.label, "interrupted", "stopped by the generator"))
+                return samples
             if call.timings.post_dial_delay is not None:
                 samples.append(Sample("post_dial_delay", call.timings.post_dial_delay))
             samples.append(failed("call_setup", exc, destination, call=True))

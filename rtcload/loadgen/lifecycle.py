@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from types import FrameType
 from typing import Any
@@ -36,6 +37,8 @@ class ProcessGroup:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> ProcessGroup:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # embedded in a program's worker thread: signals stay the program's business
         for sig in HANDLED:
             self._previous[sig] = signal.signal(sig, self._on_signal)
         return self

@@ -434,16 +434,18 @@ def finish(
     print(render_summary(summary))
     written = [str(results / "summary.json"), f"{results / 'calls.csv'} ({summary['calls']['recorded']} calls)"]
     junit = Path(args.junit) if args.junit else results / "junit.xml"
-    write_junit(verdicts, junit, f"rtcload.{Path(args.scenario).stem}", outcome.wall_s)
+    write_junit(verdicts, junit, f"rtcload.slo.{Path(args.scenario).stem}", outcome.wall_s)
     written.append(str(junit))
     if not args.no_report:
         report = Path(args.report) if args.report else results / "report.html"
         write_report(summary, outcome.csv_prefix, report, results / LEDGER_DIR)
         written.append(str(report))
     print(f"\nwritten: {', '.join(written)}  (Locust CSV and logs in {results}/)")
-    print("\n" + render_results(verdicts))
+    print("\n" + render_results([v for v in verdicts if v.kind == "gate"], "Default gates"))
+    if gates.slos:
+        print("\n" + render_results([v for v in verdicts if v.kind == "slo"]))
     if verdict == "passed":
         return EXIT_OK
-    label = {"run_broken": "RUN BROKEN", "slo_failed": "FAILED", "interrupted": "INTERRUPTED"}[verdict]
+    label = {"run_broken": "RUN BROKEN", "slo_failed": "SLO FAILED", "interrupted": "INTERRUPTED"}[verdict]
     print(f"rtcload run: {label}: {reason}", file=sys.stderr)
     return {"run_broken": EXIT_RUN_BROKEN, "slo_failed": EXIT_SLO_FAILED}.get(verdict, EXIT_RUN_BROKEN)

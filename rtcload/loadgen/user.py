@@ -309,9 +309,12 @@ class WebRTCUser(User):
         if source is None:
             return
         rows = source.drain_records()
-        if _Process.records is not None:
-            for row in rows:
+        for row in rows:
+            if _Process.records is not None:
                 _Process.records.write(row)
+            if row.get("outcome") == "interrupted" and _Process.metrics is not None:
+                # no sample (and no Locust request) decides these: the record is their only witness
+                _Process.metrics.inc("calls", result="interrupted")
 
     def on_start(self) -> None:
         with contextlib.suppress(StopUser):  # the process is stopping: Locust stops this user next

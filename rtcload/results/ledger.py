@@ -127,8 +127,10 @@ def build_summary(
         metrics[key] = entry
     counted = [r for r in records if not since or record_time(r, "ended_at") >= since]
     answered = sum(1 for r in counted if r["outcome"] == "answered")
-    failed = Counter(call_outcome_cause(r) for r in counted if r["outcome"] != "answered")
+    interrupted = sum(1 for r in counted if r["outcome"] == "interrupted")
+    failed = Counter(call_outcome_cause(r) for r in counted if r["outcome"] == "failed")
     attempted = len(counted)
+    judged = attempted - interrupted  # calls the generator cut short at its stop are no verdict on the target
     media_calls = [r for r in counted if r["outcome"] == "answered" and r.get("codec")]
     return {
         "schema": SCHEMA,
@@ -136,9 +138,10 @@ def build_summary(
         "calls": {
             "attempted": attempted,
             "answered": answered,
-            "failed": attempted - answered,
+            "failed": judged - answered,
+            "interrupted": interrupted,
             "failed_by_cause": dict(sorted(failed.items())),
-            "success_ratio": (answered / attempted) if attempted else None,
+            "success_ratio": (answered / judged) if judged else None,
             "with_media": sum(1 for r in media_calls if r.get("first_rtp_s")),
             "without_media": sum(1 for r in media_calls if not r.get("first_rtp_s")),
             "decided_samples": dict(decided),
