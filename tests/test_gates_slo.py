@@ -102,7 +102,7 @@ def test_rules_read_units_and_reject_nonsense():
         with pytest.raises(SLOError):
             parse_slo(bad)
     # a time without a unit is refused with an example, never read as seconds
-    with pytest.raises(SLOError, match="needs a unit.*'post_dial_delay p95 < 300ms'"):
+    with pytest.raises(SLOError, match=r"needs a unit.*'post_dial_delay p95 < 300ms'"):
         parse_slo("post_dial_delay p95 < 300")
     # a bare ratio is a fraction; a percentage needs its %
     assert parse_slo("call_success_ratio >= 0.99").threshold == pytest.approx(0.99)
