@@ -33,6 +33,7 @@ class ProcessGroup:
     def __init__(self) -> None:
         self.pgid: int | None = None
         self.signum: int | None = None  # the first signal received, if any
+        self.forced = False  # a second signal killed the group
         self.locust: subprocess.Popen[Any] | None = None
         self._previous: dict[int, Any] = {}
 
@@ -62,6 +63,7 @@ class ProcessGroup:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.signum is not None:  # the second signal forces
+            self.forced = True
             self.kill_all()
             raise Interrupted(signum)
         self.signum = signum

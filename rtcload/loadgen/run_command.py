@@ -229,6 +229,7 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
     if args.web:
         if "--web-host" not in passthrough:
             cmd += ["--web-host", getattr(args, "web_host", "127.0.0.1")]
+        cmd += ["-u", str(args.users), "-r", str(args.spawn_rate)]  # the UI form's defaults
     else:
         cmd += ["--headless", "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.duration, "--only-summary"]
     cmd += ["--csv", str(csv_prefix), "--csv-full-history", "--stop-timeout", str(STOP_TIMEOUT_S)]
@@ -371,8 +372,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"rtcload run: scenario {args.scenario}, {mode} against {where}", flush=True)
             outcome = run_locust(args, target, results, gates.warmup_s, group)
         except Interrupted as exc:
-            print(f"rtcload run: {exc}; nothing ran", file=sys.stderr)
-            return 128 + exc.signum
+            forced = "a second signal forced the stop; results not written" if group.forced else "nothing ran"
+            print(f"rtcload run: {exc}; {forced}", file=sys.stderr)
+            return 128 + (group.signum or exc.signum)
         except (RuntimeError, OSError) as exc:
             print(f"rtcload run: RUN BROKEN: {exc}", file=sys.stderr)
             return EXIT_RUN_BROKEN
@@ -387,7 +389,11 @@ def run(args: argparse.Namespace) -> int:
         if snapshot:
             outcome.summary["emulator"] = {"counters": snapshot.get("counters", {})}
             (results / "emulator.json").write_text(json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
-        code = finish(args, outcome, gates, results, group.signum)
+        try:
+            code = finish(args, outcome, gates, results, group.signum)
+        except Interrupted as exc:
+            print(f"rtcload run: {exc}; a second signal forced the stop while writing results", file=sys.stderr)
+            return 128 + (group.signum or exc.signum)
         return group.exit_code or code
 
 
