@@ -133,8 +133,11 @@ def _media_summary(report: Any) -> dict[str, Any]:
 
     quality = rate_report(report)
     last = report.stats
+    ice = getattr(report, "ice", None)
     return {
         "codec": report.codec,
+        "ice_local": ice.selected_local_type if ice else None,
+        "ice_remote": ice.selected_remote_type if ice else None,
         "ice_connect_s": since_applied("ice_connected"),
         "dtls_connect_s": since_applied("dtls_connected"),
         "first_rtp_s": since_applied("first_rtp"),
