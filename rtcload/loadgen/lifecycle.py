@@ -56,7 +56,13 @@ class ProcessGroup:
 
     def popen(self, cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """A child in this run's group (the first child founds it)."""
-        proc = subprocess.Popen(cmd, process_group=self.pgid or 0, **kwargs)
+        if self.pgid is not None and not group_alive(self.pgid):
+            self.pgid = None  # everyone of the old group has exited (capacity: one Locust per step)
+        try:
+            proc = subprocess.Popen(cmd, process_group=self.pgid or 0, **kwargs)
+        except PermissionError:  # the group emptied between the check and the fork: found a new one
+            self.pgid = None
+            proc = subprocess.Popen(cmd, process_group=0, **kwargs)
         if self.pgid is None:
             self.pgid = proc.pid
         return proc
