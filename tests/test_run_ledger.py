@@ -35,6 +35,7 @@ class ScriptedCaller(CallerUser):
     def pick_destination(self):
         return next(self.script)
 """
+EXAMPLE_USERS = Path(__file__).resolve().parents[1] / "examples" / "users.csv"
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -69,6 +70,8 @@ def test_every_output_and_the_emulator_count_the_same_calls(tmp_path):
         "--scenario", str(scenario), "--users", str(USERS), "--spawn-rate", str(USERS), "--duration", "16s",
         "--results", str(results), "--rtc-calls-per-user", str(CALLS_PER_USER),
         "--rtc-call-duration", "fixed:2.5", "--rtc-think-time", "fixed:0.2",
+        # the example users file, as the emulator's users and as the callers' credentials: real logins
+        "--emulator-users", str(EXAMPLE_USERS), "--rtc-credentials", str(EXAMPLE_USERS),
         cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -87,6 +90,7 @@ def test_every_output_and_the_emulator_count_the_same_calls(tmp_path):
     assert Counter(r["cause"] for r in rows if r["outcome"] == "failed") == {"USER_BUSY": busy}
     assert all(ISO_MS.match(r["started_at"]) and ISO_MS.match(r["ended_at"]) for r in rows)
     assert all(r["started_at"] <= r["ended_at"] for r in rows)
+    assert {r["user"] for r in rows} <= {f"loadgen-{i:03d}" for i in range(1, 11)}
 
     # Locust's own statistics (its final JSON and its CSV table) count the same calls
     assert summary["locust"]["CALL answer"] == {"count": attempted, "failures": busy}

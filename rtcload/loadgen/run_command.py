@@ -80,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     emu.add_argument("--impair-down", help="impair media platform->client (profile or spec)")
     emu.add_argument("--emulator-lean", action="store_true", help="echo without decoding")
     emu.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
+    emu.add_argument(
+        "--emulator-users", metavar="CSV", help="users file (username,password[,number]) instead of open mode"
+    )
     ice = parser.add_argument_group("ICE / TURN (same options as `rtcload call`)")
     add_ice_arguments(ice)
     add_gate_arguments(parser)
@@ -209,6 +212,8 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--impair-down", args.impair_down]
     if getattr(args, "emulator_lean", False):
         extra += ["--lean-media"]
+    if getattr(args, "emulator_users", None):
+        extra += ["--users", args.emulator_users]
     return extra
 
 
