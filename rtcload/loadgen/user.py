@@ -139,6 +139,29 @@ def _feed_lag_histogram(metrics: GeneratorMetrics, health: health_mod.Health) ->
                 metrics.observe("loop_lag_samples", lag, loop=loop)
 
 
+@events.test_stopping.add_listener
+def _drain_workers(environment: Environment, **_kw: Any) -> None:
+    """Master: let the workers stop their users gracefully before it quits them.
+
+    Locust's MasterRunner.quit() tells workers to quit at once and SIGINTs them 3 s after it exits, so
+    calls still in progress on a worker would never reach the ledger. Stop them first and wait (bounded)."""
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner):
+        return
+    import gevent
+    from locust.rpc import Message
+    from locust.runners import STATE_STOPPING
+
+    # as MasterRunner.stop() does before it stops workers: no re-dispatch of users to the others
+    runner._users_dispatcher = None
+    runner.update_state(STATE_STOPPING)
+    for client in runner.clients.all:
+        runner.server.send_to_client(Message("stop", None, client.id))
+    deadline = time.monotonic() + (environment.stop_timeout or 0) + 10
+    while runner.user_count and time.monotonic() < deadline:
+        gevent.sleep(0.5)
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_kw: Any) -> None:
     """When the test started, in the ledger: the warm-up is measured from here, as Locust's reset is."""
@@ -148,7 +171,17 @@ def _on_test_start(environment: Environment, **_kw: Any) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_kw: Any) -> None:
-    """Safety net: whatever users did not clean up is hung up (bye) and closed here."""
+    """Safety net: whatever users did not clean up is hung up (bye) and closed here.
+
+    Then the final counters go to the ledger: the users have stopped, and a Locust worker may be
+    killed by its master before it reaches `quitting`."""
+    try:
+        _close_leftovers()
+    finally:
+        _write_final_counters()
+
+
+def _close_leftovers() -> None:
     bridge = _Process.bridge
     if bridge is None or not _Process.endpoints:
         return
@@ -177,6 +210,9 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
         except Exception as exc:
             log.warning("graceful stop on quit failed: %r", exc)
     _write_final_counters()
+    if _Process.samples is not None:
+        _Process.samples.close()
+        _Process.samples = None
     _push_metrics(environment)
     if _Process.metrics_server is not None:
         _Process.metrics_server.stop(timeout=1)
@@ -201,9 +237,6 @@ def _write_final_counters() -> None:
         path.write_bytes(generate_latest(_Process.metrics.registry))
     except OSError as exc:
         log.warning("cannot write final counters to %s: %r", path, exc)
-    if _Process.samples is not None:
-        _Process.samples.close()
-        _Process.samples = None
 
 
 def _push_metrics(environment: Environment) -> None:
