@@ -373,7 +373,11 @@ def run(args: argparse.Namespace) -> int:
                 emulator = start_emulator(args.emulator_media, results / "emulator.log", emulator_extra(args), group)
                 target = emulator.url
             where = "embedded emulator " + target if emulator else target
-            mode = f"web UI on http://{args.web_host}:8089" if args.web else f"{args.users} users for {args.duration}"
+            mode = (
+                f"web UI on {args.web_host} (Locust's --web-port, default 8089); Ctrl-C ends the run"
+                if args.web
+                else f"{args.users} users for {args.duration}"
+            )
             print(f"rtcload run: scenario {args.scenario}, {mode} against {where}", flush=True)
             outcome = run_locust(args, target, results, gates.warmup_s, group)
         except Interrupted as exc:
