@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -246,6 +247,9 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
         cmd += ["--rtc-warmup", str(warmup_s)]
     if args.processes > 1:
         cmd += ["--processes", str(args.processes)]
+        if "--master-bind-port" not in passthrough:  # not Locust's fixed 5557: runs side by side must not collide
+            port = str(free_tcp_port())
+            cmd += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
     if args.scenario == "registration_storm" and "--rtc-media" not in passthrough:
         cmd += ["--rtc-media", "none"]
     if getattr(args, "media_path", DEFAULT_MEDIA_PATH) == "lean" and "--rtc-lean" not in passthrough:
@@ -261,6 +265,12 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
             if flag not in passthrough and env not in os.environ:
                 cmd += [flag, value]
     return cmd + passthrough
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def locust_env(args: argparse.Namespace) -> dict[str, str]:
