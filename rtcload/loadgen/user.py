@@ -139,29 +139,6 @@ def _feed_lag_histogram(metrics: GeneratorMetrics, health: health_mod.Health) ->
                 metrics.observe("loop_lag_samples", lag, loop=loop)
 
 
-@events.test_stopping.add_listener
-def _drain_workers(environment: Environment, **_kw: Any) -> None:
-    """Master: let the workers stop their users gracefully before it quits them.
-
-    Locust's MasterRunner.quit() tells workers to quit at once and SIGINTs them 3 s after it exits, so
-    calls still in progress on a worker would never reach the ledger. Stop them first and wait (bounded)."""
-    runner = environment.runner
-    if not isinstance(runner, MasterRunner):
-        return
-    import gevent
-    from locust.rpc import Message
-    from locust.runners import STATE_STOPPING
-
-    # as MasterRunner.stop() does before it stops workers: no re-dispatch of users to the others
-    runner._users_dispatcher = None
-    runner.update_state(STATE_STOPPING)
-    for client in runner.clients.all:
-        runner.server.send_to_client(Message("stop", None, client.id))
-    deadline = time.monotonic() + (environment.stop_timeout or 0) + 10
-    while runner.user_count and time.monotonic() < deadline:
-        gevent.sleep(0.5)
-
-
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_kw: Any) -> None:
     """When the test started, in the ledger: the warm-up is measured from here, as Locust's reset is."""
