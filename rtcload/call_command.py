@@ -201,7 +201,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.target:
         return await place_call(args, args.target)
     from rtcload.emulator import Emulator, EmulatorConfig
-    from rtcload.emulator.answerer import StaticAnswerer
+    from rtcload.media.answerer import StaticAnswerer
 
     if args.no_media:
         answerer: Any = StaticAnswerer()
