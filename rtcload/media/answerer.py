@@ -14,7 +14,10 @@ from rtcload.protocol.sdp import static_sdp
 
 
 class MediaAnswerer(Protocol):
-    relays_media: bool  # True: bridged calls terminate on the emulator and audio is relayed (link())
+    @property
+    def relays_media(self) -> bool:
+        """True: bridged calls terminate on the emulator and audio is relayed between them (link())."""
+        ...
 
     async def answer(self, call_id: str, offer: str, mode: str) -> str: ...
 
