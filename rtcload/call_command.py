@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from rtcload.loadgen.ice_options import add_ice_arguments, ice_servers_from
+from rtcload.media.ice_options import add_ice_arguments, ice_servers_from
 from rtcload.signaling import (
     ClientConfig,
     Credentials,
@@ -213,7 +213,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.target:
         return await place_call(args, args.target)
     from rtcload.emulator import Emulator, EmulatorConfig
-    from rtcload.emulator.answerer import StaticAnswerer
+    from rtcload.media.answerer import StaticAnswerer
 
     if args.no_media:
         answerer: Any = StaticAnswerer()

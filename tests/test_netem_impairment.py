@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 
-from rtcload.emulator.answerer import StaticAnswerer
+from rtcload.media.answerer import StaticAnswerer
 from rtcload.netem.impairment import (
     PROFILES,
     Drop,

@@ -1,5 +1,8 @@
 """Call handling on the emulator: routing, ringing/answer timing, bridging two clients' legs,
 hold, DTMF, trickle ICE, hangup causes and reattach after a socket drop.
+
+The server hands the handler a `CallContext` (the state and hooks calls need), not itself, so
+this module never imports the server.
 """
 
 from __future__ import annotations
@@ -7,22 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
-from rtcload.emulator.connection import Connection
+from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.routing import MEDIA_KINDS, RouteError, RouteKind, route
-from rtcload.emulator.session import Leg, LegState, Session
+from rtcload.emulator.session import Leg, LegState, Link, Session
+from rtcload.media.answerer import MediaAnswerer
 from rtcload.protocol import messages
 from rtcload.protocol.codes import RpcErrorCode, cause_by_name
 from rtcload.protocol.dialog import call_id_of, custom_headers_of
 from rtcload.protocol.jsonrpc import Request, Result, error_for
 from rtcload.protocol.methods import Method, ModifyAction
-from rtcload.signaling.media_port import static_sdp
-
-if TYPE_CHECKING:
-    from rtcload.emulator.server import Emulator
+from rtcload.protocol.sdp import static_sdp
 
 log = logging.getLogger("rtcload.emulator")
 
@@ -39,17 +44,32 @@ def media_mode_of(leg: Leg) -> str:
     return leg.route.media_mode
 
 
+@dataclass(frozen=True)
+class CallContext:
+    """What call handling needs from the emulator, and no more: shared state and three hooks."""
+
+    config: EmulatorConfig
+    rng: random.Random
+    counters: Counter[str]
+    legs: dict[str, Leg]  # every leg by call id (the sessions hold their own)
+    directory: dict[str, str]  # usernames and numbers -> username, for routing
+    answerer: MediaAnswerer
+    spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+    changed: Callable[[], None]  # wake the emulator's wait_for() callers
+    sessions_of: Callable[[str], list[Session]]
+
+
 class CallHandler:
-    def __init__(self, emulator: Emulator) -> None:
-        self.emu = emulator
+    def __init__(self, context: CallContext) -> None:
+        self.ctx = context
 
     def live_calls(self) -> int:
         """Calls in progress, counted once per call (the caller's leg), as a platform's capacity is."""
-        return sum(1 for leg in self.emu.legs.values() if not leg.ended and leg.direction == "outbound")
+        return sum(1 for leg in self.ctx.legs.values() if not leg.ended and leg.direction == "outbound")
 
     # ---------------------------------------------------------------- dispatch
 
-    async def handle(self, conn: Connection, session: Session, request: Request) -> None:
+    async def handle(self, conn: Link, session: Session, request: Request) -> None:
         method = request.method
         if method == Method.INVITE:
             await self._invite(conn, session, request)
@@ -73,20 +93,20 @@ class CallHandler:
             await self._candidate(conn, leg, request)
 
     async def _reply_error(
-        self, conn: Connection, request: Request, code: RpcErrorCode, call_id: str | None, message: str | None = None
+        self, conn: Link, request: Request, code: RpcErrorCode, call_id: str | None, message: str | None = None
     ) -> None:
-        self.emu.counters[f"errors_{int(code)}"] += 1
+        self.ctx.counters[f"errors_{int(code)}"] += 1
         if request.id is not None:
             data = {"callID": call_id} if call_id else None
             await conn.send(error_for(code, request.id, message, data))
 
-    async def _reply(self, conn: Connection, request: Request, result: dict[str, Any]) -> None:
+    async def _reply(self, conn: Link, request: Request, result: dict[str, Any]) -> None:
         if request.id is not None:
             await conn.send(Result(request.id, result))
 
     # ---------------------------------------------------------------- outbound invite
 
-    async def _invite(self, conn: Connection, session: Session, request: Request) -> None:
+    async def _invite(self, conn: Link, session: Session, request: Request) -> None:
         params = request.params
         call_id = call_id_of(params)
         sdp = params.get("sdp")
@@ -97,11 +117,11 @@ class CallHandler:
                 conn, request, RpcErrorCode.INVALID_PARAMS, call_id, "invite needs callID, sdp and destination_number"
             )
             return
-        if call_id in self.emu.legs:
+        if call_id in self.ctx.legs:
             await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, call_id, "duplicate callID")
             return
         try:
-            target = route(destination, self.emu.directory)
+            target = route(destination, self.ctx.directory)
         except RouteError as exc:
             await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, call_id, str(exc))
             return
@@ -123,15 +143,15 @@ class CallHandler:
             custom_headers=custom_headers_of(params),
         )
         session.legs[call_id] = leg
-        self.emu.legs[call_id] = leg
-        self.emu.counters["calls_total"] += 1
-        self.emu.counters[f"calls_route_{target.kind}"] += 1
-        self.emu.changed()
+        self.ctx.legs[call_id] = leg
+        self.ctx.counters["calls_total"] += 1
+        self.ctx.counters[f"calls_route_{target.kind}"] += 1
+        self.ctx.changed()
         await conn.send(messages.invite_result(request.id or "", call_id, session.sessid))
         self._leg_task(leg, self._drive(leg, params.get("trickle") is True), "drive")
 
     def _leg_task(self, leg: Leg, coro: Any, name: str) -> None:
-        task = self.emu.spawn(coro, f"{name}-{leg.call_id[:8]}")
+        task = self.ctx.spawn(coro, f"{name}-{leg.call_id[:8]}")
         leg.tasks.add(task)
         task.add_done_callback(leg.tasks.discard)
 
@@ -144,11 +164,11 @@ class CallHandler:
     async def _drive(self, leg: Leg, trickle: bool) -> None:
         """What the platform does after CALL CREATED, by route."""
         assert leg.route is not None
-        cfg = self.emu.config
-        rng = self.emu.rng
+        cfg = self.ctx.config
+        rng = self.ctx.rng
         kind = leg.route.kind
         if cfg.max_calls is not None and self.live_calls() > cfg.max_calls:
-            self.emu.counters["calls_over_capacity"] += 1
+            self.ctx.counters["calls_over_capacity"] += 1
             await self.remote_bye(leg, "NORMAL_CIRCUIT_CONGESTION")
             return
         ring = leg.route.delay("ring", cfg.ring_delay).sample(rng)
@@ -164,7 +184,7 @@ class CallHandler:
         if leg.media:
             # Build the answer while ringing: aiortc needs ~100 ms, a platform has it ready.
             media_answer = asyncio.ensure_future(
-                self.emu.answerer.answer(leg.call_id, leg.offer_sdp, leg.route.media_mode)
+                self.ctx.answerer.answer(leg.call_id, leg.offer_sdp, leg.route.media_mode)
             )
             leg.tasks.add(media_answer)
         try:
@@ -205,29 +225,29 @@ class CallHandler:
                 await self.remote_bye(leg, "NORMAL_CLEARING")
         except Exception as exc:
             log.warning("call %s: media/answer failed: %s", leg.call_id, exc)
-            self.emu.counters["media_failures"] += 1
+            self.ctx.counters["media_failures"] += 1
             await self.remote_bye(leg, "NORMAL_TEMPORARY_FAILURE")
 
     def _mark_answered(self, leg: Leg) -> None:
         leg.answered_at = time.monotonic()
         leg.state = LegState.ACTIVE
-        self.emu.counters["calls_answered"] += 1
-        self.emu.changed()
+        self.ctx.counters["calls_answered"] += 1
+        self.ctx.changed()
 
     # ---------------------------------------------------------------- bridging to a registered client
 
     async def _bridge(self, caller: Leg, ring: float) -> None:
         assert caller.route is not None
         username = caller.route.target
-        candidates = [s for s in self.emu.sessions_of(username) if s.connected and s is not caller.session]
+        candidates = [s for s in self.ctx.sessions_of(username) if s.connected and s is not caller.session]
         if not candidates:
             await asyncio.sleep(ring)
             await self.remote_bye(
-                caller, "USER_NOT_REGISTERED" if not self.emu.sessions_of(username) else "NO_USER_RESPONSE"
+                caller, "USER_NOT_REGISTERED" if not self.ctx.sessions_of(username) else "NO_USER_RESPONSE"
             )
             return
         callee_session = max(candidates, key=lambda s: s.sessid if s.detached_at is None else "")
-        relay = self.emu.answerer.relays_media
+        relay = self.ctx.answerer.relays_media
         callee = Leg(
             call_id=str(uuid.uuid4()),
             session=callee_session,
@@ -243,17 +263,17 @@ class CallHandler:
             # The platform terminates both legs' media and relays the audio between them.
             caller.media = True
             caller.answer_sdp, offer_to_callee = await asyncio.gather(
-                self.emu.answerer.answer(caller.call_id, caller.offer_sdp, RELAY_MODE),
-                self.emu.answerer.reoffer(callee.call_id, RELAY_MODE),
+                self.ctx.answerer.answer(caller.call_id, caller.offer_sdp, RELAY_MODE),
+                self.ctx.answerer.reoffer(callee.call_id, RELAY_MODE),
             )
             if caller.ended:
-                await self.emu.answerer.release(callee.call_id)
+                await self.ctx.answerer.release(callee.call_id)
                 return
         callee.ids.session_id = caller.ids.session_id  # one platform call, two legs
         caller.peer, callee.peer = callee, caller
         callee_session.legs[callee.call_id] = callee
-        self.emu.legs[callee.call_id] = callee
-        self.emu.changed()
+        self.ctx.legs[callee.call_id] = callee
+        self.ctx.changed()
         invite = messages.server_invite(
             call_id=callee.call_id,
             sdp=offer_to_callee,
@@ -269,12 +289,12 @@ class CallHandler:
         if caller.ended:
             return
         await self._send_to(caller, messages.ringing(caller.call_id, caller.parties, caller.ids))
-        await asyncio.sleep(caller.route.float_knob("timeout", self.emu.config.noanswer_timeout_s) or 0.0)
+        await asyncio.sleep(caller.route.float_knob("timeout", self.ctx.config.noanswer_timeout_s) or 0.0)
         if not caller.ended and not caller.answered:
             await self.end_leg(callee, CANCEL, "platform", notify_peer=False, send_bye=True)
             await self.remote_bye(caller, "NO_ANSWER")
 
-    async def _client_answer(self, conn: Connection, leg: Leg, request: Request) -> None:
+    async def _client_answer(self, conn: Link, leg: Leg, request: Request) -> None:
         """The rung client answers: the caller gets the callee's SDP in telnyx_rtc.answer."""
         sdp = request.params.get("sdp")
         if leg.direction != "inbound" or leg.answered:
@@ -286,8 +306,8 @@ class CallHandler:
         leg.answer_sdp = sdp
         caller = leg.peer
         if leg.media and caller is not None:
-            await self.emu.answerer.accept_answer(leg.call_id, sdp)
-            self.emu.answerer.link(caller.call_id, leg.call_id)
+            await self.ctx.answerer.accept_answer(leg.call_id, sdp)
+            self.ctx.answerer.link(caller.call_id, leg.call_id)
         self._mark_answered(leg)
         await self._reply(
             conn, request, {"message": "CALL ANSWERED", "callID": leg.call_id, "sessid": leg.session.sessid}
@@ -303,7 +323,7 @@ class CallHandler:
 
     # ---------------------------------------------------------------- hangup
 
-    async def _client_bye(self, conn: Connection, leg: Leg, request: Request) -> None:
+    async def _client_bye(self, conn: Link, leg: Leg, request: Request) -> None:
         params = request.params
         cause_name = params.get("cause") if isinstance(params.get("cause"), str) else "NORMAL_CLEARING"
         cause = cause_by_name(cause_name)
@@ -354,29 +374,29 @@ class CallHandler:
             cause_code if cause_code is not None else cause.code,
             ended_by,
         )
-        self.emu.counters[f"calls_ended_{cause.name}"] += 1
+        self.ctx.counters[f"calls_ended_{cause.name}"] += 1
         for task in list(leg.tasks):
             if task is not asyncio.current_task():
                 task.cancel()
         if leg.media:
             with contextlib.suppress(Exception):
-                await self.emu.answerer.release(leg.call_id)
-        self.emu.changed()
+                await self.ctx.answerer.release(leg.call_id)
+        self.ctx.changed()
         peer = leg.peer
         if notify_peer and peer is not None and not peer.ended:
             peer_cause = "NORMAL_CLEARING" if leg.answered else (CANCEL if leg.direction == "outbound" else cause.name)
             await self.remote_bye(peer, peer_cause)
-        self.emu.spawn(self._forget_later(leg), "forget-leg")
+        self.ctx.spawn(self._forget_later(leg), "forget-leg")
 
     async def _forget_later(self, leg: Leg, after_s: float = 30.0) -> None:
         """Ended legs stay visible for a while (late byes get a result, tests can read them)."""
         await asyncio.sleep(after_s)
         leg.session.legs.pop(leg.call_id, None)
-        self.emu.legs.pop(leg.call_id, None)
+        self.ctx.legs.pop(leg.call_id, None)
 
     # ---------------------------------------------------------------- mid-call
 
-    async def _modify(self, conn: Connection, leg: Leg, request: Request) -> None:
+    async def _modify(self, conn: Link, leg: Leg, request: Request) -> None:
         action = request.params.get("action")
         sessid = leg.session.sessid
         if action == ModifyAction.UPDATE_MEDIA:
@@ -388,13 +408,13 @@ class CallHandler:
                 return
             if leg.media:
                 with contextlib.suppress(Exception):
-                    await self.emu.answerer.release(leg.call_id)
-                sdp = await self.emu.answerer.answer(leg.call_id, offer, media_mode_of(leg))
+                    await self.ctx.answerer.release(leg.call_id)
+                sdp = await self.ctx.answerer.answer(leg.call_id, offer, media_mode_of(leg))
                 if leg.peer is not None and not leg.peer.ended:
-                    self.emu.answerer.link(leg.call_id, leg.peer.call_id)
+                    self.ctx.answerer.link(leg.call_id, leg.peer.call_id)
             else:
                 sdp = leg.answer_sdp or static_sdp()
-            self.emu.counters["ice_restarts"] += 1
+            self.ctx.counters["ice_restarts"] += 1
             hold_state = "held" if leg.state is LegState.HELD else "active"
             await conn.send(messages.modify_result(request.id or "", leg.call_id, str(action), hold_state, sessid, sdp))
             return
@@ -414,25 +434,25 @@ class CallHandler:
         else:
             held = not held
         leg.state = LegState.HELD if held else LegState.ACTIVE
-        self.emu.counters[f"modify_{action}"] += 1
-        self.emu.changed()
+        self.ctx.counters[f"modify_{action}"] += 1
+        self.ctx.changed()
         await conn.send(
             messages.modify_result(request.id or "", leg.call_id, str(action), "held" if held else "active", sessid)
         )
 
-    async def _info(self, conn: Connection, leg: Leg, request: Request) -> None:
+    async def _info(self, conn: Link, leg: Leg, request: Request) -> None:
         params = request.params
         digits = params.get("dtmf")
         msg = params.get("msg")
         if isinstance(digits, str) and digits:
             leg.dtmf.extend(digits)
-            self.emu.counters["dtmf_digits"] += len(digits)
+            self.ctx.counters["dtmf_digits"] += len(digits)
         elif isinstance(msg, dict):
             leg.messages.append({k: msg.get(k) for k in ("from", "to", "body")})
         else:
             await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "info needs dtmf or msg")
             return
-        self.emu.changed()
+        self.ctx.changed()
         await conn.send(messages.info_result(request.id or "", leg.session.sessid))
         peer = leg.peer
         if peer is not None and not peer.ended:
@@ -440,7 +460,7 @@ class CallHandler:
             forward.update({"dtmf": digits} if isinstance(digits, str) and digits else {"msg": msg})
             await self._send_to(peer, Request(Method.INFO, forward, messages.new_id()))
 
-    async def _candidate(self, conn: Connection, leg: Leg, request: Request) -> None:
+    async def _candidate(self, conn: Link, leg: Leg, request: Request) -> None:
         params = request.params
         if request.method == Method.END_OF_CANDIDATES:
             leg.end_of_candidates = True
@@ -451,7 +471,7 @@ class CallHandler:
                 return
             leg.candidates.append(line)
             if leg.media:
-                await self.emu.answerer.add_candidate(
+                await self.ctx.answerer.add_candidate(
                     leg.call_id, line, params.get("sdpMid"), params.get("sdpMLineIndex")
                 )
         await self._reply(conn, request, {"message": "CANDIDATE ACCEPTED", "callID": leg.call_id})
@@ -467,8 +487,8 @@ class CallHandler:
         """After a reconnection login: a fresh offer in telnyx_rtc.attach for a kept call."""
         if leg.media:
             with contextlib.suppress(Exception):
-                await self.emu.answerer.release(leg.call_id)
-            offer = await self.emu.answerer.reoffer(leg.call_id, media_mode_of(leg))
+                await self.ctx.answerer.release(leg.call_id)
+            offer = await self.ctx.answerer.reoffer(leg.call_id, media_mode_of(leg))
         else:
             offer = static_sdp()  # SDP-passthrough bridges re-attach signaling only
         frame = messages.server_invite(
@@ -481,18 +501,18 @@ class CallHandler:
         )
         await self._send_to(leg, frame)
 
-    async def _client_attach(self, conn: Connection, leg: Leg, request: Request) -> None:
+    async def _client_attach(self, conn: Link, leg: Leg, request: Request) -> None:
         sdp = request.params.get("sdp")
         if not isinstance(sdp, str) or not sdp:
             await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "attach without sdp")
             return
         if leg.media:
-            await self.emu.answerer.accept_answer(leg.call_id, sdp)
+            await self.ctx.answerer.accept_answer(leg.call_id, sdp)
             if leg.peer is not None and not leg.peer.ended:
-                self.emu.answerer.link(leg.call_id, leg.peer.call_id)
+                self.ctx.answerer.link(leg.call_id, leg.peer.call_id)
         leg.reattached += 1
-        self.emu.counters["reattached"] += 1
-        self.emu.changed()
+        self.ctx.counters["reattached"] += 1
+        self.ctx.changed()
         await self._reply(
             conn, request, {"message": "CALL ATTACHED", "callID": leg.call_id, "sessid": leg.session.sessid}
         )

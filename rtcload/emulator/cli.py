@@ -11,10 +11,10 @@ import signal
 import sys
 
 from rtcload.distributions import parse_distribution
-from rtcload.emulator.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.emulator.auth import UserDirectory, mint_token
 from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.server import Emulator
+from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 
 DEFAULT_SECRET_ENV = "RTCLOAD_JWT_SECRET"
 

@@ -1,20 +1,20 @@
-"""One client socket on the emulator side: send (honouring the half-open fault) and abort."""
+"""One client socket on the emulator side: send (honouring the half-open fault) and abort.
+
+The `session.Link` a `Session` holds: this module imports session, never the other way round.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
 import logging
-from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from rtcload.emulator.faults import Faults
+from rtcload.emulator.session import Session
 from rtcload.protocol.jsonrpc import Frame, encode_frame
-
-if TYPE_CHECKING:
-    from rtcload.emulator.faults import Faults
-    from rtcload.emulator.session import Session
 
 log = logging.getLogger("rtcload.emulator")
 _conn_ids = itertools.count(1)
@@ -45,6 +45,10 @@ class Connection:
             return False
         self.frames_out += 1
         return True
+
+    async def send_raw(self, text: str) -> None:
+        """Send text as it is, past the half-open fault: how tests play a hostile or buggy platform."""
+        await self.ws.send(text)
 
     def abort(self) -> None:
         """Vanish like a dead network path: no close frame."""

@@ -7,15 +7,19 @@ connection, no login: the token is the authorisation.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import random
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 from websockets.asyncio.client import connect
 
-if TYPE_CHECKING:
-    from rtcload.emulator.server import Emulator
+from rtcload.emulator.faults import Faults
+from rtcload.emulator.session import Leg, Session
+from rtcload.media.answerer import MediaAnswerer
 
 CONTROL_METHOD = "rtcload.control"
 ACTIONS = ("snapshot", "drop", "half_open", "faults", "clear_faults", "restart", "hangup_all", "impair")
@@ -25,11 +29,36 @@ class ControlError(Exception):
     pass
 
 
+class Controlled(Protocol):
+    """What the control actions reach in an emulator (`server.Emulator` is the one that exists).
+
+    Declared here, by the caller, so the control room does not import the server that imports it.
+    """
+
+    sessions: dict[str, Session]
+    legs: dict[str, Leg]
+    counters: Counter[str]
+    faults: Faults
+    answerer: MediaAnswerer
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def drop_socket(self, sessid: str) -> bool: ...
+
+    def set_half_open(self, sessid: str, half_open: bool = True) -> bool: ...
+
+    async def restart(self, keep_sessions: bool = True, down_s: float = 0.0) -> None: ...
+
+    async def hangup(self, call_id: str, cause: str = "NORMAL_CLEARING") -> bool: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]: ...
+
+
 def token_ok(expected: str | None, given: Any) -> bool:
     return bool(expected) and isinstance(given, str) and hmac.compare_digest(expected.encode(), given.encode())
 
 
-async def apply(emulator: Emulator, params: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+async def apply(emulator: Controlled, params: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     """Carry out one control action; returns a small JSON-able result."""
     action = params.get("action")
     if action == "snapshot":

@@ -10,10 +10,14 @@ Opt-in (`EmulatorConfig.http_front`): the default emulator path never goes throu
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
-from typing import Any
+from collections import Counter
+from typing import Any, Protocol
+
+from rtcload.emulator.config import EmulatorConfig
 
 log = logging.getLogger("rtcload.emulator")
 
@@ -50,10 +54,20 @@ def validate_report(body: Any, headers: dict[str, str], call_report_id: str | No
     return None
 
 
+class ReportSink(Protocol):
+    """What the front needs from the emulator (`server.Emulator`): where accepted reports go."""
+
+    config: EmulatorConfig
+    counters: Counter[str]
+    call_reports: collections.deque[dict[str, Any]]
+
+    def changed(self) -> None: ...
+
+
 class HttpFront:
     """Public listener in front of the internal websockets server (see module doc)."""
 
-    def __init__(self, emulator: Any, internal_port: int) -> None:
+    def __init__(self, emulator: ReportSink, internal_port: int) -> None:
         self.emu = emulator
         self.internal_port = internal_port
         self._server: asyncio.Server | None = None

@@ -24,15 +24,15 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 
 from rtcload.emulator import control
-from rtcload.emulator.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.emulator.auth import AuthError, Identity, check_token, mint_token
-from rtcload.emulator.calls import CallHandler
+from rtcload.emulator.calls import CallContext, CallHandler
 from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.connection import Connection
 from rtcload.emulator.control import CONTROL_METHOD, token_ok
 from rtcload.emulator.faults import Faults
 from rtcload.emulator.http_front import HttpFront
 from rtcload.emulator.session import Leg, Session
+from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.metrics.emulator_exporter import emulator_registry, exposition
 from rtcload.protocol import messages
 from rtcload.protocol.codes import RECOVERY_ON_TIMER_EXPIRE, RpcErrorCode
@@ -75,7 +75,19 @@ class Emulator:
         self.directory: dict[str, str] = {}  # usernames and numbers -> username, for routing
         self.login_log: collections.deque[str] = collections.deque(maxlen=10_000)  # who logged in, in order
         self.login_times: collections.deque[float] = collections.deque(maxlen=10_000)  # when (monotonic)
-        self.calls = CallHandler(self)
+        self.calls = CallHandler(
+            CallContext(
+                config=self.config,
+                rng=self.rng,
+                counters=self.counters,
+                legs=self.legs,
+                directory=self.directory,
+                answerer=self.answerer,
+                spawn=self.spawn,
+                changed=self.changed,
+                sessions_of=self.sessions_of,
+            )
+        )
         self._server: Server | None = None
         self.http_front: HttpFront | None = None  # only with config.http_front
         self.call_reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)  # last accepted
@@ -261,7 +273,7 @@ class Emulator:
         session = self.sessions.get(sessid)
         if session is None or session.conn is None:
             return False
-        await session.conn.ws.send(text)
+        await session.conn.send_raw(text)
         return True
 
     async def hangup(self, call_id: str, cause: str = "NORMAL_CLEARING") -> bool:

@@ -8,14 +8,32 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rtcload.emulator.auth import Identity
 from rtcload.emulator.routing import Route
 from rtcload.protocol.dialog import TelnyxIds
+from rtcload.protocol.jsonrpc import Frame
 
-if TYPE_CHECKING:
-    from rtcload.emulator.connection import Connection
+
+class Link(Protocol):
+    """What a session needs from the socket it is on (`connection.Connection` is the real one).
+
+    Declared here so state does not import transport: the connection knows its session, the
+    session knows only this much of its connection.
+    """
+
+    id: int
+    half_open: bool
+    session: Session | None
+
+    async def send(self, frame: Frame) -> bool: ...
+
+    async def send_raw(self, text: str) -> None: ...
+
+    def abort(self) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
 class LegState(StrEnum):
@@ -78,7 +96,7 @@ class Session:
     sessid: str
     identity: Identity
     voice_sdk_id: str
-    conn: Connection | None = None
+    conn: Link | None = None
     legs: dict[str, Leg] = field(default_factory=dict)
     detached_at: float | None = None
     grace_task: asyncio.Task[None] | None = None

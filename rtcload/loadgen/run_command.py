@@ -24,7 +24,6 @@ from typing import Any
 from rtcload.gates.defaults import DEFAULT_GATES, evaluate_gates
 from rtcload.gates.junit import write_junit
 from rtcload.gates.slo import SLO, SLOResult, SLOSet, evaluate, load_slo_file, parse_duration, parse_slo, render_results
-from rtcload.loadgen.ice_options import ENV_SERVERS, add_ice_arguments, ice_servers_text
 from rtcload.loadgen.lifecycle import Interrupted, ProcessGroup, stop_process
 from rtcload.loadgen.procwatch import GeneratorLoad, run_watched
 from rtcload.loadgen.records import merge_records
@@ -32,6 +31,7 @@ from rtcload.loadgen.scenarios import SCENARIOS
 from rtcload.loadgen.settings import LOAD_OPTIONS
 from rtcload.loadgen.summary import render_summary
 from rtcload.media.ice import parse_ice_servers
+from rtcload.media.ice_options import ENV_SERVERS, add_ice_arguments, ice_servers_text
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, build_summary, read_records, read_samples
 from rtcload.results.schema import EXIT_OK, EXIT_RUN_BROKEN, EXIT_SLO_FAILED, EXIT_USAGE, write_summary
 

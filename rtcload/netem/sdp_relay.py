@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
-from rtcload.emulator.answerer import MediaAnswerer
+from rtcload.media.answerer import MediaAnswerer
 from rtcload.netem.impairment import Impairment
 from rtcload.netem.udp_relay import Addr, UdpRelay
 

@@ -6,14 +6,28 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rtcload.protocol.call_state import CallState, CallStateMachine
 from rtcload.protocol.dialog import DialogParams
+from rtcload.signaling.errors import CallFailed
 from rtcload.signaling.media_port import MediaPort
 
-if TYPE_CHECKING:
-    from rtcload.signaling.client import SignalingClient
+
+class CallOwner(Protocol):
+    """Who carries out a call's actions (`call_control.CallControl`); a call knows no more of it."""
+
+    label: str
+
+    async def hangup(self, call: Call, cause: str | None = None) -> None: ...
+
+    async def hold(self, call: Call, held: bool) -> None: ...
+
+    async def send_dtmf(self, call: Call, digits: str) -> None: ...
+
+    async def answer(self, call: Call) -> None: ...
+
+    async def update_media(self, call: Call) -> None: ...
 
 
 class Direction(StrEnum):
@@ -79,7 +93,7 @@ class Call:
 
     def __init__(
         self,
-        client: SignalingClient,
+        client: CallOwner,
         call_id: str,
         direction: Direction,
         dialog: DialogParams,
@@ -154,8 +168,6 @@ class Call:
 
     async def wait_established(self, timeout: float) -> None:
         """Until active/held; raises CallFailed if the call ended first, TimeoutError otherwise."""
-        from rtcload.signaling.errors import CallFailed
-
         ok = await self.wait_until(lambda c: c.machine.established or c.ended, timeout)
         if self.ended or self.machine.ended:
             raise CallFailed(self.cause or "UNKNOWN", self.cause_code or 0, client=self.client.label, call_id=self.id)
@@ -169,7 +181,7 @@ class Call:
             return False
         return True
 
-    # ------------------------------------------------------------ actions (delegate to the client)
+    # ------------------------------------------------------------ actions (carried out by the owner)
 
     async def hangup(self, cause: str | None = None) -> None:
         await self.client.hangup(self, cause)

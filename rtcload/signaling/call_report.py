@@ -244,7 +244,7 @@ class CallReporter:
             credentials, "anonymous"
         )
         report = build_report(call, media_report, auth_type, ended_wall)
-        ssl_context = self.client._ssl_context() if hasattr(self.client, "_ssl_context") else None
+        ssl_context = self.client.ssl_context() if hasattr(self.client, "ssl_context") else None
         result = await upload(
             report_url(self.client.config.url),
             report,

@@ -1,18 +1,23 @@
-"""The emulator's media hook: who produces the platform's SDP for calls the emulator terminates.
+"""The platform side's media hook: who produces the SDP for calls the emulator terminates.
 
-`StaticAnswerer` answers with a fixed SDP (signaling-only runs: registration storms, protocol
-tests); `rtcload.emulator.aiortc_answerer.AiortcAnswerer` plugs in real aiortc media endpoints.
+The interface lives here, below both its users: the emulator calls it, and `rtcload.netem`'s
+`ImpairedAnswerer` wraps it, so netem and the emulator never import each other. `StaticAnswerer`
+answers with a fixed SDP (signaling-only runs: registration storms, protocol tests);
+`rtcload.emulator.aiortc_answerer.AiortcAnswerer` plugs in real aiortc media endpoints.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from rtcload.signaling.media_port import static_sdp
+from rtcload.protocol.sdp import static_sdp
 
 
 class MediaAnswerer(Protocol):
-    relays_media: bool  # True: bridged calls terminate on the emulator and audio is relayed (link())
+    @property
+    def relays_media(self) -> bool:
+        """True: bridged calls terminate on the emulator and audio is relayed between them (link())."""
+        ...
 
     async def answer(self, call_id: str, offer: str, mode: str) -> str: ...
 
