@@ -46,6 +46,9 @@ def _media(s: dict[str, Any]) -> tuple[bool, float | None, str]:
 def _generator(s: dict[str, Any]) -> tuple[bool, float | None, str]:
     gen = s.get("generator") or {}
     cpu = gen.get("cpu_mean")
+    load_model = s.get("load_model") or {}
+    if load_model and not load_model.get("generator_kept_rate", True):
+        return False, load_model.get("achieved_cps"), str(load_model.get("generator_message"))
     if not gen.get("saturated"):
         return True, cpu, f"busiest Locust process at {cpu or 0:.0f} % CPU on average"
     return (

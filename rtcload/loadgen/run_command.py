@@ -24,7 +24,9 @@ from typing import Any
 from rtcload.gates.defaults import DEFAULT_GATES, evaluate_gates
 from rtcload.gates.junit import write_junit
 from rtcload.gates.slo import SLO, SLOResult, SLOSet, evaluate, load_slo_file, parse_duration, parse_slo, render_results
+from rtcload.loadgen import open_options
 from rtcload.loadgen.lifecycle import Interrupted, ProcessGroup, stop_process
+from rtcload.loadgen.load_model import load_model_summary, read_scheduler_parts, render_load_model
 from rtcload.loadgen.procwatch import GeneratorLoad, run_watched
 from rtcload.loadgen.records import merge_records
 from rtcload.loadgen.scenarios import SCENARIOS
@@ -63,7 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--scenario", default="smoke", help=f"one of {', '.join(SCENARIOS)} or a locustfile path")
     parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
-    parser.add_argument("--users", type=int, default=10, help="concurrent virtual users")
+    parser.add_argument(
+        "--users", type=int, default=None, help="concurrent virtual users (10; with --cps: the endpoint pool, sized)"
+    )
     parser.add_argument("--spawn-rate", type=float, default=5.0, help="users started per second")
     parser.add_argument("--duration", default="30s", help="run time (Locust syntax: 30s, 5m, 1h)")
     parser.add_argument("--processes", type=int, default=1, help="Locust processes on this machine (one per core)")
@@ -91,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--junit", help="JUnit XML path (default: RESULTS/junit.xml)")
     out.add_argument("--report", help="HTML report path (default: RESULTS/report.html)")
     out.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    open_options.add_open_arguments(parser)
     add_load_arguments(parser)
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 
@@ -215,7 +220,7 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--lean-media"]
     if getattr(args, "emulator_users", None):
         extra += ["--users", args.emulator_users]
-    return extra
+    return extra + open_options.emulator_arguments(args)
 
 
 def _passthrough(args: argparse.Namespace) -> list[str]:
@@ -250,6 +255,7 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
         if "--master-bind-port" not in passthrough:  # not Locust's fixed 5557: runs side by side must not collide
             port = str(free_tcp_port())
             cmd += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
+    cmd += open_options.locust_arguments(args)
     if args.scenario == "registration_storm" and "--rtc-media" not in passthrough:
         cmd += ["--rtc-media", "none"]
     if getattr(args, "media_path", DEFAULT_MEDIA_PATH) == "lean" and "--rtc-lean" not in passthrough:
@@ -322,7 +328,7 @@ def run_locust(
     with open(results / "locust.log", "w") as log_file:
         code, load = run_watched(cmd, log_file, start=start)
     wall_s = round(time.monotonic() - started, 1)
-    summary = summarize(results, warmup_s)
+    summary = summarize(results, warmup_s, getattr(args, "trunks", None))
     csv_prefix = results / "locust"
     if summary is None:
         return LocustRun(code, None, load, csv_prefix, wall_s)
@@ -333,7 +339,7 @@ def run_locust(
     return LocustRun(code, summary, load, csv_prefix, wall_s, stats)
 
 
-def summarize(results: Path, warmup_s: float) -> dict[str, Any] | None:
+def summarize(results: Path, warmup_s: float, trunks: int | None = None) -> dict[str, Any] | None:
     """Merge the ledger's call records into calls.csv and build the summary from its samples."""
     ledger = results / LEDGER_DIR
     sample_parts = list(ledger.glob(f"{SAMPLES_PART}.*.csv"))
@@ -344,6 +350,9 @@ def summarize(results: Path, warmup_s: float) -> dict[str, Any] | None:
     since = (min(starts) + warmup_s) if warmup_s > 0 and starts else 0.0
     summary = build_summary(read_samples(sample_parts), read_records(results / "calls.csv"), since)
     summary["calls"]["recorded"] = len(read_records(results / "calls.csv"))
+    load_model = load_model_summary(read_scheduler_parts(ledger), read_records(results / "calls.csv"), trunks)
+    if load_model is not None:
+        summary["load_model"] = load_model
     return summary
 
 
@@ -366,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
     results = Path(args.results)
     emulator: Emulator | None = None
     try:
+        open_options.prepare(args)
         scenario_file(args.scenario)
         gates = gate_set(args)
         locust_env(args)  # validates --ice-server before anything starts
@@ -387,6 +397,7 @@ def run(args: argparse.Namespace) -> int:
                 f"web UI on {args.web_host} (Locust's --web-port, default 8089); Ctrl-C ends the run"
                 if args.web
                 else f"{args.users} users for {args.duration}"
+                + (f", offering {args.cps or args.cps_steps} CPS" if open_options.is_open(args) else "")
             )
             print(f"rtcload run: scenario {args.scenario}, {mode} against {where}", flush=True)
             outcome = run_locust(args, target, results, gates.warmup_s, group)
@@ -457,6 +468,8 @@ def finish(
     summary["passed"] = verdict == "passed"
     write_summary(summary, results / "summary.json")
     print(render_summary(summary))
+    if summary.get("load_model"):
+        print(render_load_model(summary["load_model"]))
     written = [str(results / "summary.json"), f"{results / 'calls.csv'} ({summary['calls']['recorded']} calls)"]
     junit = Path(args.junit) if args.junit else results / "junit.xml"
     write_junit(verdicts, junit, f"rtcload.slo.{Path(args.scenario).stem}", outcome.wall_s)

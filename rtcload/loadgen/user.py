@@ -435,3 +435,13 @@ class RegistrationUser(WebRTCUser):
     def register_cycle(self) -> None:
         if self.register():
             self.unregister()
+
+
+def process_metrics() -> GeneratorMetrics | None:
+    """This process' Prometheus registry wrapper (None before events.init)."""
+    return _Process.metrics
+
+
+def process_tag() -> str:
+    """This process' tag in ledger file names (p…, or w<index>x… on a worker)."""
+    return _Process.process_tag

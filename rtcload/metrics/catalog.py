@@ -283,6 +283,24 @@ CATALOG: tuple[Measurement, ...] = (
     # ---------------------------------------------------------------- load and generator health (gauges)
     _M("users", "rtcload_users", Kind.GAUGE, Unit.COUNT, "Locust users running in this process"),
     _M("active_calls", "rtcload_active_calls", Kind.GAUGE, Unit.COUNT, "calls in progress (not ended)"),
+    # ---------------------------------------------------------------- open-model load (--cps)
+    _M(
+        "call_attempts",
+        "rtcload_call_attempts_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "call attempts the open-model scheduler made due, by result: placed, refused_limit"
+        " (--max-concurrent, SIPp -l), refused_pool (no idle registered endpoint: the generator's shortage)",
+        labels=("result",),
+    ),
+    _M("offered_cps", "rtcload_offered_cps", Kind.GAUGE, Unit.COUNT, "call attempts per second offered now (plan)"),
+    _M(
+        "offered_erlangs",
+        "rtcload_offered_erlangs",
+        Kind.GAUGE,
+        Unit.COUNT,
+        "traffic offered now: offered CPS x mean holding time (Erlangs)",
+    ),
     _M(
         "registered_clients",
         "rtcload_registered_clients",

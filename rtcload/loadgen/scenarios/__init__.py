@@ -8,4 +8,5 @@ SCENARIOS = (
     "inbound_agents",
     "registration_storm",
     "turn_capacity",
+    "open_calls",
 )

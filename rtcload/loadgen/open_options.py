@@ -1,0 +1,94 @@
+"""`rtcload run` options of the open model (--cps, --holding, --max-concurrent, --erlangs, ...).
+
+They map one to one onto SIPp's knobs (docs/scenarios.md): --cps is -r (a ramp START:END:DURATION
+or --cps-steps for a staircase, like SIPp's -rate_increase/-rate_max), --max-concurrent is -l,
+--holding is -d. This module turns them into the open_calls scenario's Locust options and sizes the
+endpoint pool when --users is not given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from rtcload.distributions import parse_distribution
+from rtcload.traffic import ARRIVALS, RatePlan, parse_rate_plan
+
+OPEN_SCENARIO = "open_calls"
+SETUP_ALLOWANCE_S = 2.0  # an endpoint is busy for setup + holding + hangup: pool headroom per call
+POOL_HEADROOM = 1.3
+CLOSED_DEFAULT_USERS = 10
+
+
+def add_open_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("open-model load: calls per second (SIPp's -r, -l, -d)")
+    group.add_argument("--cps", help="offered call attempts per second: 20, or a ramp START:END:DURATION (5:50:60s)")
+    group.add_argument("--cps-steps", help="a staircase of rates, e.g. 5,10,20 (each for --step-duration)")
+    group.add_argument("--step-duration", help="how long each --cps-steps rate lasts, e.g. 30s")
+    group.add_argument("--erlangs", type=float, help="offer this traffic instead of --cps: CPS = Erlangs / holding")
+    group.add_argument("--arrival", choices=ARRIVALS, default="poisson", help="inter-arrival times (default poisson)")
+    group.add_argument("--holding", help="holding time after answer: fixed:30, uniform:10,60, exp:120 (SIPp -d)")
+    group.add_argument("--max-concurrent", type=int, default=0, help="cap on calls in progress; 0 = none (SIPp -l)")
+    group.add_argument(
+        "--trunks", type=int, help="the platform's concurrent-call capacity, for the Erlang-B prediction"
+    )
+    group.add_argument(
+        "--emulator-max-calls", type=int, help="embedded emulator: carry at most N calls, shed more with 503/34"
+    )
+
+
+def is_open(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "cps", None) or getattr(args, "cps_steps", None) or getattr(args, "erlangs", None))
+
+
+def prepare(args: argparse.Namespace) -> RatePlan | None:
+    """Validate the open-model options and fill in what they imply (scenario, pool size); ValueError = usage."""
+    if not is_open(args):
+        if getattr(args, "users", None) is None:
+            args.users = CLOSED_DEFAULT_USERS
+        return None
+    holding = parse_distribution(args.holding) if args.holding else None
+    if args.erlangs is not None:
+        if args.cps or args.cps_steps:
+            raise ValueError("give --erlangs or --cps/--cps-steps, not both")
+        if holding is None or holding.mean <= 0:
+            raise ValueError("--erlangs needs --holding with a mean > 0 (CPS = Erlangs / mean holding time)")
+        args.cps = f"{args.erlangs / holding.mean:g}"
+    plan = parse_rate_plan(args.cps or "", args.cps_steps or "", args.step_duration or "")
+    if args.max_concurrent < 0:
+        raise ValueError("--max-concurrent must be >= 0")
+    if args.scenario in ("smoke", OPEN_SCENARIO):
+        args.scenario = OPEN_SCENARIO
+    else:
+        raise ValueError(f"--cps runs the {OPEN_SCENARIO} scenario; --scenario {args.scenario} is a closed model")
+    if getattr(args, "users", None) is None:
+        mean = holding.mean if holding else 5.0
+        need = math.ceil(plan.peak * (mean + SETUP_ALLOWANCE_S) * POOL_HEADROOM) + 5 * args.processes
+        if args.max_concurrent:
+            need = min(need, args.max_concurrent + 5 * args.processes)
+        args.users = need
+        args.spawn_rate = max(args.spawn_rate, args.users / 5.0)  # the pool registers in about 5 s
+    if args.emulator_max_calls is not None and args.trunks is None:
+        args.trunks = args.emulator_max_calls
+    return plan
+
+
+def locust_arguments(args: argparse.Namespace) -> list[str]:
+    """The open_calls scenario's options for Locust (each process offers 1/--processes of the rate)."""
+    if not is_open(args):
+        return []
+    out = ["--rtc-arrival", args.arrival, "--rtc-generators", str(max(1, args.processes))]
+    if args.cps_steps:
+        out += ["--rtc-cps-steps", args.cps_steps, "--rtc-step-duration", args.step_duration or ""]
+    else:
+        out += ["--rtc-cps", args.cps]
+    if args.holding:
+        out += ["--rtc-holding", args.holding]
+    if args.max_concurrent:
+        out += ["--rtc-max-concurrent", str(args.max_concurrent)]
+    return out
+
+
+def emulator_arguments(args: argparse.Namespace) -> list[str]:
+    max_calls = getattr(args, "emulator_max_calls", None)
+    return ["--max-calls", str(max_calls)] if max_calls is not None else []
