@@ -1,0 +1,71 @@
+"""The engine's one clock: a drift-corrected 20 ms tick on the event loop, its lateness recorded.
+
+Why one clock: a timer per call puts N wake-ups per 20 ms on the loop and lets every call drift on
+its own; one tick sends every call's frame in a stable order, so each stream's spacing is the tick's.
+Deadlines are `origin + k * period` (never "now + period"), so lateness does not accumulate. A tick
+that runs late by whole periods reports how many frames are due; the engine sends them (bounded) so
+timestamps keep to the wall clock. How late each tick ran is the generator's own distortion: it is
+recorded in `SEND_LATENESS`, the window generator health judges saturation by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+
+from rtcload.metrics.lag import LagWindow
+
+PERIOD_S = 0.02
+MAX_CATCH_UP_FRAMES = 5  # past 100 ms behind, older frames are skipped (timestamps still advance)
+
+# How late every engine tick of this process ran behind its deadline (seconds).
+SEND_LATENESS = LagWindow(samples=collections.deque(maxlen=100_000), unreported=collections.deque(maxlen=10_000))
+
+TickHandler = Callable[[int, int], None]  # (frames elapsed since the previous tick, frames to send)
+
+
+class EngineClock:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_tick: TickHandler,
+        period_s: float = PERIOD_S,
+        lateness: LagWindow | None = SEND_LATENESS,
+    ) -> None:
+        self.loop = loop
+        self.period_s = period_s
+        self.lateness = lateness
+        self._on_tick = on_tick
+        self._origin = 0.0
+        self._ticks = 0
+        self._handle: asyncio.TimerHandle | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._handle is not None
+
+    def start(self) -> None:
+        if self._handle is None:
+            self._origin = self.loop.time()
+            self._ticks = 0
+            self._handle = self.loop.call_at(self._origin, self._fire)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        now = self.loop.time()
+        late = now - (self._origin + self._ticks * self.period_s)
+        elapsed = 1
+        if late >= self.period_s:  # whole periods missed: those frames are due now as well
+            missed = int(late // self.period_s)
+            elapsed += missed
+            self._ticks += missed
+        self._ticks += 1
+        self._handle = self.loop.call_at(self._origin + self._ticks * self.period_s, self._fire)
+        if self.lateness is not None:
+            self.lateness.record(late if late > 0.0 else 0.0)
+        self._on_tick(elapsed, min(elapsed, MAX_CATCH_UP_FRAMES))
