@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pylibsrtp
 
+from rtcload.media.engine.receive_stats import ReceiveStats
 from rtcload.media.engine.rtcp import (
     ReceiverReport,
     ReportBlock,
@@ -32,7 +33,6 @@ from rtcload.media.engine.rtcp import (
     parse_rtcp,
     rtt_seconds,
 )
-from rtcload.media.engine.receive_stats import ReceiveStats
 from rtcload.media.engine.rtp import RtpPacket, pack_rtp, parse_rtp
 from rtcload.media.engine.takeover import Link
 from rtcload.media.sequence import LossRunTracker
