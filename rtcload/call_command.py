@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
     parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
+    parser.add_argument(
+        "--media-path",
+        choices=("engine", "naive"),
+        default="engine",
+        help="engine: the media engine, every packet decoded off the loop (default); naive: aiortc baseline",
+    )
     parser.add_argument("--ice-server", action="append", default=[], help="STUN/TURN URL (repeatable)")
     parser.add_argument("--ca-file", help="extra CA bundle for wss:// targets")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS (never the default)")
@@ -71,7 +77,14 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
             use_loopback_only()
 
         def media_factory() -> CallMedia:
-            return CallMedia(args.source, codec=args.codec, ice_servers=args.ice_server, stats_interval_s=1.0)
+            if getattr(args, "media_path", "engine") == "naive":
+                return CallMedia(args.source, codec=args.codec, ice_servers=args.ice_server, stats_interval_s=1.0)
+            from rtcload.media.engine.call_media import EngineCallMedia
+
+            # one call: decode all of it, so the report has the received level and dominant frequency
+            return EngineCallMedia(
+                args.source, codec=args.codec, ice_servers=args.ice_server, stats_interval_s=1.0, decode=True
+            )
 
     config = ClientConfig(
         url=url,

@@ -414,6 +414,8 @@ class CallHandler:
         else:
             held = not held
         leg.state = LegState.HELD if held else LegState.ACTIVE
+        if leg.media:
+            self.emu.answerer.hold(leg.call_id, held)
         self.emu.counters[f"modify_{action}"] += 1
         self.emu.changed()
         await conn.send(

@@ -53,7 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default="rtcload-results", help="directory for CSV, logs and summary.json")
     parser.add_argument("--impair-up", help="embedded emulator: impair media client->platform (profile or spec)")
     parser.add_argument("--impair-down", help="embedded emulator: impair media platform->client (profile or spec)")
-    parser.add_argument("--emulator-lean", action="store_true", help="embedded emulator: echo without decoding")
+    parser.add_argument(
+        "--emulator-media-path",
+        choices=("engine", "lean", "naive"),
+        default="engine",
+        help="embedded emulator's media: the media engine (default) or an aiortc baseline",
+    )
+    parser.add_argument("--emulator-lean", action="store_true", help="same as --emulator-media-path lean")
     parser.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
     add_gate_arguments(parser)
     parser.add_argument("--junit", help="JUnit XML path (default: RESULTS/junit.xml when any SLO is given)")
@@ -116,6 +122,8 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--impair-down", args.impair_down]
     if getattr(args, "emulator_lean", False):
         extra += ["--lean-media"]
+    elif getattr(args, "emulator_media_path", "engine") != "engine":
+        extra += ["--media-path", args.emulator_media_path]
     return extra
 
 

@@ -84,8 +84,12 @@ class LoadSettings:
     call_reports: bool = True
     call_report_sample: float = 1.0
     relay_share: float = 0.0
-    lean: bool = False
+    media_path: str = "engine"  # engine (default), lean or naive: see MEDIA_PATHS
     decode_every: int = 0
+
+    @property
+    def lean(self) -> bool:
+        return self.media_path == "lean"
 
 
 # name, env, default, help, kind
@@ -127,8 +131,15 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ),
     ("--rtc-call-report-sample", "RTCLOAD_CALL_REPORT_SAMPLE", 1.0, "share of calls whose report is uploaded", "float"),
     ("--rtc-relay-share", "RTCLOAD_RELAY_SHARE", 0.0, "share of users that are relay-only (TURN)", "float"),
-    ("--rtc-lean", "RTCLOAD_LEAN", False, "lean media: pre-encoded audio, no decoding (many calls per core)", "bool"),
-    ("--rtc-decode-every", "RTCLOAD_DECODE_EVERY", 0, "lean media: fully decode 1 call in N (0 = none)", "int"),
+    (
+        "--rtc-media-path",
+        "RTCLOAD_MEDIA_PATH",
+        "engine",
+        "engine (one media engine per process, default), lean or naive (aiortc baselines, for bench/)",
+        "str",
+    ),
+    ("--rtc-lean", "RTCLOAD_LEAN", False, "same as --rtc-media-path lean (baseline)", "bool"),
+    ("--rtc-decode-every", "RTCLOAD_DECODE_EVERY", 0, "engine/lean media: fully decode 1 call in N (0 = none)", "int"),
     ("--rtc-call-records", "RTCLOAD_CALL_RECORDS", "", "write one CSV row per call to PATH.<process>.csv", "str"),
     (
         "--rtc-metrics-port",
@@ -251,6 +262,19 @@ def _backoff(name: str) -> BackoffPolicy:
     raise ValueError(f"--rtc-backoff must be sdk or fixed (got {name!r})")
 
 
+MEDIA_PATHS = ("engine", "lean", "naive")
+
+
+def _media_path(name: str, lean_flag: bool) -> str:
+    """The media path: the engine by default; `--rtc-lean` is the older spelling of `--rtc-media-path lean`."""
+    path = name.strip().lower()
+    if path not in MEDIA_PATHS:
+        raise ValueError(f"--rtc-media-path must be one of {', '.join(MEDIA_PATHS)} (got {name!r})")
+    if lean_flag and path == "engine":
+        return "lean"
+    return path
+
+
 def settings_from_options(options: argparse.Namespace | Any, target: str) -> LoadSettings:
     """Build and validate settings; raises ValueError naming the bad option."""
     raw = {flag: _get(options, flag, env, default) for flag, env, default, _h, _k in _OPTIONS}
@@ -298,7 +322,7 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         call_reports=str(raw["--rtc-call-reports"]).lower() in ("on", "1", "true", "yes"),
         call_report_sample=float(raw["--rtc-call-report-sample"]),
         relay_share=float(raw["--rtc-relay-share"]),
-        lean=flag_bool("--rtc-lean"),
+        media_path=_media_path(str(raw["--rtc-media-path"]), flag_bool("--rtc-lean")),
         decode_every=int(float(raw["--rtc-decode-every"])),
         media_timeout_s=float(raw["--rtc-media-timeout"]) or None,
     )
