@@ -1,14 +1,19 @@
-"""Concurrent two-way calls per core: naive aiortc vs the lean path, in the same run.
+"""Concurrent two-way calls per core: naive aiortc, the lean path and the media engine, in the same run.
 
-Two processes on loopback: this one (the generator: N CallMedia or LeanCallMedia offerers sending a
-440 Hz tone) and a child (the emulator side: N echo MediaEndpoint / LeanMediaEndpoint answerers).
+Two processes on loopback: this one (the generator: N CallMedia, LeanCallMedia or EngineCallMedia
+offerers sending a 440 Hz tone) and a child (the emulator side: N echo MediaEndpoint, LeanMediaEndpoint or
+EngineMediaEndpoint answerers).
 SDP goes over a private JSON-lines TCP socket so only media cost is measured. For each mode: set up N
 calls (bounded concurrency), settle, then a measured window of CPU% per process (psutil, all
 threads, 100 = one core), loop lag p99 (rtcload.loadgen.health probe), send-interval p99 (gap
 between a track's consecutive sends), loss and jitter from getStats, and packets received vs the
 50/s expected (self-induced shortfall). Bounded: N calls, one window of --duration seconds.
+Engine mode: loss/jitter come from the engine's own RFC 3550 counters (the same MediaStats), the send
+interval is timed at the socket for one stream in ten, and the engine's tick lateness is reported for
+both processes. --calls takes one count for every mode or one per mode (naive cannot carry hundreds).
 
     python bench/calls_per_core.py --calls 50 --duration 20 --modes naive,lean --codec opus
+    python bench/calls_per_core.py --modes naive,lean,engine --calls 25,100,400 --duration 15
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import psutil
 from bench._common import Child, CpuWindow, LagProbe, Rpc, new_loop, pct, serve_rpc
 from rtcload.media.encoded import SEND_GAPS
 from rtcload.media.endpoint import MediaEndpoint
+from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
+from rtcload.media.engine.clock import SEND_LATENESS
 from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint
 from rtcload.media.loopback import use_loopback_only
 from rtcload.media.peer import CallMedia
@@ -37,25 +44,42 @@ EXPECTED_PPS = 50.0
 
 
 # ---------------------------------------------------------------- answerer (child process)
-async def serve(lean: bool) -> None:
+ENDPOINTS = {"naive": MediaEndpoint, "lean": LeanMediaEndpoint, "engine": EngineMediaEndpoint}
+CALLS = {"naive": CallMedia, "lean": LeanCallMedia, "engine": EngineCallMedia}
+SEND_SAMPLE_EVERY = 10  # engine mode: one stream in ten has its socket sends timed
+
+
+async def serve(mode: str) -> None:
     use_loopback_only()
     endpoints: list[AudioSession] = []
     cpu = CpuWindow(psutil.Process())
     lag = LagProbe()
     lag.start()
+    rss_start = psutil.Process().memory_info().rss
 
     async def handle(req: dict[str, Any]) -> dict[str, Any]:
+        nonlocal rss_start
         op = req["op"]
         if op == "offer":
-            endpoint: AudioSession = LeanMediaEndpoint("echo") if lean else MediaEndpoint("echo")
+            endpoint: AudioSession = ENDPOINTS[mode]("echo")
             endpoints.append(endpoint)
             return {"sdp": await endpoint.accept_offer(req["sdp"])}
+        if op == "rss_start":
+            rss_start = psutil.Process().memory_info().rss
+            return {}
         if op == "window_start":
             cpu.start()
             lag.reset()
+            SEND_LATENESS.samples.clear()
             return {}
         if op == "window_end":
-            return {"cpu": cpu.percent(), "lag_p99_ms": lag.p99_ms(), "threads": psutil.Process().num_threads()}
+            return {
+                "cpu": cpu.percent(),
+                "lag_p99_ms": lag.p99_ms(),
+                "tick_late_p99_ms": 1000 * SEND_LATENESS.p99(whole=True),
+                "threads": psutil.Process().num_threads(),
+                "rss_mb_per_call": (psutil.Process().memory_info().rss - rss_start) / 2**20 / max(1, len(endpoints)),
+            }
         if op == "close":
             await asyncio.gather(*(e.close() for e in endpoints), return_exceptions=True)
             endpoints.clear()
@@ -85,11 +109,39 @@ def record_gaps(media: CallMedia, gaps: list[float]) -> None:
     media.source.recv = recv  # type: ignore[method-assign]
 
 
-async def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+class TimedLink:
+    """Engine mode: stands in for one stream's Link and times its RTP sends (RTCP is not on the 20 ms clock)."""
+
+    def __init__(self, link: Any, gaps: list[float]) -> None:
+        self._link = link
+        self._gaps = gaps
+        self._last: float | None = None
+
+    def send(self, data: bytes) -> None:
+        if not 191 < data[1] < 224:
+            now = time.monotonic()
+            if self._last is not None:
+                self._gaps.append(now - self._last)
+            self._last = now
+        self._link.send(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._link, name)
+
+
+async def media_stats(call: Any) -> Any:
+    """Engine calls count RTP themselves (aiortc's getStats sees nothing once the engine took over)."""
+    return call.engine_stats() if isinstance(call, EngineCallMedia) else await sample_stats(call.pc)
+
+
+async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[str, Any]:
     lean = mode == "lean"
+    engine = mode == "engine"
     child = Child([os.path.abspath(__file__), "--serve", "--mode", mode] + (["--no-uvloop"] if args.no_uvloop else []))
     rpcs = [await Rpc.open(child.port) for _ in range(args.setup_concurrency)]
+    await rpcs[0].call(op="rss_start")
     naive_gaps: list[float] = []
+    engine_gaps: list[float] = []
     calls: list[CallMedia] = []
     setup_s: list[float] = []
     lag = LagProbe()
@@ -98,19 +150,15 @@ async def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     rss_before = psutil.Process().memory_info().rss
     try:
         queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(args.calls):
+        for i in range(n_calls):
             queue.put_nowait(i)
 
         async def worker(rpc: Rpc) -> None:
             while not queue.empty():
                 queue.get_nowait()
                 started = time.monotonic()
-                media = (
-                    LeanCallMedia("tone:440", codec=args.codec, stats_interval_s=args.stats_interval)
-                    if lean
-                    else CallMedia("tone:440", codec=args.codec, stats_interval_s=args.stats_interval)
-                )
-                if not lean:
+                media = CALLS[mode]("tone:440", codec=args.codec, stats_interval_s=args.stats_interval)
+                if mode == "naive":
                     record_gaps(media, naive_gaps)
                 calls.append(media)
                 offer = await media.create_offer()
@@ -122,9 +170,16 @@ async def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.wait_for(asyncio.gather(*(worker(r) for r in rpcs)), 120)
         setup_wall = time.monotonic() - t0
         await asyncio.sleep(args.settle)
-        before = {id(c): await sample_stats(c.pc) for c in calls}
+        if engine:
+            for c in calls[::SEND_SAMPLE_EVERY]:
+                stream = getattr(c, "stream", None)
+                if stream is not None:
+                    stream.link = TimedLink(stream.link, engine_gaps)
+        before = {id(c): await media_stats(c) for c in calls}
         SEND_GAPS.samples.clear()
+        SEND_LATENESS.samples.clear()
         naive_gaps.clear()
+        engine_gaps.clear()
         lag.reset()
         await rpcs[0].call(op="window_start")
         gen_cpu.start()
@@ -134,27 +189,33 @@ async def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         window = time.monotonic() - window_start
         emu = await rpcs[0].call(op="window_end")
         gen_lag = lag.p99_ms()
-        gaps = [g for _, g in SEND_GAPS.samples] if lean else list(naive_gaps)
-        after = {id(c): await sample_stats(c.pc) for c in calls}
+        tick_late_p99_ms = 1000 * SEND_LATENESS.p99(whole=True)
+        gaps = [g for _, g in SEND_GAPS.samples] if lean else list(engine_gaps) if engine else list(naive_gaps)
+        after = {id(c): await media_stats(c) for c in calls}
         rss_after = psutil.Process().memory_info().rss
         received = sum(after[k].packets_received - before[k].packets_received for k in after)
         lost = sum(after[k].packets_lost - before[k].packets_lost for k in after)
         remote_lost = sum((after[k].remote_packets_lost or 0) - (before[k].remote_packets_lost or 0) for k in after)
         jitters = [1000 * s.jitter_s for s in after.values() if s.jitter_s is not None]
+        rtts = [1000 * s.rtt_s for s in after.values() if s.rtt_s is not None]
         expected = EXPECTED_PPS * window * len(calls)
         connected = sum(1 for c in calls if c.connected.is_set())
         per_endpoint = (cpu_gen + emu["cpu"]) / 2 / max(1, connected)
         return {
             "mode": mode,
             "codec": args.codec,
-            "calls": args.calls,
+            "calls": n_calls,
             "connected": connected,
             "setup_p50_ms": 1000 * pct(setup_s, 0.5),
             "setups_per_s": len(setup_s) / setup_wall if setup_wall else 0.0,
             "cpu_gen": cpu_gen,
             "cpu_emu": emu["cpu"],
             "core_pct_per_endpoint": per_endpoint,
+            "gen_endpoints_per_core": 100 * connected / max(1e-9, cpu_gen),
+            "emu_endpoints_per_core": 100 * connected / max(1e-9, emu["cpu"]),
             "gen_lag_p99_ms": gen_lag,
+            "gen_tick_late_p99_ms": tick_late_p99_ms if engine else float("nan"),
+            "emu_tick_late_p99_ms": emu["tick_late_p99_ms"] if engine else float("nan"),
             "emu_lag_p99_ms": emu["lag_p99_ms"],
             "send_p50_ms": 1000 * pct(gaps, 0.5),
             "send_p99_ms": 1000 * pct(gaps, 0.99),
@@ -162,9 +223,12 @@ async def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             "remote_loss_pct": 100 * remote_lost / max(1, received + lost),
             "rx_shortfall_pct": 100 * (1 - received / expected) if expected else 0.0,
             "jitter_p50_ms": pct(jitters, 0.5),
+            "jitter_p99_ms": pct(jitters, 0.99),
+            "rtt_p50_ms": pct(rtts, 0.5),
             "threads_gen": psutil.Process().num_threads(),
             "threads_emu": emu["threads"],
             "rss_mb_per_call": (rss_after - rss_before) / 2**20 / max(1, len(calls)),
+            "emu_rss_mb_per_call": emu["rss_mb_per_call"],
         }
     finally:
         lag.stop()
@@ -183,24 +247,39 @@ COLUMNS = [
     ("cpu_gen", "{:.1f}"),
     ("cpu_emu", "{:.1f}"),
     ("core_pct_per_endpoint", "{:.2f}"),
+    ("gen_endpoints_per_core", "{:.0f}"),
+    ("emu_endpoints_per_core", "{:.0f}"),
     ("gen_lag_p99_ms", "{:.1f}"),
     ("emu_lag_p99_ms", "{:.1f}"),
+    ("gen_tick_late_p99_ms", "{:.1f}"),
+    ("emu_tick_late_p99_ms", "{:.1f}"),
     ("send_p50_ms", "{:.1f}"),
     ("send_p99_ms", "{:.1f}"),
     ("rx_loss_pct", "{:.3f}"),
+    ("remote_loss_pct", "{:.3f}"),
     ("rx_shortfall_pct", "{:.2f}"),
-    ("jitter_p50_ms", "{:.1f}"),
+    ("jitter_p50_ms", "{:.2f}"),
+    ("jitter_p99_ms", "{:.2f}"),
+    ("rtt_p50_ms", "{:.1f}"),
+    ("setups_per_s", "{:.0f}"),
     ("threads_gen", "{}"),
     ("threads_emu", "{}"),
     ("rss_mb_per_call", "{:.2f}"),
+    ("emu_rss_mb_per_call", "{:.2f}"),
 ]
 
 
 async def main_async(args: argparse.Namespace) -> None:
     use_loopback_only()
     results = []
-    for mode in args.modes.split(","):
-        result = await run_mode(mode, args)
+    modes = args.modes.split(",")
+    counts = [int(c) for c in str(args.calls).split(",")]
+    if len(counts) == 1:
+        counts *= len(modes)
+    if len(counts) != len(modes):
+        raise SystemExit(f"--calls needs one count or one per mode ({len(modes)}), got {args.calls}")
+    for mode, n_calls in zip(modes, counts, strict=True):
+        result = await run_mode(mode, n_calls, args)
         results.append(result)
         print(" ".join(f"{k}={fmt.format(result[k])}" for k, fmt in COLUMNS), flush=True)
     print("| " + " | ".join(k for k, _ in COLUMNS) + " |")
@@ -208,19 +287,22 @@ async def main_async(args: argparse.Namespace) -> None:
     for r in results:
         print("| " + " | ".join(fmt.format(r[k]) for k, fmt in COLUMNS) + " |")
     by_mode = {r["mode"]: r for r in results}
-    if "naive" in by_mode and "lean" in by_mode:
-        ratio = by_mode["naive"]["core_pct_per_endpoint"] / max(1e-9, by_mode["lean"]["core_pct_per_endpoint"])
-        print(f"ratio naive/lean CPU per call endpoint = {ratio:.2f}x (lean fits {ratio:.2f}x more calls per core)")
+    for slow, fast in (("naive", "lean"), ("naive", "engine"), ("lean", "engine")):
+        if slow in by_mode and fast in by_mode:
+            ratio = by_mode[slow]["core_pct_per_endpoint"] / max(1e-9, by_mode[fast]["core_pct_per_endpoint"])
+            print(
+                f"ratio {slow}/{fast} CPU per call endpoint = {ratio:.2f}x ({fast} fits {ratio:.2f}x more calls/core)"
+            )
     for r in results:
         print(f"{r['mode']}: ~{100 / max(1e-9, r['core_pct_per_endpoint']):.0f} call endpoints per core at this load")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--calls", default="50", help="calls for every mode, or one count per mode: 25,100,400")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=3.0)
-    parser.add_argument("--modes", default="naive,lean")
+    parser.add_argument("--modes", default="naive,lean", help="any of naive,lean,engine")
     parser.add_argument("--codec", default="opus", choices=["opus", "pcmu", "pcma"])
     parser.add_argument("--setup-concurrency", type=int, default=10)
     parser.add_argument("--stats-interval", type=float, default=2.0)
@@ -231,7 +313,7 @@ def main() -> None:
     loop = new_loop(not args.no_uvloop)
     asyncio.set_event_loop(loop)
     if args.serve:
-        loop.run_until_complete(serve(args.mode == "lean"))
+        loop.run_until_complete(serve(args.mode))
     else:
         loop.run_until_complete(main_async(args))
 
