@@ -8,12 +8,13 @@ the exit code is 1 when any objective fails. An offline HTML report is written a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ EXIT_USAGE = 2
 # Short calls for the default demo so a run shows complete calls in well under a minute.
 # Against the embedded emulator the soak scenario brings its own faults and long calls.
 CALL_RECORD_PARTS = "calls-part"  # per-process CSVs, merged into calls.csv at the end
+HEALTH_PARTS = "health-part"  # per-process whole-run health verdicts (send clock, loop lag)
 SOAK_DEMO_DEFAULTS = {
     "--rtc-call-duration": "uniform:20,40",
     "--rtc-faults": "every=10s,action=drop,share=0.3; every=45s,action=restart,keep_sessions=1",
@@ -136,6 +138,8 @@ def locust_command(args: argparse.Namespace, target: str, csv_prefix: Path, warm
         cmd += ["--csv", str(csv_prefix), "--csv-full-history", "--only-summary", "--stop-timeout", "30"]
         if "--rtc-call-records" not in passthrough:
             cmd += ["--rtc-call-records", str(csv_prefix.parent / CALL_RECORD_PARTS)]
+        if "--rtc-health-file" not in passthrough:
+            cmd += ["--rtc-health-file", str(csv_prefix.parent / HEALTH_PARTS)]
     if warmup_s > 0:
         cmd += ["--rtc-warmup", str(warmup_s)]
     if args.processes > 1:
@@ -169,10 +173,13 @@ def run_locust(args: argparse.Namespace, target: str, results: Path, warmup_s: f
     csv_prefix = results / "locust"
     for stale in results.glob("locust_*.csv"):
         stale.unlink()
+    for stale in results.glob(f"{HEALTH_PARTS}.*.json"):
+        stale.unlink()
     cmd = locust_command(args, target, csv_prefix, warmup_s)
     started = time.monotonic()
     with open(results / "locust.log", "w") as log_file:
         code, load = run_watched(cmd, log_file)
+    load = with_process_health(load, results)
     wall_s = round(time.monotonic() - started, 1)
     if not Path(f"{csv_prefix}_stats.csv").exists():
         return LocustRun(code, None, load, csv_prefix, wall_s)
@@ -180,6 +187,24 @@ def run_locust(args: argparse.Namespace, target: str, results: Path, warmup_s: f
     summary.update({"scenario": args.scenario, "target": target, "users": args.users, "duration": args.duration})
     summary.update({"wall_s": wall_s, "warmup_s": warmup_s, "generator": load.to_json()})
     return LocustRun(code, summary, load, csv_prefix, wall_s)
+
+
+def with_process_health(load: GeneratorLoad, results: Path) -> GeneratorLoad:
+    """Add the Locust processes' own verdicts: the worst send-clock lateness and loop lag of any process."""
+    verdicts = []
+    for part in sorted(results.glob(f"{HEALTH_PARTS}.*.json")):
+        try:
+            verdicts.append(json.loads(part.read_text()))
+        except (OSError, ValueError):
+            continue
+    if not verdicts:
+        return load
+    return replace(
+        load,
+        send_late_p99_s=max(float(v.get("send_late_p99_s", 0.0)) for v in verdicts),
+        loop_lag_p99_s=max(float(v.get("loop_lag_p99_s", 0.0)) for v in verdicts),
+        clock_saturated=any(bool(v.get("saturated")) for v in verdicts),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -235,10 +260,18 @@ def finish(args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, results:
     summary["passed"] = all(v.passed for v in verdicts)
     write_summary(summary, results / "summary.json")
     print(render_summary(summary))
-    if outcome.load.saturated:
+    load = outcome.load
+    if load.send_late_p99_s is not None:
+        print(
+            f"\ngenerator health: media send clock late p99 {load.send_late_p99_s * 1000:.1f} ms, loop lag p99 "
+            f"{(load.loop_lag_p99_s or 0.0) * 1000:.1f} ms, busiest process {load.cpu_mean:.0f} % CPU: "
+            + ("SATURATED" if load.saturated else "not saturated")
+        )
+    if load.saturated:
         print(
             "\nwarning: the load generator was saturated (busiest Locust process at "
-            f"{outcome.load.cpu_mean:.0f} % CPU); timings include its own delay - add --processes or machines"
+            f"{load.cpu_mean:.0f} % CPU, send clock late p99 {(load.send_late_p99_s or 0.0) * 1000:.1f} ms); "
+            "timings include its own delay - add --processes or machines"
         )
     written = [str(results / "summary.json")]
     parts = list(results.glob(f"{CALL_RECORD_PARTS}.*.csv"))

@@ -177,6 +177,14 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
         "process CPU (1.0 = a core) above which it is saturated",
         "float",
     ),
+    (
+        "--rtc-saturation-send-late",
+        "RTCLOAD_SATURATION_SEND_LATE",
+        0.005,
+        "media send-tick lateness p99 (s) above which the generator is saturated",
+        "float",
+    ),
+    ("--rtc-health-file", "RTCLOAD_HEALTH_FILE", "", "write this process's run health to PATH.<process>.json", "str"),
 )
 METRICS_FLAGS = frozenset(
     {
@@ -186,6 +194,8 @@ METRICS_FLAGS = frozenset(
         "--rtc-pushgateway",
         "--rtc-saturation-lag",
         "--rtc-saturation-cpu",
+        "--rtc-saturation-send-late",
+        "--rtc-health-file",
     }
 )
 
@@ -231,6 +241,8 @@ class MetricsSettings:
     pushgateway: str | None
     saturation_lag_s: float
     saturation_cpu: float
+    saturation_send_late_s: float = 0.005
+    health_file: str | None = None
 
     def port_for(self, index: int) -> int:
         """Base port + process index (master/local 0, worker i -> i + 1), unless fixed."""
@@ -251,6 +263,8 @@ def metrics_settings_from_options(options: argparse.Namespace | Any) -> MetricsS
         pushgateway=str(raw["--rtc-pushgateway"]) or None,
         saturation_lag_s=float(raw["--rtc-saturation-lag"]),
         saturation_cpu=float(raw["--rtc-saturation-cpu"]),
+        saturation_send_late_s=float(raw["--rtc-saturation-send-late"]),
+        health_file=str(raw["--rtc-health-file"]) or None,
     )
 
 

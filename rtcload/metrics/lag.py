@@ -26,8 +26,9 @@ class LagWindow:
         self.samples.append((now, lag_s))
         self.unreported.append(lag_s)
 
-    def p99(self) -> float:
-        cutoff = time.monotonic() - self.window_s
+    def p99(self, whole: bool = False) -> float:
+        """p99 of the last `window_s` seconds, or of every sample still retained when `whole` (a run's verdict)."""
+        cutoff = float("-inf") if whole else time.monotonic() - self.window_s
         recent = sorted(lag for t, lag in list(self.samples) if t >= cutoff)
         if not recent:
             return 0.0

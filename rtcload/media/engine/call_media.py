@@ -214,6 +214,8 @@ class EngineCallMedia(_EngineSession, CallMedia):
         )
         self._engine_init(decode, one_way_after_s, energy_floor_dbfs)
         self._send_frames_spec = spec
+        if self.codec_preference in ENGINE_CODECS:  # encode the source now, not while other calls' media flows
+            encoded_frames(spec, self.codec_preference)
 
     def _ensure_transceiver(self) -> RTCRtpTransceiver:
         return self._engine_transceiver(super()._ensure_transceiver())

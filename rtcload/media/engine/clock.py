@@ -5,13 +5,16 @@ its own; one tick sends every call's frame in a stable order, so each stream's s
 Deadlines are `origin + k * period` (never "now + period"), so lateness does not accumulate. A tick
 that runs late by whole periods reports how many frames are due; the engine sends them (bounded) so
 timestamps keep to the wall clock. How late each tick ran is the generator's own distortion: it is
-recorded in `SEND_LATENESS`, the window generator health judges saturation by.
+recorded in `SEND_LATENESS`, the window generator health judges saturation by. Deadlines and lateness
+use `time.monotonic()`, not `loop.time()`: uvloop's loop time is libuv's millisecond clock cached at
+the start of each loop iteration, too coarse to see a millisecond of lateness.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Callable
 
 from rtcload.metrics.lag import LagWindow
@@ -39,7 +42,7 @@ class EngineClock:
         self._on_tick = on_tick
         self._origin = 0.0
         self._ticks = 0
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None
 
     @property
     def running(self) -> bool:
@@ -47,9 +50,9 @@ class EngineClock:
 
     def start(self) -> None:
         if self._handle is None:
-            self._origin = self.loop.time()
+            self._origin = time.monotonic()
             self._ticks = 0
-            self._handle = self.loop.call_at(self._origin, self._fire)
+            self._handle = self.loop.call_soon(self._fire)
 
     def stop(self) -> None:
         if self._handle is not None:
@@ -57,7 +60,7 @@ class EngineClock:
             self._handle = None
 
     def _fire(self) -> None:
-        now = self.loop.time()
+        now = time.monotonic()
         late = now - (self._origin + self._ticks * self.period_s)
         elapsed = 1
         if late >= self.period_s:  # whole periods missed: those frames are due now as well
@@ -65,7 +68,8 @@ class EngineClock:
             elapsed += missed
             self._ticks += missed
         self._ticks += 1
-        self._handle = self.loop.call_at(self._origin + self._ticks * self.period_s, self._fire)
+        delay = self._origin + self._ticks * self.period_s - now
+        self._handle = self.loop.call_later(delay if delay > 0.0 else 0.0, self._fire)
         if self.lateness is not None:
             self.lateness.record(late if late > 0.0 else 0.0)
         self._on_tick(elapsed, min(elapsed, MAX_CATCH_UP_FRAMES))
