@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
+import subprocess
 import sys
 import time
 from typing import Any
@@ -34,6 +36,7 @@ from rtcload.media.encoded import SEND_GAPS
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
 from rtcload.media.engine.clock import SEND_LATENESS
+from rtcload.media.engine.engine import engine_for
 from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint
 from rtcload.media.loopback import use_loopback_only
 from rtcload.media.peer import CallMedia
@@ -44,6 +47,53 @@ EXPECTED_PPS = 50.0
 
 
 # ---------------------------------------------------------------- answerer (child process)
+class GcPauses:
+    """Garbage-collection pauses of this process (gc.callbacks), per generation: a stalled loop's usual suspect."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._started))
+
+    def summary(self) -> dict[str, float]:
+        full = [d for g, d in self.pauses if g == 2]
+        return {
+            "gc_count": len(self.pauses),
+            "gc_full": len(full),
+            "gc_max_ms": 1000 * max((d for _, d in self.pauses), default=0.0),
+            "gc_total_ms": 1000 * sum(d for _, d in self.pauses),
+        }
+
+
+class TickTimer:
+    """Engine mode: how long each tick of this process' engine takes (the send burst of every stream)."""
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+        self._wrapped = False
+
+    def attach(self) -> None:
+        engine = engine_for(asyncio.get_running_loop())
+        if self._wrapped:
+            return
+        self._wrapped = True
+        original = engine.clock._on_tick
+        durations = self.durations
+
+        def timed(elapsed: int, send: int) -> None:
+            started = time.perf_counter()
+            original(elapsed, send)
+            durations.append(time.perf_counter() - started)
+
+        engine.clock._on_tick = timed
+
+
 ENDPOINTS = {"naive": MediaEndpoint, "lean": LeanMediaEndpoint, "engine": EngineMediaEndpoint}
 CALLS = {"naive": CallMedia, "lean": LeanCallMedia, "engine": EngineCallMedia}
 SEND_SAMPLE_EVERY = 10  # engine mode: one stream in ten has its socket sends timed
@@ -56,6 +106,8 @@ async def serve(mode: str) -> None:
     lag = LagProbe()
     lag.start()
     rss_start = psutil.Process().memory_info().rss
+    gc_pauses = GcPauses()
+    ticks = TickTimer()
 
     async def handle(req: dict[str, Any]) -> dict[str, Any]:
         nonlocal rss_start
@@ -71,9 +123,15 @@ async def serve(mode: str) -> None:
             cpu.start()
             lag.reset()
             SEND_LATENESS.samples.clear()
+            gc_pauses.pauses.clear()
+            if mode == "engine":
+                ticks.attach()
+            ticks.durations.clear()
             return {}
         if op == "window_end":
             return {
+                **gc_pauses.summary(),
+                "tick_p99_ms": 1000 * pct(ticks.durations, 0.99),
                 "cpu": cpu.percent(),
                 "lag_p99_ms": lag.p99_ms(),
                 "tick_late_p99_ms": 1000 * SEND_LATENESS.p99(whole=True),
@@ -129,6 +187,17 @@ class TimedLink:
         return getattr(self._link, name)
 
 
+def start_profilers(args: argparse.Namespace, mode: str, child_pid: int) -> list[subprocess.Popen[bytes]]:
+    """py-spy on both processes for the measured window (collapsed stacks; bench/profile_summary.py reads them)."""
+    procs = []
+    for side, pid in (("gen", os.getpid()), ("emu", child_pid)):
+        out = f"{args.profile}-{mode}-{side}.txt"
+        cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(args.duration)), "--rate", "200"]
+        cmd += ["--format", "raw", "--output", out, "--nonblocking"] + (["--native"] if args.profile_native else [])
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
+
+
 async def media_stats(call: Any) -> Any:
     """Engine calls count RTP themselves (aiortc's getStats sees nothing once the engine took over)."""
     return call.engine_stats() if isinstance(call, EngineCallMedia) else await sample_stats(call.pc)
@@ -147,6 +216,8 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
     lag = LagProbe()
     lag.start()
     gen_cpu = CpuWindow(psutil.Process())
+    gc_pauses = GcPauses()
+    ticks = TickTimer()
     rss_before = psutil.Process().memory_info().rss
     try:
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -176,20 +247,28 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
                 if stream is not None:
                     stream.link = TimedLink(stream.link, engine_gaps)
         before = {id(c): await media_stats(c) for c in calls}
+        if engine:
+            ticks.attach()
+        ticks.durations.clear()
+        gc_pauses.pauses.clear()
         SEND_GAPS.samples.clear()
         SEND_LATENESS.samples.clear()
         naive_gaps.clear()
         engine_gaps.clear()
         lag.reset()
         await rpcs[0].call(op="window_start")
+        profilers = start_profilers(args, mode, child.pid) if args.profile else []
         gen_cpu.start()
         window_start = time.monotonic()
         await asyncio.sleep(args.duration)
         cpu_gen = gen_cpu.percent()
         window = time.monotonic() - window_start
         emu = await rpcs[0].call(op="window_end")
+        for profiler in profilers:
+            profiler.wait(30)
         gen_lag = lag.p99_ms()
         tick_late_p99_ms = 1000 * SEND_LATENESS.p99(whole=True)
+        gen_gc = gc_pauses.summary()
         gaps = [g for _, g in SEND_GAPS.samples] if lean else list(engine_gaps) if engine else list(naive_gaps)
         after = {id(c): await media_stats(c) for c in calls}
         rss_after = psutil.Process().memory_info().rss
@@ -216,6 +295,11 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
             "gen_lag_p99_ms": gen_lag,
             "gen_tick_late_p99_ms": tick_late_p99_ms if engine else float("nan"),
             "emu_tick_late_p99_ms": emu["tick_late_p99_ms"] if engine else float("nan"),
+            "gen_tick_p99_ms": 1000 * pct(ticks.durations, 0.99) if engine else float("nan"),
+            "emu_tick_p99_ms": emu["tick_p99_ms"] if engine else float("nan"),
+            "gen_gc_full": gen_gc["gc_full"],
+            "gen_gc_max_ms": gen_gc["gc_max_ms"],
+            "emu_gc_max_ms": emu["gc_max_ms"],
             "emu_lag_p99_ms": emu["lag_p99_ms"],
             "send_p50_ms": 1000 * pct(gaps, 0.5),
             "send_p99_ms": 1000 * pct(gaps, 0.99),
@@ -231,6 +315,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
             "emu_rss_mb_per_call": emu["rss_mb_per_call"],
         }
     finally:
+        gc.callbacks.remove(gc_pauses._callback)
         lag.stop()
         await asyncio.gather(*(c.close() for c in calls), return_exceptions=True)
         await rpcs[0].call(op="close")
@@ -253,6 +338,11 @@ COLUMNS = [
     ("emu_lag_p99_ms", "{:.1f}"),
     ("gen_tick_late_p99_ms", "{:.1f}"),
     ("emu_tick_late_p99_ms", "{:.1f}"),
+    ("gen_tick_p99_ms", "{:.1f}"),
+    ("emu_tick_p99_ms", "{:.1f}"),
+    ("gen_gc_full", "{}"),
+    ("gen_gc_max_ms", "{:.1f}"),
+    ("emu_gc_max_ms", "{:.1f}"),
     ("send_p50_ms", "{:.1f}"),
     ("send_p99_ms", "{:.1f}"),
     ("rx_loss_pct", "{:.3f}"),
@@ -307,6 +397,8 @@ def main() -> None:
     parser.add_argument("--setup-concurrency", type=int, default=10)
     parser.add_argument("--stats-interval", type=float, default=2.0)
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--profile", default="", help="py-spy both processes in the window: PREFIX-mode-gen/emu.txt")
+    parser.add_argument("--profile-native", action="store_true", help="include native (C) frames in the profile")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="lean", help=argparse.SUPPRESS)
     args = parser.parse_args()
