@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import gc
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import psutil
 
 from bench._common import Child, CpuWindow, LagProbe, Rpc, new_loop, pct, serve_rpc
+from bench.engine_floor import PACKETS_PER_S, floor_costs, micro
 from rtcload.media.encoded import SEND_GAPS
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
@@ -361,6 +363,13 @@ COLUMNS = [
 
 async def main_async(args: argparse.Namespace) -> None:
     use_loopback_only()
+    floor_us = statistics.median(floor_costs(micro(5000, 160))[2] for _ in range(3)) * 1e6 / 100
+    floor_pct = floor_us * PACKETS_PER_S * 2 / 1e4  # % of a core per call endpoint at the floor
+    print(
+        f"floor in this run (bench/engine_floor.py micro, median of 3): {floor_us:.1f} us per packet operation = "
+        f"{floor_pct:.3f} % core per call endpoint = ~{100 / floor_pct:.0f} endpoints per core",
+        flush=True,
+    )
     results = []
     modes = args.modes.split(",")
     counts = [int(c) for c in str(args.calls).split(",")]
@@ -384,7 +393,10 @@ async def main_async(args: argparse.Namespace) -> None:
                 f"ratio {slow}/{fast} CPU per call endpoint = {ratio:.2f}x ({fast} fits {ratio:.2f}x more calls/core)"
             )
     for r in results:
-        print(f"{r['mode']}: ~{100 / max(1e-9, r['core_pct_per_endpoint']):.0f} call endpoints per core at this load")
+        print(
+            f"{r['mode']}: ~{100 / max(1e-9, r['core_pct_per_endpoint']):.0f} call endpoints per core at this load, "
+            f"{r['core_pct_per_endpoint'] / floor_pct:.1f}x the floor measured in this run"
+        )
 
 
 def main() -> None:

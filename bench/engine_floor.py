@@ -137,6 +137,15 @@ def micro(packets: int, payload_size: int) -> dict[str, float]:
     return results
 
 
+def floor_costs(results: dict[str, float]) -> tuple[float, float, float]:
+    """(us per sent packet, us per received packet, CPU seconds per second of one call endpoint) at the floor."""
+    tx = results["engine pack_rtp + SRTP protect"] + results["bare sendto (loopback UDP)"]
+    rx = results["engine SRTP unprotect + parse_rtp"] + results["bare recvfrom (loopback UDP)"]
+    rx += results["engine ReceiveStats.on_packet"]
+    rtcp = results["RTCP amortised per packet (1 report/s/stream)"]
+    return tx, rx, PACKETS_PER_S * (tx + rx + 2 * rtcp) / 1e6
+
+
 class FloorCall:
     """One call endpoint at the floor: a socket pair, SRTP both ways, RFC 3550 receive statistics."""
 
@@ -244,16 +253,11 @@ def main() -> None:
     for label, value in results.items():
         if not label.startswith("_"):
             print(f"{label:55s} {value:7.2f} us")
-    engine_tx = results["engine pack_rtp + SRTP protect"] + results["bare sendto (loopback UDP)"]
-    engine_rx = results["engine SRTP unprotect + parse_rtp"] + results["bare recvfrom (loopback UDP)"]
-    engine_rx += results["engine ReceiveStats.on_packet"]
+    engine_tx, engine_rx, per_endpoint_s = floor_costs(results)
     baseline_tx = results["baseline aiortc RtpPacket serialize + SRTP protect"] + results["bare sendto (loopback UDP)"]
     baseline_rx = results["baseline aiortc SRTP unprotect + RtpPacket.parse"] + results["bare recvfrom (loopback UDP)"]
-    per_endpoint_s = (
-        PACKETS_PER_S * (engine_tx + engine_rx + 2 * results["RTCP amortised per packet (1 report/s/stream)"]) / 1e6
-    )
     print(
-        f"floor send (pack+protect+sendto)          {engine_tx:6.2f} us; aiortc objects {baseline_tx:6.2f} us "
+        f"floor send (pack+protect+sendto)           {engine_tx:6.2f} us; aiortc objects {baseline_tx:6.2f} us "
         f"(ratio {baseline_tx / engine_tx:.2f}x)"
     )
     print(
