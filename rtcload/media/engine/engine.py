@@ -35,6 +35,9 @@ class MediaEngine:
     def __len__(self) -> int:
         return len(self._streams)
 
+    def __contains__(self, stream: object) -> bool:
+        return id(stream) in self._streams and self._streams[id(stream)] is stream
+
     def add(self, stream: EngineStream) -> None:
         self._streams[id(stream)] = stream
         self._order = tuple(self._streams.values())
