@@ -195,7 +195,8 @@ def start_profilers(args: argparse.Namespace, mode: str, child_pid: int) -> list
     for side, pid in (("gen", os.getpid()), ("emu", child_pid)):
         out = f"{args.profile}-{mode}-{side}.txt"
         cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(args.duration)), "--rate", "200"]
-        cmd += ["--format", "raw", "--output", out, "--nonblocking"] + (["--native"] if args.profile_native else [])
+        # --native has to pause the process to unwind C frames; Python-only sampling does not
+        cmd += ["--format", "raw", "--output", out] + (["--native"] if args.profile_native else ["--nonblocking"])
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 
