@@ -136,13 +136,19 @@ async def test_hold_stops_media_both_ways_and_unhold_brings_it_back(engine_emula
         await client.close()
 
 
-async def test_dtmf_digits_arrive_at_the_emulator(engine_emulator):
+async def test_dtmf_digits_arrive_at_the_emulator_over_signaling_and_in_band(engine_emulator):
     client = await connect(engine_emulator.url, lambda: engine_media())
     try:
         call = await client.call("echo", answer_timeout_s=20)
         assert await call.media.analyzer.wait_until(lambda a: a.first_audio_at is not None, 20)
+        endpoint = engine_emulator.answerer.endpoints[call.id]
+        assert call.media.stream.dtmf_payload_type is not None  # telephone-event/48000 was negotiated
         await call.dtmf("12#")
-        assert await engine_emulator.wait_for(lambda: engine_emulator.dtmf(call.id) == "12#", 10)
+        assert await engine_emulator.wait_for(lambda: engine_emulator.dtmf(call.id) == "12#", 10)  # signaling
+        # ... and in-band, RFC 4733 on the call's RTP (a 0.1 s event and a gap per digit)
+        assert await call.media.analyzer.wait_until(lambda _a: endpoint.dtmf_received == "12#", 10)
+        stats = await call.media.stats.sample_now()
+        assert stats.packets_lost == 0
     finally:
         await client.close()
 

@@ -1171,10 +1171,14 @@ class SignalingClient:
                 log.warning("[%s][call %s] ICE restart after media timeout failed: %s", self.label, call.id, exc)
 
     async def send_dtmf(self, call: Call, digits: str) -> None:
-        """One `telnyx_rtc.info` per digit, as the SDK sends one per key press."""
+        """One `telnyx_rtc.info` per digit, as the SDK sends one per key press (and, when the call's media
+        can, the digit in-band as RFC 4733 telephone-events)."""
         await self._wait_signaling(call)
         assert self.sessid is not None
+        inband = getattr(call.media, "send_dtmf", None)  # media that can also send RFC 4733 events in RTP
         for digit in digits:
+            if inband is not None:
+                inband(digit)
             await self.request(messages.info_dtmf(sessid=self.sessid, dtmf=digit, dialog=call.dialog), call_id=call.id)
             self.events.emit(EventKind.DTMF_SENT, call_id=call.id, digit=digit)
 

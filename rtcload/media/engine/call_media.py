@@ -16,12 +16,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from aiortc import RTCRtpTransceiver
+from aiortc import RTCRtpCodecParameters, RTCRtpTransceiver
+from aiortc.codecs import CODECS
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
 from rtcload.media.encoded import PreEncodedTrack, encoded_frames
 from rtcload.media.endpoint import MediaEndpoint
+from rtcload.media.engine.dtmf import DtmfDetector
 from rtcload.media.engine.engine import MediaEngine, engine_for
 from rtcload.media.engine.rtp import RtpPacket
 from rtcload.media.engine.stream import Codec, EngineStream
@@ -33,6 +35,22 @@ from rtcload.media.session import AudioSession
 from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec
 
 ENGINE_CODECS = ("opus", "pcmu", "pcma")
+TELEPHONE_EVENTS = (
+    RTCRtpCodecParameters(mimeType="audio/telephone-event", clockRate=48000, channels=1, payloadType=110),
+    RTCRtpCodecParameters(mimeType="audio/telephone-event", clockRate=8000, channels=1, payloadType=126),
+)
+
+
+def offer_telephone_events() -> None:
+    """Make aiortc negotiate RFC 4733 telephone-event (it has no such codec): the engine sends and detects it.
+
+    aiortc's codec list is process-wide, so every peer of a process that uses the engine offers it (the
+    aiortc baselines never send it; their receivers would not decode one).
+    """
+    audio = CODECS["audio"]
+    for codec in TELEPHONE_EVENTS:
+        if not any(c.mimeType.lower() == codec.mimeType and c.clockRate == codec.clockRate for c in audio):
+            audio.append(codec)
 
 
 class EngineStatsSampler(StatsSampler):
@@ -59,6 +77,7 @@ class _EngineSession:
     decode: bool
 
     def _engine_init(self, decode: bool, one_way_after_s: float, energy_floor_dbfs: float) -> None:
+        offer_telephone_events()
         session: Any = self
         self.decode = decode
         self.stream: EngineStream | None = None
@@ -72,6 +91,7 @@ class _EngineSession:
             lambda: session.codec, energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s
         )
         self.decoder: Any = None
+        self.dtmf_detector = DtmfDetector()  # RFC 4733 digits received in-band
         if not decode:
             self.analyzer = self.payloads
         self.stats = EngineStatsSampler(self, self.stats.interval_s, enrich=session._enrich_stats)
@@ -126,6 +146,12 @@ class _EngineSession:
             ssrc=transceiver.sender._ssrc,
             cname=cname or str(uuid.uuid4()),
         )
+        stream.dtmf_payload_type = next(
+            (c.payloadType for c in transceiver._codecs if c.mimeType.lower() == "audio/telephone-event"
+             and c.clockRate == codec_parameters.clockRate),
+            None,
+        )  # fmt: skip
+        stream.on_dtmf = self._engine_dtmf
         stream.loss_runs = self.loss_runs
         stream.on_first_rtp = self._engine_first_rtp
         stream.on_packet = self._engine_packet
@@ -146,10 +172,22 @@ class _EngineSession:
     def _engine_packet(self, packet: RtpPacket, arrival: float) -> None:
         target = self._forward_to
         if target is not None and target.stream is not None:
-            target.stream.forward(packet.payload, packet.timestamp, packet.marker)
+            target.stream.forward(packet.payload, packet.timestamp, packet.marker, arrival)
         self.payloads.add_payload(packet.payload, arrival)
         if self.decoder is not None:
             self.decoder.push(packet.payload, arrival)
+
+    def _engine_dtmf(self, packet: RtpPacket, _arrival: float) -> None:
+        with contextlib.suppress(ValueError):  # a malformed event is not a digit
+            self.dtmf_detector.on_packet(packet.timestamp, packet.payload)
+
+    @property
+    def dtmf_received(self) -> str:
+        return "".join(self.dtmf_detector.digits)
+
+    def send_dtmf(self, digit: str) -> bool:
+        """RFC 4733 in-band digits on the call's RTP (the SDK's INFO goes over signaling as well)."""
+        return self.stream is not None and self.stream.sending and self.stream.send_dtmf(digit)
 
     def engine_stats(self) -> MediaStats:
         if self.stream is not None:

@@ -10,6 +10,7 @@ blocks about our SSRC give RTT (LSR/DLSR), loss and jitter of what we send.
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import pylibsrtp
 
+from rtcload.media.engine.dtmf import DtmfPacket, dtmf_events
 from rtcload.media.engine.receive_stats import ReceiveStats
 from rtcload.media.engine.rtcp import (
     ReceiverReport,
@@ -34,6 +36,7 @@ from rtcload.media.engine.rtcp import (
     rtt_seconds,
 )
 from rtcload.media.engine.rtp import RtpPacket, pack_rtp, parse_rtp
+from rtcload.media.engine.send_stats import SendStats
 from rtcload.media.engine.takeover import Link
 from rtcload.media.sequence import LossRunTracker
 from rtcload.media.stats import MediaStats
@@ -83,8 +86,11 @@ class EngineStream:
         self._timestamp = random.getrandbits(32)
         self._marker = True
         self._echo_offset: int | None = None
-        self.packets_sent = 0
-        self.octets_sent = 0
+        self.sent = SendStats(codec.clock_rate)
+        self.dtmf_payload_type: int | None = None  # negotiated telephone-event at the codec's clock rate
+        self._dtmf: collections.deque[tuple[int, int, DtmfPacket]] = collections.deque()  # (tick, base ts, packet)
+        self._ticks = 0
+        self._now = time.monotonic()  # the current tick's (or datagram's) time, for the send statistics
         self._sent_since_report = False
         # receive
         self.remote_ssrc: int | None = None
@@ -92,6 +98,7 @@ class EngineStream:
         self.loss_runs: LossRunTracker | None = None
         self.on_packet: PacketSink | None = None
         self.on_first_rtp: Callable[[], None] | None = None
+        self.on_dtmf: PacketSink | None = None
         self.first_rtp: float | None = None
         self.last_rtp: float | None = None
         self.rejected = 0  # datagrams that failed SRTP or RTP/RTCP parsing
@@ -105,6 +112,8 @@ class EngineStream:
 
     def on_tick(self, elapsed: int, send: int, now: float) -> None:
         """`elapsed` frames of time passed; send the last `send` of them (fewer after a long stall)."""
+        self._now = now
+        self._ticks += elapsed
         if self.sending and self.frames is not None:
             if elapsed > send:
                 self._timestamp += (elapsed - send) * self._spf
@@ -112,7 +121,10 @@ class EngineStream:
                 self._marker = True
             frames = self.frames
             for _ in range(send):
-                self._send(frames[self._index % len(frames)], self._timestamp)
+                if self._dtmf and self._dtmf[0][0] <= self._ticks:
+                    self._send_due_dtmf()  # a digit's ticks carry its events instead of audio
+                else:
+                    self._send(frames[self._index % len(frames)], self._timestamp)
                 self._index += 1
                 self._timestamp += self._spf
         else:
@@ -123,10 +135,30 @@ class EngineStream:
             self._next_rtcp = now + _rtcp_interval()
             self.send_rtcp()
 
-    def forward(self, payload: bytes, timestamp: int, marker: bool) -> None:
+    def send_dtmf(self, digits: str) -> bool:
+        """Queue RFC 4733 events for `digits` from the next tick (after any digits still queued);
+        False when no telephone-event was negotiated."""
+        if self.dtmf_payload_type is None or self.frames is None:
+            return False
+        start = self._ticks + 1  # the next tick sends the frame stamped self._timestamp
+        if self._dtmf:
+            start = max(start, self._dtmf[-1][0] + 3)  # after the queued digits' end packets and a gap
+        base = self._timestamp + (start - self._ticks - 1) * self._spf  # the audio timestamp of that tick
+        for packet in dtmf_events(digits, self.codec.clock_rate):
+            self._dtmf.append((start + packet.offset_ticks, base, packet))
+        return True
+
+    def _send_due_dtmf(self) -> None:
+        assert self.dtmf_payload_type is not None
+        while self._dtmf and self._dtmf[0][0] <= self._ticks:
+            _tick, base, packet = self._dtmf.popleft()
+            self.send_rtp(self.dtmf_payload_type, packet.payload, base + packet.timestamp_offset, packet.marker)
+
+    def forward(self, payload: bytes, timestamp: int, marker: bool, now: float) -> None:
         """Echo/relay: send a received payload now, its timing kept (timestamp offset), our own seq/SSRC."""
         if not self.sending:
             return
+        self._now = now
         if self._echo_offset is None:
             self._echo_offset = self._timestamp - timestamp
             marker = True
@@ -144,8 +176,7 @@ class EngineStream:
         self._marker = False
         self._sequence = (self._sequence + 1) & 0xFFFF
         self.link.send(self._tx.protect(packet))
-        self.packets_sent += 1
-        self.octets_sent += len(payload)
+        self.sent.on_packet(len(payload), timestamp, self._now)
         self._sent_since_report = True
 
     def send_rtp(self, payload_type: int, payload: bytes, timestamp: int, marker: bool) -> None:
@@ -153,8 +184,7 @@ class EngineStream:
         packet = pack_rtp(payload_type, self._sequence, timestamp, self.ssrc, payload, marker)
         self._sequence = (self._sequence + 1) & 0xFFFF
         self.link.send(self._tx.protect(packet))
-        self.packets_sent += 1
-        self.octets_sent += len(payload)
+        self.sent.on_packet(len(payload), timestamp, self._now)
 
     @property
     def timestamp(self) -> int:
@@ -187,18 +217,21 @@ class EngineStream:
                 self.on_first_rtp()
         if self.loss_runs is not None:
             self.loss_runs.on_packet(packet.sequence)
-        if self.on_packet is not None and packet.payload_type == self.codec.payload_type:
-            self.on_packet(packet, arrival)
+        if packet.payload_type == self.codec.payload_type:
+            if self.on_packet is not None:
+                self.on_packet(packet, arrival)
+        elif packet.payload_type == self.dtmf_payload_type and self.on_dtmf is not None:
+            self.on_dtmf(packet, arrival)
 
     # ---------------------------------------------------------------- RTCP
 
     def send_rtcp(self, bye: bool = False) -> None:
         now = time.monotonic()
         blocks = [] if self.remote_ssrc is None else [self.receive_stats.report_block(self.remote_ssrc, now)]
-        if self.packets_sent and (self._sent_since_report or self.sending):
-            ntp = ntp_from_unix(now + self._wall_offset)
-            # the SR's RTP timestamp is the next frame's: at most one tick off its NTP time
-            report = build_sr(self.ssrc, ntp, self._timestamp & 0xFFFFFFFF, self.packets_sent, self.octets_sent, blocks)
+        sent = self.sent
+        if sent.has_sent_since_start and (self._sent_since_report or self.sending):
+            ntp, rtp_timestamp = sent.sr_fields(now, now + self._wall_offset)
+            report = build_sr(self.ssrc, ntp, rtp_timestamp, sent.packets_sent, sent.octets_sent, blocks)
         else:
             report = build_rr(self.ssrc, blocks)
         self._sent_since_report = False
@@ -237,8 +270,8 @@ class EngineStream:
             at=time.monotonic(),
             codec=self.codec.name,
             clock_rate=clock_rate,
-            packets_sent=self.packets_sent,
-            bytes_sent=self.octets_sent,
+            packets_sent=self.sent.packets_sent,
+            bytes_sent=self.sent.octets_sent,
             packets_received=rx.packets_received,
             bytes_received=rx.bytes_received,
             packets_lost=max(0, rx.cumulative_lost),
