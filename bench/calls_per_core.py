@@ -329,6 +329,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
 
 COLUMNS = [
     ("mode", "{}"),
+    ("load1", "{:.1f}"),
     ("codec", "{}"),
     ("connected", "{}"),
     ("setup_p50_ms", "{:.0f}"),
@@ -379,13 +380,20 @@ async def main_async(args: argparse.Namespace) -> None:
     if len(counts) != len(modes):
         raise SystemExit(f"--calls needs one count or one per mode ({len(modes)}), got {args.calls}")
     for mode, n_calls in zip(modes, counts, strict=True):
-        result = await run_mode(mode, n_calls, args)
-        results.append(result)
-        print(" ".join(f"{k}={fmt.format(result[k])}" for k, fmt in COLUMNS), flush=True)
+        runs = []
+        for _ in range(args.repeat):
+            load_before = os.getloadavg()[0]
+            result = await run_mode(mode, n_calls, args)
+            result["load1"] = max(load_before, os.getloadavg()[0])
+            runs.append(result)
+            print(" ".join(f"{k}={fmt.format(result[k])}" for k, fmt in COLUMNS), flush=True)
+        results.append(runs[0] if len(runs) == 1 else median_row(runs))
     print("| " + " | ".join(k for k, _ in COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     for r in results:
         print("| " + " | ".join(fmt.format(r[k]) for k, fmt in COLUMNS) + " |")
+    if args.repeat > 1:
+        print(f"(each row: median of {args.repeat} runs per field)")
     by_mode = {r["mode"]: r for r in results}
     for slow, fast in (("naive", "lean"), ("naive", "engine"), ("lean", "engine")):
         if slow in by_mode and fast in by_mode:
@@ -395,9 +403,20 @@ async def main_async(args: argparse.Namespace) -> None:
             )
     for r in results:
         print(
-            f"{r['mode']}: ~{100 / max(1e-9, r['core_pct_per_endpoint']):.0f} call endpoints per core at this load, "
-            f"{r['core_pct_per_endpoint'] / floor_pct:.1f}x the floor measured in this run"
+            f"{r['mode']} x{r['calls']}: ~{100 / max(1e-9, r['core_pct_per_endpoint']):.0f} call endpoints per core "
+            f"at this load, {r['core_pct_per_endpoint'] / floor_pct:.1f}x the floor measured in this run"
         )
+
+
+def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Field-by-field median of repeated runs (numbers), first run's value for text fields."""
+    row = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            row[key] = statistics.median_low(r[key] for r in runs)
+        elif isinstance(value, float):
+            row[key] = statistics.median(r[key] for r in runs)
+    return row
 
 
 def main() -> None:
@@ -405,6 +424,7 @@ def main() -> None:
     parser.add_argument("--calls", default="50", help="calls for every mode, or one count per mode: 25,100,400")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=3.0)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per mode; the table shows each field's median")
     parser.add_argument("--modes", default="naive,lean", help="any of naive,lean,engine")
     parser.add_argument("--codec", default="opus", choices=["opus", "pcmu", "pcma"])
     parser.add_argument("--setup-concurrency", type=int, default=10)
