@@ -114,6 +114,24 @@ def test_jitter_matches_a_hand_computed_rfc3550_sequence() -> None:
     assert stats.report_block(1, 1.0).jitter == 1  # the RR carries the integer part
 
 
+def test_telephone_events_are_counted_but_leave_jitter_alone() -> None:
+    """A DTMF digit (RFC 4733) between audio packets: its packets repeat the event's start timestamp."""
+    stats = ReceiveStats(8000)
+    for seq in range(10):
+        stats.on_packet(seq, seq * 160, seq * PTIME, 160)
+    for seq in range(10, 17):  # 7 telephone-event packets, 20 ms apart, all with the event's timestamp
+        stats.on_packet(seq, 10 * 160, seq * PTIME, 4, jitter=False)
+    for seq in range(17, 30):  # audio resumes on the wall clock
+        stats.on_packet(seq, seq * 160, seq * PTIME, 160)
+    assert (stats.packets_received, stats.cumulative_lost) == (30, 0)
+    assert stats.bytes_received == 23 * 160 + 7 * 4
+    assert stats.jitter_rtp_units == pytest.approx(0.0, abs=1e-6)
+    counted = ReceiveStats(8000)  # the same packets all fed to the estimator: the events look like jitter
+    for seq in range(30):
+        counted.on_packet(seq, 10 * 160 if 10 <= seq < 17 else seq * 160, seq * PTIME, 160)
+    assert counted.jitter_rtp_units > 40  # ~6 ms of invented jitter at 8 kHz
+
+
 def test_agrees_with_aiortc_receiver_statistics(monkeypatch: pytest.MonkeyPatch) -> None:
     """aiortc's StreamStatistics (its RR source) as a witness on an in-order stream with loss and jittery arrival."""
     rng = random.Random(7)

@@ -69,8 +69,15 @@ class ReceiveStats:
         self._last_sr_middle32 = 0
         self._last_sr_arrival_s = 0.0
 
-    def on_packet(self, sequence: int, rtp_timestamp: int, arrival_s: float, payload_size: int) -> None:
-        """Account one received packet: sequence (16-bit), RTP timestamp (32-bit), arrival (seconds, any epoch)."""
+    def on_packet(
+        self, sequence: int, rtp_timestamp: int, arrival_s: float, payload_size: int, jitter: bool = True
+    ) -> None:
+        """Account one received packet: sequence (16-bit), RTP timestamp (32-bit), arrival (seconds, any epoch).
+
+        `jitter=False` counts the packet (sequence, loss, bytes) but leaves the jitter estimate alone: RFC 4733
+        telephone-events repeat their start timestamp every 20 ms, which is not network jitter (libwebrtc
+        likewise estimates jitter on the audio payload type only).
+        """
         if self._max_ext < 0:
             self._start(sequence, arrival_s)
         else:
@@ -103,6 +110,8 @@ class ReceiveStats:
         self.packets_received += 1
         self.bytes_received += payload_size
         self.last_arrival_s = arrival_s
+        if not jitter:
+            return
         # RFC 3550 A.8, with the timestamp difference taken modulo 2^32 so a timestamp wrap is not a spike
         transit = arrival_s * self._clock_rate - rtp_timestamp
         last = self._last_transit
