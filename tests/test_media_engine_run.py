@@ -16,11 +16,11 @@ from pathlib import Path
 RING_DELAY_S = 0.05  # the embedded emulator's default ring delay (rtcload.emulator.config)
 
 
-def run(tmp_path: Path, users: int, duration: str, spawn_rate: int, timeout: float) -> dict:
+def run(tmp_path: Path, users: int, duration: str, spawn_rate: int, timeout: float, *locust: str) -> dict:
     results = tmp_path / "results"
     options = ["--users", str(users), "--spawn-rate", str(spawn_rate), "--duration", duration]
     done = subprocess.run(
-        [sys.executable, "-m", "rtcload", "run", *options, "--results", str(results), "--no-report"],
+        [sys.executable, "-m", "rtcload", "run", *options, "--results", str(results), "--no-report", *locust],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -34,7 +34,8 @@ def run(tmp_path: Path, users: int, duration: str, spawn_rate: int, timeout: flo
 
 
 def test_one_user_gets_rtp_first_audio_and_a_mos(tmp_path):
-    summary = run(tmp_path, users=1, duration="12s", spawn_rate=1, timeout=180)
+    """Every call decoded: first audio comes from decoded PCM, so the decode thread ran under gevent's patching."""
+    summary = run(tmp_path, 1, "12s", 1, 180, "--", "--rtc-decode-every", "1")
     metrics = summary["metrics"]
     assert metrics["first_rtp"]["count"] >= 1 and metrics["first_rtp"]["failures"] == 0, metrics
     assert metrics["mos"]["count"] >= 1 and metrics["mos"]["p50"] > 4.0, metrics["mos"]
@@ -43,7 +44,7 @@ def test_one_user_gets_rtp_first_audio_and_a_mos(tmp_path):
 
 
 def test_twenty_five_users_report_clean_loopback_figures_or_say_saturated(tmp_path):
-    summary = run(tmp_path, users=25, duration="30s", spawn_rate=5, timeout=300)
+    summary = run(tmp_path, 25, "30s", 5, 300)
     metrics = summary["metrics"]
     generator = summary["generator"]
     assert generator["send_late_p99_s"] is not None  # the engine's clock was measured
