@@ -238,3 +238,23 @@ async def test_engine_and_aiortc_paths_agree_on_an_impaired_call():
     assert abs(naive["jitter"] - engine["jitter"]) <= 0.25 * naive["jitter"], (naive, engine)
     assert abs(naive["mos"] - engine["mos"]) <= 0.1, (naive, engine)
     assert naive["mos"] < 4.0  # the impairment shows in both
+
+
+async def test_a_codec_the_engine_cannot_carry_fails_the_call_media_clearly(caplog):
+    """G.722 negotiated (the far end offers nothing else): the endpoint's media fails fast, with the reason."""
+    from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+    offerer = RTCPeerConnection()
+    transceiver = offerer.addTransceiver("audio", direction="sendrecv")
+    transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if "G722" in c.mimeType])
+    endpoint = EngineMediaEndpoint("echo")
+    try:
+        await offerer.setLocalDescription(await offerer.createOffer())
+        answer = await endpoint.answer(offerer.localDescription.sdp)
+        await offerer.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await asyncio.wait_for(endpoint.failed.wait(), 20)  # at the hand-over, right after DTLS connected
+        assert endpoint.timings.failed is not None and endpoint.stream is None
+        assert "cannot carry" in caplog.text and "g722" in caplog.text
+    finally:
+        await endpoint.close()
+        await offerer.close()

@@ -137,12 +137,15 @@ class AudioSession:
             self.timings.dtls_connected = time.monotonic()
             self.connected.set()
             self._on_connected()
-        elif state == "failed" and self.timings.failed is None:
-            self.timings.failed = time.monotonic()
-            self.failed.set()
+        elif state == "failed":
+            self._mark_failed()
 
     def _on_gathering_empty(self, _report: IceReport) -> None:
         """No local candidate (e.g. relay-only and the TURN allocation failed): fail now, not never."""
+        self._mark_failed()
+
+    def _mark_failed(self) -> None:
+        """The call's media cannot flow: waiters on `failed` wake now."""
         if self.timings.failed is None:
             self.timings.failed = time.monotonic()
             self.failed.set()

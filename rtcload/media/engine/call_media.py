@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ from rtcload.media.lean import PayloadAnalyzer
 from rtcload.media.peer import CallMedia
 from rtcload.media.session import AudioSession
 from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec
+
+log = logging.getLogger("rtcload.media.engine")
 
 ENGINE_CODECS = ("opus", "pcmu", "pcma")
 TELEPHONE_EVENTS = (
@@ -86,6 +89,7 @@ class _EngineSession:
         self._forward_to: _EngineSession | None = None  # echo: self, relay: the bridged leg
         self._held = False
         self._negotiated_send = False
+        self._engine_failed = False
         self._restore: Any = None
         self.payloads = PayloadAnalyzer(
             lambda: session.codec, energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s
@@ -114,7 +118,7 @@ class _EngineSession:
 
     async def _engine_send(self, parameters: Any) -> None:
         stream = self._engine_stream(parameters.rtcp.cname)
-        if stream is not None:
+        if stream is not None and not self._engine_failed:
             self._negotiated_send = True
             if self._send_frames_spec is not None:
                 stream.frames = encoded_frames(self._send_frames_spec, stream.codec.name)
@@ -124,6 +128,18 @@ class _EngineSession:
         self._engine_stream(None)
 
     def _engine_stream(self, cname: str | None) -> EngineStream | None:
+        """The call's stream, or None (and the call marked failed, with the reason logged) if it cannot be taken."""
+        try:
+            return self._take_over(cname)
+        except (ValueError, ConnectionError, AttributeError) as exc:  # AttributeError: an unchecked aiortc
+            if not self._engine_failed:
+                self._engine_failed = True
+                log.warning("media engine cannot carry this call: %s", exc)
+                session: Any = self
+                session._mark_failed()
+            return None
+
+    def _take_over(self, cname: str | None) -> EngineStream:
         """The call's stream, taken over from aiortc at the first send/receive hand-over."""
         if self.stream is not None:
             if cname:
