@@ -209,7 +209,8 @@ class EngineStream:
             if self.remote_ssrc is not None:  # a new stream (far end restarted): statistics start over
                 self.receive_stats = ReceiveStats(self.codec.clock_rate)
             self.remote_ssrc = packet.ssrc
-        self.receive_stats.on_packet(packet.sequence, packet.timestamp, arrival, len(packet.payload))
+        audio = packet.payload_type == self.codec.payload_type  # telephone-events repeat their start timestamp
+        self.receive_stats.on_packet(packet.sequence, packet.timestamp, arrival, len(packet.payload), jitter=audio)
         self.last_rtp = arrival
         if self.first_rtp is None:
             self.first_rtp = arrival
@@ -217,7 +218,7 @@ class EngineStream:
                 self.on_first_rtp()
         if self.loss_runs is not None:
             self.loss_runs.on_packet(packet.sequence)
-        if packet.payload_type == self.codec.payload_type:
+        if audio:
             if self.on_packet is not None:
                 self.on_packet(packet, arrival)
         elif packet.payload_type == self.dtmf_payload_type and self.on_dtmf is not None:
