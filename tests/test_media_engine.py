@@ -7,6 +7,7 @@ and no thread per call.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import threading
@@ -15,6 +16,7 @@ import pytest
 
 from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
+from rtcload.loadgen.settings import settings_from_options
 from rtcload.media.coturn import Coturn, turnserver_available
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
 from rtcload.media.engine.engine import engine_for
@@ -53,8 +55,17 @@ async def wait_stats(media: EngineCallMedia, done, timeout: float = 20) -> Media
     return await sample_until(media, done, timeout)
 
 
-def test_the_emulator_uses_the_engine_by_default():
+def test_the_engine_is_the_default_media_path_and_the_baselines_are_options():
     assert AiortcAnswerer(loopback_only=True).media_path == "engine"
+    assert AiortcAnswerer(loopback_only=True, lean=True).media_path == "lean"
+    target = "ws://127.0.0.1:1/"
+    assert settings_from_options(argparse.Namespace(), target).media_path == "engine"
+    assert settings_from_options(argparse.Namespace(rtc_media_path="naive"), target).media_path == "naive"
+    assert settings_from_options(argparse.Namespace(rtc_lean=True), target).media_path == "lean"
+    with pytest.raises(ValueError, match="--rtc-media-path must be one of engine, lean, naive"):
+        settings_from_options(argparse.Namespace(rtc_media_path="fast"), target)
+    with pytest.raises(ValueError, match="media path must be one of"):
+        AiortcAnswerer(loopback_only=True, media_path="fast")
 
 
 @pytest.mark.parametrize("codec", ["opus", "pcmu", "pcma"])

@@ -324,6 +324,8 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
         self._sends_energy = mode not in ("echo", "relay", "oneway", "silence")
         self._engine_init(decode, one_way_after_s, DEFAULT_ENERGY_FLOOR_DBFS)
         self._send_frames_spec = spec
+        if spec is not None:  # encode the source now (Opus, what offers prefer), not while calls' media flows
+            encoded_frames(spec, self.codec_preference or "opus")
         if mode == "echo":
             self._forward_to = self
 
