@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import os
 import statistics
@@ -33,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import psutil
 
-from bench._common import Child, CpuWindow, LagProbe, Rpc, new_loop, pct, serve_rpc
+from bench._common import Child, CpuWindow, LagProbe, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc
 from bench.engine_floor import PACKETS_PER_S, floor_costs, micro
 from rtcload.media.encoded import SEND_GAPS
 from rtcload.media.endpoint import MediaEndpoint
@@ -50,22 +49,6 @@ EXPECTED_PPS = 50.0
 
 
 # ---------------------------------------------------------------- answerer (child process)
-def runqueue_wait_s(pid: int | None = None) -> float:
-    """Seconds this process' threads spent runnable but waiting for a CPU (Linux /proc schedstat, all threads).
-
-    The honest witness on a shared machine: a late tick with a high wait is other load, not the engine.
-    """
-    total = 0
-    task_dir = f"/proc/{pid or os.getpid()}/task"
-    try:
-        for tid in os.listdir(task_dir):
-            with contextlib.suppress(OSError), open(f"{task_dir}/{tid}/schedstat") as f:
-                total += int(f.read().split()[1])
-    except OSError:
-        return 0.0
-    return total / 1e9
-
-
 class GcPauses:
     """Garbage-collection pauses of this process (gc.callbacks), per generation: a stalled loop's usual suspect."""
 

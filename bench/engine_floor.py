@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from aiortc.rtp import RtpPacket as AiortcRtpPacket
 from pylibsrtp import Policy, Session
 
-from bench._common import pct
+from bench._common import pct, runqueue_wait_s
 from rtcload.media.engine.receive_stats import ReceiveStats
 from rtcload.media.engine.rtcp import build_sdes_cname, build_sr, compound, ntp_from_unix
 from rtcload.media.engine.rtp import pack_rtp, parse_rtp
@@ -179,6 +179,7 @@ def paced(calls: int, duration_s: float, payload_size: int) -> dict[str, float]:
     try:
         start_wall = time.monotonic()
         start_cpu = time.process_time()
+        start_wait = runqueue_wait_s()
         for tick in range(ticks):
             due = start_wall + tick * TICK_S  # drift-corrected: every tick is scheduled from the start
             delay = due - time.monotonic()
@@ -207,6 +208,7 @@ def paced(calls: int, duration_s: float, payload_size: int) -> dict[str, float]:
             recv_cpu += time.process_time() - t2
         wall = time.monotonic() - start_wall
         cpu = time.process_time() - start_cpu
+        wait = runqueue_wait_s() - start_wait
     finally:
         for call in endpoints:
             call.close()
@@ -215,6 +217,7 @@ def paced(calls: int, duration_s: float, payload_size: int) -> dict[str, float]:
         "calls": calls,
         "wall_s": wall,
         "cpu_pct": cpu_pct,
+        "runq_wait_pct": 100 * wait / wall,  # runnable but not running: other load on the machine
         "us_per_sent_packet": 1e6 * send_cpu / max(1, sent),
         "us_per_received_packet": 1e6 * recv_cpu / max(1, received),
         "us_per_packet_op": 1e6 * cpu / max(1, sent + received),
