@@ -404,13 +404,16 @@ async def main_async(args: argparse.Namespace) -> None:
         print("| " + " | ".join(fmt.format(r[k]) for k, fmt in COLUMNS) + " |")
     if args.repeat > 1:
         print(f"(each row: median of {args.repeat} runs per field)")
-    by_mode = {r["mode"]: r for r in results}
+    by_mode = {(r["mode"], r["calls"]): r for r in results}  # ratios only between runs of the same call count
     for slow, fast in (("naive", "lean"), ("naive", "engine"), ("lean", "engine")):
-        if slow in by_mode and fast in by_mode:
-            ratio = by_mode[slow]["core_pct_per_endpoint"] / max(1e-9, by_mode[fast]["core_pct_per_endpoint"])
-            print(
-                f"ratio {slow}/{fast} CPU per call endpoint = {ratio:.2f}x ({fast} fits {ratio:.2f}x more calls/core)"
-            )
+        for (mode, n_calls), r in by_mode.items():
+            other = by_mode.get((fast, n_calls))
+            if mode == slow and other is not None:
+                ratio = r["core_pct_per_endpoint"] / max(1e-9, other["core_pct_per_endpoint"])
+                print(
+                    f"ratio {slow}/{fast} CPU per call endpoint at {n_calls} calls = {ratio:.2f}x "
+                    f"({fast} fits {ratio:.2f}x more calls/core)"
+                )
     for r in results:
         print(
             f"{r['mode']} x{r['calls']}: ~{100 / max(1e-9, r['core_pct_per_endpoint']):.0f} call endpoints per core "
