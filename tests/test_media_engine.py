@@ -244,7 +244,8 @@ async def test_engine_and_aiortc_paths_agree_on_an_impaired_call():
     engine = await impaired_measure(engine=True, seed=31)  # same seeds: the relay impairs the same way
     for run in (naive, engine):
         assert abs(run["loss"] - run["injected"]) <= 0.005, run  # each reports what the relay dropped
-        assert abs(run["rtt"] - 2 * DELAY) <= 0.01, run
+        # the relay's delays run on this process's loop: a busy machine adds to them, nothing takes away
+        assert 2 * DELAY - 0.005 <= run["rtt"] <= 2 * DELAY + 0.02, run
     assert abs(naive["loss"] - engine["loss"]) <= 0.005, (naive, engine)
     assert abs(naive["rtt"] - engine["rtt"]) <= 0.005, (naive, engine)
     assert abs(naive["jitter"] - engine["jitter"]) <= 0.25 * naive["jitter"], (naive, engine)

@@ -20,7 +20,7 @@ class GeneratorLoad:
     samples: int
     # from the Locust processes' own health (their media send clock and loop lag), when they wrote it
     send_late_p99_s: float | None = None
-    loop_lag_p99_s: float | None = None
+    loop_lag_p95_s: float | None = None
     clock_saturated: bool = False
 
     @property

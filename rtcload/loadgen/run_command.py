@@ -202,7 +202,7 @@ def with_process_health(load: GeneratorLoad, results: Path) -> GeneratorLoad:
     return replace(
         load,
         send_late_p99_s=max(float(v.get("send_late_p99_s", 0.0)) for v in verdicts),
-        loop_lag_p99_s=max(float(v.get("loop_lag_p99_s", 0.0)) for v in verdicts),
+        loop_lag_p95_s=max(float(v.get("loop_lag_p95_s", 0.0)) for v in verdicts),
         clock_saturated=any(bool(v.get("saturated")) for v in verdicts),
     )
 
@@ -263,8 +263,8 @@ def finish(args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, results:
     load = outcome.load
     if load.send_late_p99_s is not None:
         print(
-            f"\ngenerator health: media send clock late p99 {load.send_late_p99_s * 1000:.1f} ms, loop lag p99 "
-            f"{(load.loop_lag_p99_s or 0.0) * 1000:.1f} ms, busiest process {load.cpu_mean:.0f} % CPU: "
+            f"\ngenerator health: media send clock late p99 {load.send_late_p99_s * 1000:.1f} ms, loop lag p95 "
+            f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process {load.cpu_mean:.0f} % CPU: "
             + ("SATURATED" if load.saturated else "not saturated")
         )
     if load.saturated:
