@@ -20,6 +20,7 @@ import argparse
 import os
 import socket
 import statistics
+import struct
 import sys
 import time
 import timeit
@@ -38,6 +39,8 @@ from rtcload.media.sequence import LossRunTracker
 
 TICK_S = 0.02
 PACKETS_PER_S = 50
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; Python exposes it from 3.x on Linux
+_TIMESPEC = struct.Struct("@qq")
 KEY = bytes(range(30))  # AES_CM_128_HMAC_SHA1_80 master key (16) + salt (14); any fixed key will do here
 
 
@@ -129,12 +132,95 @@ def micro(packets: int, payload_size: int) -> dict[str, float]:
                 break
             received += 1
         recv_cpu += time.process_time() - t
+    # the same with the kernel's arrival timestamp (SO_TIMESTAMPNS): jitter immune to loop scheduling
+    b.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    stamped = 0
+    stamp_cpu = 0.0
+    for _ in range(max(1, packets // batch)):
+        for _ in range(batch):
+            a.sendto(datagram, target)
+        t = time.process_time()
+        while True:
+            try:
+                _data, ancillary, _flags, _addr = b.recvmsg(2048, 64)
+            except BlockingIOError:
+                break
+            for _level, _kind, raw in ancillary:
+                _seconds, _nanoseconds = _TIMESPEC.unpack_from(raw)
+            stamped += 1
+        stamp_cpu += time.process_time() - t
     a.close()
     b.close()
     results["bare sendto (loopback UDP)"] = 1e6 * send_cpu / sent
     results["bare recvfrom (loopback UDP)"] = 1e6 * recv_cpu / max(1, received)
+    results["recvmsg + kernel timestamp (SO_TIMESTAMPNS)"] = 1e6 * stamp_cpu / max(1, stamped)
+    callback_us, transport_send_us = loop_datagram_us(datagram, packets)
+    results["event-loop datagram callback (uvloop), per datagram"] = callback_us
+    results["uvloop transport.sendto(data, addr)"] = transport_send_us
     results["_recv_ratio"] = received / sent
     return results
+
+
+def loop_datagram_us(datagram: bytes, packets: int) -> tuple[float, float]:
+    """CPU per datagram when uvloop reads a socket and calls a protocol, and per uvloop transport.sendto.
+
+    What the engine's receive and send paths ride on, beside the bare socket calls.
+    """
+    import asyncio
+
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    count = 0
+    done = loop.create_future()
+    total = max(1000, packets)
+
+    class Counter(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            nonlocal count
+            count += 1
+            if count == total and not done.done():
+                done.set_result(None)
+
+    async def run() -> tuple[float, float]:
+        transport, _ = await loop.create_datagram_endpoint(Counter, local_addr=("127.0.0.1", 0))
+        sock = transport.get_extra_info("socket")
+        target = sock.getsockname()
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        started = time.process_time()
+        sent_cpu = 0.0
+        expected = 0
+        for _ in range(total // 100):
+            t = time.process_time()
+            for _ in range(100):  # bursts of 100, like one tick of 100 calls
+                sender.sendto(datagram, target)
+            sent_cpu += time.process_time() - t
+            expected += 100
+            for _ in range(10_000):  # let the loop read the burst (bounded)
+                if count >= expected:
+                    break
+                await asyncio.sleep(0)
+        await asyncio.wait_for(done, 10)
+        elapsed = time.process_time() - started - sent_cpu
+        # the engine sends through the ICE pair's uvloop transport with an address, not a raw socket
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        address = sink.getsockname()
+        t = time.process_time()
+        for _ in range(total):
+            transport.sendto(datagram, address)
+        transport_send_us = 1e6 * (time.process_time() - t) / total
+        transport.close()
+        sender.close()
+        sink.close()
+        return 1e6 * elapsed / count, transport_send_us
+
+    try:
+        return loop.run_until_complete(run())
+    except TimeoutError:
+        return float("nan"), float("nan")
+    finally:
+        loop.close()
 
 
 def floor_costs(results: dict[str, float]) -> tuple[float, float, float]:
