@@ -77,7 +77,8 @@ class TickTimer:
     """Engine mode: how long each tick of this process' engine takes (the send burst of every stream)."""
 
     def __init__(self) -> None:
-        self.durations: list[float] = []
+        self.durations: list[float] = []  # wall time, preemption by other load included
+        self.cpu_durations: list[float] = []  # CPU time of the loop thread during the tick
         self._wrapped = False
 
     def attach(self) -> None:
@@ -88,10 +89,13 @@ class TickTimer:
         original = engine.clock._on_tick
         durations = self.durations
 
+        cpu_durations = self.cpu_durations
+
         def timed(elapsed: int, send: int) -> None:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             original(elapsed, send)
             durations.append(time.perf_counter() - started)
+            cpu_durations.append(time.thread_time() - started_cpu)
 
         engine.clock._on_tick = timed
 
@@ -132,12 +136,14 @@ async def serve(mode: str) -> None:
             if mode == "engine":
                 ticks.attach()
             ticks.durations.clear()
+            ticks.cpu_durations.clear()
             return {}
         if op == "window_end":
             return {
                 **gc_pauses.summary(),
                 "runq_wait_pct": 100 * (runqueue_wait_s() - wait_start) / max(1e-9, time.monotonic() - wall_start),
                 "tick_p99_ms": 1000 * pct(ticks.durations, 0.99),
+                "tick_cpu_p99_ms": 1000 * pct(ticks.cpu_durations, 0.99),
                 "cpu": cpu.percent(),
                 "lag_p99_ms": lag.p99_ms(),
                 "tick_late_p99_ms": 1000 * SEND_LATENESS.p99(whole=True),
@@ -257,6 +263,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
         if engine:
             ticks.attach()
         ticks.durations.clear()
+        ticks.cpu_durations.clear()
         gc_pauses.pauses.clear()
         SEND_GAPS.samples.clear()
         SEND_LATENESS.samples.clear()
@@ -308,6 +315,8 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
             "emu_tick_late_p99_ms": emu["tick_late_p99_ms"] if engine else float("nan"),
             "gen_tick_p99_ms": 1000 * pct(ticks.durations, 0.99) if engine else float("nan"),
             "emu_tick_p99_ms": emu["tick_p99_ms"] if engine else float("nan"),
+            "gen_tick_cpu_p99_ms": 1000 * pct(ticks.cpu_durations, 0.99) if engine else float("nan"),
+            "emu_tick_cpu_p99_ms": emu["tick_cpu_p99_ms"] if engine else float("nan"),
             "gen_gc_full": gen_gc["gc_full"],
             "gen_gc_max_ms": gen_gc["gc_max_ms"],
             "emu_gc_max_ms": emu["gc_max_ms"],
@@ -354,6 +363,8 @@ COLUMNS = [
     ("emu_tick_late_p99_ms", "{:.1f}"),
     ("gen_tick_p99_ms", "{:.1f}"),
     ("emu_tick_p99_ms", "{:.1f}"),
+    ("gen_tick_cpu_p99_ms", "{:.1f}"),
+    ("emu_tick_cpu_p99_ms", "{:.1f}"),
     ("gen_gc_full", "{}"),
     ("gen_gc_max_ms", "{:.1f}"),
     ("emu_gc_max_ms", "{:.1f}"),
@@ -375,7 +386,7 @@ COLUMNS = [
 
 async def main_async(args: argparse.Namespace) -> None:
     use_loopback_only()
-    floor_us = statistics.median(floor_costs(micro(5000, 160))[2] for _ in range(3)) * 1e6 / 100
+    floor_us = statistics.median(floor_costs(micro(5000, 160, loop_costs=False))[2] for _ in range(3)) * 1e6 / 100
     floor_pct = floor_us * PACKETS_PER_S * 2 / 1e4  # % of a core per call endpoint at the floor
     print(
         f"floor in this run (bench/engine_floor.py micro, median of 3): {floor_us:.1f} us per packet operation = "

@@ -17,6 +17,7 @@ Loopback only; bounded by --packets and --duration.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 import statistics
@@ -58,7 +59,8 @@ def per_op_us(label: str, count: int, body: Callable[[int], None], results: dict
     results[label] = 1e6 * (time.process_time() - started) / count
 
 
-def micro(packets: int, payload_size: int) -> dict[str, float]:
+def micro(packets: int, payload_size: int, loop_costs: bool = True) -> dict[str, float]:
+    """Per-operation costs; `loop_costs` also runs a uvloop of its own (not from inside a running loop)."""
     payload = bytes(payload_size)
     tx, rx = srtp_pair(1)
     tx_aiortc, rx_aiortc = srtp_pair(2)
@@ -154,7 +156,7 @@ def micro(packets: int, payload_size: int) -> dict[str, float]:
     results["bare sendto (loopback UDP)"] = 1e6 * send_cpu / sent
     results["bare recvfrom (loopback UDP)"] = 1e6 * recv_cpu / max(1, received)
     results["recvmsg + kernel timestamp (SO_TIMESTAMPNS)"] = 1e6 * stamp_cpu / max(1, stamped)
-    callback_us, transport_send_us = loop_datagram_us(datagram, packets)
+    callback_us, transport_send_us = loop_datagram_us(datagram, packets) if loop_costs else (math.nan, math.nan)
     results["event-loop datagram callback (uvloop), per datagram"] = callback_us
     results["uvloop transport.sendto(data, addr)"] = transport_send_us
     results["_recv_ratio"] = received / sent
