@@ -133,7 +133,7 @@ async def serve(mode: str) -> None:
             lag.reset()
             SEND_LATENESS.samples.clear()
             gc_pauses.pauses.clear()
-            if mode == "engine":
+            if mode == "engine" and req.get("tick_timer", True):
                 ticks.attach()
             ticks.durations.clear()
             ticks.cpu_durations.clear()
@@ -260,7 +260,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
                 if stream is not None:
                     stream.link = TimedLink(stream.link, engine_gaps)
         before = {id(c): await media_stats(c) for c in calls}
-        if engine:
+        if engine and not args.profile:  # profiles show the engine alone, without the bench's tick wrapper
             ticks.attach()
         ticks.durations.clear()
         ticks.cpu_durations.clear()
@@ -270,7 +270,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
         naive_gaps.clear()
         engine_gaps.clear()
         lag.reset()
-        await rpcs[0].call(op="window_start")
+        await rpcs[0].call(op="window_start", tick_timer=not args.profile)
         profilers = start_profilers(args, mode, child.pid) if args.profile else []
         gen_cpu.start()
         gen_wait_start = runqueue_wait_s()
