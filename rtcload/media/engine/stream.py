@@ -37,7 +37,7 @@ from rtcload.media.engine.rtcp import (
 )
 from rtcload.media.engine.rtp import RtpPacket, pack_rtp, parse_rtp
 from rtcload.media.engine.send_stats import SendStats
-from rtcload.media.engine.takeover import Link
+from rtcload.media.engine.takeover import Link, Srtp
 from rtcload.media.sequence import LossRunTracker
 from rtcload.media.stats import MediaStats
 
@@ -68,8 +68,7 @@ def _rtcp_interval() -> float:
 class EngineStream:
     """Per-call state; every method runs on the engine's loop (tick, datagram callback)."""
 
-    def __init__(self, link: Link, tx_srtp: pylibsrtp.Session, rx_srtp: pylibsrtp.Session, codec: Codec,
-                 ssrc: int, cname: str) -> None:  # fmt: skip
+    def __init__(self, link: Link, tx_srtp: Srtp, rx_srtp: Srtp, codec: Codec, ssrc: int, cname: str) -> None:
         self.link = link
         self.codec = codec
         self.ssrc = ssrc

@@ -7,6 +7,8 @@ Checked against aiortc 1.16.0 and aioice 0.13.0 (pinned in pyproject.toml); the 
   `.local_candidate.type`) and `Connection._protocols` (one StunProtocol per local candidate);
 - a relayed candidate's protocol has a `TurnTransport` whose `_TurnTransport__inner_protocol` is the TURN
   client (`peer_to_channel`, `channel_refresh_at`, `_send`);
+- pylibsrtp 1.0 `Session._srtp` / `._cdata` / `._buffer` (its context and 1500-byte work buffer): `Srtp`
+  calls libsrtp on them directly, which halves the per-packet cost of `Session.protect`/`unprotect`;
 - `RTCPeerConnection.__connect` calls `sender.send(params)` / `receiver.receive(params)` once DTLS is
   connected; replacing them per instance means aiortc never starts its RTP/RTCP tasks or the decoder
   thread, and `sender.stop()`/`receiver.stop()` are no-ops because they never "started".
@@ -23,7 +25,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pylibsrtp
 from aiortc import RTCRtpTransceiver
+from pylibsrtp import _binding
 
 _CHANNEL_HEADER = struct.Struct("!HH")
 
@@ -105,12 +109,57 @@ def hook_transceiver(
     transceiver.receiver.receive = on_receive  # type: ignore[method-assign]
 
 
-def srtp_sessions(dtls_transport: Any) -> tuple[Any, Any]:
-    """(tx, rx) pylibsrtp Sessions of a connected DTLS transport."""
+_lib = _binding.lib
+_MAX_PLAIN_RTP = 1500 - pylibsrtp.SRTP_MAX_TRAILER_LEN
+_MAX_PLAIN_RTCP = 1500 - pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
+
+
+class Srtp:
+    """One direction's libsrtp context, called without pylibsrtp's per-call allocations (the hot path).
+
+    Raises pylibsrtp.Error like pylibsrtp does (replayed, unauthenticated or oversized packets).
+    """
+
+    __slots__ = ("_buffer", "_cdata", "_context", "_length", "_session")
+
+    def __init__(self, session: pylibsrtp.Session) -> None:
+        self._session = session  # keeps the context alive: pylibsrtp frees it when the Session is collected
+        self._context = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._length = _binding.ffi.new("int *")
+
+    def _run(self, data: bytes, function: Any, limit: int) -> bytes:
+        size = len(data)
+        if size > limit:
+            raise pylibsrtp.Error(f"packet of {size} bytes is too long")
+        length = self._length
+        length[0] = size
+        self._buffer[0:size] = data
+        status = function(self._context, self._cdata, length)
+        if status:
+            raise pylibsrtp.Error(f"libsrtp error {status}")
+        return self._buffer[0 : length[0]]
+
+    def protect(self, data: bytes) -> bytes:
+        return self._run(data, _lib.srtp_protect, _MAX_PLAIN_RTP)
+
+    def protect_rtcp(self, data: bytes) -> bytes:
+        return self._run(data, _lib.srtp_protect_rtcp, _MAX_PLAIN_RTCP)
+
+    def unprotect(self, data: bytes) -> bytes:
+        return self._run(data, _lib.srtp_unprotect, 1500)
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        return self._run(data, _lib.srtp_unprotect_rtcp, 1500)
+
+
+def srtp_sessions(dtls_transport: Any) -> tuple[Srtp, Srtp]:
+    """(tx, rx) SRTP contexts of a connected DTLS transport."""
     tx, rx = dtls_transport._tx_srtp, dtls_transport._rx_srtp
     if tx is None or rx is None:
         raise ConnectionError("DTLS transport has no SRTP keys yet")
-    return tx, rx
+    return Srtp(tx), Srtp(rx)
 
 
 def ice_connection(dtls_transport: Any) -> Any:
