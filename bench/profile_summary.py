@@ -16,7 +16,7 @@ import collections
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("gc", ("(gc)", "garbage collection")),
     (
-        "engine tick: send (pack, SRTP protect, sendto)",
+        "RTP send (pack, SRTP protect, sendto; tick or echo)",
         ("_send (rtcload/media/engine/stream.py", "send (rtcload/media/engine/takeover.py"),
     ),
     ("engine tick: other", ("on_tick (rtcload/media/engine/stream.py", "_tick (rtcload/media/engine/engine.py")),
