@@ -53,6 +53,10 @@ def main() -> None:
                 frames = stack.split(";")
                 total += count
                 leaves[frames[-1]] += count
+                if frames[-1].startswith(("main (", "<module> (")):
+                    # the leaf is the top-level frame: time in C under run_until_complete (uvloop: epoll, reads, timers)
+                    categories["event loop internals (C: epoll, socket reads, timers)"] += count
+                    continue
                 for name, patterns in CATEGORIES:
                     if any(p in frame for frame in frames for p in patterns):
                         categories[name] += count
