@@ -1,7 +1,8 @@
 """The floor under a Python-driven media engine: what one RTP packet costs at the least, beside aiortc's path.
 
 Part 1 (micro): tight loops over pre-built packets, microseconds per packet operation:
-  our header pack / parse (rtcload.media.engine.rtp), pylibsrtp protect / unprotect, the engine's
+  our header pack / parse (rtcload.media.engine.rtp), pylibsrtp protect / unprotect (through pylibsrtp's
+  Session and through the engine's direct libsrtp call, takeover.Srtp; the floor takes the cheaper), the engine's
   receive statistics, bare `sendto` / `recvfrom` on loopback UDP, and RTCP (SR + SDES, protected) amortised
   per packet; baseline in the same run: aiortc's RtpPacket serialise / parse with the same SRTP.
 Part 2 (paced): N call endpoints (each 1 sent + 1 received stream, 50 packets/s each way) driven by one
@@ -36,6 +37,7 @@ from bench._common import pct, runqueue_wait_s
 from rtcload.media.engine.receive_stats import ReceiveStats
 from rtcload.media.engine.rtcp import build_sdes_cname, build_sr, compound, ntp_from_unix
 from rtcload.media.engine.rtp import pack_rtp, parse_rtp
+from rtcload.media.engine.takeover import Srtp
 from rtcload.media.sequence import LossRunTracker
 
 TICK_S = 0.02
@@ -74,6 +76,21 @@ def micro(packets: int, payload_size: int, loop_costs: bool = True) -> dict[str,
         results,
     )
     per_op_us("engine SRTP unprotect + parse_rtp", packets, lambda i: parse_rtp(rx.unprotect(protected[i])), results)
+    # the engine's own hot path calls libsrtp on pylibsrtp's context without its per-call allocations
+    fast_tx, fast_rx = (Srtp(s) for s in srtp_pair(3))
+    fast_protected: list[bytes] = []
+    per_op_us(
+        "engine pack_rtp + direct libsrtp protect (takeover.Srtp)",
+        packets,
+        lambda i: fast_protected.append(fast_tx.protect(pack_rtp(111, i, i * 960, 3, payload))),
+        results,
+    )
+    per_op_us(
+        "engine direct libsrtp unprotect + parse_rtp",
+        packets,
+        lambda i: parse_rtp(fast_rx.unprotect(fast_protected[i])),
+        results,
+    )
     plain = [pack_rtp(111, i, i * 960, 1, payload) for i in range(packets)]
     per_op_us("engine parse_rtp", packets, lambda i: parse_rtp(plain[i]), results)
     stats = ReceiveStats(48000)
@@ -227,8 +244,14 @@ def loop_datagram_us(datagram: bytes, packets: int) -> tuple[float, float]:
 
 def floor_costs(results: dict[str, float]) -> tuple[float, float, float]:
     """(us per sent packet, us per received packet, CPU seconds per second of one call endpoint) at the floor."""
-    tx = results["engine pack_rtp + SRTP protect"] + results["bare sendto (loopback UDP)"]
-    rx = results["engine SRTP unprotect + parse_rtp"] + results["bare recvfrom (loopback UDP)"]
+    protect = min(
+        results["engine pack_rtp + SRTP protect"], results["engine pack_rtp + direct libsrtp protect (takeover.Srtp)"]
+    )
+    unprotect = min(
+        results["engine SRTP unprotect + parse_rtp"], results["engine direct libsrtp unprotect + parse_rtp"]
+    )
+    tx = protect + results["bare sendto (loopback UDP)"]
+    rx = unprotect + results["bare recvfrom (loopback UDP)"]
     rx += results["engine ReceiveStats.on_packet"]
     rtcp = results["RTCP amortised per packet (1 report/s/stream)"]
     return tx, rx, PACKETS_PER_S * (tx + rx + 2 * rtcp) / 1e6
@@ -247,7 +270,7 @@ class FloorCall:
         self.recv_sock.bind(("127.0.0.1", 0))
         self.recv_sock.setblocking(False)
         self.target = self.recv_sock.getsockname()
-        self.tx, self.rx = srtp_pair(ssrc)
+        self.tx, self.rx = (Srtp(s) for s in srtp_pair(ssrc))
         self.stats = ReceiveStats(48000)
         self.seq = 0
         self.timestamp = 0
