@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from rtcload.media_paths import DEFAULT_MEDIA_PATH
 from rtcload.signaling import (
     ClientConfig,
     Credentials,
@@ -39,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
     parser.add_argument(
         "--media-path",
-        choices=("engine", "naive"),
-        default="engine",
+        choices=(DEFAULT_MEDIA_PATH, "naive"),
+        default=DEFAULT_MEDIA_PATH,
         help="engine: the media engine, every packet decoded off the loop (default); naive: aiortc baseline",
     )
     parser.add_argument("--ice-server", action="append", default=[], help="STUN/TURN URL (repeatable)")
@@ -77,7 +78,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
             use_loopback_only()
 
         def media_factory() -> CallMedia:
-            if getattr(args, "media_path", "engine") == "naive":
+            if getattr(args, "media_path", DEFAULT_MEDIA_PATH) == "naive":
                 return CallMedia(args.source, codec=args.codec, ice_servers=args.ice_server, stats_interval_s=1.0)
             from rtcload.media.engine.call_media import EngineCallMedia
 

@@ -64,7 +64,7 @@ def test_the_engine_is_the_default_media_path_and_the_baselines_are_options():
     assert settings_from_options(argparse.Namespace(rtc_lean=True), target).media_path == "lean"
     with pytest.raises(ValueError, match="--rtc-media-path must be one of engine, lean, naive"):
         settings_from_options(argparse.Namespace(rtc_media_path="fast"), target)
-    with pytest.raises(ValueError, match="media path must be one of"):
+    with pytest.raises(ValueError, match="media path must be one of engine, lean, naive"):
         AiortcAnswerer(loopback_only=True, media_path="fast")
 
 

@@ -14,10 +14,9 @@ from typing import Any
 
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
 
 log = logging.getLogger("rtcload.emulator")
-
-MEDIA_PATHS = ("engine", "lean", "naive")
 
 
 class AiortcAnswerer:
@@ -30,16 +29,14 @@ class AiortcAnswerer:
         loopback_only: bool = True,
         ice_servers: list[str] | None = None,
         lean: bool = False,
-        media_path: str = "engine",
+        media_path: str = DEFAULT_MEDIA_PATH,
     ) -> None:
         """`media_path`: engine (default), lean (aiortc, pre-encoded, no decoding) or naive (aiortc
         encodes and decodes); `lean=True` is the older spelling of media_path="lean"."""
         if loopback_only:
             use_loopback_only()
         self.ice_servers = list(ice_servers or [])
-        self.media_path = "lean" if lean else media_path
-        if self.media_path not in MEDIA_PATHS:
-            raise ValueError(f"media path must be one of {', '.join(MEDIA_PATHS)}, not {media_path!r}")
+        self.media_path = "lean" if lean else check_media_path(media_path)
         self.endpoints: dict[str, MediaEndpoint] = {}
         self.reports: dict[str, dict[str, Any]] = {}
 

@@ -15,6 +15,7 @@ from rtcload.emulator.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.emulator.auth import UserDirectory, mint_token
 from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.server import Emulator
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
 
 DEFAULT_SECRET_ENV = "RTCLOAD_JWT_SECRET"
 
@@ -53,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--impair-down", default=None, help="media impairment platform->client (same syntax)")
     parser.add_argument(
         "--media-path",
-        choices=("engine", "lean", "naive"),
-        default="engine",
+        choices=MEDIA_PATHS,
+        default=DEFAULT_MEDIA_PATH,
         help="engine: one media engine carries every call (default); lean/naive: aiortc baselines for bench/",
     )
     parser.add_argument("--lean-media", action="store_true", help="same as --media-path lean")
@@ -90,7 +91,7 @@ def make_answerer(
     impair_up: str | None = None,
     impair_down: str | None = None,
     lean: bool = False,
-    media_path: str = "engine",
+    media_path: str = DEFAULT_MEDIA_PATH,
 ) -> MediaAnswerer:
     if kind == "static":
         if impair_up or impair_down:

@@ -24,6 +24,7 @@ from rtcload.gates.slo import SLO, SLOSet, evaluate, load_slo_file, parse_durati
 from rtcload.loadgen.records import merge_records
 from rtcload.loadgen.scenarios import SCENARIOS
 from rtcload.loadgen.summary import read_summary, render_summary, write_summary
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 WARMUP_PLUGIN = Path(__file__).resolve().parents[1] / "gates" / "warmup.py"
@@ -57,8 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--impair-down", help="embedded emulator: impair media platform->client (profile or spec)")
     parser.add_argument(
         "--emulator-media-path",
-        choices=("engine", "lean", "naive"),
-        default="engine",
+        choices=MEDIA_PATHS,
+        default=DEFAULT_MEDIA_PATH,
         help="embedded emulator's media: the media engine (default) or an aiortc baseline",
     )
     parser.add_argument("--emulator-lean", action="store_true", help="same as --emulator-media-path lean")
@@ -124,7 +125,7 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--impair-down", args.impair_down]
     if getattr(args, "emulator_lean", False):
         extra += ["--lean-media"]
-    elif getattr(args, "emulator_media_path", "engine") != "engine":
+    elif getattr(args, "emulator_media_path", DEFAULT_MEDIA_PATH) != DEFAULT_MEDIA_PATH:
         extra += ["--media-path", args.emulator_media_path]
     return extra
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from rtcload.distributions import Distribution, parse_distribution
 from rtcload.media.ice import IceServerSpec, parse_ice_servers
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
 from rtcload.protocol.backoff import BackoffPolicy
 
 DEFAULT_DESTINATIONS = "echo"
@@ -84,7 +85,7 @@ class LoadSettings:
     call_reports: bool = True
     call_report_sample: float = 1.0
     relay_share: float = 0.0
-    media_path: str = "engine"  # engine (default), lean or naive: see MEDIA_PATHS
+    media_path: str = DEFAULT_MEDIA_PATH  # engine, lean or naive (rtcload.media_paths)
     decode_every: int = 0
 
     @property
@@ -134,7 +135,7 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     (
         "--rtc-media-path",
         "RTCLOAD_MEDIA_PATH",
-        "engine",
+        DEFAULT_MEDIA_PATH,
         "engine (one media engine per process, default), lean or naive (aiortc baselines, for bench/)",
         "str",
     ),
@@ -276,14 +277,9 @@ def _backoff(name: str) -> BackoffPolicy:
     raise ValueError(f"--rtc-backoff must be sdk or fixed (got {name!r})")
 
 
-MEDIA_PATHS = ("engine", "lean", "naive")
-
-
 def _media_path(name: str, lean_flag: bool) -> str:
     """The media path: the engine by default; `--rtc-lean` is the older spelling of `--rtc-media-path lean`."""
-    path = name.strip().lower()
-    if path not in MEDIA_PATHS:
-        raise ValueError(f"--rtc-media-path must be one of {', '.join(MEDIA_PATHS)} (got {name!r})")
+    path = check_media_path(name, "--rtc-media-path")
     if lean_flag and path == "engine":
         return "lean"
     return path
