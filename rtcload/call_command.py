@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from rtcload.media.ice_options import add_ice_arguments, ice_servers_from
+from rtcload.media_paths import DEFAULT_MEDIA_PATH
 from rtcload.signaling import (
     ClientConfig,
     Credentials,
@@ -38,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
     parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
+    parser.add_argument(
+        "--media-path",
+        choices=(DEFAULT_MEDIA_PATH, "naive"),
+        default=DEFAULT_MEDIA_PATH,
+        help="engine: the media engine, every packet decoded off the loop (default); naive: aiortc baseline",
+    )
     add_ice_arguments(parser)  # the same ICE/TURN options as `rtcload run`, parsed by the same code
     parser.add_argument("--ca-file", help="extra CA bundle for wss:// targets")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS (never the default)")
@@ -74,13 +81,18 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         ice_servers = list(ice_servers_from(args))  # turn:user:pass@host -> URL + username + credential
 
         def media_factory() -> CallMedia:
-            return CallMedia(
-                args.source,
-                codec=args.codec,
-                ice_servers=ice_servers,
-                stats_interval_s=1.0,
-                relay_only=args.relay_only,
-            )
+            media_args: dict[str, Any] = {
+                "codec": args.codec,
+                "ice_servers": ice_servers,
+                "stats_interval_s": 1.0,
+                "relay_only": args.relay_only,
+            }
+            if getattr(args, "media_path", DEFAULT_MEDIA_PATH) == "naive":
+                return CallMedia(args.source, **media_args)
+            from rtcload.media.engine.call_media import EngineCallMedia
+
+            # one call: decode all of it, so the report has the received level and dominant frequency
+            return EngineCallMedia(args.source, decode=True, **media_args)
 
     config = ClientConfig(
         url=url,

@@ -49,13 +49,15 @@ def _generator(s: dict[str, Any]) -> tuple[bool, float | None, str]:
     load_model = s.get("load_model") or {}
     if load_model and not load_model.get("generator_kept_rate", True):
         return False, load_model.get("achieved_cps"), str(load_model.get("generator_message"))
+    late = gen.get("send_late_p99_s")
+    clock = f", media send clock late p99 {late * 1000:.1f} ms" if late is not None else ""
     if not gen.get("saturated"):
-        return True, cpu, f"busiest Locust process at {cpu or 0:.0f} % CPU on average"
+        return True, cpu, f"busiest Locust process at {cpu or 0:.0f} % CPU on average{clock}"
     return (
         False,
         cpu,
         (
-            f"the load generator was saturated for the run (busiest Locust process at {cpu:.0f} % CPU): "
+            f"the load generator was saturated for the run (busiest Locust process at {cpu or 0:.0f} % CPU{clock}): "
             "its timings measure itself - add --processes or machines"
         ),
     )

@@ -32,7 +32,7 @@ from rtcload.signaling.call_report import CallReporter
 from rtcload.signaling.events import EventKind, SignalingEvent
 
 _KNOWN_CODES = frozenset(int(c) for c in (*RpcErrorCode, *SdkCode))
-_CALL_INDEX = itertools.count()  # per process: which calls are fully decoded on the lean path
+_CALL_INDEX = itertools.count()  # per process: which calls are fully decoded (engine and lean paths)
 AUDIO_SPECS = {"tone": "tone:440", "dualtone": "dualtone:350,440"}
 
 
@@ -91,6 +91,7 @@ class VirtualEndpoint:
         self.label = label
         self.rng = random.Random()
         if settings.media == "aiortc":
+            from rtcload.media.lean import decode_this_call
             from rtcload.media.loopback import use_host_addresses, use_loopback_only
             from rtcload.media.peer import CallMedia
 
@@ -104,24 +105,22 @@ class VirtualEndpoint:
             relay_only = settings.relay_only or self.rng.random() < settings.relay_share
 
             def media_factory() -> Any:
-                if settings.lean:
-                    from rtcload.media.lean import LeanCallMedia, decode_this_call
+                options: dict[str, Any] = {
+                    "codec": settings.codec,
+                    "ice_servers": ice,
+                    "stats_interval_s": settings.stats_interval_s,
+                    "relay_only": relay_only,
+                }
+                decode = decode_this_call(next(_CALL_INDEX), settings.decode_every)
+                if settings.media_path == "engine":
+                    from rtcload.media.engine.call_media import EngineCallMedia
 
-                    return LeanCallMedia(
-                        source,
-                        codec=settings.codec,
-                        ice_servers=ice,
-                        stats_interval_s=settings.stats_interval_s,
-                        relay_only=relay_only,
-                        decode=decode_this_call(next(_CALL_INDEX), settings.decode_every),
-                    )
-                return CallMedia(
-                    source,
-                    codec=settings.codec,
-                    ice_servers=ice,
-                    stats_interval_s=settings.stats_interval_s,
-                    relay_only=relay_only,
-                )
+                    return EngineCallMedia(source, decode=decode, **options)
+                if settings.media_path == "lean":
+                    from rtcload.media.lean import LeanCallMedia
+
+                    return LeanCallMedia(source, decode=decode, **options)
+                return CallMedia(source, **options)  # naive aiortc: the baseline bench/ measures
 
         else:
             media_factory = StaticSdpMedia

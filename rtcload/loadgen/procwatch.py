@@ -19,10 +19,14 @@ class GeneratorLoad:
     cpu_mean: float  # % of one core, the busiest Locust process, averaged over the run
     cpu_max: float  # % of one core, the busiest Locust process, highest sample
     samples: int
+    # from the Locust processes' own health (their media send clock and loop lag), when they wrote it
+    send_late_p99_s: float | None = None
+    loop_lag_p95_s: float | None = None
+    clock_saturated: bool = False
 
     @property
     def saturated(self) -> bool:
-        return self.cpu_mean >= SATURATED_CPU_PERCENT
+        return self.cpu_mean >= SATURATED_CPU_PERCENT or self.clock_saturated
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "saturated": self.saturated, "threshold": SATURATED_CPU_PERCENT}

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from rtcload.loadgen.settings import LOAD_OPTIONS
 from rtcload.loadgen.summary import render_summary
 from rtcload.media.ice import parse_ice_servers
 from rtcload.media.ice_options import ENV_SERVERS, add_ice_arguments, ice_servers_text
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, build_summary, read_records, read_samples
 from rtcload.results.schema import EXIT_OK, EXIT_RUN_BROKEN, EXIT_SLO_FAILED, EXIT_USAGE, write_summary
 
@@ -43,6 +44,7 @@ LEDGER_DIR = "ledger"  # per-process samples, call records and final counters; m
 STOP_TIMEOUT_S = 30  # Locust's --stop-timeout: calls in progress end with a bye
 # Embedded runs use demo defaults (short calls, 1 s stats) so a run shows complete calls in well under a
 # minute; they differ from the documented defaults of a --target run (README "Embedded demo defaults").
+HEALTH_PARTS = "health"  # in the ledger: per-process whole-run health verdicts (send clock, loop lag)
 SOAK_DEMO_DEFAULTS = {
     "--rtc-call-duration": "uniform:20,40",
     "--rtc-faults": "every=10s,action=drop,share=0.3; every=45s,action=restart,keep_sessions=1",
@@ -52,9 +54,6 @@ DEMO_DEFAULTS = {
     "--rtc-think-time": "uniform:0.5,1.5",
     "--rtc-stats-interval": "1",
 }
-# The media path of `rtcload run` unless --rtc-media-path says otherwise: naive aiortc starves under
-# Locust's monkey-patching with few users (engineering-notes "Executor greenlets starve").
-DEFAULT_MEDIA_PATH = "lean"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,16 +73,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web", action="store_true", help="show Locust's web UI instead of running headless")
     parser.add_argument("--web-host", default="127.0.0.1", help="--web: address the UI binds (default loopback)")
     parser.add_argument("--results", default="rtcload-results", help="directory for CSV, logs and summary.json")
-    parser.add_argument(
-        "--media-path",
-        choices=("lean", "aiortc"),
-        default=DEFAULT_MEDIA_PATH,
-        help="lean: pre-encoded audio, no decoding (default; works at 1 user); aiortc: naive aiortc encode/decode",
-    )
     emu = parser.add_argument_group("embedded emulator (no --target)")
     emu.add_argument("--impair-up", help="impair media client->platform (profile or spec)")
     emu.add_argument("--impair-down", help="impair media platform->client (profile or spec)")
-    emu.add_argument("--emulator-lean", action="store_true", help="echo without decoding")
+    emu.add_argument(
+        "--emulator-media-path",
+        choices=MEDIA_PATHS,
+        default=DEFAULT_MEDIA_PATH,
+        help="the emulator's media: the media engine (default) or an aiortc baseline (lean, naive)",
+    )
+    emu.add_argument("--emulator-lean", action="store_true", help="same as --emulator-media-path lean")
     emu.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
     emu.add_argument(
         "--emulator-users", metavar="CSV", help="users file (username,password[,number]) instead of open mode"
@@ -220,6 +219,8 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--lean-media"]
     if getattr(args, "emulator_users", None):
         extra += ["--users", args.emulator_users]
+    elif getattr(args, "emulator_media_path", DEFAULT_MEDIA_PATH) != DEFAULT_MEDIA_PATH:
+        extra += ["--media-path", args.emulator_media_path]
     return extra + open_options.emulator_arguments(args)
 
 
@@ -248,6 +249,8 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
         cmd += ["--json-file", str(results / "locust")]  # Locust's final statistics, written after the stop
     if "--rtc-ledger" not in passthrough:
         cmd += ["--rtc-ledger", str(results / LEDGER_DIR)]
+    if "--rtc-health-file" not in passthrough:
+        cmd += ["--rtc-health-file", str(results / LEDGER_DIR / HEALTH_PARTS)]
     if warmup_s > 0:
         cmd += ["--rtc-warmup", str(warmup_s)]
     if args.processes > 1:
@@ -258,8 +261,6 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
     cmd += open_options.locust_arguments(args)
     if args.scenario == "registration_storm" and "--rtc-media" not in passthrough:
         cmd += ["--rtc-media", "none"]
-    if getattr(args, "media_path", DEFAULT_MEDIA_PATH) == "lean" and "--rtc-lean" not in passthrough:
-        cmd += ["--rtc-lean"]
     if getattr(args, "relay_only", False) and "--rtc-relay-only" not in passthrough:
         cmd += ["--rtc-relay-only"]
     if not args.target:
@@ -327,6 +328,7 @@ def run_locust(
 
     with open(results / "locust.log", "w") as log_file:
         code, load = run_watched(cmd, log_file, start=start)
+    load = with_process_health(load, results / LEDGER_DIR)
     wall_s = round(time.monotonic() - started, 1)
     summary = summarize(results, warmup_s, getattr(args, "trunks", None))
     csv_prefix = results / "locust"
@@ -369,6 +371,24 @@ def read_locust_stats(path: Path) -> dict[str, dict[str, int]]:
         for e in entries
         if isinstance(e, dict) and "name" in e
     }
+
+
+def with_process_health(load: GeneratorLoad, ledger: Path) -> GeneratorLoad:
+    """Add the Locust processes' own verdicts: the worst send-clock lateness and loop lag of any process."""
+    verdicts = []
+    for part in sorted(ledger.glob(f"{HEALTH_PARTS}.*.json")):
+        try:
+            verdicts.append(json.loads(part.read_text()))
+        except (OSError, ValueError):
+            continue
+    if not verdicts:
+        return load
+    return replace(
+        load,
+        send_late_p99_s=max(float(v.get("send_late_p99_s", 0.0)) for v in verdicts),
+        loop_lag_p95_s=max(float(v.get("loop_lag_p95_s", 0.0)) for v in verdicts),
+        clock_saturated=any(bool(v.get("saturated")) for v in verdicts),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -470,6 +490,13 @@ def finish(
     print(render_summary(summary))
     if summary.get("load_model"):
         print(render_load_model(summary["load_model"]))
+    load = outcome.load
+    if load.send_late_p99_s is not None:
+        print(
+            f"\ngenerator health: media send clock late p99 {load.send_late_p99_s * 1000:.1f} ms, loop lag p95 "
+            f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process {load.cpu_mean:.0f} % CPU: "
+            + ("SATURATED" if load.saturated else "not saturated")
+        )
     written = [str(results / "summary.json"), f"{results / 'calls.csv'} ({summary['calls']['recorded']} calls)"]
     junit = Path(args.junit) if args.junit else results / "junit.xml"
     write_junit(verdicts, junit, f"rtcload.slo.{Path(args.scenario).stem}", outcome.wall_s)

@@ -101,14 +101,18 @@ def _start_metrics(environment: Environment, role: str, index: int) -> None:
 
     options = metrics_settings_from_options(environment.parsed_options)
     metrics = _Process.metrics = GeneratorMetrics()
-    health = _Process.health = health_mod.Health(options.saturation_lag_s, options.saturation_cpu)
+    health = _Process.health = health_mod.Health(
+        options.saturation_lag_s, options.saturation_cpu, options.saturation_send_late_s
+    )
     metrics.set_function("process_cpu", lambda: health.cpu_ratio, role=role)
     metrics.set_function("saturated", lambda: float(health.saturated()))
     metrics.set_function("loop_lag", health.gevent_lag.p99, loop="gevent")
     if role != "master":
         from rtcload.media.encoded import SEND_GAPS
+        from rtcload.media.engine.clock import SEND_LATENESS
 
         health.send_gaps = SEND_GAPS
+        health.send_lateness = SEND_LATENESS
         metrics.set_function("loop_lag", health.send_spread, loop="rtp_send")
     gevent.spawn(health_mod.cpu_sampler, health)
     gevent.spawn(health_mod.gevent_lag_probe, health.gevent_lag)
@@ -191,6 +195,7 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
         _Process.samples.close()
         _Process.samples = None
     _push_metrics(environment)
+    _write_health(environment)
     if _Process.metrics_server is not None:
         _Process.metrics_server.stop(timeout=1)
         _Process.metrics_server = None
@@ -214,6 +219,21 @@ def _write_final_counters() -> None:
         path.write_bytes(generate_latest(_Process.metrics.registry))
     except OSError as exc:
         log.warning("cannot write final counters to %s: %r", path, exc)
+
+
+def _write_health(environment: Environment) -> None:
+    """This process's whole-run health verdict for `rtcload run` (--rtc-health-file PATH -> PATH.<tag>.json)."""
+    options = metrics_settings_from_options(environment.parsed_options)
+    if not options.health_file or _Process.health is None or _Process.bridge is None:
+        return
+    import json
+
+    verdict = {"process": _Process.process_tag, **_Process.health.run_verdict()}
+    try:
+        with open(f"{options.health_file}.{_Process.process_tag}.json", "w") as out:
+            json.dump(verdict, out)
+    except OSError as exc:
+        log.warning("cannot write the health file: %s", exc)
 
 
 def _push_metrics(environment: Environment) -> None:
