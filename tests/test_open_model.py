@@ -63,6 +63,10 @@ def test_fixed_cps_is_kept_within_five_percent_over_thirty_seconds(tmp_path: Pat
     assert model["offered_erlangs"] == pytest.approx(10.0)  # 10 CPS x 1 s
     assert model["carried_erlangs"] == pytest.approx(10.0 * model["mean_occupancy_s"], rel=0.1)
     assert "achieved" in proc.stdout and "offered 10.00 CPS" in proc.stdout
+    report = (results / "report.html").read_text()
+    assert "Load model: calls per second and Erlangs" in report and f"{model['achieved_cps']:.2f} CPS" in report
+    prom = "".join(p.read_text() for p in (results / "ledger").glob("metrics.*.prom"))
+    assert "rtcload_offered_cps 10.0" in prom and "rtcload_offered_erlangs 10.0" in prom
 
 
 def test_blocking_follows_erlang_b_against_the_emulators_trunks(tmp_path: Path) -> None:

@@ -5,6 +5,10 @@ holding one call after another, and hands the step's summary here. Steps rise by
 fails, then bisection narrows the gap to --resolution. A failing step whose busiest Locust process was
 CPU-saturated is blamed on the generator, not the target: the search stops there and the knee is only
 a lower bound.
+
+With `--cps` the load axis is call attempts per second (an open model): `Step.users` then holds the
+step's CPS, and a step where the scheduler could not keep its rate (load_model.generator_kept_rate) is
+the generator's fault exactly as a saturated CPU is.
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ def search(run_step: Callable[[int], Step], args: argparse.Namespace) -> list[St
         step = run_step(users)
         steps.append(step)
         shown = ", ".join(f"{f['name']}: {f['message']}" for f in step.failed) or "all SLOs met"
-        print(f"  {users:>6} users: {step.verdict.upper():<9} cpu {step.generator.get('cpu_mean', 0):.0f} %  {shown}")
+        cpu = step.generator.get("cpu_mean", 0)
+        print(f"  {users:>6} {axis_unit(args)}: {step.verdict.upper():<9} cpu {cpu:.0f} %  {shown}")
         return step
 
     good, bad = 0, None
@@ -83,32 +88,42 @@ def search(run_step: Callable[[int], Step], args: argparse.Namespace) -> list[St
     return steps
 
 
+def axis_unit(args: argparse.Namespace) -> str:
+    """What a step's load counts: users (concurrent calls) or CPS (call attempts per second)."""
+    return "CPS" if getattr(args, "cps", False) else "users"
+
+
 def conclude(steps: list[Step], args: argparse.Namespace) -> dict[str, Any]:
     """The knee, the first SLO broken above it and whose fault that was."""
+    unit = axis_unit(args)
     passed = [s.users for s in steps if s.passed]
     knee = max(passed) if passed else None
     fails = sorted((s for s in steps if not s.passed and (knee is None or s.users > knee)), key=lambda s: s.users)
     first = fails[0] if fails else None
     if first is None:
         verdict = "no_limit_found"
-        text = f"all SLOs held up to {knee} users (--max {args.max}); the knee is above that"
+        text = f"all SLOs held up to {knee} {unit} (--max {args.max}); the knee is above that"
     elif first.verdict == "generator":
         verdict = "generator_saturated"
+        why = first.generator.get("reason") or f"cpu {first.generator.get('cpu_mean', 0):.0f} %"
         text = (
-            f"the load generator saturated at {first.users} users (cpu {first.generator.get('cpu_mean', 0):.0f} %); "
-            f"the target held at {knee or 0} users, so its knee is at least that - add processes or machines"
+            f"the load generator saturated at {first.users} {unit} ({why}); "
+            f"the target held at {knee or 0} {unit}, so its knee is at least that - add processes or machines"
         )
     elif knee is None:
         verdict = "below_start"
-        text = f"SLOs already failed at the first step ({first.users} users)"
+        text = f"SLOs already failed at the first step ({first.users} {unit})"
     else:
         verdict = "target"
         broken = "; ".join(f"{f['name']} ({f['message']})" for f in first.failed) or first.verdict
-        text = f"knee at {knee} users; at {first.users} users the target broke: {broken}"
+        text = f"knee at {knee} {unit}; at {first.users} {unit} the target broke: {broken}"
     return {
         "schema": "rtcload.capacity/1",
         "verdict": verdict,
-        "knee_users": knee,
+        "axis": unit,
+        "knee_users": knee if unit == "users" else None,
+        "knee_cps": knee if unit == "CPS" else None,
+        "knee": knee,
         "first_failing_users": first.users if first else None,
         "first_broken": first.failed if first else [],
         "message": text,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rtcload.gates.capacity import DEFAULT_SLO, EXIT_BELOW_TARGET, EXIT_USAGE, Step, conclude, judge_step, search
 from rtcload.gates.slo import SLOSet, parse_duration, parse_slo
+from rtcload.loadgen import open_options
 from rtcload.loadgen.lifecycle import ProcessGroup
 from rtcload.loadgen.run_command import (
     DEFAULT_MEDIA_PATH,
@@ -29,6 +30,13 @@ from rtcload.loadgen.run_command import (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
     parser.add_argument("--scenario", default="regression", help="a scenario without its own load shape")
+    parser.add_argument(
+        "--cps",
+        action="store_true",
+        help="step call attempts per second (open model) instead of users: --start/--step/--max are CPS",
+    )
+    parser.add_argument("--arrival", choices=("poisson", "fixed"), default="poisson", help="--cps: inter-arrivals")
+    parser.add_argument("--max-concurrent", type=int, default=0, help="--cps: cap on calls in progress (SIPp -l)")
     parser.add_argument("--start", type=int, default=10, help="users (concurrent calls) at the first step")
     parser.add_argument("--step", type=int, default=10, help="users added per step")
     parser.add_argument("--max", type=int, default=200, help="highest step tried")
@@ -39,12 +47,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", type=int, default=1, help="Locust processes per step")
     parser.add_argument("--results", default="rtcload-capacity", help="directory for per-step results and the report")
     parser.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
+    parser.add_argument(
+        "--emulator-max-calls", type=int, help="embedded emulator: carry at most N calls, shed more with 503/34"
+    )
     parser.add_argument("--media-path", choices=("lean", "aiortc"), default=DEFAULT_MEDIA_PATH)
     add_gate_arguments(parser)
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 
 
+def _cps_step_args(args: argparse.Namespace, cps: int) -> argparse.Namespace:
+    """One open-model step: `cps` attempts per second held for the step, calls of --hold (default 5-10 % of it)."""
+    seconds = parse_duration(args.step_duration)
+    step = argparse.Namespace(
+        scenario="open_calls",
+        users=None,
+        spawn_rate=5.0,
+        duration=args.step_duration,
+        processes=args.processes,
+        web=False,
+        target=args.target,
+        media_path=args.media_path,
+        locust_args=[a for a in (args.locust_args or []) if a != "--"],
+        cps=str(cps),
+        cps_steps=None,
+        step_duration=None,
+        erlangs=None,
+        arrival=args.arrival,
+        holding=args.hold or f"uniform:{seconds / 20:g},{seconds / 10:g}",
+        max_concurrent=args.max_concurrent,
+        trunks=None,
+        emulator_max_calls=None,
+    )
+    open_options.prepare(step)
+    return step
+
+
 def _step_args(args: argparse.Namespace, users: int) -> argparse.Namespace:
+    if getattr(args, "cps", False):
+        return _cps_step_args(args, users)
     seconds = parse_duration(args.step_duration)
     hold = args.hold or f"uniform:{seconds / 4:g},{seconds / 3:g}"
     extra = [a for a in (args.locust_args or []) if a != "--"]
@@ -74,6 +114,12 @@ def run_step(args: argparse.Namespace, target: str, gates: SLOSet, users: int, g
     log_text = (where / "locust.log").read_text(errors="replace")
     generator = {**outcome.load.to_json()}
     generator["saturated"] = outcome.load.saturated or "CPU usage above 90%" in log_text
+    load_model = outcome.summary.get("load_model")
+    if load_model is not None:  # --cps: a scheduler that fell behind is the generator's fault, not the target's
+        generator.update({k: load_model[k] for k in ("achieved_cps", "placed", "due", "window_s")})
+        if not load_model["generator_kept_rate"]:
+            generator["saturated"] = True
+            generator["reason"] = load_model["generator_message"]
     step = judge_step(users, outcome.summary, gates, generator, str(where))
     (where / "summary.json").write_text(json.dumps(outcome.summary, indent=2, sort_keys=True) + "\n")
     return step
@@ -96,9 +142,11 @@ def run(args: argparse.Namespace) -> int:
             if args.target:
                 target = args.target
             else:
-                emulator = start_emulator(args.emulator_media, results / "emulator.log", group=group)
+                extra = open_options.emulator_arguments(args)
+                emulator = start_emulator(args.emulator_media, results / "emulator.log", extra, group=group)
                 target = emulator.url
-            print(f"rtcload capacity: {args.scenario} against {target}, steps of {args.step_duration}; SLOs:")
+            what = f"open model ({args.arrival} arrivals) in CPS" if args.cps else args.scenario
+            print(f"rtcload capacity: {what} against {target}, steps of {args.step_duration}; SLOs:")
             print("".join(f"  {s.text}\n" for s in gates.slos), end="", flush=True)
             steps = search(lambda users: run_step(args, target, gates, users, group), args)
         except (ValueError, RuntimeError, OSError) as exc:

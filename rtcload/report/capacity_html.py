@@ -34,7 +34,7 @@ def charts(report: dict[str, Any]) -> list[str]:
         chart = Chart(
             f"{slo.text} vs load",
             [Series(slo.text, points)],
-            "users (concurrent calls)",
+            "call attempts per second" if report.get("axis") == "CPS" else "users (concurrent calls)",
             unit,
             hlines=[(slo.threshold * scale, "limit")],
         )
@@ -50,11 +50,12 @@ def write_capacity_report(report: dict[str, Any], path: str | Path) -> None:
         f"<td>{escape('; '.join(f['name'] + ': ' + f['message'] for f in s['failed']))}</td></tr>"
         for s in report["steps"]
     )
+    axis = "CPS" if report.get("axis") == "CPS" else "users"
     html = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>rtcload capacity</title><style>{PAGE_CSS}{CSS}</style></head>
 <body><h1>rtcload capacity search</h1>
 <p><b>{escape(report["verdict"])}</b>: {escape(report["message"])}</p>
-<table><tr><th>users</th><th>verdict</th><th>calls answered</th><th>generator CPU</th><th>failed SLOs</th></tr>
+<table><tr><th>{axis}</th><th>verdict</th><th>calls answered</th><th>generator CPU</th><th>failed SLOs</th></tr>
 {rows}</table>
 <h2>Load vs each SLO metric</h2><div class="charts">{"".join(charts(report))}</div>
 </body></html>

@@ -184,6 +184,41 @@ def slo_limits(summary: dict[str, Any]) -> dict[str, list[tuple[float, str]]]:
     return out
 
 
+def _load_model_table(summary: dict[str, Any]) -> str:
+    """Open-model runs (--cps): offered vs achieved rate, Erlangs, blocking and the Erlang-B check."""
+    model = summary.get("load_model")
+    if not model:
+        return ""
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2%}"
+
+    rows = [
+        ("plan", f"{model['plan']} CPS, {model['arrival']} arrivals, window {model['window_s']:g} s"),
+        ("offered / achieved", f"{model['offered_cps']:.2f} / {model['achieved_cps']:.2f} CPS"),
+        (
+            "attempts",
+            f"{model['due']} due, {model['placed']} placed, {model['refused_limit']} refused by the cap, "
+            f"{model['refused_pool']} without an endpoint",
+        ),
+        ("generator kept the rate", f"{'yes' if model['generator_kept_rate'] else 'NO'}: {model['generator_message']}"),
+        ("traffic", f"offered {model['offered_erlangs']} E, carried {model['carried_erlangs']} E"),
+        ("blocking", f"{pct(model['blocking_ratio'])} ({model['blocked']} of {model['attempts_decided']})"),
+    ]
+    check = model.get("erlang_b") or {}
+    if check.get("predicted") is not None:
+        rows.append(
+            (
+                "Erlang-B",
+                f"{check['trunks']} trunks at {check['offered_erlangs']} E: predicted {pct(check['predicted'])}, "
+                f"measured {pct(check['measured'])}, z = {check['z']:+.2f} "
+                f"({'within' if check['within'] else 'outside'} 3 sigma)",
+            )
+        )
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f"<h2>Load model: calls per second and Erlangs</h2>\n<table>{body}</table>"
+
+
 def render_report(summary: dict[str, Any], csv_prefix: str | Path, ledger: Path | None = None) -> str:
     """The whole report page as a string."""
     calls = summary["calls"]
@@ -210,6 +245,7 @@ def render_report(summary: dict[str, Any], csv_prefix: str | Path, ledger: Path 
 <h1>rtcload run report</h1>
 {banner(summary)}
 <table>{facts_html}</table>
+{_load_model_table(summary)}
 <h2>Default gates</h2>
 {_gates_table(summary)}
 <h2>Service-level objectives</h2>
