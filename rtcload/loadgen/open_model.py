@@ -21,6 +21,7 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -188,14 +189,14 @@ class Scheduler:
         self._pending_due: float | None = None
         self.running = False
 
-    def wait_for_pool(self, wanted: int) -> None:
+    def wait_for_pool(self, ready: Callable[[], bool]) -> None:
         deadline = time.monotonic() + POOL_WAIT_S
-        while len(self.pool.members) < wanted and time.monotonic() < deadline:
+        while not ready() and time.monotonic() < deadline:
             gevent.sleep(0.1)
 
-    def run(self, wanted_pool: int) -> None:
+    def run(self, pool_ready: Callable[[], bool]) -> None:
         """Greenlet body: wait for the pool, then fire attempts until killed (Locust's stop)."""
-        self.wait_for_pool(wanted_pool)
+        self.wait_for_pool(pool_ready)
         self.stats.pool = len(self.pool.members)
         self._t0 = time.monotonic()
         self.stats.started_at = time.time()
@@ -302,16 +303,17 @@ def start_scheduler(environment: Environment, metrics: Any, process: str, defaul
     if model.holding is None:
         model = _State.model = replace(model, holding=default_holding)
     _State.scheduler = Scheduler(model, _State.pool, metrics, process)
-    _State.greenlet = gevent.spawn(_State.scheduler.run, _wanted_pool(environment))
+    _State.greenlet = gevent.spawn(_State.scheduler.run, lambda: _pool_ready(environment))
 
 
-def _wanted_pool(environment: Environment) -> int:
-    """Endpoints this process should register before the clock starts (90 % of its share of -u)."""
-    options = environment.parsed_options
-    users = int(getattr(options, "num_users", 0) or 0) if options else 0
-    model = _State.model
-    share = model.share if model else 1.0
-    return max(1, int(users * share * 0.9))
+def _pool_ready(environment: Environment) -> bool:
+    """The clock starts when this process has spawned its users and 90 % of them have registered
+    (a worker learns its share of -u only from the master's spawn message, hence the runner's count)."""
+    runner = environment.runner
+    if runner is None:
+        return False
+    state = getattr(runner, "worker_state", None) or runner.state
+    return state == "running" and len(_State.pool.members) >= max(1, int(0.9 * runner.user_count))
 
 
 @events.test_stopping.add_listener
