@@ -38,6 +38,7 @@ from rtcload.traffic import ARRIVALS, Arrivals, RatePlan, parse_rate_plan
 log = logging.getLogger("rtcload.loadgen")
 
 POOL_WAIT_S = 60.0  # the clock starts when the pool is registered, or after this long
+STARTUP_QUIET_S = 1.0  # ... and no user joined for this long
 
 OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--rtc-cps", "RTCLOAD_CPS", "", "offered call attempts per second: 20, or a ramp START:END:DURATION (SIPp -r)"),
@@ -147,6 +148,12 @@ class EndpointPool:
     def __init__(self) -> None:
         self.idle: deque[PoolMember] = deque()
         self.members: set[PoolMember] = set()
+        self.settled = 0  # users whose first registration has finished, registered or not
+        self.changed_at = time.monotonic()
+
+    def settle(self) -> None:
+        self.settled += 1
+        self.changed_at = time.monotonic()
 
     def join(self, user: PoolMember) -> None:
         if user not in self.members:
@@ -307,13 +314,21 @@ def start_scheduler(environment: Environment, metrics: Any, process: str, defaul
 
 
 def _pool_ready(environment: Environment) -> bool:
-    """The clock starts when this process has spawned its users and 90 % of them have registered
-    (a worker learns its share of -u only from the master's spawn message, hence the runner's count)."""
+    """The clock starts when this process has spawned its users, every one has finished registering and
+    no user was added for a second: registrations are bursts of work that would make the first attempts
+    late. (A worker learns its share of -u only from the master's spawn messages, which may come in
+    several; hence the runner's own count and the quiet second.)"""
     runner = environment.runner
     if runner is None:
         return False
     state = getattr(runner, "worker_state", None) or runner.state
-    return state == "running" and len(_State.pool.members) >= max(1, int(0.9 * runner.user_count))
+    pool = _State.pool
+    return (
+        state == "running"
+        and runner.user_count > 0
+        and pool.settled >= runner.user_count
+        and time.monotonic() - pool.changed_at >= STARTUP_QUIET_S
+    )
 
 
 @events.test_stopping.add_listener

@@ -67,7 +67,8 @@ def prepare(args: argparse.Namespace) -> RatePlan | None:
         if args.max_concurrent:
             need = min(need, args.max_concurrent + 5 * args.processes)
         args.users = need
-        args.spawn_rate = max(args.spawn_rate, args.users / 5.0)  # the pool registers in about 5 s
+        # one spawn message per worker: the pool registers at once, then the scheduler's clock starts
+        args.spawn_rate = max(args.spawn_rate, float(args.users))
     if args.emulator_max_calls is not None and args.trunks is None:
         args.trunks = args.emulator_max_calls
     return plan

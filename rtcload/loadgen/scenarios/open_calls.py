@@ -28,9 +28,12 @@ class PooledEndpoint(WebRTCUser):
         return 1.0
 
     def on_start(self) -> None:
-        with contextlib.suppress(StopUser):
-            if self.register():
-                open_model.pool().join(self)
+        try:
+            with contextlib.suppress(StopUser):
+                if self.register():
+                    open_model.pool().join(self)
+        finally:
+            open_model.pool().settle()
 
     calling = False
 
