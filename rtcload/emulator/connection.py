@@ -30,6 +30,8 @@ class Connection:
         self.half_open = False  # this socket only (the global knob lives in Faults)
         self.frames_in = 0
         self.frames_out = 0
+        self.auth_failures = 0  # failed logins and control tokens on this socket (throttled, then closed)
+        self.control_ok = False  # proved the control token: exempt from the login deadline
 
     @property
     def silent(self) -> bool:

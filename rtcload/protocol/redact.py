@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 SECRET_KEYS = frozenset(
@@ -19,7 +21,64 @@ def redact(value: Any) -> Any:
     return value
 
 
+# `"passwd": "..."` (value a string, possibly unterminated in a truncated frame) or `"token": 123`,
+# keys matched case-insensitively, with or without JSON escapes in the value.
+_SECRET_IN_TEXT = re.compile(
+    r'(["\']?(?:' + "|".join(sorted(SECRET_KEYS)) + r')["\']?\s*[:=]\s*)'
+    r'(?:"(?:[^"\\]|\\.)*(?:"|\\?$)|\'(?:[^\'\\]|\\.)*(?:\'|\\?$)|[^\s,}\]]+)',
+    re.IGNORECASE,
+)
+# a JWT anywhere (three base64url segments, the first one a JSON header): masked even without a key
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+
+
+_UNICODE_ESCAPE = re.compile(r"\\+u([0-9a-fA-F]{4})")  # one backslash, or two in a repr()
+
+
+def redact_text(text: str) -> str:
+    """Mask secrets in raw text (a malformed frame, an exception message) that cannot be parsed first.
+
+    JSON `\\uXXXX` escapes are decoded first, so `"p\\u0061sswd"` is seen as the key it spells.
+    """
+    text = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    return _JWT.sub(MASK, _SECRET_IN_TEXT.sub(lambda m: m.group(1) + '"' + MASK + '"', text))
+
+
 def short_frame(obj: Any, limit: int = 300) -> str:
-    """A redacted, truncated one-line rendering for logs."""
-    text = repr(redact(obj))
+    """A redacted, truncated one-line rendering for logs; raw text is redacted as text, before truncation."""
+    if isinstance(obj, bytes):
+        obj = obj.decode("utf-8", "replace")
+    text = redact_text(obj) if isinstance(obj, str) else redact_text(repr(redact(obj)))
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a log record's message with `redact_text`: for loggers that print raw frames.
+
+    `websockets` logs every frame at DEBUG (`< TEXT '{"passwd": ...}'`); at `-vv` that would put
+    passwords, login tokens and the control token in the log. A logger's filters see only records
+    logged on it, so each logger is named (see `install_redaction`).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+REDACTED_LOGGERS = ("websockets.client", "websockets.server", "rtcload.emulator", "rtcload.signaling")
+_FILTER = RedactingFilter()
+
+
+def install_redaction(names: tuple[str, ...] = REDACTED_LOGGERS) -> None:
+    """Attach the redacting filter to each named logger (idempotent)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

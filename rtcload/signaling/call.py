@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from rtcload.protocol.call_state import CallState, CallStateMachine
 from rtcload.protocol.dialog import DialogParams
+from rtcload.protocol.redact import redact_text
 from rtcload.signaling.errors import CallFailed
 from rtcload.signaling.media_port import MediaPort
 
@@ -170,7 +171,14 @@ class Call:
         """Until active/held; raises CallFailed if the call ended first, TimeoutError otherwise."""
         ok = await self.wait_until(lambda c: c.machine.established or c.ended, timeout)
         if self.ended or self.machine.ended:
-            raise CallFailed(self.cause or "UNKNOWN", self.cause_code or 0, client=self.client.label, call_id=self.id)
+            raise CallFailed(
+                self.cause or "UNKNOWN",
+                self.cause_code or 0,
+                client=self.client.label,
+                call_id=self.id,
+                ended_by=str(self.ended_by) if self.ended_by is not None else None,
+                reason=redact_text(self.error)[:300] if self.error else None,
+            )
         if not ok:
             raise TimeoutError(f"[{self.client.label}][call {self.id}] not answered within {timeout:g} s")
 
