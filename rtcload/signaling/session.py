@@ -549,6 +549,7 @@ class Session:
         if action is GatewayAction.READY and self.login.ok_at < self.login.sent_at:
             # REGED before the login's result: the SDK would wait for the login; a session without a sessid
             # must not be reported ready (calls would go out without one).
+            self.gateway_state = previous
             self.events.emit(EventKind.PROTOCOL_ERROR, code=int(SdkCode.PROTOCOL_VIOLATION), state=str(state))
             self._note_bad_frame("REGED before the login result (ignored)")
             log.warning("[%s] server sent REGED before the login result; ignored", self.label)
