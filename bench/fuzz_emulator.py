@@ -60,6 +60,14 @@ METHODS = [
 ]
 CALL = [sys.executable, "-m", "rtcload", "call"]
 EMULATOR = [sys.executable, "-m", "rtcload", "-v", "emulator", "--port", "0"]
+SYNC_EVERY = 50
+# The per-socket auth back-off (up to 4 s per failed login) would make this run hours long: answer every
+# failure at once, close a socket after 50 (so the close path runs ~hundreds of times). The throttle
+# itself is tested in tests/test_hardening_emulator.py.
+# Accepted call reports are kept by design (32 MiB by default): a 256 KiB budget keeps what is retained
+# on purpose small next to the leak this run looks for, and exercises the store's eviction.
+LIMITS = ["--limit-auth-failures-before-backoff", "1000", "--limit-auth-failures-before-close", "50"]
+LIMITS += ["--limit-call-report-bytes", "262144"]
 CANDIDATE = "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"
 
 
@@ -207,35 +215,38 @@ def legit_call(url: str) -> dict[str, Any]:
 
 
 async def fuzz_socket(url: str, fuzzer: Fuzzer, frames: int, stats: collections.Counter[str]) -> None:
-    """Send `frames` frames, reconnecting whenever the server closes the socket; drain every reply."""
-    sent = 0
-    while sent < frames:
+    """Have the server process `frames` fuzzed frames, reconnecting whenever it closes the socket.
+
+    Every SYNC_EVERY frames a ping with a fresh id follows; its reply proves the server has handled
+    every frame before it (one socket's frames are handled in order). Frames sent after the last
+    acknowledged ping on a socket the server then closed are not counted.
+    """
+    processed = 0
+    while processed < frames:
         try:
             async with connect(url, max_size=None, ping_interval=None, open_timeout=10) as ws:
                 stats["sockets_opened"] += 1
+                acked: asyncio.Queue[str] = asyncio.Queue()
 
-                done = asyncio.Event()
-
-                async def drain(done: asyncio.Event = done) -> None:
+                async def drain(acked: asyncio.Queue[str] = acked) -> None:
                     async for reply in ws:
                         stats["replies"] += 1
-                        if '"id":"end"' in reply:
-                            done.set()
+                        if '"id":"sync-' in reply:
+                            await acked.put(reply)
 
                 reader = asyncio.create_task(drain())
                 try:
-                    while sent < frames:
-                        await ws.send(fuzzer.frame())
-                        sent += 1
-                        stats["frames"] += 1
-                        await asyncio.sleep(0)  # let the reply reader run
-                        # no pacing needed: when the server falls behind, its bounded queue stops reading
-                        # and TCP back-pressure blocks this send
-                    await ws.send('{"jsonrpc":"2.0","id":"end","method":"telnyx_rtc.ping","params":{}}')
-                    await asyncio.wait_for(done.wait(), 60)  # every reply to this socket's frames is in
+                    while processed < frames:
+                        batch = min(SYNC_EVERY, frames - processed)
+                        for _ in range(batch):
+                            await ws.send(fuzzer.frame())
+                            stats["frames_sent"] += 1
+                        await ws.send(f'{{"jsonrpc":"2.0","id":"sync-{processed}","method":"telnyx_rtc.ping"}}')
+                        await asyncio.wait_for(acked.get(), 60)
+                        processed += batch
+                        stats["frames"] += batch
                 finally:
                     reader.cancel()
-                await ws.close()
         except ConnectionClosed as exc:
             code = exc.rcvd.code if exc.rcvd else None
             stats[f"closed_by_server_{code}"] += 1
@@ -287,7 +298,18 @@ def main() -> int:
     env = {**os.environ, "RTCLOAD_CONTROL_TOKEN": CONTROL_TOKEN}
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen(
-            [*EMULATOR, "--users", users, "--call-report-id", "fuzz", "--grace", "2", "--noanswer-timeout", "2"],
+            [
+                *EMULATOR,
+                "--users",
+                users,
+                "--call-report-id",
+                "fuzz",
+                "--grace",
+                "2",
+                "--noanswer-timeout",
+                "2",
+                *LIMITS,
+            ],
             stdout=subprocess.PIPE,
             stderr=log_file,
             text=True,
@@ -331,8 +353,9 @@ def main() -> int:
         and (legit.get("packets_received") or 0) > 0
         and secrets_in_log == 0
     )
-    print(f"frames sent            {stats['frames']} over {stats['sockets_opened']} sockets in {elapsed:.1f} s")
-    print(f"  ({stats['frames'] / elapsed:.0f} frames/s), replies {stats['replies']}")
+    print(f"frames processed       {stats['frames']} (acknowledged) of {stats['frames_sent']} sent")
+    print(f"  over {stats['sockets_opened']} sockets in {elapsed:.1f} s ({stats['frames'] / elapsed:.0f} frames/s)")
+    print(f"replies received       {stats['replies']}")
     print("server closes          " + ", ".join(f"{k}={v}" for k, v in sorted(stats.items()) if k.startswith("closed")))
     print("call_report POSTs      " + ", ".join(f"{k}={v}" for k, v in sorted(stats.items()) if k.startswith("report")))
     print(f"emulator crashed       {'no' if alive else 'YES'}")

@@ -123,15 +123,23 @@ secrets_text = st.text(alphabet=string.ascii_letters + string.digits + "!#$%&()*
 
 
 @FAST
-@given(st.sampled_from(sorted(SECRET_KEYS)), secrets_text, st.integers(0, 400), st.booleans())
+@given(st.sampled_from(sorted(SECRET_KEYS)) | st.text(max_size=12), secrets_text, st.integers(0, 400), st.booleans())
 def test_redaction_hides_a_secret_in_any_prefix_of_a_frame(key, secret, cut, upper):
     marked = "ZQ9" + secret  # a marker that appears nowhere else in the frame
+    if "ZQ9" in key or key in ("login", "other"):
+        return
     params = {"login": "alice", key.upper() if upper else key: marked, "other": [1, 2]}
     frame = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "login", "params": params})
     start = frame.index(json.dumps(marked))
     truncated = frame[: start + 1 + cut]  # cut anywhere after the value opened
-    assert "ZQ9" not in redact_text(truncated)
-    assert "ZQ9" not in short_frame(truncated, limit=10_000)
+    if key.lower() in SECRET_KEYS:
+        assert "ZQ9" not in redact_text(truncated)
+    # a malformed frame's log line masks the values of every key it does not know to be harmless,
+    # so a corrupted key (`"p\nsswd"`) hides its value too
+    from rtcload.protocol.redact import SAFE_VALUE_KEYS
+
+    if key not in SAFE_VALUE_KEYS:
+        assert "ZQ9" not in short_frame(truncated, limit=10_000)
 
 
 # ------------------------------------------------------------------------------------------ SDP and candidates

@@ -168,6 +168,7 @@ async def test_malformed_frames_never_put_secrets_in_the_log(caplog):
             '{"jsonrpc":"2.0","id":2,"method":"login","params":{"login_token":"' + token + '"',
             '{"jsonrpc":"2.0","id":3,"method":"rtcload.control","params":{"token":"' + CONTROL_TOKEN + '",',
             '{"id":4,"method":"login","params":{"p\\u0061sswd":"alice-pass"}}',  # valid JSON, not JSON-RPC
+            '{"jsonrpc":"2.0","id":5,"method":"login","params":{"login":"alice","p\nsswd":"alice-pass"}}',
         ):
             await ws.send(broken)
             assert "error" in await recv_json(ws)
@@ -196,7 +197,9 @@ async def test_deep_nesting_gets_a_parse_error_and_the_socket_stays(emulator, ca
 
 async def test_notifications_get_no_reply(emulator):
     async with connect(emulator.url) as ws:
-        await ws.send(json.dumps({"jsonrpc": "2.0", "method": "login", "params": {"login": "alice", "passwd": "alice-pass"}}))
+        await ws.send(
+            json.dumps({"jsonrpc": "2.0", "method": "login", "params": {"login": "alice", "passwd": "alice-pass"}})
+        )
         call_id = str(uuid.uuid4())
         sessid = (
             emulator.sessions_of("alice")[0].sessid

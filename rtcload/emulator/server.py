@@ -261,6 +261,9 @@ class Emulator:
         self.drop_all()
         if down_s > 0 and self._server is not None:
             port_now = self.port
+            if self.http_front is not None:  # the front hands sockets to this server: it goes down with it
+                await self.http_front.stop()
+                self.http_front = None
             self._server.close()
             await self._server.wait_closed()
             await asyncio.sleep(down_s)

@@ -44,11 +44,45 @@ def redact_text(text: str) -> str:
     return _JWT.sub(MASK, _SECRET_IN_TEXT.sub(lambda m: m.group(1) + '"' + MASK + '"', text))
 
 
+# Keys whose string values are safe to show in a log line about a malformed frame; every other string
+# value is masked (default-deny: a corrupted key such as `"p\nsswd"` must not expose its value).
+SAFE_VALUE_KEYS = frozenset(
+    {"jsonrpc", "method", "id", "callID", "destination_number", "action", "state", "message", "code", "cause",
+     "causeCode", "type", "reason", "target_type", "login", "user_agent", "User-Agent"}
+)  # fmt: skip
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?$)')
+_KEY_BEFORE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*$')
+
+
+def mask_string_values(text: str) -> str:
+    """Mask every string value in raw (possibly broken) JSON text, except the values of SAFE_VALUE_KEYS.
+
+    For frames that cannot be parsed, where a key can be anything: keys stay (they show the shape),
+    values go unless their key is known to be harmless.
+    """
+    out: list[str] = []
+    last = 0
+    for match in _STRING_LITERAL.finditer(text):
+        start, end = match.span()
+        out.append(text[last:start])
+        last = end
+        if text[end : end + 40].lstrip().startswith(":"):
+            out.append(match.group(0))  # a key
+            continue
+        key = _KEY_BEFORE.search(text[max(0, start - 80) : start])
+        if key is not None and key.group(1) in SAFE_VALUE_KEYS:
+            out.append(match.group(0))
+        else:
+            out.append('"' + MASK + '"')
+    out.append(text[last:])
+    return "".join(out)
+
+
 def short_frame(obj: Any, limit: int = 300) -> str:
     """A redacted, truncated one-line rendering for logs; raw text is redacted as text, before truncation."""
     if isinstance(obj, bytes):
         obj = obj.decode("utf-8", "replace")
-    text = redact_text(obj) if isinstance(obj, str) else redact_text(repr(redact(obj)))
+    text = redact_text(mask_string_values(obj)) if isinstance(obj, str) else redact_text(repr(redact(obj)))
     text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -66,7 +100,7 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError):
             return True
-        redacted = redact_text(message)
+        redacted = redact_text(mask_string_values(message) if "TEXT" in message else message)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
