@@ -229,10 +229,13 @@ async def fuzz_socket(url: str, fuzzer: Fuzzer, frames: int, stats: collections.
                 acked: asyncio.Queue[str] = asyncio.Queue()
 
                 async def drain(acked: asyncio.Queue[str] = acked) -> None:
-                    async for reply in ws:
-                        stats["replies"] += 1
-                        if '"id":"sync-' in reply:
-                            await acked.put(reply)
+                    try:
+                        async for reply in ws:
+                            stats["replies"] += 1
+                            if '"id":"sync-' in reply:
+                                await acked.put(reply)
+                    finally:
+                        await acked.put("")  # the socket closed: no more acknowledgements
 
                 reader = asyncio.create_task(drain())
                 try:
@@ -242,7 +245,10 @@ async def fuzz_socket(url: str, fuzzer: Fuzzer, frames: int, stats: collections.
                             await ws.send(fuzzer.frame())
                             stats["frames_sent"] += 1
                         await ws.send(f'{{"jsonrpc":"2.0","id":"sync-{processed}","method":"telnyx_rtc.ping"}}')
-                        await asyncio.wait_for(acked.get(), 60)
+                        if not await asyncio.wait_for(acked.get(), 60):
+                            code = ws.close_code
+                            stats[f"closed_by_server_{code}"] += 1
+                            break
                         processed += batch
                         stats["frames"] += batch
                 finally:

@@ -318,6 +318,8 @@ class Emulator:
         deadline = self.spawn(self._login_deadline(conn), "login-deadline")
         try:
             async for text in ws:
+                if conn.closing:
+                    break
                 conn.frames_in += 1
                 await self._on_text(conn, text)
         except ConnectionClosed:
