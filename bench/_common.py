@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -32,6 +33,22 @@ def new_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
 
         return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+
+
+def runqueue_wait_s(pid: int | None = None) -> float:
+    """Seconds this process' threads spent runnable but waiting for a CPU (Linux /proc schedstat, all threads).
+
+    The honest witness on a shared machine: a late tick with a high wait is other load, not the engine.
+    """
+    total = 0
+    task_dir = f"/proc/{pid or os.getpid()}/task"
+    try:
+        for tid in os.listdir(task_dir):
+            with contextlib.suppress(OSError), open(f"{task_dir}/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+    except OSError:
+        return 0.0
+    return total / 1e9
 
 
 @dataclass

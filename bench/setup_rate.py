@@ -1,12 +1,12 @@
-"""Call setups per second and memory per concurrent call: naive aiortc vs the lean path, same run.
+"""Call setups per second and memory per concurrent call: naive aiortc, the lean path and the media engine.
 
-This process offers N calls (CallMedia or LeanCallMedia) as fast as --concurrency allows to echo
+This process offers N calls (CallMedia, LeanCallMedia or EngineCallMedia) as fast as --concurrency allows to echo
 answerers in a child process (SDP over a private loopback socket, so ICE + DTLS + media start are
 what is measured). Setups/s = connected calls / wall time of the ramp; memory per call = growth of
 this process' RSS (and USS) with all N calls up, divided by N; CPU of each side during the ramp.
 Bounded: N calls, --timeout seconds for the ramp.
 
-    python bench/setup_rate.py --calls 100 --concurrency 20 --modes naive,lean
+    python bench/setup_rate.py --calls 100 --concurrency 20 --modes naive,lean,engine
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import psutil
 
 from bench._common import Child, CpuWindow, Rpc, new_loop, pct
+from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.lean import LeanCallMedia
 from rtcload.media.loopback import use_loopback_only
 from rtcload.media.peer import CallMedia
+
+CALLS: dict[str, type[CallMedia]] = {"naive": CallMedia, "lean": LeanCallMedia, "engine": EngineCallMedia}
 
 CALLS_PER_CORE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calls_per_core.py")
 
@@ -39,7 +42,6 @@ def memory() -> tuple[int, int]:
 
 
 async def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
-    lean = mode == "lean"
     child = Child([CALLS_PER_CORE, "--serve", "--mode", mode] + (["--no-uvloop"] if args.no_uvloop else []))
     rpcs = [await Rpc.open(child.port) for _ in range(args.concurrency)]
     calls: list[CallMedia] = []
@@ -55,8 +57,7 @@ async def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             while not queue.empty():
                 queue.get_nowait()
                 started = time.monotonic()
-                kind = LeanCallMedia if lean else CallMedia
-                media = kind("tone:440", codec=args.codec, stats_interval_s=2.0)
+                media = CALLS[mode]("tone:440", codec=args.codec, stats_interval_s=2.0)
                 calls.append(media)
                 offer = await media.create_offer()
                 await media.accept_answer((await rpc.call(op="offer", sdp=offer))["sdp"])
@@ -120,19 +121,20 @@ def run_all(args: argparse.Namespace) -> None:
             flush=True,
         )
     by_mode = {r["mode"]: r for r in results}
-    if "naive" in by_mode and "lean" in by_mode:
-        naive, lean = by_mode["naive"], by_mode["lean"]
-        print(
-            f"ratio lean/naive: setups/s {lean['setups_per_s'] / max(1e-9, naive['setups_per_s']):.2f}x, "
-            f"memory per call {lean['rss_mb_per_call'] / max(1e-9, naive['rss_mb_per_call']):.2f}x"
-        )
+    for fast in ("lean", "engine"):
+        if "naive" in by_mode and fast in by_mode:
+            naive, other = by_mode["naive"], by_mode[fast]
+            print(
+                f"ratio {fast}/naive: setups/s {other['setups_per_s'] / max(1e-9, naive['setups_per_s']):.2f}x, "
+                f"memory per call {other['rss_mb_per_call'] / max(1e-9, naive['rss_mb_per_call']):.2f}x"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--modes", default="naive,lean")
+    parser.add_argument("--modes", default="naive,lean", help="any of naive,lean,engine")
     parser.add_argument("--codec", default="opus", choices=["opus", "pcmu", "pcma"])
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--no-uvloop", action="store_true")

@@ -14,6 +14,8 @@ import os
 import sys
 from typing import Any
 
+from rtcload.media.ice_options import add_ice_arguments, ice_servers_from
+from rtcload.media_paths import DEFAULT_MEDIA_PATH
 from rtcload.protocol.redact import redact_text
 from rtcload.signaling import (
     ClientConfig,
@@ -38,7 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
     parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
-    parser.add_argument("--ice-server", action="append", default=[], help="STUN/TURN URL (repeatable)")
+    parser.add_argument(
+        "--media-path",
+        choices=(DEFAULT_MEDIA_PATH, "naive"),
+        default=DEFAULT_MEDIA_PATH,
+        help="engine: the media engine, every packet decoded off the loop (default); naive: aiortc baseline",
+    )
+    add_ice_arguments(parser)  # the same ICE/TURN options as `rtcload run`, parsed by the same code
     parser.add_argument("--ca-file", help="extra CA bundle for wss:// targets")
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS (never the default)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for registration and answer")
@@ -71,8 +79,21 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         if url.startswith("ws://127.") or url.startswith("ws://localhost") or url.startswith("ws://[::1]"):
             use_loopback_only()
 
+        ice_servers = list(ice_servers_from(args))  # turn:user:pass@host -> URL + username + credential
+
         def media_factory() -> CallMedia:
-            return CallMedia(args.source, codec=args.codec, ice_servers=args.ice_server, stats_interval_s=1.0)
+            media_args: dict[str, Any] = {
+                "codec": args.codec,
+                "ice_servers": ice_servers,
+                "stats_interval_s": 1.0,
+                "relay_only": args.relay_only,
+            }
+            if getattr(args, "media_path", DEFAULT_MEDIA_PATH) == "naive":
+                return CallMedia(args.source, **media_args)
+            from rtcload.media.engine.call_media import EngineCallMedia
+
+            # one call: decode all of it, so the report has the received level and dominant frequency
+            return EngineCallMedia(args.source, decode=True, **media_args)
 
     config = ClientConfig(
         url=url,
@@ -129,8 +150,11 @@ def _media_summary(report: Any) -> dict[str, Any]:
 
     quality = rate_report(report)
     last = report.stats
+    ice = getattr(report, "ice", None)
     return {
         "codec": report.codec,
+        "ice_local": ice.selected_local_type if ice else None,
+        "ice_remote": ice.selected_remote_type if ice else None,
         "ice_connect_s": since_applied("ice_connected"),
         "dtls_connect_s": since_applied("dtls_connected"),
         "first_rtp_s": since_applied("first_rtp"),
@@ -221,6 +245,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        ice_servers_from(args)
+    except ValueError as exc:
+        print(f"rtcload call: {exc}", file=sys.stderr)
+        return 2
     try:
         out = asyncio.run(_run(args))
     except KeyboardInterrupt:

@@ -14,7 +14,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "call": ("rtcload.call_command", "place one call and print every phase's timing and quality"),
     "emulator": ("rtcload.emulator.cli", "run the embedded platform emulator (or mint a test token)"),
     "compare": ("rtcload.gates.compare", "compare a run summary with a baseline; exit 1 on a regression"),
-    "capacity": ("rtcload.gates.capacity", "step the load up and bisect to the highest load that meets the SLOs"),
+    "capacity": (
+        "rtcload.loadgen.capacity_command",
+        "step the load up and bisect to the highest load that meets the SLOs",
+    ),
 }
 
 

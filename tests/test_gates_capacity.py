@@ -27,8 +27,9 @@ async def test_capacity_search_finds_the_concurrency_limit_within_one_step(tmp_p
             "--slo", "call_success_ratio >= 0.99", "--slo", "call_setup p95 < 1s", "--", "--rtc-media", "none",
         )  # fmt: skip
         rejected = emu.counters["calls_over_capacity"]
-    out = capsys.readouterr().out
-    assert code == 0, out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 0, out + captured.err
     report = json.loads((tmp_path / "capacity.json").read_text())
     assert report["verdict"] == "target", report["message"]
     assert LIMIT - STEP < report["knee_users"] <= LIMIT, out

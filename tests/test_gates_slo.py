@@ -30,13 +30,17 @@ async def rtcload_run(emu: Emulator, results: Path, *slo_args: str, users: int =
     )  # fmt: skip
 
 
-def assert_junit(path: Path, tests: int, failures: int) -> ET.Element:
-    """The elements and attributes of the common JUnit schema (Jenkins/Surefire, what CI systems read)."""
+def assert_junit(path: Path, tests: int, failures: int, suite_name: str = "rtcload.slo.regression") -> ET.Element:
+    """The elements and attributes of the common JUnit schema (Jenkins/Surefire, what CI systems read).
+
+    The default gates have their own suite (`rtcload.gates`, all held in these runs); `tests`/`failures`
+    are the SLO suite's."""
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites"
-    suites = root.findall("testsuite")
-    assert len(suites) == 1
-    suite = suites[0]
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    gates = suites["rtcload.gates"]
+    assert int(gates.get("failures", "-1")) == 0 and int(gates.get("tests", "0")) == 4
+    suite = suites[suite_name]
     for attr in ("name", "tests", "failures", "errors", "time"):
         assert attr in suite.attrib, attr
     cases = suite.findall("testcase")
@@ -77,7 +81,8 @@ async def test_a_broken_slo_fails_the_run_with_a_clear_message(tmp_path, capsys)
         code = await rtcload_run(emu, tmp_path, "--slo", "call_setup p50 < 10ms", "--slo", "call_success_ratio >= 0.99")
     out = capsys.readouterr()
     assert code == 1, out.out + out.err
-    assert "FAILED 1 SLO(s): call_setup p50 < 10ms" in out.err
+    assert "rtcload run: SLO FAILED: 1 SLO(s) failed: call_setup p50 < 10ms: observed" in out.err
+    assert len(out.err.strip().splitlines()) == 1  # one line says why
     line = next(x for x in out.out.splitlines() if "FAIL  call_setup p50 < 10ms" in x)
     assert "observed" in line and "limit < 10.0 ms: violated by" in line
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -96,6 +101,19 @@ def test_rules_read_units_and_reject_nonsense():
     for bad in ("mos p50 >= 4 ms", "latency p95 < 1s", "registration < 1s", "call_success_ratio p50 > 1", "x"):
         with pytest.raises(SLOError):
             parse_slo(bad)
+    # a time without a unit is refused with an example, never read as seconds
+    with pytest.raises(SLOError, match=r"needs a unit.*'post_dial_delay p95 < 300ms'"):
+        parse_slo("post_dial_delay p95 < 300")
+    # a bare ratio is a fraction; a percentage needs its %
+    assert parse_slo("call_success_ratio >= 0.99").threshold == pytest.approx(0.99)
+    with pytest.raises(SLOError, match="packet_loss mean < 2%"):
+        parse_slo("packet_loss mean < 2")
+
+
+async def test_a_bare_number_on_a_time_is_a_usage_error_with_exit_2(capsys):
+    code = await run_cli("run", "--slo", "post_dial_delay p95 < 300")
+    err = capsys.readouterr().err
+    assert code == 2 and "needs a unit" in err and "e.g. 'post_dial_delay p95 < 300ms'" in err
 
 
 def test_slo_file_merges_global_and_scenario_rules(tmp_path):

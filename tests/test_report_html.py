@@ -93,6 +93,8 @@ async def test_report_renders_offline_in_headless_chromium_with_its_charts(tmp_p
     ]
     assert html.count("<polyline") >= 6  # every chart has a drawn series
     assert ">PASS<" in html and ">FAIL<" in html and "call_setup p95 &lt; 10ms" in html
+    assert 'data-verdict="slo_failed">SLO FAILED<' in html and "call_setup p95 &lt; 10ms: observed" in html
+    assert "<th>p50</th><th>mean</th><th>p5</th><th>min</th>" in html  # MOS has its own labelled columns
 
     shot = tmp_path / "report.png"
     proc = await asyncio.create_subprocess_exec(
@@ -121,3 +123,35 @@ def test_charts_of_flat_series_render(flat):
 
     svg = render(Chart("loss", [Series("loss", [(0.0, flat), (1.0, flat), (2.0, flat)])], y_min=0.0))
     assert svg.startswith('<svg class="chart"') and "<polyline" in svg and "nan" not in svg
+
+
+def test_mos_axis_is_on_the_mos_scale_and_every_series_has_its_own_colour():
+    """A clean run's flat MOS of 4.41 sits on a 1-5 axis (not 4-9), and answered/s is not the red of failures."""
+    from rtcload.report.history import MetricHistory, RunHistory
+    from rtcload.report.html import calls_chart, quality_charts
+
+    history = RunHistory(
+        t=[0.0, 2.0, 4.0],
+        users=[1.0, 2.0, 2.0],
+        metrics={
+            "mos": MetricHistory(t_mean=[1.0, 3.0], mean=[4.41, 4.41]),
+            "call_setup": MetricHistory(t=[0.0, 2.0, 4.0], rps=[1.0, 2.0, 1.0], fps=[0.0, 1.0, 0.0]),
+            "registration": MetricHistory(t=[0.0, 2.0, 4.0], rps=[1.0, 1.0, 0.0], fps=[0.0, 0.0, 1.0]),
+        },
+    )
+    mos_svg = quality_charts(history, {})[0]
+    ticks = [float(x) for x in re.findall(r'text-anchor="end">([\d.]+)</text>', mos_svg)]
+    assert min(ticks) == 1.0 and max(ticks) == 5.0
+    strokes = re.findall(r'<polyline [^>]*stroke="(#[0-9a-f]{6})"', calls_chart(history))
+    assert len(strokes) == 4 and len(set(strokes)) == 4
+
+
+@pytest.mark.parametrize(
+    ("verdict", "text"),
+    [("passed", "PASSED"), ("slo_failed", "SLO FAILED"), ("run_broken", "RUN BROKEN"), ("interrupted", "INTERRUPTED")],
+)
+def test_the_banner_says_how_the_run_ended_and_why(verdict, text):
+    from rtcload.report.html import banner
+
+    html = banner({"outcome": {"verdict": verdict, "reason": "registered: no successful <registration>"}})
+    assert f'data-verdict="{verdict}">{text}<' in html and "no successful &lt;registration&gt;" in html

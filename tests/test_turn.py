@@ -82,3 +82,21 @@ async def test_wrong_turn_credentials_fail_allocation_quickly_with_a_counted_err
         assert TURN_ALLOCATIONS["auth_failed"] == before + 1
     finally:
         await client.close()
+
+
+async def test_rtcload_call_takes_turn_credentials_in_the_uri_and_relay_only(turn):
+    """`rtcload call` parses --ice-server/--relay-only with `rtcload run`'s code: no 'malformed uri'."""
+    import asyncio
+    import json
+    import subprocess
+    import sys
+
+    url = f"turn:u:p@127.0.0.1:{turn.port}?transport=udp"
+    cmd = [sys.executable, "-m", "rtcload", "call", "--duration", "2", "--json", "--ice-server", url, "--relay-only"]
+    done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out["ok"] is True and out["ice_local"] == "relay" and out["packets_received"] > 0
+    assert ":p@" not in done.stdout + done.stderr  # the password is never echoed
+    bad = subprocess.run([*cmd[:-3], "--ice-server", "http://nope"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "must start with stun:" in bad.stderr

@@ -1,4 +1,8 @@
-"""Real media for emulator-terminated calls: one aiortc MediaEndpoint per call (echo, tone, ...)."""
+"""Real media for emulator-terminated calls: one media endpoint per call (echo, tone, ...).
+
+By default each call's RTP/RTCP runs in the process's media engine (rtcload.media.engine: echo forwards
+each payload on receipt); "lean" and "naive" (aiortc sends/receives) remain as baselines for bench/.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
 
 log = logging.getLogger("rtcload.emulator")
 
@@ -19,20 +24,31 @@ class AiortcAnswerer:
 
     relays_media = True
 
-    def __init__(self, loopback_only: bool = True, ice_servers: list[str] | None = None, lean: bool = False) -> None:
-        """`lean`: pre-encoded sources and payload-forwarding echo, no decoding (rtcload.media.lean)."""
+    def __init__(
+        self,
+        loopback_only: bool = True,
+        ice_servers: list[str] | None = None,
+        lean: bool = False,
+        media_path: str = DEFAULT_MEDIA_PATH,
+    ) -> None:
+        """`media_path`: engine (default), lean (aiortc, pre-encoded, no decoding) or naive (aiortc
+        encodes and decodes); `lean=True` is the older spelling of media_path="lean"."""
         if loopback_only:
             use_loopback_only()
         self.ice_servers = list(ice_servers or [])
-        self.lean = lean
+        self.media_path = "lean" if lean else check_media_path(media_path)
         self.endpoints: dict[str, MediaEndpoint] = {}
         self.reports: dict[str, dict[str, Any]] = {}
 
     def _new(self, call_id: str, mode: str) -> MediaEndpoint:
-        if self.lean:
+        if self.media_path == "engine":
+            from rtcload.media.engine.call_media import EngineMediaEndpoint
+
+            endpoint: MediaEndpoint = EngineMediaEndpoint(mode, ice_servers=self.ice_servers)
+        elif self.media_path == "lean":
             from rtcload.media.lean import LeanMediaEndpoint
 
-            endpoint: MediaEndpoint = LeanMediaEndpoint(mode, ice_servers=self.ice_servers)
+            endpoint = LeanMediaEndpoint(mode, ice_servers=self.ice_servers)
         else:
             endpoint = MediaEndpoint(mode, ice_servers=self.ice_servers)
         self.endpoints[call_id] = endpoint
@@ -53,6 +69,12 @@ class AiortcAnswerer:
     def link(self, call_a: str, call_b: str) -> None:
         """Relay audio between two bridged legs' endpoints (both created in "relay" mode)."""
         self.endpoints[call_a].relay_to(self.endpoints[call_b])
+
+    def hold(self, call_id: str, held: bool) -> None:
+        """The call is (un)held: the platform's side stops (resumes) sending its media."""
+        set_hold = getattr(self.endpoints.get(call_id), "set_hold", None)  # the aiortc baselines keep sending
+        if set_hold is not None:
+            set_hold(held)
 
     async def add_candidate(self, call_id: str, candidate: str, sdp_mid: str | None, index: int | None) -> None:
         endpoint = self.endpoints.get(call_id)

@@ -500,6 +500,8 @@ class CallHandler:
         else:
             held = not held
         leg.state = LegState.HELD if held else LegState.ACTIVE
+        if leg.media:
+            self.ctx.answerer.hold(leg.call_id, held)
         self.ctx.counters[f"modify_{action}"] += 1
         self.ctx.changed()
         await self._send_result(

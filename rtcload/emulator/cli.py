@@ -15,6 +15,7 @@ from rtcload.emulator.auth import UserDirectory, mint_token
 from rtcload.emulator.config import EmulatorConfig, Limits
 from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
 
 DEFAULT_SECRET_ENV = "RTCLOAD_JWT_SECRET"
 
@@ -64,8 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--impair-down", default=None, help="media impairment platform->client (same syntax)")
     parser.add_argument(
-        "--lean-media", action="store_true", help="forward echo payloads without decoding (many calls per core)"
+        "--media-path",
+        choices=MEDIA_PATHS,
+        default=DEFAULT_MEDIA_PATH,
+        help="engine: one media engine carries every call (default); lean/naive: aiortc baselines for bench/",
     )
+    parser.add_argument("--lean-media", action="store_true", help="same as --media-path lean")
     parser.add_argument("--seed", type=int, default=None, help="seed for delays and fault sampling")
     sub = parser.add_subparsers(dest="emulator_action")
     token = sub.add_parser(
@@ -150,7 +155,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 
 def make_answerer(
-    kind: str, impair_up: str | None = None, impair_down: str | None = None, lean: bool = False
+    kind: str,
+    impair_up: str | None = None,
+    impair_down: str | None = None,
+    lean: bool = False,
+    media_path: str = DEFAULT_MEDIA_PATH,
 ) -> MediaAnswerer:
     if kind == "static":
         if impair_up or impair_down:
@@ -158,7 +167,7 @@ def make_answerer(
         return StaticAnswerer()
     from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 
-    answerer: MediaAnswerer = AiortcAnswerer(loopback_only=True, lean=lean)
+    answerer: MediaAnswerer = AiortcAnswerer(loopback_only=True, lean=lean, media_path=media_path)
     if impair_up or impair_down:
         from rtcload.netem.impairment import parse_impairment
         from rtcload.netem.sdp_relay import ImpairedAnswerer
@@ -208,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         config = config_from_args(args)
-        answerer = make_answerer(args.media, args.impair_up, args.impair_down, args.lean_media)
+        answerer = make_answerer(args.media, args.impair_up, args.impair_down, args.lean_media, args.media_path)
     except (OSError, ValueError, TypeError) as exc:
         print(f"rtcload emulator: {exc}", file=sys.stderr)
         return 2

@@ -1,29 +1,20 @@
-"""`rtcload capacity`: hold calls at stepped concurrency, judge the SLOs per step, bisect to the knee.
+"""The capacity search's rules: how a step is judged, where to probe next, what the knee is. Pure.
 
-Each step is its own Locust run of N users, each holding one call after another (short think time),
-so N is the concurrent-call load. Steps rise by --step until one fails, then bisection narrows the
-gap to --resolution. A failing step whose busiest Locust process was CPU-saturated is blamed on the
-generator, not the target: the search stops there and the knee is only a lower bound.
+`rtcload capacity` (rtcload.loadgen.capacity_command) runs each step as a Locust run of N users, each
+holding one call after another, and hands the step's summary here. Steps rise by --step until one
+fails, then bisection narrows the gap to --resolution. A failing step whose busiest Locust process was
+CPU-saturated is blamed on the generator, not the target: the search stops there and the knee is only
+a lower bound.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from rtcload.gates.slo import SLOSet, evaluate, parse_duration, parse_slo
-from rtcload.loadgen.run_command import (
-    add_gate_arguments,
-    gate_set,
-    run_locust,
-    scenario_file,
-    start_emulator,
-    stop_emulator,
-)
+from rtcload.gates.slo import SLOSet, evaluate
 
 EXIT_BELOW_TARGET = 1
 EXIT_USAGE = 2
@@ -46,76 +37,24 @@ class Step:
         return self.verdict == "pass"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
-    parser.add_argument("--scenario", default="regression", help="a scenario without its own load shape")
-    parser.add_argument("--start", type=int, default=10, help="users (concurrent calls) at the first step")
-    parser.add_argument("--step", type=int, default=10, help="users added per step")
-    parser.add_argument("--max", type=int, default=200, help="highest step tried")
-    parser.add_argument("--resolution", type=int, default=1, help="bisect until pass and fail are this close")
-    parser.add_argument("--step-duration", default="60s", help="how long each step holds (Locust syntax)")
-    parser.add_argument("--hold", default="", help="call hold time distribution (default: a third of the step)")
-    parser.add_argument("--think", default="fixed:0.2", help="pause between a user's calls")
-    parser.add_argument("--processes", type=int, default=1, help="Locust processes per step")
-    parser.add_argument("--results", default="rtcload-capacity", help="directory for per-step results and the report")
-    parser.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
-    add_gate_arguments(parser)
-    parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
-
-
-def _step_args(args: argparse.Namespace, users: int) -> argparse.Namespace:
-    seconds = parse_duration(args.step_duration)
-    hold = args.hold or f"uniform:{seconds / 4:g},{seconds / 3:g}"
-    extra = [a for a in (args.locust_args or []) if a != "--"]
-    if "--rtc-call-duration" not in extra:
-        extra += ["--rtc-call-duration", hold]
-    if "--rtc-think-time" not in extra:
-        extra += ["--rtc-think-time", args.think]
-    return argparse.Namespace(
-        scenario=args.scenario,
-        users=users,
-        spawn_rate=float(max(users, 1)),  # everyone calling within a second: the step is the load
-        duration=args.step_duration,
-        processes=args.processes,
-        web=False,
-        target=args.target,
-        locust_args=extra,
-    )
-
-
-def run_step(args: argparse.Namespace, target: str, gates: SLOSet, users: int) -> Step:
-    where = Path(args.results) / f"step-{users:05d}"
-    where.mkdir(parents=True, exist_ok=True)
-    outcome = run_locust(_step_args(args, users), target, where, gates.warmup_s)
-    if outcome.summary is None:
-        return Step(users, "no_data", generator=outcome.load.to_json(), results=str(where))
-    verdicts = evaluate(gates.slos, outcome.summary)
-    summary = outcome.summary
+def judge_step(users: int, summary: dict[str, Any], gates: SLOSet, generator: dict[str, Any], where: str) -> Step:
+    """One step's verdict from its summary: pass, target (an SLO broke) or generator (it saturated)."""
+    verdicts = evaluate(gates.slos, summary)
     summary["slo"] = [v.to_json() for v in verdicts]
     summary["passed"] = all(v.passed for v in verdicts)
-    (where / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    log_text = (where / "locust.log").read_text(errors="replace")
-    saturated = outcome.load.saturated or "CPU usage above 90%" in log_text
     failed = [v.to_json() for v in verdicts if not v.passed]
-    verdict = "pass" if not failed else "generator" if saturated else "target"
-    return Step(
-        users,
-        verdict,
-        failed,
-        summary["slo"],
-        {**outcome.load.to_json(), "saturated": saturated},
-        summary["metrics"],
-        summary["calls"],
-        str(where),
-    )
+    verdict = "pass" if not failed else "generator" if generator.get("saturated") else "target"
+    return Step(users, verdict, failed, summary["slo"], generator, summary["metrics"], summary["calls"], where)
 
 
-def search(args: argparse.Namespace, target: str, gates: SLOSet) -> list[Step]:
-    """Ramp by --step until a step fails (or --max), then bisect between the last pass and the first fail."""
+def search(run_step: Callable[[int], Step], args: argparse.Namespace) -> list[Step]:
+    """Ramp by --step until a step fails (or --max), then bisect between the last pass and the first fail.
+
+    `run_step(users)` runs and judges one step (the orchestration lives beside `rtcload run`)."""
     steps: list[Step] = []
 
     def probe(users: int) -> Step:
-        step = run_step(args, target, gates, users)
+        step = run_step(users)
         steps.append(step)
         shown = ", ".join(f"{f['name']}: {f['message']}" for f in step.failed) or "all SLOs met"
         print(f"  {users:>6} users: {step.verdict.upper():<9} cpu {step.generator.get('cpu_mean', 0):.0f} %  {shown}")
@@ -175,36 +114,3 @@ def conclude(steps: list[Step], args: argparse.Namespace) -> dict[str, Any]:
         "message": text,
         "steps": [asdict(s) for s in sorted(steps, key=lambda s: s.users)],
     }
-
-
-def run(args: argparse.Namespace) -> int:
-    from rtcload.report.capacity_html import write_capacity_report
-
-    results = Path(args.results)
-    results.mkdir(parents=True, exist_ok=True)
-    emulator = None
-    try:
-        scenario_file(args.scenario)
-        gates = gate_set(args)
-        if not gates.slos:
-            gates = SLOSet((parse_slo(DEFAULT_SLO),), gates.warmup_s)
-        if args.start < 1 or args.step < 1 or args.resolution < 1 or args.max < args.start:
-            raise ValueError("need 1 <= --start <= --max, --step >= 1 and --resolution >= 1")
-        if args.target:
-            target = args.target
-        else:
-            emulator, target = start_emulator(args.emulator_media, results / "emulator.log")
-        print(f"rtcload capacity: {args.scenario} against {target}, steps of {args.step_duration}; SLOs:")
-        print("".join(f"  {s.text}\n" for s in gates.slos), end="", flush=True)
-        steps = search(args, target, gates)
-    except (ValueError, RuntimeError, OSError) as exc:
-        print(f"rtcload capacity: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        stop_emulator(emulator)
-    report = conclude(steps, args)
-    report["slos"] = [s.text for s in gates.slos]
-    (results / "capacity.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    write_capacity_report(report, results / "capacity.html")
-    print(f"\n{report['message']}\nwritten: {results / 'capacity.json'}, {results / 'capacity.html'}")
-    return 0 if report["verdict"] in ("target", "no_limit_found") else EXIT_BELOW_TARGET

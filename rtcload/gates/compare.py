@@ -17,8 +17,8 @@ from typing import Any
 
 from rtcload.gates.junit import write_junit
 from rtcload.gates.slo import UNIT_SCALE, SLOError, SLOResult, format_value
-from rtcload.loadgen.summary import SCHEMA
 from rtcload.metrics.catalog import Unit
+from rtcload.results.schema import SCHEMA
 
 # metric -> statistics compared by default
 DEFAULT_CHECKS: dict[str, tuple[str, ...]] = {

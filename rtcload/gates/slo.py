@@ -1,9 +1,9 @@
 """Service-level objectives: parse `registration p95 < 500ms`-style rules and judge a run summary.
 
-A rule names a catalog metric and a statistic (mean, p50/p90/p95/p99, min, max, count, failures,
-failure_ratio) or a run-level figure (call_success_ratio, one_way_calls, ...). Thresholds are read
-in the metric's base unit (seconds, MOS, ratio) unless a unit says otherwise (ms, us, s, %, permille),
-so a rule reads the way people write it and compares like with like.
+A rule names a catalog metric and a statistic (mean, p5/p50/p90/p95/p99, min, max, count, failures,
+failure_ratio) or a run-level figure (call_success_ratio, one_way_calls, ...). A time needs its unit
+(ms, us, s): `post_dial_delay p95 < 300` is refused, never read as 300 s. A ratio takes % or permille,
+or a bare fraction 0..1; MOS and counts are bare numbers. So a rule compares like with like.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from rtcload.metrics.catalog import BY_KEY, Unit
 
-STATS = ("mean", "p50", "p90", "p95", "p99", "min", "max", "count", "failures", "failure_ratio")
+STATS = ("mean", "p5", "p50", "p90", "p95", "p99", "min", "max", "count", "failures", "failure_ratio")
 STAT_ALIASES = {"avg": "mean", "median": "p50"}
 # Run-level figures (no statistic): name -> (unit, how to read it from the summary).
 SCALARS: dict[str, tuple[Unit, Callable[[dict[str, Any]], float | None]]] = {
@@ -96,6 +96,7 @@ class SLOResult:
     unit: str
     passed: bool
     message: str
+    kind: str = "slo"  # "slo" (an objective: exit 1 when failed) or "gate" (a default gate: exit 3)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +129,12 @@ def parse_slo(text: str, name: str = "") -> SLO:
         known = ", ".join([*BY_KEY, *SCALARS])
         raise SLOError(f"unknown metric {metric!r} in {text!r}; known: {known}")
     threshold = float(match["value"])
+    if not match["unit"] and unit is Unit.SECONDS:
+        example = f"{metric} {stat or 'p95'} {match['op']} {match['value']}ms"
+        raise SLOError(f"{text!r} needs a unit (ms, us or s): {metric} is a time, e.g. '{example}'")
+    if not match["unit"] and unit is Unit.RATIO and not 0.0 <= threshold <= 1.0:
+        example = f"{metric}{' ' + stat if stat else ''} {match['op']} {match['value']}%"
+        raise SLOError(f"{text!r}: a bare ratio is a fraction 0..1; write a percentage with its unit, e.g. '{example}'")
     if match["unit"]:
         want, scale = UNIT_SCALE[match["unit"].lower()]
         if want is not unit:
@@ -187,9 +194,9 @@ def evaluate(slos: Iterable[SLO], summary: dict[str, Any]) -> list[SLOResult]:
     return results
 
 
-def render_results(results: list[SLOResult]) -> str:
+def render_results(results: list[SLOResult], title: str = "SLOs") -> str:
     failed = sum(1 for r in results if not r.passed)
-    lines = [f"SLOs: {len(results) - failed}/{len(results)} passed"]
+    lines = [f"{title}: {len(results) - failed}/{len(results)} passed"]
     lines += [f"  {'PASS' if r.passed else 'FAIL'}  {r.name}: {r.message}" for r in results]
     return "\n".join(lines)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from rtcload.loadgen.records import call_record
+from rtcload.loadgen.records import call_record, failed_dial_record
 from rtcload.loadgen.settings import LoadSettings
 from rtcload.metrics.catalog import measurement
 from rtcload.protocol.codes import RpcErrorCode, SdkCode, cause_label
@@ -32,7 +32,7 @@ from rtcload.signaling.call_report import CallReporter
 from rtcload.signaling.events import EventKind, SignalingEvent
 
 _KNOWN_CODES = frozenset(int(c) for c in (*RpcErrorCode, *SdkCode))
-_CALL_INDEX = itertools.count()  # per process: which calls are fully decoded on the lean path
+_CALL_INDEX = itertools.count()  # per process: which calls are fully decoded (engine and lean paths)
 AUDIO_SPECS = {"tone": "tone:440", "dualtone": "dualtone:350,440"}
 
 
@@ -91,6 +91,7 @@ class VirtualEndpoint:
         self.label = label
         self.rng = random.Random()
         if settings.media == "aiortc":
+            from rtcload.media.lean import decode_this_call
             from rtcload.media.loopback import use_host_addresses, use_loopback_only
             from rtcload.media.peer import CallMedia
 
@@ -104,24 +105,22 @@ class VirtualEndpoint:
             relay_only = settings.relay_only or self.rng.random() < settings.relay_share
 
             def media_factory() -> Any:
-                if settings.lean:
-                    from rtcload.media.lean import LeanCallMedia, decode_this_call
+                options: dict[str, Any] = {
+                    "codec": settings.codec,
+                    "ice_servers": ice,
+                    "stats_interval_s": settings.stats_interval_s,
+                    "relay_only": relay_only,
+                }
+                decode = decode_this_call(next(_CALL_INDEX), settings.decode_every)
+                if settings.media_path == "engine":
+                    from rtcload.media.engine.call_media import EngineCallMedia
 
-                    return LeanCallMedia(
-                        source,
-                        codec=settings.codec,
-                        ice_servers=ice,
-                        stats_interval_s=settings.stats_interval_s,
-                        relay_only=relay_only,
-                        decode=decode_this_call(next(_CALL_INDEX), settings.decode_every),
-                    )
-                return CallMedia(
-                    source,
-                    codec=settings.codec,
-                    ice_servers=ice,
-                    stats_interval_s=settings.stats_interval_s,
-                    relay_only=relay_only,
-                )
+                    return EngineCallMedia(source, decode=decode, **options)
+                if settings.media_path == "lean":
+                    from rtcload.media.lean import LeanCallMedia
+
+                    return LeanCallMedia(source, decode=decode, **options)
+                return CallMedia(source, **options)  # naive aiortc: the baseline bench/ measures
 
         else:
             media_factory = StaticSdpMedia
@@ -141,6 +140,7 @@ class VirtualEndpoint:
             self.client, enabled=settings.call_reports, sample_rate=settings.call_report_sample
         )
         self._pending: list[Sample] = []
+        self.closing = False
         self.records: list[dict[str, Any]] = []  # finished calls, drained by the gevent side
         self.client.events.subscribe(self._on_event)
 
@@ -197,6 +197,7 @@ class VirtualEndpoint:
         return out + self.report_samples()
 
     async def unregister(self) -> None:
+        self.closing = True  # a call cut short from here on is the run's end, not a failure
         await self.client.close(hangup_calls=True)
         await self.reporter.drain(10.0)  # as the SDK's disconnect() waits for report uploads
 
@@ -212,18 +213,24 @@ class VirtualEndpoint:
         try:
             call = await self.client.dial(destination)
         except (SignalingError, TimeoutError) as exc:
+            self.records.append(
+                failed_dial_record(self.label, destination, "outbound", failure_text(exc), failure_code(exc))
+            )
             return [*self.drain_events(), failed("call_setup", exc, destination, call=True)]
         samples: list[Sample] = self.drain_events()
         try:
             await call.wait_established(self.settings.answer_timeout_s)
         except (SignalingError, TimeoutError) as exc:
+            if self.closing:  # the generator stopped (end of run): not the platform's failure
+                self.records.append(call_record(call, self.label, "interrupted", "stopped by the generator"))
+                return samples
             if call.timings.post_dial_delay is not None:
                 samples.append(Sample("post_dial_delay", call.timings.post_dial_delay))
             samples.append(failed("call_setup", exc, destination, call=True))
             if not call.ended:
                 with contextlib.suppress(SignalingError):
                     await call.hangup()
-            self.records.append(call_record(call, self.label, "failed", failure_text(exc)))
+            self.records.append(call_record(call, self.label, "failed", failure_text(exc), failure_code(exc)))
             return samples
         if call.timings.post_dial_delay is not None:
             samples.append(Sample("post_dial_delay", call.timings.post_dial_delay))
@@ -241,6 +248,7 @@ class VirtualEndpoint:
         try:
             await call.answer()
         except (SignalingError, TimeoutError) as exc:
+            self.records.append(call_record(call, self.label, "failed", failure_text(exc), failure_code(exc)))
             return [*self.drain_events(), failed("inbound_answer", exc, call=True)]
         samples = [
             *self.drain_events(),

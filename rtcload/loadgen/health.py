@@ -1,4 +1,5 @@
-"""Generator health: how late the asyncio and gevent loops run timers, the process CPU, saturation.
+"""Generator health: how late the asyncio and gevent loops run timers, the media engine's send clock,
+the process CPU, saturation.
 
 A load generator must not become the bottleneck it measures. A periodic timer that fires late means
 the loop is overloaded (every timing measured on it is inflated by about that much); high CPU on a
@@ -45,33 +46,61 @@ class Health:
 
     lag_threshold_s: float = 0.05
     cpu_threshold: float = 0.9
+    send_late_threshold_s: float = 0.005  # a send tick 5 ms late is a quarter frame of self-made jitter
     asyncio_lag: LagWindow = field(default_factory=LagWindow)
     gevent_lag: LagWindow = field(default_factory=LagWindow)
     cpu_ratio: float = 0.0
     send_gaps: LagWindow | None = None  # gaps between RTP sends of pre-encoded tracks (lean path)
+    send_lateness: LagWindow | None = None  # how late each media-engine tick ran (engine path)
     send_grid_s: float = 0.02
+    cpu_intervals: int = 0  # CPU samples taken, and how many of them were over the CPU threshold
+    cpu_saturated_intervals: int = 0
     _warned_at: float = -1e9
 
-    def send_spread(self) -> float:
-        """p99 of how late sends run behind their 20 ms grid (0 when no lean track is sending)."""
-        if self.send_gaps is None:
-            return 0.0
-        return max(0.0, self.send_gaps.p99() - self.send_grid_s)
+    def send_spread(self, whole: bool = False) -> float:
+        """p99 of how late RTP sends run behind their 20 ms grid: the engine's tick lateness, or the lean
+        path's send gaps minus the grid (0 when nothing is sending)."""
+        late = self.send_lateness.p99(whole) if self.send_lateness is not None else 0.0
+        if self.send_gaps is not None:
+            late = max(late, self.send_gaps.p99(whole) - self.send_grid_s)
+        return max(0.0, late)
 
     def saturated(self) -> bool:
-        lag = max(self.asyncio_lag.p99(), self.gevent_lag.p99(), self.send_spread())
-        return lag > self.lag_threshold_s or self.cpu_ratio > self.cpu_threshold
+        lag = max(self.asyncio_lag.p99(), self.gevent_lag.p99())
+        return (
+            lag > self.lag_threshold_s
+            or self.send_spread() > self.send_late_threshold_s
+            or self.cpu_ratio > self.cpu_threshold
+        )
+
+    def run_verdict(self) -> dict[str, float | bool]:
+        """The whole run's health (every retained sample, not the last 10 s): what `rtcload run` reports.
+
+        Loop lag is judged at p95: its probe takes 10 samples a second, so in a short run (a capacity step)
+        p99 is the single worst sample, e.g. Locust's start-up. The send clock ticks 50 times a second: p99.
+        """
+        lag = max(self.asyncio_lag.p99(whole=True, quantile=0.95), self.gevent_lag.p99(whole=True, quantile=0.95))
+        send_late = self.send_spread(whole=True)
+        cpu_share = self.cpu_saturated_intervals / self.cpu_intervals if self.cpu_intervals else 0.0
+        return {
+            "loop_lag_p95_s": lag,
+            "send_late_p99_s": send_late,
+            "cpu_saturated_share": cpu_share,
+            "saturated": lag > self.lag_threshold_s or send_late > self.send_late_threshold_s or cpu_share > 0.1,
+        }
 
     def warn_if_saturated(self, every_s: float = 30.0) -> None:
         if self.saturated() and time.monotonic() - self._warned_at > every_s:
             self._warned_at = time.monotonic()
             log.warning(
-                "generator saturated: loop lag p99 asyncio %.3f s / gevent %.3f s, RTP send spread %.3f s "
-                "(limit %.3f), CPU %.0f%% (limit %.0f%%) -- timings are inflated; add processes or workers",
+                "generator saturated: loop lag p99 asyncio %.3f s / gevent %.3f s (limit %.3f), RTP send ticks "
+                "late p99 %.4f s (limit %.4f), CPU %.0f%% (limit %.0f%%) -- timings are inflated; add processes "
+                "or workers",
                 self.asyncio_lag.p99(),
                 self.gevent_lag.p99(),
-                self.send_spread(),
                 self.lag_threshold_s,
+                self.send_spread(),
+                self.send_late_threshold_s,
                 self.cpu_ratio * 100,
                 self.cpu_threshold * 100,
             )
@@ -87,4 +116,6 @@ def cpu_sampler(health: Health, interval_s: float = 1.0) -> None:
     while True:
         gevent.sleep(interval_s)
         health.cpu_ratio = process.cpu_percent(None) / 100.0
+        health.cpu_intervals += 1
+        health.cpu_saturated_intervals += health.cpu_ratio > health.cpu_threshold
         health.warn_if_saturated()

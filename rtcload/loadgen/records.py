@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rtcload.results.ledger import iso_utc
 from rtcload.signaling import Call
 
 COLUMNS = (
     "started_at",
+    "ended_at",
     "call_id",
     "user",
     "direction",
@@ -27,6 +29,7 @@ COLUMNS = (
     "call_setup_s",
     "inbound_answer_s",
     "first_rtp_s",
+    "first_audio_s",
     "hangup_s",
     "duration_s",
     "codec",
@@ -47,16 +50,40 @@ COLUMNS = (
     "reattaches",
     "media_gaps_s",
     "error",
+    "error_code",
 )
 
 
-def call_record(call: Call, user: str, outcome: str, error: str | None = None) -> dict[str, Any]:
+def _wall(monotonic_s: float) -> str:
+    return iso_utc(time.time() - (time.monotonic() - monotonic_s))
+
+
+def failed_dial_record(user: str, destination: str, direction: str, error: str, error_code: str) -> dict[str, Any]:
+    """A call that failed before the platform gave it an id (dial or answer refused): still one row."""
+    now = iso_utc(time.time())
+    return {
+        "started_at": now,
+        "ended_at": now,
+        "user": user,
+        "direction": direction,
+        "destination": destination,
+        "outcome": "failed",
+        "error": error,
+        "error_code": error_code,
+    }
+
+
+def call_record(
+    call: Call, user: str, outcome: str, error: str | None = None, error_code: str | None = None
+) -> dict[str, Any]:
     """Everything known about a finished (or failed) call, flattened to the CSV columns."""
     t = call.timings
     ended = t.ended or time.monotonic()
     started = t.invite_sent or t.inbound_invite or ended
     row: dict[str, Any] = {
-        "started_at": round(time.time() - (time.monotonic() - started), 3),
+        "started_at": _wall(started),
+        "ended_at": _wall(ended),
+        "error_code": error_code,
         "call_id": call.id,
         "user": user,
         "direction": str(call.direction),
@@ -96,6 +123,7 @@ def call_record(call: Call, user: str, outcome: str, error: str | None = None) -
                 "ice_remote": ice.selected_remote_type if ice else None,
                 "turn_allocation_s": min(allocations) if allocations else None,
                 "first_rtp_s": None if applied is None or first is None else first - applied,
+                "first_audio_s": report.first_audio_s,
                 "mos_mean": mean("mos"),
                 "mos_min": None if summaries.get("mos") is None else summaries["mos"]["min"],
                 "mos_send_mean": mean("mos_send"),

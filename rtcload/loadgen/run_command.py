@@ -1,36 +1,48 @@
 """`rtcload run`: the main job. Starts the embedded emulator unless --target is given, runs a
-scenario with Locust (headless by default), then prints the summary and writes it as JSON.
+scenario with Locust (headless by default), then judges the run and writes its results.
 
-With SLOs (--slo, --slo-file) it is a CI gate: each objective is judged, JUnit XML is written and
-the exit code is 1 when any objective fails. An offline HTML report is written after every run.
+Every output (summary.json, calls.csv, report.html, JUnit) is computed from one ledger of samples and
+call records that the Locust processes write as they fire the same samples into Locust and Prometheus.
+The exit code says what happened (README, docs/ci.md): 0 every gate held, 1 an SLO failed, 2 usage
+error, 3 the run itself is broken (a default gate failed, or Locust crashed), 128+n stopped by signal n.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rtcload.gates.defaults import DEFAULT_GATES, evaluate_gates
 from rtcload.gates.junit import write_junit
-from rtcload.gates.procwatch import GeneratorLoad, run_watched
-from rtcload.gates.slo import SLO, SLOSet, evaluate, load_slo_file, parse_duration, parse_slo, render_results
+from rtcload.gates.slo import SLO, SLOResult, SLOSet, evaluate, load_slo_file, parse_duration, parse_slo, render_results
+from rtcload.loadgen.lifecycle import Interrupted, ProcessGroup, stop_process
+from rtcload.loadgen.procwatch import GeneratorLoad, run_watched
 from rtcload.loadgen.records import merge_records
 from rtcload.loadgen.scenarios import SCENARIOS
-from rtcload.loadgen.summary import read_summary, render_summary, write_summary
+from rtcload.loadgen.settings import LOAD_OPTIONS
+from rtcload.loadgen.summary import render_summary
+from rtcload.media.ice import parse_ice_servers
+from rtcload.media.ice_options import ENV_SERVERS, add_ice_arguments, ice_servers_text
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, build_summary, read_records, read_samples
+from rtcload.results.schema import EXIT_OK, EXIT_RUN_BROKEN, EXIT_SLO_FAILED, EXIT_USAGE, write_summary
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 WARMUP_PLUGIN = Path(__file__).resolve().parents[1] / "gates" / "warmup.py"
-EXIT_SLO_FAILED = 1
-EXIT_USAGE = 2
-# Short calls for the default demo so a run shows complete calls in well under a minute.
-# Against the embedded emulator the soak scenario brings its own faults and long calls.
-CALL_RECORD_PARTS = "calls-part"  # per-process CSVs, merged into calls.csv at the end
+LEDGER_DIR = "ledger"  # per-process samples, call records and final counters; merged at the end
+STOP_TIMEOUT_S = 30  # Locust's --stop-timeout: calls in progress end with a bye
+# Embedded runs use demo defaults (short calls, 1 s stats) so a run shows complete calls in well under a
+# minute; they differ from the documented defaults of a --target run (README "Embedded demo defaults").
+HEALTH_PARTS = "health"  # in the ledger: per-process whole-run health verdicts (send clock, loop lag)
 SOAK_DEMO_DEFAULTS = {
     "--rtc-call-duration": "uniform:20,40",
     "--rtc-faults": "every=10s,action=drop,share=0.3; every=45s,action=restart,keep_sessions=1",
@@ -43,6 +55,11 @@ DEMO_DEFAULTS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "exit codes: 0 every gate held, 1 an SLO failed, 2 usage error, 3 run broken (a default gate failed: "
+        f"{', '.join(DEFAULT_GATES)}; or Locust crashed), 128+n stopped by signal n. "
+        "`rtcload run -- --help` shows Locust's own options."
+    )
     parser.add_argument("--scenario", default="smoke", help=f"one of {', '.join(SCENARIOS)} or a locustfile path")
     parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
     parser.add_argument("--users", type=int, default=10, help="concurrent virtual users")
@@ -50,25 +67,82 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", default="30s", help="run time (Locust syntax: 30s, 5m, 1h)")
     parser.add_argument("--processes", type=int, default=1, help="Locust processes on this machine (one per core)")
     parser.add_argument("--web", action="store_true", help="show Locust's web UI instead of running headless")
+    parser.add_argument("--web-host", default="127.0.0.1", help="--web: address the UI binds (default loopback)")
     parser.add_argument("--results", default="rtcload-results", help="directory for CSV, logs and summary.json")
-    parser.add_argument("--impair-up", help="embedded emulator: impair media client->platform (profile or spec)")
-    parser.add_argument("--impair-down", help="embedded emulator: impair media platform->client (profile or spec)")
-    parser.add_argument("--emulator-lean", action="store_true", help="embedded emulator: echo without decoding")
-    parser.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
+    emu = parser.add_argument_group("embedded emulator (no --target)")
+    emu.add_argument("--impair-up", help="impair media client->platform (profile or spec)")
+    emu.add_argument("--impair-down", help="impair media platform->client (profile or spec)")
+    emu.add_argument(
+        "--emulator-media-path",
+        choices=MEDIA_PATHS,
+        default=DEFAULT_MEDIA_PATH,
+        help="the emulator's media: the media engine (default) or an aiortc baseline (lean, naive)",
+    )
+    emu.add_argument("--emulator-lean", action="store_true", help="same as --emulator-media-path lean")
+    emu.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
+    emu.add_argument(
+        "--emulator-users", metavar="CSV", help="users file (username,password[,number]) instead of open mode"
+    )
+    ice = parser.add_argument_group("ICE / TURN (same options as `rtcload call`)")
+    add_ice_arguments(ice)
     add_gate_arguments(parser)
-    parser.add_argument("--junit", help="JUnit XML path (default: RESULTS/junit.xml when any SLO is given)")
-    parser.add_argument("--report", help="HTML report path (default: RESULTS/report.html)")
-    parser.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    out = parser.add_argument_group("outputs")
+    out.add_argument("--junit", help="JUnit XML path (default: RESULTS/junit.xml)")
+    out.add_argument("--report", help="HTML report path (default: RESULTS/report.html)")
+    out.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    add_load_arguments(parser)
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     """SLO options shared by `rtcload run` and `rtcload capacity`."""
-    parser.add_argument(
+    group = parser.add_argument_group("gates (exit 1 when an SLO fails, 3 when a default gate fails)")
+    group.add_argument(
         "--slo", action="append", default=[], metavar="RULE", help="an objective, e.g. 'registration p95 < 500ms'"
     )
-    parser.add_argument("--slo-file", help="TOML (or YAML) file of objectives; see docs/ci.md")
-    parser.add_argument("--warmup", help="drop the first DURATION of samples (e.g. 10s); overrides the SLO file")
+    group.add_argument("--slo-file", help="TOML (or YAML) file of objectives; see docs/ci.md")
+    group.add_argument("--warmup", help="drop the first DURATION of samples (e.g. 10s); overrides the SLO file")
+    group.add_argument(
+        "--no-gate",
+        action="append",
+        default=[],
+        metavar="NAME",
+        choices=tuple(DEFAULT_GATES),
+        help="turn a default gate off (repeatable): "
+        + "; ".join(f"{name}: {what}" for name, (what, _c) in DEFAULT_GATES.items()),
+    )
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The --rtc-* load options, listed in `rtcload run --help` and forwarded to Locust as given."""
+    group = parser.add_argument_group(
+        "load options (--rtc-*, also accepted after --; each has an RTCLOAD_* environment variable)"
+    )
+    for flag, env, default, raw_help, kind in LOAD_OPTIONS:
+        help_text = raw_help.replace("%", "%%")
+        shown = "" if kind == "bool" else f" (default {default!r}; env {env})"
+        if kind == "bool":
+            group.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=help_text + f" (env {env})")
+        else:
+            group.add_argument(flag, default=argparse.SUPPRESS, metavar="VALUE", help=help_text + shown)
+
+
+def load_option_args(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """--rtc-* options given before `--`: as Locust arguments, secrets as environment variables."""
+    argv: list[str] = []
+    env: dict[str, str] = {}
+    for flag, env_name, _default, _help, kind in LOAD_OPTIONS:
+        attr = flag.removeprefix("--").replace("-", "_")
+        if not hasattr(args, attr):
+            continue
+        value = getattr(args, attr)
+        if kind == "bool":
+            argv.append(flag)
+        elif kind == "secret":
+            env[env_name] = str(value)
+        else:
+            argv += [flag, str(value)]
+    return argv, env
 
 
 def gate_set(args: argparse.Namespace) -> SLOSet:
@@ -88,23 +162,45 @@ def scenario_file(name: str) -> Path:
     return SCENARIO_DIR / f"{name}.py"
 
 
-def start_emulator(media: str, log_path: Path, extra: list[str] | None = None) -> tuple[subprocess.Popen[str], str]:
+@dataclass
+class Emulator:
+    """The embedded emulator child: its URL, and its own counters once it has stopped (the witness)."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    snapshot: dict[str, Any] = field(default_factory=dict)
+
+    def stop(self) -> dict[str, Any]:
+        """SIGTERM: it prints a final snapshot of its counters on stdout, which is kept."""
+        if self.proc.poll() is None:
+            stop_process(self.proc, timeout_s=10.0)
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout.read().splitlines():
+            if line.startswith('{"emulator_stopped"'):
+                self.snapshot = json.loads(line)["emulator_stopped"]
+        return self.snapshot
+
+
+def start_emulator(
+    media: str, log_path: Path, extra: list[str] | None = None, group: ProcessGroup | None = None
+) -> Emulator:
     """The embedded emulator in a child process; its control token reaches Locust via the environment
     (never a command line), so the soak scenario can drive faults against it."""
     os.environ.setdefault("RTCLOAD_CONTROL_TOKEN", secrets.token_urlsafe(24))
     log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the emulator process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", media, *(extra or [])],
-        stdout=subprocess.PIPE,
-        stderr=log_file,
-        text=True,
-    )
+    cmd = [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", media, *(extra or [])]
+    start = group.popen if group is not None else subprocess.Popen
+    proc = start(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True)
     assert proc.stdout is not None
     banner = proc.stdout.readline()
     if "listening on " not in banner:
         proc.kill()
         raise RuntimeError(f"embedded emulator did not start (see {log_path})")
-    return proc, banner.split("listening on ")[1].split()[0]
+    return Emulator(proc, banner.split("listening on ")[1].split()[0])
+
+
+def stop_emulator(emulator: Emulator | None) -> dict[str, Any]:
+    return emulator.stop() if emulator is not None else {}
 
 
 def emulator_extra(args: argparse.Namespace) -> list[str]:
@@ -116,24 +212,51 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--impair-down", args.impair_down]
     if getattr(args, "emulator_lean", False):
         extra += ["--lean-media"]
+    if getattr(args, "emulator_users", None):
+        extra += ["--users", args.emulator_users]
+    elif getattr(args, "emulator_media_path", DEFAULT_MEDIA_PATH) != DEFAULT_MEDIA_PATH:
+        extra += ["--media-path", args.emulator_media_path]
     return extra
 
 
-def locust_command(args: argparse.Namespace, target: str, csv_prefix: Path, warmup_s: float = 0.0) -> list[str]:
-    passthrough = [a for a in (args.locust_args or []) if a != "--"]
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    return [a for a in (args.locust_args or []) if a != "--"]
+
+
+def wants_locust_help(args: argparse.Namespace) -> bool:
+    return any(a in ("-h", "--help") for a in _passthrough(args))
+
+
+def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_s: float = 0.0) -> list[str]:
+    given, _env = load_option_args(args)
+    passthrough = given + _passthrough(args)
     files = f"{scenario_file(args.scenario)},{WARMUP_PLUGIN}"
     cmd = [sys.executable, "-m", "locust", "-f", files, "--host", target]
-    if not args.web:
-        cmd += ["--headless", "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.duration]
-        cmd += ["--csv", str(csv_prefix), "--csv-full-history", "--only-summary", "--stop-timeout", "30"]
-        if "--rtc-call-records" not in passthrough:
-            cmd += ["--rtc-call-records", str(csv_prefix.parent / CALL_RECORD_PARTS)]
+    csv_prefix = results / "locust"
+    if args.web:
+        if "--web-host" not in passthrough:
+            cmd += ["--web-host", getattr(args, "web_host", "127.0.0.1")]
+        cmd += ["-u", str(args.users), "-r", str(args.spawn_rate)]  # the UI form's defaults
+    else:
+        cmd += ["--headless", "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.duration, "--only-summary"]
+    cmd += ["--csv", str(csv_prefix), "--csv-full-history", "--stop-timeout", str(STOP_TIMEOUT_S)]
+    if "--json-file" not in passthrough:
+        cmd += ["--json-file", str(results / "locust")]  # Locust's final statistics, written after the stop
+    if "--rtc-ledger" not in passthrough:
+        cmd += ["--rtc-ledger", str(results / LEDGER_DIR)]
+    if "--rtc-health-file" not in passthrough:
+        cmd += ["--rtc-health-file", str(results / LEDGER_DIR / HEALTH_PARTS)]
     if warmup_s > 0:
         cmd += ["--rtc-warmup", str(warmup_s)]
     if args.processes > 1:
         cmd += ["--processes", str(args.processes)]
+        if "--master-bind-port" not in passthrough:  # not Locust's fixed 5557: runs side by side must not collide
+            port = str(free_tcp_port())
+            cmd += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
     if args.scenario == "registration_storm" and "--rtc-media" not in passthrough:
         cmd += ["--rtc-media", "none"]
+    if getattr(args, "relay_only", False) and "--rtc-relay-only" not in passthrough:
+        cmd += ["--rtc-relay-only"]
     if not args.target:
         defaults = dict(DEMO_DEFAULTS)
         if args.scenario == "soak_reconnect":
@@ -145,114 +268,236 @@ def locust_command(args: argparse.Namespace, target: str, csv_prefix: Path, warm
     return cmd + passthrough
 
 
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def locust_env(args: argparse.Namespace) -> dict[str, str]:
+    """Locust's environment: ours plus secrets given as options (ICE credentials), never on argv."""
+    env = dict(os.environ)
+    _argv, secret = load_option_args(args)
+    env.update(secret)
+    servers = ice_servers_text(args)
+    if servers:
+        parse_ice_servers(servers)  # a usage error here, not 30 s later in every user
+        env[ENV_SERVERS] = servers
+    return env
+
+
 @dataclass
 class LocustRun:
-    """One finished Locust run: its exit code, summary (None without statistics) and generator load."""
+    """One finished Locust run: its exit code, summary (None when nothing was recorded) and generator load."""
 
     code: int
     summary: dict[str, Any] | None
     load: GeneratorLoad
     csv_prefix: Path
     wall_s: float
+    locust_stats: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def run_locust(args: argparse.Namespace, target: str, results: Path, warmup_s: float = 0.0) -> LocustRun:
-    """Run Locust headless into `results` and read its summary; the Locust process's CPU is sampled."""
-    csv_prefix = results / "locust"
-    for stale in results.glob("locust_*.csv"):
-        stale.unlink()
-    cmd = locust_command(args, target, csv_prefix, warmup_s)
+def clean_results(results: Path) -> None:
+    """Files of an earlier run in the same directory must not leak into this one's outputs."""
+    for pattern in ("locust_*.csv", "locust.json", f"{LEDGER_DIR}/*"):
+        for stale in results.glob(pattern):
+            stale.unlink()
+
+
+def run_locust(
+    args: argparse.Namespace, target: str, results: Path, warmup_s: float = 0.0, group: ProcessGroup | None = None
+) -> LocustRun:
+    """Run Locust into `results`, sampling its CPU, and build the summary from its ledger."""
+    clean_results(results)
+    cmd = locust_command(args, target, results, warmup_s)
+    env = locust_env(args)
     started = time.monotonic()
+
+    def start(command: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        proc = group.popen(command, env=env, **kwargs) if group else subprocess.Popen(command, env=env, **kwargs)
+        if group is not None:
+            group.locust = proc
+        return proc
+
     with open(results / "locust.log", "w") as log_file:
-        code, load = run_watched(cmd, log_file)
+        code, load = run_watched(cmd, log_file, start=start)
+    load = with_process_health(load, results / LEDGER_DIR)
     wall_s = round(time.monotonic() - started, 1)
-    if not Path(f"{csv_prefix}_stats.csv").exists():
+    summary = summarize(results, warmup_s)
+    csv_prefix = results / "locust"
+    if summary is None:
         return LocustRun(code, None, load, csv_prefix, wall_s)
-    summary = read_summary(csv_prefix)
     summary.update({"scenario": args.scenario, "target": target, "users": args.users, "duration": args.duration})
     summary.update({"wall_s": wall_s, "warmup_s": warmup_s, "generator": load.to_json()})
-    return LocustRun(code, summary, load, csv_prefix, wall_s)
+    stats = read_locust_stats(results / "locust.json")
+    summary["locust"] = stats
+    return LocustRun(code, summary, load, csv_prefix, wall_s, stats)
+
+
+def summarize(results: Path, warmup_s: float) -> dict[str, Any] | None:
+    """Merge the ledger's call records into calls.csv and build the summary from its samples."""
+    ledger = results / LEDGER_DIR
+    sample_parts = list(ledger.glob(f"{SAMPLES_PART}.*.csv"))
+    if not sample_parts:
+        return None
+    merge_records(list(ledger.glob(f"{CALLS_PART}.*.csv")), results / "calls.csv")
+    starts = [float(p.read_text() or 0) for p in ledger.glob("test_start.*")]
+    since = (min(starts) + warmup_s) if warmup_s > 0 and starts else 0.0
+    summary = build_summary(read_samples(sample_parts), read_records(results / "calls.csv"), since)
+    summary["calls"]["recorded"] = len(read_records(results / "calls.csv"))
+    return summary
+
+
+def read_locust_stats(path: Path) -> dict[str, dict[str, int]]:
+    """Locust's own final counts per request name (its --json-file), kept beside ours as a cross-check."""
+    if not path.exists():
+        return {}
+    try:
+        entries = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    return {
+        f"{e['method']} {e['name']}": {"count": e["num_requests"], "failures": e["num_failures"]}
+        for e in entries
+        if isinstance(e, dict) and "name" in e
+    }
+
+
+def with_process_health(load: GeneratorLoad, ledger: Path) -> GeneratorLoad:
+    """Add the Locust processes' own verdicts: the worst send-clock lateness and loop lag of any process."""
+    verdicts = []
+    for part in sorted(ledger.glob(f"{HEALTH_PARTS}.*.json")):
+        try:
+            verdicts.append(json.loads(part.read_text()))
+        except (OSError, ValueError):
+            continue
+    if not verdicts:
+        return load
+    return replace(
+        load,
+        send_late_p99_s=max(float(v.get("send_late_p99_s", 0.0)) for v in verdicts),
+        loop_lag_p95_s=max(float(v.get("loop_lag_p95_s", 0.0)) for v in verdicts),
+        clock_saturated=any(bool(v.get("saturated")) for v in verdicts),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     results = Path(args.results)
-    results.mkdir(parents=True, exist_ok=True)
-    for stale in results.glob(f"{CALL_RECORD_PARTS}.*.csv"):
-        stale.unlink()
-    emulator = None
+    emulator: Emulator | None = None
     try:
         scenario_file(args.scenario)
         gates = gate_set(args)
-        if args.target:
-            target = args.target
-        else:
-            emulator, target = start_emulator(args.emulator_media, results / "emulator.log", emulator_extra(args))
-        where = "embedded emulator " + target if emulator else target
-        print(
-            f"rtcload run: scenario {args.scenario}, {args.users} users for {args.duration} against {where}", flush=True
-        )
-        if args.web:
-            return subprocess.call(locust_command(args, target, results / "locust", gates.warmup_s))
-        outcome = run_locust(args, target, results, gates.warmup_s)
-        if outcome.summary is None:
-            print(f"rtcload run: Locust produced no statistics (exit {outcome.code}); see {results / 'locust.log'}")
-            return outcome.code or 1
-        return finish(args, outcome, gates, results)
-    except (ValueError, RuntimeError, OSError) as exc:  # SLOError is a ValueError: a usage error
+        locust_env(args)  # validates --ice-server before anything starts
+    except (ValueError, OSError) as exc:  # SLOError is a ValueError: a usage error
         print(f"rtcload run: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    finally:
-        stop_emulator(emulator)
+    if wants_locust_help(args):
+        return subprocess.call([sys.executable, "-m", "locust", "-f", f"{scenario_file(args.scenario)}", "--help"])
+    results.mkdir(parents=True, exist_ok=True)
+    with ProcessGroup() as group:
+        try:
+            if args.target:
+                target = args.target
+            else:
+                emulator = start_emulator(args.emulator_media, results / "emulator.log", emulator_extra(args), group)
+                target = emulator.url
+            where = "embedded emulator " + target if emulator else target
+            mode = (
+                f"web UI on {args.web_host} (Locust's --web-port, default 8089); Ctrl-C ends the run"
+                if args.web
+                else f"{args.users} users for {args.duration}"
+            )
+            print(f"rtcload run: scenario {args.scenario}, {mode} against {where}", flush=True)
+            outcome = run_locust(args, target, results, gates.warmup_s, group)
+        except Interrupted as exc:
+            forced = "a second signal forced the stop; results not written" if group.forced else "nothing ran"
+            print(f"rtcload run: {exc}; {forced}", file=sys.stderr)
+            return 128 + (group.signum or exc.signum)
+        except (RuntimeError, OSError) as exc:
+            print(f"rtcload run: RUN BROKEN: {exc}", file=sys.stderr)
+            return EXIT_RUN_BROKEN
+        finally:
+            snapshot = stop_emulator(emulator)
+        if outcome.summary is None:
+            print(
+                f"rtcload run: RUN BROKEN: Locust recorded nothing (exit {outcome.code}); see {results / 'locust.log'}",
+                file=sys.stderr,
+            )
+            return group.exit_code or EXIT_RUN_BROKEN
+        if snapshot:
+            outcome.summary["emulator"] = {"counters": snapshot.get("counters", {})}
+            (results / "emulator.json").write_text(json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
+        try:
+            code = finish(args, outcome, gates, results, group.signum)
+        except Interrupted as exc:
+            print(f"rtcload run: {exc}; a second signal forced the stop while writing results", file=sys.stderr)
+            return 128 + (group.signum or exc.signum)
+        return group.exit_code or code
 
 
-def stop_emulator(emulator: subprocess.Popen[str] | None) -> None:
-    """Terminate the embedded emulator child (SIGTERM: it prints its final snapshot), kill if stuck."""
-    if emulator is None:
-        return
-    emulator.terminate()
-    try:
-        emulator.wait(10)
-    except subprocess.TimeoutExpired:
-        emulator.kill()
+def judge(
+    args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, signum: int | None
+) -> tuple[list[SLOResult], str, str]:
+    """Default gates + SLOs; the run's outcome (passed, slo_failed, run_broken, interrupted) and why, in one line."""
+    summary = outcome.summary
+    assert summary is not None
+    verdicts = [*evaluate_gates(summary, args.no_gate), *evaluate(gates.slos, summary)]
+    broken = [v for v in verdicts if v.kind == "gate" and not v.passed]
+    failed = [v for v in verdicts if v.kind == "slo" and not v.passed]
+    if signum is not None:
+        import signal
+
+        return verdicts, "interrupted", f"stopped by {signal.Signals(signum).name}; results cover what ran"
+    if outcome.code not in (0, 1):  # Locust exits 1 when any request failed: those failures are in the ledger
+        return verdicts, "run_broken", f"Locust exited {outcome.code}; see {args.results}/locust.log"
+    if broken:
+        return verdicts, "run_broken", "; ".join(f"{v.name}: {v.message}" for v in broken)
+    if failed:
+        return (
+            verdicts,
+            "slo_failed",
+            f"{len(failed)} SLO(s) failed: " + "; ".join(f"{v.name}: {v.message}" for v in failed),
+        )
+    return verdicts, "passed", f"{len(verdicts)} gates held"
 
 
-def finish(args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, results: Path) -> int:
-    """Judge the SLOs, write summary.json, JUnit and the HTML report, print the verdict; the exit code."""
+def finish(
+    args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, results: Path, signum: int | None = None
+) -> int:
+    """Judge the run, write summary.json, JUnit and the HTML report, print the verdict; the exit code."""
     from rtcload.report.html import write_report  # the report pulls in chart code only when it is needed
 
     summary = outcome.summary
     assert summary is not None
-    verdicts = evaluate(gates.slos, summary)
-    summary["slo"] = [v.to_json() for v in verdicts]
-    summary["passed"] = all(v.passed for v in verdicts)
+    verdicts, verdict, reason = judge(args, outcome, gates, signum)
+    summary["gates"] = [v.to_json() for v in verdicts if v.kind == "gate"]
+    summary["slo"] = [v.to_json() for v in verdicts if v.kind == "slo"]
+    summary["outcome"] = {"verdict": verdict, "reason": reason}
+    summary["passed"] = verdict == "passed"
     write_summary(summary, results / "summary.json")
     print(render_summary(summary))
-    if outcome.load.saturated:
+    load = outcome.load
+    if load.send_late_p99_s is not None:
         print(
-            "\nwarning: the load generator was saturated (busiest Locust process at "
-            f"{outcome.load.cpu_mean:.0f} % CPU); timings include its own delay - add --processes or machines"
+            f"\ngenerator health: media send clock late p99 {load.send_late_p99_s * 1000:.1f} ms, loop lag p95 "
+            f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process {load.cpu_mean:.0f} % CPU: "
+            + ("SATURATED" if load.saturated else "not saturated")
         )
-    written = [str(results / "summary.json")]
-    parts = list(results.glob(f"{CALL_RECORD_PARTS}.*.csv"))
-    if parts:
-        summary_rows = merge_records(parts, results / "calls.csv")
-        for part in parts:
-            part.unlink()
-        written.append(f"{results / 'calls.csv'} ({summary_rows} calls)")
-    if verdicts:
-        junit = Path(args.junit) if args.junit else results / "junit.xml"
-        write_junit(verdicts, junit, f"rtcload.slo.{Path(args.scenario).stem}", outcome.wall_s)
-        written.append(str(junit))
+    written = [str(results / "summary.json"), f"{results / 'calls.csv'} ({summary['calls']['recorded']} calls)"]
+    junit = Path(args.junit) if args.junit else results / "junit.xml"
+    write_junit(verdicts, junit, f"rtcload.slo.{Path(args.scenario).stem}", outcome.wall_s)
+    written.append(str(junit))
     if not args.no_report:
         report = Path(args.report) if args.report else results / "report.html"
-        write_report(summary, outcome.csv_prefix, report)
+        write_report(summary, outcome.csv_prefix, report, results / LEDGER_DIR)
         written.append(str(report))
     print(f"\nwritten: {', '.join(written)}  (Locust CSV and logs in {results}/)")
-    if verdicts:
-        print("\n" + render_results(verdicts))
-    if not summary["passed"]:
-        failed = [v.name for v in verdicts if not v.passed]
-        print(f"\nrtcload run: FAILED {len(failed)} SLO(s): {'; '.join(failed)}", file=sys.stderr)
-        return EXIT_SLO_FAILED
-    code = outcome.code
-    return 0 if code in (0, 1) else code  # Locust exits 1 when any request failed; failures are in the summary
+    print("\n" + render_results([v for v in verdicts if v.kind == "gate"], "Default gates"))
+    if gates.slos:
+        print("\n" + render_results([v for v in verdicts if v.kind == "slo"]))
+    if verdict == "passed":
+        return EXIT_OK
+    label = {"run_broken": "RUN BROKEN", "slo_failed": "SLO FAILED", "interrupted": "INTERRUPTED"}[verdict]
+    print(f"rtcload run: {label}: {reason}", file=sys.stderr)
+    return {"run_broken": EXIT_RUN_BROKEN, "slo_failed": EXIT_SLO_FAILED}.get(verdict, EXIT_RUN_BROKEN)

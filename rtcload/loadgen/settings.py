@@ -13,6 +13,7 @@ from typing import Any
 
 from rtcload.distributions import Distribution, parse_distribution
 from rtcload.media.ice import IceServerSpec, parse_ice_servers
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
 from rtcload.protocol.backoff import BackoffPolicy
 
 DEFAULT_DESTINATIONS = "echo"
@@ -84,8 +85,13 @@ class LoadSettings:
     call_reports: bool = True
     call_report_sample: float = 1.0
     relay_share: float = 0.0
-    lean: bool = False
+    media_path: str = DEFAULT_MEDIA_PATH  # engine, lean or naive (rtcload.media_paths)
     decode_every: int = 0
+    calls_per_user: int = 0
+
+    @property
+    def lean(self) -> bool:
+        return self.media_path == "lean"
 
 
 # name, env, default, help, kind
@@ -127,9 +133,30 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ),
     ("--rtc-call-report-sample", "RTCLOAD_CALL_REPORT_SAMPLE", 1.0, "share of calls whose report is uploaded", "float"),
     ("--rtc-relay-share", "RTCLOAD_RELAY_SHARE", 0.0, "share of users that are relay-only (TURN)", "float"),
-    ("--rtc-lean", "RTCLOAD_LEAN", False, "lean media: pre-encoded audio, no decoding (many calls per core)", "bool"),
-    ("--rtc-decode-every", "RTCLOAD_DECODE_EVERY", 0, "lean media: fully decode 1 call in N (0 = none)", "int"),
+    (
+        "--rtc-media-path",
+        "RTCLOAD_MEDIA_PATH",
+        DEFAULT_MEDIA_PATH,
+        "engine (one media engine per process, default), lean or naive (aiortc baselines, for bench/)",
+        "str",
+    ),
+    ("--rtc-lean", "RTCLOAD_LEAN", False, "same as --rtc-media-path lean (baseline)", "bool"),
+    ("--rtc-decode-every", "RTCLOAD_DECODE_EVERY", 0, "engine/lean media: fully decode 1 call in N (0 = none)", "int"),
     ("--rtc-call-records", "RTCLOAD_CALL_RECORDS", "", "write one CSV row per call to PATH.<process>.csv", "str"),
+    (
+        "--rtc-ledger",
+        "RTCLOAD_LEDGER",
+        "",
+        "directory for this run's ledger: every sample, every call record, final counters (rtcload run sets it)",
+        "str",
+    ),
+    (
+        "--rtc-calls-per-user",
+        "RTCLOAD_CALLS_PER_USER",
+        0,
+        "each caller places N calls, then stops (0 = no limit)",
+        "int",
+    ),
     (
         "--rtc-metrics-port",
         "RTCLOAD_METRICS_PORT",
@@ -166,7 +193,16 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
         "process CPU (1.0 = a core) above which it is saturated",
         "float",
     ),
+    (
+        "--rtc-saturation-send-late",
+        "RTCLOAD_SATURATION_SEND_LATE",
+        0.005,
+        "media send-tick lateness p99 (s) above which the generator is saturated",
+        "float",
+    ),
+    ("--rtc-health-file", "RTCLOAD_HEALTH_FILE", "", "write this process's run health to PATH.<process>.json", "str"),
 )
+LOAD_OPTIONS = _OPTIONS  # read by `rtcload run` to list and forward them (one definition)
 METRICS_FLAGS = frozenset(
     {
         "--rtc-metrics-port",
@@ -175,6 +211,8 @@ METRICS_FLAGS = frozenset(
         "--rtc-pushgateway",
         "--rtc-saturation-lag",
         "--rtc-saturation-cpu",
+        "--rtc-saturation-send-late",
+        "--rtc-health-file",
     }
 )
 
@@ -220,6 +258,8 @@ class MetricsSettings:
     pushgateway: str | None
     saturation_lag_s: float
     saturation_cpu: float
+    saturation_send_late_s: float = 0.005
+    health_file: str | None = None
 
     def port_for(self, index: int) -> int:
         """Base port + process index (master/local 0, worker i -> i + 1), unless fixed."""
@@ -240,6 +280,8 @@ def metrics_settings_from_options(options: argparse.Namespace | Any) -> MetricsS
         pushgateway=str(raw["--rtc-pushgateway"]) or None,
         saturation_lag_s=float(raw["--rtc-saturation-lag"]),
         saturation_cpu=float(raw["--rtc-saturation-cpu"]),
+        saturation_send_late_s=float(raw["--rtc-saturation-send-late"]),
+        health_file=str(raw["--rtc-health-file"]) or None,
     )
 
 
@@ -249,6 +291,14 @@ def _backoff(name: str) -> BackoffPolicy:
     if name == "fixed":
         return BackoffPolicy(kind="fixed")
     raise ValueError(f"--rtc-backoff must be sdk or fixed (got {name!r})")
+
+
+def _media_path(name: str, lean_flag: bool) -> str:
+    """The media path: the engine by default; `--rtc-lean` is the older spelling of `--rtc-media-path lean`."""
+    path = check_media_path(name, "--rtc-media-path")
+    if lean_flag and path == "engine":
+        return "lean"
+    return path
 
 
 def settings_from_options(options: argparse.Namespace | Any, target: str) -> LoadSettings:
@@ -298,7 +348,8 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         call_reports=str(raw["--rtc-call-reports"]).lower() in ("on", "1", "true", "yes"),
         call_report_sample=float(raw["--rtc-call-report-sample"]),
         relay_share=float(raw["--rtc-relay-share"]),
-        lean=flag_bool("--rtc-lean"),
+        media_path=_media_path(str(raw["--rtc-media-path"]), flag_bool("--rtc-lean")),
         decode_every=int(float(raw["--rtc-decode-every"])),
+        calls_per_user=max(0, int(float(raw["--rtc-calls-per-user"]))),
         media_timeout_s=float(raw["--rtc-media-timeout"]) or None,
     )

@@ -1,19 +1,19 @@
-"""The end-of-run summary: read Locust's CSV statistics back into rtcload's units and print them."""
+"""The end-of-run summary as printed; and Locust's CSV statistics read back into rtcload's units.
+
+`rtcload run` builds its summary from the ledger (rtcload.results.ledger); `read_summary` remains for
+plain Locust runs and benches that have only Locust's CSV files.
+"""
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
-from rtcload.metrics.catalog import CATALOG, SUMMARY_KEYS
+from rtcload.metrics.catalog import SUMMARY_KEYS
+from rtcload.results.schema import BY_LOCUST, EXTRA_COLUMNS, MOS_COLUMNS, PERCENTILES, SCHEMA, write_summary
 
-SCHEMA = "rtcload.summary/1"  # bump when a field changes meaning or goes away (docs/ci.md)
-PERCENTILES = (("p50", "50%"), ("p95", "95%"), ("p99", "99%"))
-# Read into the summary too (for SLOs and baselines) but not printed in the table.
-EXTRA_COLUMNS = (("p90", "90%"), ("min", "Min Response Time"), ("max", "Max Response Time"))
-BY_LOCUST = {(m.locust_type, m.locust_name): m for m in CATALOG if m.locust_type}
+__all__ = ["read_summary", "render_summary", "write_summary"]
 
 
 def _num(text: str | None) -> float | None:
@@ -79,17 +79,22 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def render_summary(summary: dict[str, Any]) -> str:
-    lines = [f"{'metric':<18}{'count':>7}{'fail':>6}{'p50':>12}{'p95':>12}{'p99':>12}   (MOS: p50, mean, min)"]
+    """The table a person reads; MOS (higher is better, its bad tail is the low end) gets its own columns."""
+    head = f"{'metric':<18}{'count':>7}{'fail':>6}"
+    lines = [head + "".join(f"{p:>12}" for p, _c in PERCENTILES)]
     metrics = summary["metrics"]
+    mos_rows = []
     for key in SUMMARY_KEYS:
         m = metrics.get(key)
         if m is None:
             continue
-        # Higher is better for MOS: its bad tail is the minimum, not p95/p99.
-        columns = ("p50", "mean", "min") if m["unit"] == "mos" else tuple(p for p, _c in PERCENTILES)
-        lines.append(
-            f"{key:<18}{m['count']:>7}{m['failures']:>6}" + "".join(f"{_fmt(m.get(c), m['unit']):>12}" for c in columns)
+        columns = MOS_COLUMNS if m["unit"] == "mos" else tuple(p for p, _c in PERCENTILES)
+        row = f"{key:<18}{m['count']:>7}{m['failures']:>6}" + "".join(
+            f"{_fmt(m.get(c), m['unit']):>12}" for c in columns
         )
+        (mos_rows if m["unit"] == "mos" else lines).append(row)
+    if mos_rows:
+        lines += ["", head + "".join(f"{c:>12}" for c in MOS_COLUMNS), *mos_rows]
     calls = summary["calls"]
     ratio = calls["success_ratio"]
     lines.append("")
@@ -98,11 +103,9 @@ def render_summary(summary: dict[str, Any]) -> str:
         + ("" if ratio is None else f" ({ratio * 100:.1f} %)")
         + f"; registrations: {summary['registrations']['attempted']} ({summary['registrations']['failed']} failed)"
     )
+    if calls.get("failed_by_cause"):
+        lines.append("failed calls by cause: " + ", ".join(f"{n} x {c}" for c, n in calls["failed_by_cause"].items()))
     if summary["failures"]:
         lines.append("failures by cause:")
         lines += [f"  {f['count']:>5} x {f['name']}: {f['error']}" for f in summary["failures"][:10]]
     return "\n".join(lines)
-
-
-def write_summary(summary: dict[str, Any], path: str | Path) -> None:
-    Path(path).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

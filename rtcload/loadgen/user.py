@@ -10,6 +10,8 @@ import contextlib
 import itertools
 import logging
 import random
+import time
+from pathlib import Path
 from typing import Any
 
 import gevent.event
@@ -32,6 +34,7 @@ from rtcload.loadgen.settings import (
 )
 from rtcload.metrics.catalog import measurement
 from rtcload.metrics.exporter import GeneratorMetrics
+from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, SampleWriter
 from rtcload.signaling import PasswordCredentials
 
 log = logging.getLogger("rtcload.loadgen")
@@ -49,6 +52,8 @@ class _Process:
     counter = itertools.count()
     process_tag = "p0"
     records: CallRecordWriter | None = None
+    samples: SampleWriter | None = None  # the ledger: every sample fired, as Locust and Prometheus see it
+    ledger: Path | None = None
     ready = gevent.event.Event()  # set once events.init has built the bridge (and metrics, records)
     metrics: GeneratorMetrics | None = None
     health: health_mod.Health | None = None
@@ -74,7 +79,13 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
         role, index = "local", 0
     _Process.bridge = Bridge()
     _start_metrics(environment, role, index)
-    records = getattr(environment.parsed_options, "rtc_call_records", "") if environment.parsed_options else ""
+    options = environment.parsed_options
+    records = getattr(options, "rtc_call_records", "") if options else ""
+    ledger = getattr(options, "rtc_ledger", "") if options else ""
+    if ledger:
+        _Process.ledger = Path(ledger)
+        _Process.samples = SampleWriter(_Process.ledger / f"{SAMPLES_PART}.{_Process.process_tag}.csv")
+        records = records or str(_Process.ledger / CALLS_PART)
     if records:
         _Process.records = CallRecordWriter(f"{records}.{_Process.process_tag}.csv")
     # Creating the bridge yields to the gevent hub (it waits for the loop thread), and a worker may
@@ -90,14 +101,18 @@ def _start_metrics(environment: Environment, role: str, index: int) -> None:
 
     options = metrics_settings_from_options(environment.parsed_options)
     metrics = _Process.metrics = GeneratorMetrics()
-    health = _Process.health = health_mod.Health(options.saturation_lag_s, options.saturation_cpu)
+    health = _Process.health = health_mod.Health(
+        options.saturation_lag_s, options.saturation_cpu, options.saturation_send_late_s
+    )
     metrics.set_function("process_cpu", lambda: health.cpu_ratio, role=role)
     metrics.set_function("saturated", lambda: float(health.saturated()))
     metrics.set_function("loop_lag", health.gevent_lag.p99, loop="gevent")
     if role != "master":
         from rtcload.media.encoded import SEND_GAPS
+        from rtcload.media.engine.clock import SEND_LATENESS
 
         health.send_gaps = SEND_GAPS
+        health.send_lateness = SEND_LATENESS
         metrics.set_function("loop_lag", health.send_spread, loop="rtp_send")
     gevent.spawn(health_mod.cpu_sampler, health)
     gevent.spawn(health_mod.gevent_lag_probe, health.gevent_lag)
@@ -128,9 +143,26 @@ def _feed_lag_histogram(metrics: GeneratorMetrics, health: health_mod.Health) ->
                 metrics.observe("loop_lag_samples", lag, loop=loop)
 
 
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kw: Any) -> None:
+    """When the test started, in the ledger: the warm-up is measured from here, as Locust's reset is."""
+    if _Process.ledger is not None and not isinstance(environment.runner, MasterRunner):
+        (_Process.ledger / f"test_start.{_Process.process_tag}").write_text(f"{time.time():.3f}")
+
+
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_kw: Any) -> None:
-    """Safety net: whatever users did not clean up is hung up (bye) and closed here."""
+    """Safety net: whatever users did not clean up is hung up (bye) and closed here.
+
+    Then the final counters go to the ledger: the users have stopped, and a Locust worker may be
+    killed by its master before it reaches `quitting`."""
+    try:
+        _close_leftovers()
+    finally:
+        _write_final_counters()
+
+
+def _close_leftovers() -> None:
     bridge = _Process.bridge
     if bridge is None or not _Process.endpoints:
         return
@@ -150,7 +182,20 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kw: Any) -> None:
+    # On SIGTERM/SIGINT Locust fires `quitting` before it stops the users: stop them gracefully here,
+    # while the bridge still runs, so calls in progress end with a bye and land in the ledger.
+    runner = environment.runner
+    if runner is not None and not isinstance(runner, MasterRunner) and runner.state not in ("stopped", "ready"):
+        try:
+            runner.stop()
+        except Exception as exc:
+            log.warning("graceful stop on quit failed: %r", exc)
+    _write_final_counters()
+    if _Process.samples is not None:
+        _Process.samples.close()
+        _Process.samples = None
     _push_metrics(environment)
+    _write_health(environment)
     if _Process.metrics_server is not None:
         _Process.metrics_server.stop(timeout=1)
         _Process.metrics_server = None
@@ -160,6 +205,35 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
             log.info("bridge overhead: %s", overhead)
         _Process.bridge.stop()
         _Process.bridge = None
+
+
+def _write_final_counters() -> None:
+    """The process' Prometheus registry as it stands at the end, in the ledger: the counters a scrape
+    would have shown last, kept for the reconciliation of every output (docs/ci.md)."""
+    if _Process.ledger is None or _Process.metrics is None:
+        return
+    from prometheus_client import generate_latest
+
+    path = _Process.ledger / f"metrics.{_Process.process_tag}.prom"
+    try:
+        path.write_bytes(generate_latest(_Process.metrics.registry))
+    except OSError as exc:
+        log.warning("cannot write final counters to %s: %r", path, exc)
+
+
+def _write_health(environment: Environment) -> None:
+    """This process's whole-run health verdict for `rtcload run` (--rtc-health-file PATH -> PATH.<tag>.json)."""
+    options = metrics_settings_from_options(environment.parsed_options)
+    if not options.health_file or _Process.health is None or _Process.bridge is None:
+        return
+    import json
+
+    verdict = {"process": _Process.process_tag, **_Process.health.run_verdict()}
+    try:
+        with open(f"{options.health_file}.{_Process.process_tag}.json", "w") as out:
+            json.dump(verdict, out)
+    except OSError as exc:
+        log.warning("cannot write the health file: %s", exc)
 
 
 def _push_metrics(environment: Environment) -> None:
@@ -232,7 +306,20 @@ class WebRTCUser(User):
         return _Process.bridge
 
     def fire(self, samples: list[Sample]) -> None:
+        """One sample goes to the ledger, Prometheus and Locust together: every output counts it once."""
+        now = time.time()
         for sample in samples:
+            if _Process.samples is not None:
+                _Process.samples.write(
+                    now,
+                    sample.key,
+                    sample.value,
+                    sample.error,
+                    code=sample.code,
+                    cause=sample.cause,
+                    outcome=sample.outcome,
+                    label=sample.label,
+                )
             if _Process.metrics is not None:
                 record(_Process.metrics, sample)
             if measurement(sample.key).locust_type is None:
@@ -252,9 +339,12 @@ class WebRTCUser(User):
         if source is None:
             return
         rows = source.drain_records()
-        if _Process.records is not None:
-            for row in rows:
+        for row in rows:
+            if _Process.records is not None:
                 _Process.records.write(row)
+            if row.get("outcome") == "interrupted" and _Process.metrics is not None:
+                # no sample (and no Locust request) decides these: the record is their only witness
+                _Process.metrics.inc("calls", result="interrupted")
 
     def on_start(self) -> None:
         with contextlib.suppress(StopUser):  # the process is stopping: Locust stops this user next
@@ -294,13 +384,19 @@ class CallerUser(WebRTCUser):
 
     abstract = True
 
+    calls_placed = 0
+
     @task
     def place_call(self) -> None:
+        limit = self.settings.calls_per_user
+        if limit and self.calls_placed >= limit:
+            raise StopUser()  # a known number of calls (CI reconciliation); on_stop unregisters
         if not self.ensure_registered():
             return
         assert self.endpoint is not None
         destination = self.pick_destination()
         duration = self.settings.call_duration.sample(self.rng)
+        self.calls_placed += 1
         self.fire(self.bridge.run(self.endpoint.outbound_call(destination, duration)))
         self.write_records()
 

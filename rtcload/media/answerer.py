@@ -31,6 +31,8 @@ class MediaAnswerer(Protocol):
 
     def link(self, call_a: str, call_b: str) -> None: ...
 
+    def hold(self, call_id: str, held: bool) -> None: ...
+
 
 class StaticAnswerer:
     """Answers every offer with a fixed SDP; remembers offers and candidates for inspection."""
@@ -60,4 +62,7 @@ class StaticAnswerer:
         return None
 
     def link(self, call_a: str, call_b: str) -> None:
+        return None
+
+    def hold(self, call_id: str, held: bool) -> None:
         return None

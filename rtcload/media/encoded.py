@@ -29,6 +29,14 @@ _CODECS = {
     "pcma": RTCRtpCodecParameters(mimeType="audio/PCMA", clockRate=8000, channels=1, payloadType=8),
 }
 
+
+def codec_parameters(codec: str) -> RTCRtpCodecParameters:
+    """aiortc's parameters for a codec name (opus, pcmu, pcma): what its encoders and decoders are built from."""
+    if codec not in _CODECS:
+        raise ValueError(f"pre-encoding supports {sorted(_CODECS)}, not {codec!r}")
+    return _CODECS[codec]
+
+
 # Send gaps of every pre-encoded track in this process (seconds between consecutive sends of one track).
 SEND_GAPS = LagWindow(samples=collections.deque(maxlen=200_000), unreported=collections.deque(maxlen=1))
 
@@ -43,10 +51,8 @@ def cached_buffer(spec: str) -> PcmBuffer:
 @functools.lru_cache(maxsize=128)
 def encoded_frames(spec: str, codec: str) -> tuple[bytes, ...]:
     """One payload per 20 ms frame of the looped source, encoded with aiortc's own encoder."""
-    if codec not in _CODECS:
-        raise ValueError(f"pre-encoding supports {sorted(_CODECS)}, not {codec!r}")
+    encoder = get_encoder(codec_parameters(codec))
     buffer = cached_buffer(spec)
-    encoder = get_encoder(_CODECS[codec])
     payloads: list[bytes] = []
     # Two passes over the loop so the encoder/resampler state at the seam is the steady state.
     frames = max(buffer.frames, 1)

@@ -70,6 +70,23 @@ def payload_dbfs(payload: bytes, codec: str | None) -> float:
     return ACTIVE_OPUS_DBFS if len(payload) > OPUS_SILENT_MAX_BYTES else DBFS_FLOOR
 
 
+_LEVELS: dict[tuple[str | None, bytes | bool], tuple[float, float]] = {}
+_LEVELS_MAX = 8192  # a looped source repeats its payloads: the cache holds them; live audio just refills it
+
+
+def _level_and_power(payload: bytes, codec: str | None) -> tuple[float, float]:
+    """(dBFS, linear power) of one payload, memoised: the per-packet cost of payload analysis at scale."""
+    # G.711: the level depends on every byte; Opus: only on whether the frame is digital silence
+    key = (codec, payload) if codec in _G711_POWER else (codec, len(payload) > OPUS_SILENT_MAX_BYTES)
+    found = _LEVELS.get(key)
+    if found is None:
+        if len(_LEVELS) >= _LEVELS_MAX:
+            _LEVELS.clear()
+        level = payload_dbfs(payload, codec)
+        found = _LEVELS[key] = (level, 10 ** (level / 10) if level > DBFS_FLOOR else 0.0)
+    return found
+
+
 class PayloadAnalyzer(ReceiveAnalyzer):
     """ReceiveAnalyzer fed per RTP packet from payload-level estimates instead of decoded frames.
 
@@ -99,7 +116,7 @@ class PayloadAnalyzer(ReceiveAnalyzer):
             self.on_payload(payload)
         if self._codec is None:
             self._codec = self._codec_of()
-        level = payload_dbfs(payload, self._codec)
+        level, power = _level_and_power(payload, self._codec)
         self.frames += 1
         if self.first_frame_at is None:
             self.first_frame_at = now
@@ -109,7 +126,6 @@ class PayloadAnalyzer(ReceiveAnalyzer):
                 self.first_audio_at = now
         else:
             self.silent_frames += 1
-        power = 10 ** (level / 10) if level > DBFS_FLOOR else 0.0
         self._sum_squares += power * _G711_SAMPLES_PER_PACKET
         self._samples += _G711_SAMPLES_PER_PACKET
         self._levels.append((now, power))

@@ -137,12 +137,15 @@ class AudioSession:
             self.timings.dtls_connected = time.monotonic()
             self.connected.set()
             self._on_connected()
-        elif state == "failed" and self.timings.failed is None:
-            self.timings.failed = time.monotonic()
-            self.failed.set()
+        elif state == "failed":
+            self._mark_failed()
 
     def _on_gathering_empty(self, _report: IceReport) -> None:
         """No local candidate (e.g. relay-only and the TURN allocation failed): fail now, not never."""
+        self._mark_failed()
+
+    def _mark_failed(self) -> None:
+        """The call's media cannot flow: waiters on `failed` wake now."""
         if self.timings.failed is None:
             self.timings.failed = time.monotonic()
             self.failed.set()
@@ -253,14 +256,12 @@ class AudioSession:
 
     async def _close(self) -> MediaReport:
         await self.stats.stop()
-        final: MediaStats | None = None
-        if self.pc.connectionState != "closed" and self.transceiver is not None:
-            with contextlib.suppress(Exception):
-                final = await asyncio.wait_for(sample_stats(self.pc), CLOSE_STATS_TIMEOUT_S)
+        final = await self._final_stats()
         summary = self.analyzer.summary()
         codec = self.codec
         await self.analyzer.stop()
         self.ice_diag.snapshot()  # candidates and the nominated pair are gone once the peer is closed
+        self._release_media()
         await self.pc.close()
         if self.track is not None:
             self.track.stop()
@@ -268,6 +269,17 @@ class AudioSession:
         self.timings.first_audio = summary.first_audio_at
         self.timings.closed = time.monotonic()
         return self._report(codec, final, summary)
+
+    async def _final_stats(self) -> MediaStats | None:
+        """The last statistics sample before the peer closes (None when there is none to take)."""
+        if self.pc.connectionState == "closed" or self.transceiver is None:
+            return None
+        with contextlib.suppress(Exception):
+            return await asyncio.wait_for(sample_stats(self.pc), CLOSE_STATS_TIMEOUT_S)
+        return None
+
+    def _release_media(self) -> None:
+        """Hook: stop sending before the peer closes (the media engine's streams)."""
 
     def _report(self, codec: str | None, final: MediaStats | None, summary: AnalyzerSummary) -> MediaReport:
         applied = self.timings.remote_sdp_applied

@@ -26,12 +26,13 @@ class LagWindow:
         self.samples.append((now, lag_s))
         self.unreported.append(lag_s)
 
-    def p99(self) -> float:
-        cutoff = time.monotonic() - self.window_s
+    def p99(self, whole: bool = False, quantile: float = 0.99) -> float:
+        """p99 (or `quantile`) of the last `window_s` seconds, or of every sample still retained when `whole`."""
+        cutoff = float("-inf") if whole else time.monotonic() - self.window_s
         recent = sorted(lag for t, lag in list(self.samples) if t >= cutoff)
         if not recent:
             return 0.0
-        return recent[max(0, math.ceil(0.99 * len(recent)) - 1)]  # nearest rank: one spike is not p99
+        return recent[max(0, math.ceil(quantile * len(recent)) - 1)]  # nearest rank: one spike is not p99
 
     def drain(self) -> list[float]:
         """Lags not yet handed to the histogram (called from the gevent side)."""

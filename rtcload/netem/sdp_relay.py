@@ -108,6 +108,11 @@ class ImpairedAnswerer:
         if link is not None:
             link(call_a, call_b)
 
+    def hold(self, call_id: str, held: bool) -> None:
+        hold = getattr(self.inner, "hold", None)
+        if hold is not None:
+            hold(call_id, held)
+
     def relay(self, call_id: str) -> UdpRelay | None:
         return self.relays.get(call_id) or self.finished.get(call_id)
 

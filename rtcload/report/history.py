@@ -1,4 +1,5 @@
-"""Read Locust's `_stats_history.csv` (written with --csv-full-history) into per-metric time series."""
+"""Per-metric time series and distributions for the report: from the run's ledger (the same samples every
+other output counts), or from Locust's `_stats_history.csv` for runs that have only Locust's files."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcload.loadgen.summary import BY_LOCUST
+from rtcload.results.ledger import SAMPLES_PART, SUMMARY_KEYS, percentile, read_samples
+from rtcload.results.schema import BY_LOCUST
 
 # Locust's percentile columns in the stats CSV, in order (for distribution curves).
 PERCENTILE_COLUMNS = ("50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "100%")
@@ -95,4 +97,49 @@ def read_distributions(csv_prefix: str | Path) -> dict[str, list[tuple[float, fl
                 if value is not None:
                     points.append((float(column.rstrip("%")), m.from_locust_value(value)))
             out[m.key] = points
+    return out
+
+
+LEDGER_PERCENTILES = (50.0, 66.0, 75.0, 80.0, 90.0, 95.0, 98.0, 99.0, 99.9, 100.0)
+
+
+def ledger_history(ledger: Path, users_from: RunHistory | None = None, bin_s: float = 2.0) -> RunHistory:
+    """Series per metric from the ledger's samples, in bins of `bin_s`: interval means of the values,
+    samples/s and failures/s. Users over time come from Locust's history (the ledger has no user count)."""
+    samples = list(read_samples(ledger.glob(f"{SAMPLES_PART}.*.csv")))
+    out = RunHistory()
+    if users_from is not None:
+        out.t, out.users = users_from.t, users_from.users
+    if not samples:
+        return out
+    start = min(s["t"] for s in samples)
+    bins: dict[str, dict[int, list[dict]]] = {}
+    for s in samples:
+        if s["key"] in SUMMARY_KEYS:
+            bins.setdefault(s["key"], {}).setdefault(int((s["t"] - start) // bin_s), []).append(s)
+    for key, by_bin in bins.items():
+        series = out.metrics.setdefault(key, MetricHistory())
+        for index in range(max(by_bin) + 1):
+            group = by_bin.get(index, [])
+            t = (index + 0.5) * bin_s
+            values = [s["value"] for s in group if s["ok"] and s["value"] is not None]
+            if values:
+                series.t_mean.append(t)
+                series.mean.append(sum(values) / len(values))
+            series.t.append(t)
+            series.rps.append(len(group) / bin_s)
+            series.fps.append(sum(1 for s in group if not s["ok"]) / bin_s)
+    return out
+
+
+def ledger_distributions(ledger: Path) -> dict[str, list[tuple[float, float]]]:
+    """Per metric: (percentile, value) from the raw samples of the ledger (nearest rank)."""
+    values: dict[str, list[float]] = {}
+    for s in read_samples(ledger.glob(f"{SAMPLES_PART}.*.csv")):
+        if s["key"] in SUMMARY_KEYS and s["ok"] and s["value"] is not None:
+            values.setdefault(s["key"], []).append(s["value"])
+    out = {}
+    for key, vals in values.items():
+        ordered = sorted(vals)
+        out[key] = [(p, percentile(ordered, p / 100.0)) for p in LEDGER_PERCENTILES]
     return out

@@ -8,15 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from rtcload.gates.slo import format_value
-from rtcload.loadgen.summary import PERCENTILES
 from rtcload.metrics.catalog import BY_KEY, SUMMARY_KEYS, Unit
-from rtcload.report.history import read_distributions, read_history
+from rtcload.report.history import (
+    RunHistory,
+    ledger_distributions,
+    ledger_history,
+    read_distributions,
+    read_history,
+)
 from rtcload.report.svg import CSS, Chart, Series, render
+from rtcload.results.schema import MOS_COLUMNS, PERCENTILES
 
 LATENCY_KEYS = ("registration", "post_dial_delay", "call_setup", "ice_connect", "first_rtp", "hangup", "reconnect")
 # quality metric -> (chart title, scale from base unit, axis unit)
 QUALITY = {
-    "mos": ("MOS (E-model) over time", 1.0, "MOS"),
+    "mos": ("MOS (E-model) over time", 1.0, "MOS (1-5)"),
     "rtt": ("RTT over time", 1000.0, "ms"),
     "jitter": ("Jitter over time", 1000.0, "ms"),
     "packet_loss": ("Packet loss over time", 100.0, "%"),
@@ -29,6 +35,8 @@ th { background: #f4f4f4; text-align: left; } td.num { text-align: right; font-v
 .pass { color: #1a7f37; font-weight: bold; } .fail { color: #cf222e; font-weight: bold; }
 .verdict { font-size: 18px; padding: 8px 12px; display: inline-block; border-radius: 4px; }
 .verdict.pass { background: #dafbe1; } .verdict.fail { background: #ffebe9; }
+.verdict.broken { background: #fff1c2; color: #7d4e00; font-weight: bold; }
+.verdict .why { font-size: 14px; font-weight: normal; display: block; }
 .charts { display: flex; flex-wrap: wrap; }
 """
 
@@ -37,9 +45,20 @@ def _ms(v: float) -> str:
     return f"{v * 1000:g}"
 
 
-def latency_chart(csv_prefix: str | Path) -> str:
+# A series keeps its colour in every chart: answered is never the red of failures.
+COLORS = {"users": "#7f7f7f", "answered": "#2ca02c", "call_failures": "#d62728", "registration_failures": "#ff7f0e"}
+
+
+def _sources(csv_prefix: str | Path, ledger: Path | None) -> tuple[RunHistory, dict[str, list[tuple[float, float]]]]:
+    """Time series and distributions: from the ledger when the run has one (same samples as the summary)."""
+    locust = read_history(csv_prefix)
+    if ledger is not None and ledger.is_dir():
+        return ledger_history(ledger, locust), ledger_distributions(ledger)
+    return locust, read_distributions(csv_prefix)
+
+
+def latency_chart(dists: dict[str, list[tuple[float, float]]]) -> str:
     """Percentile curves (p50..p100) of every timing metric: the latency distributions."""
-    dists = read_distributions(csv_prefix)
     series = [Series(key, [(i, v) for i, (_p, v) in enumerate(dists[key])]) for key in LATENCY_KEYS if key in dists]
     labels = next((d for k, d in dists.items() if k in LATENCY_KEYS), [])
     ticks = [(i, f"p{p:g}") for i, (p, _v) in enumerate(labels)]
@@ -48,67 +67,100 @@ def latency_chart(csv_prefix: str | Path) -> str:
     return render(chart)
 
 
-def quality_charts(csv_prefix: str | Path, slo_limits: dict[str, list[tuple[float, str]]]) -> list[str]:
-    history = read_history(csv_prefix)
+def quality_charts(history: RunHistory, slo_limits: dict[str, list[tuple[float, str]]]) -> list[str]:
     out = []
     for key, (title, scale, unit) in QUALITY.items():
         h = history.metrics.get(key)
         points = [(t, v * scale) for t, v in zip(h.t_mean, h.mean, strict=True)] if h else []
         limits = [(y * scale, label) for y, label in slo_limits.get(key, [])]
         chart = Chart(title, [Series(f"{key} (mean per interval)", points)], "time (s)", unit, hlines=limits)
+        if key == "mos":  # on the MOS scale, never a span padded around a flat series
+            chart.y_min, chart.y_max = 1.0, 5.0
         out.append(render(chart))
     return out
 
 
-def calls_chart(csv_prefix: str | Path) -> str:
-    history = read_history(csv_prefix)
-    series = [Series("users", list(zip(history.t, history.users, strict=True)), "#7f7f7f", dashed=True)]
+def calls_chart(history: RunHistory) -> str:
+    series = [Series("users", list(zip(history.t, history.users, strict=True)), COLORS["users"], dashed=True)]
     answer = history.metrics.get("call_setup")
     if answer:
-        series.append(
-            Series("calls answered/s", [(t, r - f) for t, r, f in zip(answer.t, answer.rps, answer.fps, strict=True)])
-        )
-        series.append(Series("call failures/s", list(zip(answer.t, answer.fps, strict=True)), "#d62728"))
+        answered = [(t, r - f) for t, r, f in zip(answer.t, answer.rps, answer.fps, strict=True)]
+        series.append(Series("calls answered/s", answered, COLORS["answered"]))
+        series.append(Series("call failures/s", list(zip(answer.t, answer.fps, strict=True)), COLORS["call_failures"]))
     reg = history.metrics.get("registration")
     if reg:
-        series.append(Series("registration failures/s", list(zip(reg.t, reg.fps, strict=True)), "#ff7f0e"))
+        series.append(
+            Series("registration failures/s", list(zip(reg.t, reg.fps, strict=True)), COLORS["registration_failures"])
+        )
     chart = Chart("Calls and failures over time", series, "time (s)", "per second / users", y_min=0)
     chart.width = 1100
     return render(chart)
 
 
-def _slo_table(summary: dict[str, Any]) -> str:
-    rows = summary.get("slo") or []
+def banner(summary: dict[str, Any]) -> str:
+    """Passed / SLO failed / run broken / interrupted, and why, at the top of the page."""
+    outcome = summary.get("outcome") or {}
+    verdict = outcome.get("verdict") or ("passed" if summary.get("passed", True) else "slo_failed")
+    text, css = {
+        "passed": ("PASSED", "pass"),
+        "slo_failed": ("SLO FAILED", "fail"),
+        "run_broken": ("RUN BROKEN", "broken"),
+        "interrupted": ("INTERRUPTED", "broken"),
+    }[verdict]
+    why = escape(str(outcome.get("reason", "")))
+    return f'<p class="verdict {css}" id="verdict" data-verdict="{verdict}">{text}<span class="why">{why}</span></p>'
+
+
+def _verdict_table(rows: list[dict[str, Any]], what: str, empty: str) -> str:
     if not rows:
-        return "<p>No SLOs were given for this run.</p>"
+        return f"<p>{empty}</p>"
     body = "".join(
         f'<tr><td class="{"pass" if r["passed"] else "fail"}">{"PASS" if r["passed"] else "FAIL"}</td>'
         f"<td>{escape(r['name'])}</td><td>{escape(r['expr'])}</td>"
         f'<td class="num">{escape(format_value(r["observed"], r["unit"]))}</td><td>{escape(r["message"])}</td></tr>'
         for r in rows
     )
-    head = "<tr><th>verdict</th><th>SLO</th><th>rule</th><th>observed</th><th>detail</th></tr>"
-    return f'<table class="slo">{head}{body}</table>'
+    head = f"<tr><th>verdict</th><th>{what}</th><th>rule</th><th>observed</th><th>detail</th></tr>"
+    return f'<table class="{what.lower()}">{head}{body}</table>'
+
+
+def _slo_table(summary: dict[str, Any]) -> str:
+    return _verdict_table(summary.get("slo") or [], "SLO", "No SLOs were given for this run.")
+
+
+def _gates_table(summary: dict[str, Any]) -> str:
+    return _verdict_table(summary.get("gates") or [], "gate", "No default gates were judged.")
 
 
 def _metrics_table(summary: dict[str, Any]) -> str:
-    head = "".join(f"<th>{p}</th>" for p, _c in PERCENTILES)
-    rows = []
+    """Latency-like metrics with percentiles; MOS in a table of its own columns (p50, mean, p5, min)."""
     metrics = summary["metrics"]
-    for key in [*SUMMARY_KEYS, *(k for k in metrics if k not in SUMMARY_KEYS)]:
-        m = metrics.get(key)
-        if m is None:
-            continue
-        unit = Unit(m["unit"])
-        cells = "".join(f'<td class="num">{escape(format_value(m[p], unit))}</td>' for p, _c in PERCENTILES)
-        mean = escape(format_value(m["mean"] if m["count"] else None, unit))
-        help_text = escape(BY_KEY[key].help) if key in BY_KEY else ""
-        rows.append(
-            f'<tr><td title="{help_text}">{key}</td><td class="num">{m["count"]}</td>'
-            f'<td class="num">{m["failures"]}</td>'
-            f'<td class="num">{mean}</td>{cells}</tr>'
-        )
-    return f"<table><tr><th>metric</th><th>count</th><th>failures</th><th>mean</th>{head}</tr>{''.join(rows)}</table>"
+    keys = [k for k in [*SUMMARY_KEYS, *(k for k in metrics if k not in SUMMARY_KEYS)] if k in metrics]
+    tables = []
+    for columns, select in (
+        (("mean", *(p for p, _c in PERCENTILES)), lambda unit: unit is not Unit.MOS),
+        (MOS_COLUMNS, lambda unit: unit is Unit.MOS),
+    ):
+        rows = []
+        for key in keys:
+            m = metrics[key]
+            unit = Unit(m["unit"])
+            if not select(unit):
+                continue
+            cells = "".join(
+                f'<td class="num">{escape(format_value(m.get(c) if m["count"] else None, unit))}</td>' for c in columns
+            )
+            help_text = escape(BY_KEY[key].help) if key in BY_KEY else ""
+            rows.append(
+                f'<tr><td title="{help_text}">{key}</td><td class="num">{m["count"]}</td>'
+                f'<td class="num">{m["failures"]}</td>{cells}</tr>'
+            )
+        if rows:
+            head = "".join(f"<th>{c}</th>" for c in columns)
+            tables.append(
+                f"<table><tr><th>metric</th><th>count</th><th>failures</th>{head}</tr>{''.join(rows)}</table>"
+            )
+    return "".join(tables)
 
 
 def _failures_table(summary: dict[str, Any]) -> str:
@@ -132,17 +184,12 @@ def slo_limits(summary: dict[str, Any]) -> dict[str, list[tuple[float, str]]]:
     return out
 
 
-def render_report(summary: dict[str, Any], csv_prefix: str | Path) -> str:
+def render_report(summary: dict[str, Any], csv_prefix: str | Path, ledger: Path | None = None) -> str:
     """The whole report page as a string."""
     calls = summary["calls"]
     ratio = calls["success_ratio"]
-    verdict = summary.get("passed")
-    verdict_html = (
-        ""
-        if not summary.get("slo")
-        else f'<p class="verdict {"pass" if verdict else "fail"}">{"All SLOs passed" if verdict else "SLOs FAILED"}</p>'
-    )
     gen = summary.get("generator") or {}
+    causes = ", ".join(f"{n} x {c}" for c, n in (calls.get("failed_by_cause") or {}).items())
     facts = [
         ("scenario", summary.get("scenario", "")),
         ("target", summary.get("target", "")),
@@ -150,27 +197,31 @@ def render_report(summary: dict[str, Any], csv_prefix: str | Path) -> str:
         ("duration", summary.get("duration", "")),
         ("warm-up excluded", f"{summary.get('warmup_s', 0):g} s"),
         ("calls", f"{calls['answered']}/{calls['attempted']} answered" + ("" if ratio is None else f" ({ratio:.2%})")),
+        ("failed calls by cause", causes or "-"),
         ("generator CPU", f"{gen.get('cpu_mean', '-')} % mean, {gen.get('cpu_max', '-')} % max" if gen else "-"),
     ]
     facts_html = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
-    charts_quality = "".join(quality_charts(csv_prefix, slo_limits(summary)))
+    history, dists = _sources(csv_prefix, ledger)
+    charts_quality = "".join(quality_charts(history, slo_limits(summary)))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>rtcload report: {escape(str(summary.get("scenario", "")))}</title>
 <style>{PAGE_CSS}{CSS}</style></head>
 <body>
 <h1>rtcload run report</h1>
-{verdict_html}
+{banner(summary)}
 <table>{facts_html}</table>
+<h2>Default gates</h2>
+{_gates_table(summary)}
 <h2>Service-level objectives</h2>
 {_slo_table(summary)}
 <h2>Measurements</h2>
 {_metrics_table(summary)}
 <h2>Latency distributions</h2>
-<div class="charts">{latency_chart(csv_prefix)}</div>
+<div class="charts">{latency_chart(dists)}</div>
 <h2>Call quality over time</h2>
 <div class="charts">{charts_quality}</div>
 <h2>Calls and failures over time</h2>
-<div class="charts">{calls_chart(csv_prefix)}</div>
+<div class="charts">{calls_chart(history)}</div>
 <h2>Failures by cause</h2>
 {_failures_table(summary)}
 <script type="application/json" id="summary">{escape(json.dumps(summary, sort_keys=True), quote=False)}</script>
@@ -178,5 +229,5 @@ def render_report(summary: dict[str, Any], csv_prefix: str | Path) -> str:
 """
 
 
-def write_report(summary: dict[str, Any], csv_prefix: str | Path, path: str | Path) -> None:
-    Path(path).write_text(render_report(summary, csv_prefix))
+def write_report(summary: dict[str, Any], csv_prefix: str | Path, path: str | Path, ledger: Path | None = None) -> None:
+    Path(path).write_text(render_report(summary, csv_prefix, ledger))

@@ -29,6 +29,7 @@ class Chart:
     x_format: Callable[[float], str] = field(default=lambda v: f"{v:g}")
     hlines: Sequence[tuple[float, str]] = ()  # thresholds drawn across the plot
     y_min: float | None = None
+    y_max: float | None = None  # a fixed scale (MOS: 1-5) that data never stretches or pads
     width: int = 540
     height: int = 280
 
@@ -70,7 +71,11 @@ def render(chart: Chart) -> str:
     x0, x1 = min(xs), max(xs)
     if x1 == x0:
         x0, x1 = x0 - 1, x1 + 1
-    y_ticks = nice_ticks(min(ys) if chart.y_min is None else min(chart.y_min, min(ys)), max(ys))
+    lo = min(ys) if chart.y_min is None else min(chart.y_min, min(ys))
+    hi = max(ys) if chart.y_max is None else max(chart.y_max, max(ys))
+    y_ticks = nice_ticks(lo, hi) if chart.y_max is None else [t for t in nice_ticks(lo, hi) if lo <= t <= hi]
+    if chart.y_max is not None:
+        y_ticks = sorted({lo, *y_ticks, hi})
     y0, y1 = y_ticks[0], y_ticks[-1]
     if y1 <= y0:
         y1 = y0 + 1.0

@@ -442,11 +442,15 @@ class CallControl:
                 observer.media_rebuilt(call, last_rtp, call.media)
 
     async def send_dtmf(self, call: Call, digits: str) -> None:
-        """One `telnyx_rtc.info` per digit, as the SDK sends one per key press."""
+        """One `telnyx_rtc.info` per digit, as the SDK sends one per key press (and, when the call's media
+        can, the digit in-band as RFC 4733 telephone-events)."""
         session = self.session
         await session.wait_signaling(call.id)
         assert session.sessid is not None
+        inband = getattr(call.media, "send_dtmf", None)  # media that can also send RFC 4733 events in RTP
         for digit in digits:
+            if inband is not None:
+                inband(digit)
             await session.request(
                 messages.info_dtmf(sessid=session.sessid, dtmf=digit, dialog=call.dialog), call_id=call.id
             )

@@ -181,7 +181,8 @@ class SignalingClient:
         await self._control.update_media(call)
 
     async def send_dtmf(self, call: Call, digits: str) -> None:
-        """One `telnyx_rtc.info` per digit, as the SDK sends one per key press."""
+        """One `telnyx_rtc.info` per digit, as the SDK sends one per key press (and, when the call's media
+        can, the digit in-band as RFC 4733 telephone-events)."""
         await self._control.send_dtmf(call, digits)
 
     # ================================================================ state, read from the rooms

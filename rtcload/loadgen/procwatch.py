@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
@@ -18,18 +19,29 @@ class GeneratorLoad:
     cpu_mean: float  # % of one core, the busiest Locust process, averaged over the run
     cpu_max: float  # % of one core, the busiest Locust process, highest sample
     samples: int
+    # from the Locust processes' own health (their media send clock and loop lag), when they wrote it
+    send_late_p99_s: float | None = None
+    loop_lag_p95_s: float | None = None
+    clock_saturated: bool = False
 
     @property
     def saturated(self) -> bool:
-        return self.cpu_mean >= SATURATED_CPU_PERCENT
+        return self.cpu_mean >= SATURATED_CPU_PERCENT or self.clock_saturated
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "saturated": self.saturated, "threshold": SATURATED_CPU_PERCENT}
 
 
-def run_watched(cmd: list[str], out: IO[str] | None, interval_s: float = 1.0) -> tuple[int, GeneratorLoad]:
-    """Run `cmd` to completion (stdout+stderr to `out`); sample each Locust process's CPU every interval."""
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if out is not None else None)
+def run_watched(
+    cmd: list[str],
+    out: IO[str] | None,
+    interval_s: float = 1.0,
+    start: Callable[..., subprocess.Popen[Any]] = subprocess.Popen,
+) -> tuple[int, GeneratorLoad]:
+    """Run `cmd` to completion (stdout+stderr to `out`); sample each Locust process's CPU every interval.
+
+    `start` launches it (rtcload run passes its process group's, so signals reach it in order)."""
+    proc = start(cmd, stdout=out, stderr=subprocess.STDOUT if out is not None else None)
     watched: dict[int, psutil.Process] = {}
     totals: dict[int, list[float]] = {}
     try:

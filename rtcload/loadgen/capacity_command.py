@@ -1,0 +1,114 @@
+"""`rtcload capacity`: hold calls at stepped concurrency, judge the SLOs per step, bisect to the knee.
+
+The orchestration (emulator, one Locust run per step) lives here beside `rtcload run`; the rules
+(how a step is judged, where to probe next, what the knee is) are rtcload.gates.capacity's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rtcload.gates.capacity import DEFAULT_SLO, EXIT_BELOW_TARGET, EXIT_USAGE, Step, conclude, judge_step, search
+from rtcload.gates.slo import SLOSet, parse_duration, parse_slo
+from rtcload.loadgen.lifecycle import ProcessGroup
+from rtcload.loadgen.run_command import (
+    DEFAULT_MEDIA_PATH,
+    Emulator,
+    add_gate_arguments,
+    gate_set,
+    run_locust,
+    scenario_file,
+    start_emulator,
+    stop_emulator,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
+    parser.add_argument("--scenario", default="regression", help="a scenario without its own load shape")
+    parser.add_argument("--start", type=int, default=10, help="users (concurrent calls) at the first step")
+    parser.add_argument("--step", type=int, default=10, help="users added per step")
+    parser.add_argument("--max", type=int, default=200, help="highest step tried")
+    parser.add_argument("--resolution", type=int, default=1, help="bisect until pass and fail are this close")
+    parser.add_argument("--step-duration", default="60s", help="how long each step holds (Locust syntax)")
+    parser.add_argument("--hold", default="", help="call hold time distribution (default: a third of the step)")
+    parser.add_argument("--think", default="fixed:0.2", help="pause between a user's calls")
+    parser.add_argument("--processes", type=int, default=1, help="Locust processes per step")
+    parser.add_argument("--results", default="rtcload-capacity", help="directory for per-step results and the report")
+    parser.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
+    parser.add_argument("--media-path", choices=("lean", "aiortc"), default=DEFAULT_MEDIA_PATH)
+    add_gate_arguments(parser)
+    parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
+
+
+def _step_args(args: argparse.Namespace, users: int) -> argparse.Namespace:
+    seconds = parse_duration(args.step_duration)
+    hold = args.hold or f"uniform:{seconds / 4:g},{seconds / 3:g}"
+    extra = [a for a in (args.locust_args or []) if a != "--"]
+    if "--rtc-call-duration" not in extra:
+        extra += ["--rtc-call-duration", hold]
+    if "--rtc-think-time" not in extra:
+        extra += ["--rtc-think-time", args.think]
+    return argparse.Namespace(
+        scenario=args.scenario,
+        users=users,
+        spawn_rate=float(max(users, 1)),  # everyone calling within a second: the step is the load
+        duration=args.step_duration,
+        processes=args.processes,
+        web=False,
+        target=args.target,
+        media_path=args.media_path,
+        locust_args=extra,
+    )
+
+
+def run_step(args: argparse.Namespace, target: str, gates: SLOSet, users: int, group: ProcessGroup) -> Step:
+    where = Path(args.results) / f"step-{users:05d}"
+    where.mkdir(parents=True, exist_ok=True)
+    outcome = run_locust(_step_args(args, users), target, where, gates.warmup_s, group)
+    if outcome.summary is None:
+        return Step(users, "no_data", generator=outcome.load.to_json(), results=str(where))
+    log_text = (where / "locust.log").read_text(errors="replace")
+    generator = {**outcome.load.to_json()}
+    generator["saturated"] = outcome.load.saturated or "CPU usage above 90%" in log_text
+    step = judge_step(users, outcome.summary, gates, generator, str(where))
+    (where / "summary.json").write_text(json.dumps(outcome.summary, indent=2, sort_keys=True) + "\n")
+    return step
+
+
+def run(args: argparse.Namespace) -> int:
+    from rtcload.report.capacity_html import write_capacity_report
+
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    emulator: Emulator | None = None
+    with ProcessGroup() as group:
+        try:
+            scenario_file(args.scenario)
+            gates = gate_set(args)
+            if not gates.slos:
+                gates = SLOSet((parse_slo(DEFAULT_SLO),), gates.warmup_s)
+            if args.start < 1 or args.step < 1 or args.resolution < 1 or args.max < args.start:
+                raise ValueError("need 1 <= --start <= --max, --step >= 1 and --resolution >= 1")
+            if args.target:
+                target = args.target
+            else:
+                emulator = start_emulator(args.emulator_media, results / "emulator.log", group=group)
+                target = emulator.url
+            print(f"rtcload capacity: {args.scenario} against {target}, steps of {args.step_duration}; SLOs:")
+            print("".join(f"  {s.text}\n" for s in gates.slos), end="", flush=True)
+            steps = search(lambda users: run_step(args, target, gates, users, group), args)
+        except (ValueError, RuntimeError, OSError) as exc:
+            print(f"rtcload capacity: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            stop_emulator(emulator)
+    report = conclude(steps, args)
+    report["slos"] = [s.text for s in gates.slos]
+    (results / "capacity.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_capacity_report(report, results / "capacity.html")
+    print(f"\n{report['message']}\nwritten: {results / 'capacity.json'}, {results / 'capacity.html'}")
+    return 0 if report["verdict"] in ("target", "no_limit_found") else EXIT_BELOW_TARGET

@@ -1,0 +1,6 @@
+"""One media engine per event loop: every call's RTP/RTCP on one 20 ms clock, no per-call task or thread.
+
+aiortc still negotiates (SDP, ICE with consent freshness, DTLS); once DTLS is up the engine takes the
+call's SRTP sessions and selected ICE pair (takeover.py) and sends/receives itself (engine.py,
+stream.py). The sans-I/O wire formats live beside it (rtp.py, rtcp.py, receive_stats.py, dtmf.py).
+"""

@@ -1,0 +1,354 @@
+"""Engine-backed call media: the generator's `EngineCallMedia` and the emulator's `EngineMediaEndpoint`.
+
+Same API, MediaReport and MediaStats samples as the aiortc-driven CallMedia/MediaEndpoint, so loadgen,
+CSV, rating and metrics work unchanged. aiortc negotiates (SDP, ICE, DTLS); when it would start its
+RTP sender/receiver, the call's stream is handed to the process's media engine instead (takeover.py).
+What arrives is analysed from payloads (rtcload.media.lean.PayloadAnalyzer: exact level for G.711,
+silent/audible for Opus); `decode=True` calls are also decoded off the loop (decode.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from aiortc import RTCRtpCodecParameters, RTCRtpTransceiver
+from aiortc.codecs import CODECS
+from aiortc.mediastreams import MediaStreamTrack
+
+from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
+from rtcload.media.encoded import PreEncodedTrack, encoded_frames
+from rtcload.media.endpoint import MediaEndpoint
+from rtcload.media.engine.dtmf import DtmfDetector
+from rtcload.media.engine.engine import MediaEngine, engine_for
+from rtcload.media.engine.rtp import RtpPacket
+from rtcload.media.engine.stream import Codec, EngineStream
+from rtcload.media.engine.takeover import Link, hook_transceiver, ice_connection, intercept_datagrams, srtp_sessions
+from rtcload.media.ice import IceServerSpec
+from rtcload.media.lean import PayloadAnalyzer
+from rtcload.media.peer import CallMedia
+from rtcload.media.session import AudioSession
+from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec
+
+log = logging.getLogger("rtcload.media.engine")
+
+ENGINE_CODECS = ("opus", "pcmu", "pcma")
+TELEPHONE_EVENTS = (
+    RTCRtpCodecParameters(mimeType="audio/telephone-event", clockRate=48000, channels=1, payloadType=110),
+    RTCRtpCodecParameters(mimeType="audio/telephone-event", clockRate=8000, channels=1, payloadType=126),
+)
+
+
+def offer_telephone_events() -> None:
+    """Make aiortc negotiate RFC 4733 telephone-event (it has no such codec): the engine sends and detects it.
+
+    aiortc's codec list is process-wide, so every peer of a process that uses the engine offers it (the
+    aiortc baselines never send it; their receivers would not decode one).
+    """
+    audio = CODECS["audio"]
+    for codec in TELEPHONE_EVENTS:
+        if not any(c.mimeType.lower() == codec.mimeType and c.clockRate == codec.clockRate for c in audio):
+            audio.append(codec)
+
+
+class EngineStatsSampler(StatsSampler):
+    """StatsSampler whose samples come from the engine stream's counters instead of aiortc's getStats()."""
+
+    def __init__(self, session: _EngineSession, interval_s: float, enrich: Any) -> None:
+        super().__init__(session.pc, interval_s, enrich=enrich)
+        self.session = session
+
+    async def _sample(self) -> MediaStats:
+        stats = self.session.engine_stats()
+        return self.enrich(stats) if self.enrich is not None else stats
+
+
+class _EngineSession:
+    """Mixin for AudioSession subclasses: the call's RTP/RTCP runs in the process's MediaEngine."""
+
+    pc: Any
+    transceiver: RTCRtpTransceiver | None
+    analyzer: ReceiveAnalyzer
+    loss_runs: Any
+    stats: StatsSampler
+    timings: Any
+    decode: bool
+
+    def _engine_init(self, decode: bool, one_way_after_s: float, energy_floor_dbfs: float) -> None:
+        offer_telephone_events()
+        session: Any = self
+        self.decode = decode
+        self.stream: EngineStream | None = None
+        self.engine: MediaEngine | None = None
+        self._send_frames_spec: str | None = None  # the source a tick sends; None: echo/relay/oneway
+        self._forward_to: _EngineSession | None = None  # echo: self, relay: the bridged leg
+        self._held = False
+        self._negotiated_send = False
+        self._engine_failed = False
+        self._restore: Any = None
+        self.payloads = PayloadAnalyzer(
+            lambda: session.codec, energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s
+        )
+        self.decoder: Any = None
+        self.dtmf_detector = DtmfDetector()  # RFC 4733 digits received in-band
+        if not decode:
+            self.analyzer = self.payloads
+        self.stats = EngineStatsSampler(self, self.stats.interval_s, enrich=session._enrich_stats)
+
+    # last_rtp is read by the signaling client (media-gap measurement, media watchdog)
+    @property
+    def last_rtp(self) -> float | None:
+        stream = self.__dict__.get("stream")
+        return None if stream is None else stream.last_rtp
+
+    @last_rtp.setter
+    def last_rtp(self, _value: float | None) -> None:
+        """AudioSession's per-packet hook would set it; here the stream keeps it."""
+
+    def _engine_transceiver(self, transceiver: RTCRtpTransceiver) -> RTCRtpTransceiver:
+        if not getattr(transceiver, "_rtcload_engine", False):
+            transceiver._rtcload_engine = True  # type: ignore[attr-defined]
+            hook_transceiver(transceiver, self._engine_send, self._engine_receive)
+        return transceiver
+
+    async def _engine_send(self, parameters: Any) -> None:
+        stream = self._engine_stream(parameters.rtcp.cname)
+        if stream is not None and not self._engine_failed:
+            self._negotiated_send = True
+            if self._send_frames_spec is not None:
+                stream.frames = encoded_frames(self._send_frames_spec, stream.codec.name)
+            stream.set_sending(not self._held)
+
+    async def _engine_receive(self, _parameters: Any) -> None:
+        self._engine_stream(None)
+
+    def _engine_stream(self, cname: str | None) -> EngineStream | None:
+        """The call's stream, or None (and the call marked failed, with the reason logged) if it cannot be taken."""
+        try:
+            return self._take_over(cname)
+        except (ValueError, ConnectionError, AttributeError) as exc:  # AttributeError: an unchecked aiortc
+            if not self._engine_failed:
+                self._engine_failed = True
+                log.warning("media engine cannot carry this call: %s", exc)
+                session: Any = self
+                session._mark_failed()
+            return None
+
+    def _take_over(self, cname: str | None) -> EngineStream:
+        """The call's stream, taken over from aiortc at the first send/receive hand-over."""
+        if self.stream is not None:
+            if cname:
+                self.stream.cname = cname
+            return self.stream
+        transceiver = self.transceiver
+        assert transceiver is not None
+        dtls = transceiver.sender.transport
+        codec_parameters = transceiver._codecs[0]
+        name = codec_parameters.mimeType.split("/", 1)[-1].lower()
+        if name not in ENGINE_CODECS:
+            raise ValueError(f"the media engine carries {ENGINE_CODECS}, not {name!r}")
+        tx, rx = srtp_sessions(dtls)
+        connection = ice_connection(dtls)
+        stream = EngineStream(
+            Link(connection),
+            tx,
+            rx,
+            Codec(name, codec_parameters.payloadType, codec_parameters.clockRate),
+            ssrc=transceiver.sender._ssrc,
+            cname=cname or str(uuid.uuid4()),
+        )
+        stream.dtmf_payload_type = next(
+            (c.payloadType for c in transceiver._codecs if c.mimeType.lower() == "audio/telephone-event"
+             and c.clockRate == codec_parameters.clockRate),
+            None,
+        )  # fmt: skip
+        stream.on_dtmf = self._engine_dtmf
+        stream.loss_runs = self.loss_runs
+        stream.on_first_rtp = self._engine_first_rtp
+        stream.on_packet = self._engine_packet
+        self.stream = stream
+        self._restore = intercept_datagrams(connection, stream.on_datagram)
+        self.engine = engine_for()
+        self.engine.add(stream)
+        if self.decode:
+            from rtcload.media.engine.decode import SampledDecoder
+
+            self.decoder = SampledDecoder(name, self.analyzer, asyncio.get_running_loop())
+        return stream
+
+    def _engine_first_rtp(self) -> None:
+        session: Any = self
+        session._mark_first_rtp()
+
+    def _engine_packet(self, packet: RtpPacket, arrival: float) -> None:
+        target = self._forward_to
+        if target is not None and target.stream is not None:
+            target.stream.forward(packet.payload, packet.timestamp, packet.marker, arrival)
+        self.payloads.add_payload(packet.payload, arrival)
+        if self.decoder is not None:
+            self.decoder.push(packet.payload, arrival)
+
+    def _engine_dtmf(self, packet: RtpPacket, _arrival: float) -> None:
+        with contextlib.suppress(ValueError):  # a malformed event is not a digit
+            self.dtmf_detector.on_packet(packet.timestamp, packet.payload)
+
+    @property
+    def dtmf_received(self) -> str:
+        return "".join(self.dtmf_detector.digits)
+
+    def send_dtmf(self, digit: str) -> bool:
+        """RFC 4733 in-band digits on the call's RTP (the SDK's INFO goes over signaling as well)."""
+        return self.stream is not None and self.stream.sending and self.stream.send_dtmf(digit)
+
+    def engine_stats(self) -> MediaStats:
+        if self.stream is not None:
+            return self.stream.media_stats()
+        codec, clock_rate = negotiated_codec(self.transceiver)
+        return MediaStats(at=time.monotonic(), codec=codec, clock_rate=clock_rate)
+
+    def _engine_hold(self, held: bool) -> None:
+        self._held = held
+        if self.stream is not None and self._negotiated_send:
+            self.stream.set_sending(not held)
+
+    def _engine_release(self) -> None:
+        """Stop the stream (RTCP BYE) and give the sockets back to aiortc."""
+        stream = self.stream
+        if stream is None:
+            return
+        if self.engine is not None:
+            self.engine.remove(stream)
+        with contextlib.suppress(Exception):
+            stream.send_rtcp(bye=True)
+        if self._restore is not None:
+            self._restore()
+            self._restore = None
+        if self.decoder is not None:
+            self.decoder.stop()
+
+    def _engine_connection_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed") and self.engine is not None and self.stream is not None:
+            self.engine.remove(self.stream)
+
+
+class EngineCallMedia(_EngineSession, CallMedia):
+    """The generator's call media on the engine: the source's pre-encoded frames on the engine's clock.
+
+    Hold stops sending (the transceiver direction on hold is sendonly/inactive on a real endpoint: no
+    media flows); unhold resumes with the marker bit set and timestamps that kept to the wall clock.
+    """
+
+    def __init__(
+        self,
+        source: str = "tone:440",
+        codec: str | None = "opus",
+        ice_servers: Sequence[str | IceServerSpec] | None = None,
+        stats_interval_s: float = 2.0,
+        one_way_after_s: float = 5.0,
+        energy_floor_dbfs: float = -50.0,
+        relay_only: bool = False,
+        decode: bool = False,
+    ) -> None:
+        spec = source.strip()
+        CallMedia.__init__(
+            self,
+            spec,
+            codec=codec,
+            ice_servers=ice_servers,
+            stats_interval_s=stats_interval_s,
+            one_way_after_s=one_way_after_s,
+            energy_floor_dbfs=energy_floor_dbfs,
+            relay_only=relay_only,
+            track=PreEncodedTrack(spec, lambda: self.codec),  # type: ignore[arg-type]
+        )
+        self._engine_init(decode, one_way_after_s, energy_floor_dbfs)
+        self._send_frames_spec = spec
+        if self.codec_preference in ENGINE_CODECS:  # encode the source now, not while other calls' media flows
+            encoded_frames(spec, self.codec_preference)
+
+    def _ensure_transceiver(self) -> RTCRtpTransceiver:
+        return self._engine_transceiver(super()._ensure_transceiver())
+
+    def set_hold(self, held: bool) -> None:
+        super().set_hold(held)
+        self._engine_hold(held)
+
+    def _on_connection_state(self) -> None:
+        super()._on_connection_state()
+        self._engine_connection_state()
+
+    async def _final_stats(self) -> MediaStats | None:
+        return self.engine_stats() if self.transceiver is not None else None
+
+    def _release_media(self) -> None:
+        self._engine_release()
+
+
+class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
+    """The emulator's call media on the engine: echo forwards each payload the moment it arrives (no
+    buffering, no added jitter); relay forwards to the bridged leg; sources play pre-encoded frames."""
+
+    def __init__(
+        self,
+        mode: str = "echo",
+        codec: str | None = None,
+        ice_servers: list[str] | None = None,
+        stats_interval_s: float = 0.0,
+        one_way_after_s: float = 5.0,
+        decode: bool = False,
+    ) -> None:
+        self.mode = mode
+        self.echo = None
+        track: MediaStreamTrack | None
+        spec: str | None = None
+        if mode in ("echo", "relay"):
+            track = PreEncodedTrack("silence", lambda: self.codec)  # never read: it only makes the SDP sendrecv
+        elif mode == "oneway":
+            track = None
+        else:
+            spec = mode.strip()
+            track = PreEncodedTrack(spec, lambda: self.codec)
+        AudioSession.__init__(
+            self,
+            track,
+            codec=codec,
+            ice_servers=ice_servers,
+            stats_interval_s=stats_interval_s,
+            one_way_after_s=one_way_after_s,
+        )
+        self._sends_energy = mode not in ("echo", "relay", "oneway", "silence")
+        self._engine_init(decode, one_way_after_s, DEFAULT_ENERGY_FLOOR_DBFS)
+        self._send_frames_spec = spec
+        if spec is not None:  # encode the source now (Opus, what offers prefer), not while calls' media flows
+            encoded_frames(spec, self.codec_preference or "opus")
+        if mode == "echo":
+            self._forward_to = self
+
+    def _ensure_transceiver(self) -> RTCRtpTransceiver:
+        return self._engine_transceiver(super()._ensure_transceiver())
+
+    def relay_to(self, other: MediaEndpoint) -> None:
+        """Bridge two engine "relay" endpoints: payloads each receives are sent out by the other."""
+        if not isinstance(other, EngineMediaEndpoint) or "relay" not in (self.mode, other.mode):
+            raise ValueError("relay_to needs two engine endpoints in relay mode")
+        self._forward_to = other
+        other._forward_to = self
+
+    def set_hold(self, held: bool) -> None:
+        """The platform holds the call: its side stops sending too."""
+        self._engine_hold(held)
+
+    def _on_connection_state(self) -> None:
+        super()._on_connection_state()
+        self._engine_connection_state()
+
+    async def _final_stats(self) -> MediaStats | None:
+        return self.engine_stats() if self.transceiver is not None else None
+
+    def _release_media(self) -> None:
+        self._engine_release()

@@ -1,0 +1,51 @@
+"""`rtcload run`'s command line: the --rtc-* options are in its help, grouped; Locust's own help after `--`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from rtcload.loadgen.settings import LOAD_OPTIONS
+
+
+def rtcload(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rtcload", *argv], capture_output=True, text=True, timeout=120)
+
+
+def test_run_help_lists_every_load_option_in_its_group_and_the_exit_codes():
+    done = rtcload("run", "--help")
+    assert done.returncode == 0, done.stderr
+    group = done.stdout.split("load options (--rtc-*")[1]
+    for flag, *_rest in LOAD_OPTIONS:
+        assert f"  {flag}" in group, flag
+    for text in ("--no-gate NAME", "--ice-server URL", "--relay-only", "3 run broken", "128+n"):
+        assert text in " ".join(done.stdout.split()), text
+
+
+def test_run_dash_dash_help_shows_locusts_own_help_and_exits_0(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "rtcload", "run", "--", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "--headless" in done.stdout and "--users" in done.stdout  # Locust's options
+    assert "no statistics" not in done.stdout + done.stderr
+    assert not (tmp_path / "rtcload-results").exists()  # nothing started, nothing written
+
+
+def test_rtc_options_before_dash_dash_reach_locust_and_secrets_stay_off_the_command_line():
+    from rtcload.cli import build_parser
+    from rtcload.loadgen.run_command import locust_command, locust_env
+
+    args = build_parser().parse_args(
+        ["run", "--rtc-lean", "--rtc-codec", "pcmu", "--rtc-open-password", "s3cret", "--ice-server", "turn:u:pw@h:1"]
+    )
+    cmd = locust_command(args, "ws://127.0.0.1:9/", Path("/tmp/x"))
+    assert "--rtc-lean" in cmd and cmd[cmd.index("--rtc-codec") + 1] == "pcmu"
+    assert not any("s3cret" in part or "pw@" in part for part in cmd)
+    env = locust_env(args)
+    assert env["RTCLOAD_OPEN_PASSWORD"] == "s3cret" and env["RTCLOAD_ICE_SERVERS"] == "turn:u:pw@h:1"
