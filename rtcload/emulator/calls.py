@@ -313,10 +313,18 @@ class CallHandler:
         if relay:
             # The platform terminates both legs' media and relays the audio between them.
             caller.media = True
-            caller.answer_sdp, offer_to_callee = await asyncio.gather(
-                self.ctx.answerer.answer(caller.call_id, caller.offer_sdp, RELAY_MODE),
-                self.ctx.answerer.reoffer(callee.call_id, RELAY_MODE),
-            )
+            try:
+                caller.answer_sdp, offer_to_callee = await asyncio.gather(
+                    self.ctx.answerer.answer(caller.call_id, caller.offer_sdp, RELAY_MODE),
+                    self.ctx.answerer.reoffer(callee.call_id, RELAY_MODE),
+                )
+            except Exception as exc:  # the caller's offer passed the SDP check but not aiortc: its fault, not ours
+                log.info("call %s: relay media refused the offer: %s", caller.call_id, exc)
+                self.ctx.counters["media_refused"] += 1
+                with contextlib.suppress(Exception):
+                    await self.ctx.answerer.release(callee.call_id)
+                await self.remote_bye(caller, "INCOMPATIBLE_DESTINATION")
+                return
             if caller.ended:
                 await self.ctx.answerer.release(callee.call_id)
                 return

@@ -44,37 +44,37 @@ def redact_text(text: str) -> str:
     return _JWT.sub(MASK, _SECRET_IN_TEXT.sub(lambda m: m.group(1) + '"' + MASK + '"', text))
 
 
-# Keys whose string values are safe to show in a log line about a malformed frame; every other string
-# value is masked (default-deny: a corrupted key such as `"p\nsswd"` must not expose its value).
-SAFE_VALUE_KEYS = frozenset(
-    {"jsonrpc", "method", "id", "callID", "destination_number", "action", "state", "message", "code", "cause",
-     "causeCode", "type", "reason", "target_type", "login", "user_agent", "User-Agent"}
-)  # fmt: skip
-_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?$)')
-_KEY_BEFORE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*$')
+# Words a log line about an unparseable frame may show: Verto's keys, method names and a few enumerated
+# values. Every other word becomes `***` (default-deny): the frame's quotes cannot be trusted to say what
+# is a value (a flipped `"` or a corrupted key such as `"p\nsswd"` shifts them), its words can.
+_VOCABULARY = """jsonrpc 2.0 id method params result error code message data reason type voice_sdk_id sessid login
+    passwd login_token token userVariables loginParams reconnection User-Agent dialogParams callID
+    destination_number caller_id_name caller_id_number remote_caller_id_name remote_caller_id_number sdp
+    candidate sdpMid sdpMLineIndex action dtmf msg cause causeCode sipCode sipReason state trickle
+    telnyx_rtc.invite telnyx_rtc.answer telnyx_rtc.bye telnyx_rtc.modify telnyx_rtc.info telnyx_rtc.ping
+    telnyx_rtc.candidate telnyx_rtc.endOfCandidates telnyx_rtc.attach telnyx_rtc.ringing telnyx_rtc.media
+    telnyx_rtc.gatewayState telnyx_rtc.clientReady telnyx_rtc.punt telnyx_rtc.subscribe rtcload.control
+    anonymous_login target_type target_id hold unhold toggleHold updateMedia REGED NOREG UNREGED FAILED
+    TRYING true false null echo busy noanswer reject tone"""
+FRAME_VOCABULARY = frozenset(_VOCABULARY.split())
+_WORD = re.compile(r"[\w.+/=@-]+")
+_STRUCTURE = frozenset('{}[]:," ')
 
 
-def mask_string_values(text: str) -> str:
-    """Mask every string value in raw (possibly broken) JSON text, except the values of SAFE_VALUE_KEYS.
+def frame_skeleton(text: str) -> str:
+    """Unparseable frame text with every word outside FRAME_VOCABULARY masked, for logs.
 
-    For frames that cannot be parsed, where a key can be anything: keys stay (they show the shape),
-    values go unless their key is known to be harmless.
+    Keeps the shape a developer needs (braces, keys, method) and nothing a client typed as a value.
     """
     out: list[str] = []
-    last = 0
-    for match in _STRING_LITERAL.finditer(text):
+    position = 0
+    for match in _WORD.finditer(text):
         start, end = match.span()
-        out.append(text[last:start])
-        last = end
-        if text[end : end + 40].lstrip().startswith(":"):
-            out.append(match.group(0))  # a key
-            continue
-        key = _KEY_BEFORE.search(text[max(0, start - 80) : start])
-        if key is not None and key.group(1) in SAFE_VALUE_KEYS:
-            out.append(match.group(0))
-        else:
-            out.append('"' + MASK + '"')
-    out.append(text[last:])
+        out.extend(ch if ch in _STRUCTURE else "?" for ch in text[position:start])
+        word = match.group(0)
+        out.append(word if word in FRAME_VOCABULARY or (word.isdigit() and len(word) <= 3) else MASK)
+        position = end
+    out.extend(ch if ch in _STRUCTURE else "?" for ch in text[position:])
     return "".join(out)
 
 
@@ -82,7 +82,7 @@ def short_frame(obj: Any, limit: int = 300) -> str:
     """A redacted, truncated one-line rendering for logs; raw text is redacted as text, before truncation."""
     if isinstance(obj, bytes):
         obj = obj.decode("utf-8", "replace")
-    text = redact_text(mask_string_values(obj)) if isinstance(obj, str) else redact_text(repr(redact(obj)))
+    text = frame_skeleton(obj) if isinstance(obj, str) else redact_text(repr(redact(obj)))
     text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -100,7 +100,10 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError):
             return True
-        redacted = redact_text(mask_string_values(message) if "TEXT" in message else message)
+        redacted = redact_text(message)
+        if " TEXT " in message or " BINARY " in message:  # a websockets frame line: its payload in skeleton form
+            head, _, payload = message.partition("TEXT " if " TEXT " in message else "BINARY ")
+            redacted = head + ("TEXT " if " TEXT " in message else "BINARY ") + frame_skeleton(payload)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
