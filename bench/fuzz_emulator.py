@@ -333,7 +333,11 @@ def main() -> int:
             warm = legit_call(url)
             before = rss_kb(proc.pid)
             started = time.monotonic()
-            stats = asyncio.run(fuzz(url, port, args.frames, args.sockets, args.seed))
+            # a tenth first, then the rest: RSS in between shows whether growth is one-time or keeps going
+            first = args.frames // 10
+            stats = asyncio.run(fuzz(url, port, first, args.sockets, args.seed))
+            middle = rss_kb(proc.pid)
+            stats += asyncio.run(fuzz(url, port, args.frames - first, args.sockets, args.seed + 1000))
             elapsed = time.monotonic() - started
             alive_after_fuzz = proc.poll() is None
             time.sleep(args.settle)
@@ -370,6 +374,7 @@ def main() -> int:
     print(f"tracebacks in log      {tracebacks}")
     print(f"secrets in log (-v)    {secrets_in_log}")
     print(f"RSS before / after     {before / 1024:.1f} MB / {after / 1024:.1f} MB (growth {growth_mb:+.1f} MB)")
+    print(f"  after the first 10%  {middle / 1024:.1f} MB; growth over the last 90%: {(after - middle) / 1024:+.1f} MB")
     print(f"legit call before      ok={warm.get('ok')} packets_received={warm.get('packets_received')}")
     print(
         f"legit call after       ok={legit.get('ok')} exit={legit.get('exit')} packets_received="
@@ -377,7 +382,7 @@ def main() -> int:
     )
     print(f"verdict                {'PASS' if ok else 'FAIL'}")
     summary = {"frames": stats["frames"], "internal_errors": internal, "tracebacks": tracebacks}
-    summary.update(rss_before_kb=before, rss_after_kb=after, legit_ok=legit.get("ok"), passed=ok)
+    summary.update(rss_before_kb=before, rss_middle_kb=middle, rss_after_kb=after, legit_ok=legit.get("ok"), passed=ok)
     print(json.dumps(summary))
     return 0 if ok else 1
 

@@ -13,9 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+ENTRY_OVERHEAD = 64  # what Python spends per kept str beyond its text (object header, deque slot)
+
 
 class ByteBoundedLog:
-    """An append-only list of strings holding at most `budget` bytes (UTF-8); oldest dropped first."""
+    """An append-only list of strings holding at most `budget` bytes; oldest dropped first.
+
+    Each entry is charged its UTF-8 size plus ENTRY_OVERHEAD, so a million one-letter names cost what
+    they really hold in memory, not one byte each.
+    """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
@@ -24,14 +30,14 @@ class ByteBoundedLog:
         self._items: collections.deque[str] = collections.deque()
 
     def append(self, item: str) -> None:
-        size = len(item.encode("utf-8", "replace"))
+        size = len(item.encode("utf-8", "replace")) + ENTRY_OVERHEAD
         if size > self.budget:
             self.dropped += 1
             return
         self._items.append(item)
         self.bytes += size
         while self.bytes > self.budget:
-            self.bytes -= len(self._items.popleft().encode("utf-8", "replace"))
+            self.bytes -= len(self._items.popleft().encode("utf-8", "replace")) + ENTRY_OVERHEAD
             self.dropped += 1
 
     def __iter__(self) -> Iterator[str]:
