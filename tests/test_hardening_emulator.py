@@ -415,3 +415,27 @@ async def test_clients_still_log_in_and_call_through_either_listener(mode, make_
         call = await alice.dial("echo")
         await call.wait_established(10)
         await call.hangup()
+
+
+async def test_users_file_emulator_without_a_secret_generates_one_and_says_how_to_mint(tmp_path):
+    users = tmp_path / "users.csv"
+    users.write_text("alice,alice-pass,+15550001001\n")
+    environ = {k: v for k, v in os.environ.items() if k != "RTCLOAD_JWT_SECRET"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--users", str(users), "--media", "static",
+        stdout=asyncio.subprocess.PIPE, env=environ,
+    )  # fmt: skip
+    try:
+        url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().split()[4]
+        hint = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+        secret_file = hint.split("--jwt-secret-file ")[1].split()[0]
+        assert os.stat(secret_file).st_mode & 0o077 == 0  # only this user can read it
+        minted = run_cli("emulator", "token", "alice", "--jwt-secret-file", secret_file).stdout.strip()
+        async with connect(url) as ws:
+            assert "sessid" in (await rpc(ws, "login", {"login_token": minted}))["result"]
+            forged = await rpc(ws, "login", {"login_token": mint_token("alice", OPEN_MODE_JWT_SECRET)}, "f")
+            assert forged["error"]["data"]["reason"] == "bad token signature"
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert not os.path.exists(secret_file)  # the secret dies with the run
