@@ -1,4 +1,5 @@
-"""RTCP build/parse of the media engine, with aiortc's RTCP parser and RFC 3550's own example as witnesses."""
+"""RTCP build/parse and SR bookkeeping of the media engine, with aiortc's RTCP parser and RFC 3550's own example
+as witnesses."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from aiortc.rtp import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rtcload.media.engine.receive_stats import ReceiveStats
 from rtcload.media.engine.rtcp import (
     OtherRtcp,
     ReceiverReport,
@@ -33,6 +35,7 @@ from rtcload.media.engine.rtcp import (
     parse_rtcp,
     rtt_seconds,
 )
+from rtcload.media.engine.send_stats import SendStats
 
 BLOCK = ReportBlock(
     ssrc=0xAABBCCDD,
@@ -209,3 +212,39 @@ def test_any_report_round_trips_and_aiortc_agrees(blocks: list[ReportBlock], ntp
     sr, rr = RtcpPacket.parse(data)
     assert [r.packets_lost for r in sr.reports] == [b.cumulative_lost for b in blocks]
     assert [(r.lsr, r.dlsr, r.jitter) for r in rr.reports] == [(b.lsr, b.dlsr, b.jitter) for b in blocks]
+
+
+def test_send_stats_counts_and_sr_timestamp_extrapolation() -> None:
+    sent = SendStats(48000)
+    assert not sent.has_sent_since_start
+    with pytest.raises(ValueError, match="send an RR"):
+        sent.sr_fields(0.0, 1_800_000_000.0)
+    for i in range(50):  # 1 s of Opus frames, the last one's timestamp just before the 32-bit wrap
+        sent.on_packet(120, (0xFFFFFFFF - 49 * 960 + i * 960) & 0xFFFFFFFF, 10.0 + i * 0.02)
+    assert (sent.packets_sent, sent.octets_sent, sent.has_sent_since_start) == (50, 6000, True)
+    ntp, rtp_timestamp = sent.sr_fields(10.98 + 0.5, 1_800_000_000.25)  # 0.5 s after the last packet
+    assert ntp == ntp_from_unix(1_800_000_000.25)
+    assert rtp_timestamp == (0xFFFFFFFF + 24000) & 0xFFFFFFFF  # advanced 0.5 s at 48 kHz, across the wrap
+
+
+def test_rtt_round_trip_through_sr_and_rr_built_by_the_engine() -> None:
+    """A sends an SR (SendStats), B answers with an RR (ReceiveStats), A computes the RTT: every hop parsed."""
+    wall_offset = 1_800_000_000.0  # wallclock = monotonic + offset on host A
+    a_sent = SendStats(8000)
+    a_sent.on_packet(160, 1000, 5.0)
+    ntp, rtp_timestamp = a_sent.sr_fields(5.0, 5.0 + wall_offset)
+    sr = compound(
+        build_sr(0xA, ntp, rtp_timestamp, a_sent.packets_sent, a_sent.octets_sent), build_sdes_cname(0xA, "a")
+    )
+    assert RtcpPacket.parse(sr)[0].sender_info.ntp_timestamp == ntp  # aiortc reads what A sent
+    # B receives it 15 ms later (its own monotonic clock, any epoch) and answers 200 ms after that
+    b_stats = ReceiveStats(8000)
+    b_stats.on_packet(1, 1000, 77.0, 160)
+    (b_view,) = [p for p in parse_rtcp(sr) if isinstance(p, SenderReport)]
+    b_stats.on_sender_report(ntp_middle32(b_view.ntp64), arrival_s=77.015)
+    rr = build_rr(0xB, [b_stats.report_block(0xA, now_s=77.215)])
+    # A receives the RR 15 ms later: 5.0 + 0.015 + 0.2 + 0.015 on its clock => RTT 30 ms
+    (a_view,) = parse_rtcp(rr)
+    assert isinstance(a_view, ReceiverReport)
+    rtt = rtt_seconds(a_view.blocks[0], ntp_middle32(ntp_from_unix(5.23 + wall_offset)))
+    assert rtt == pytest.approx(0.030, abs=3 / 65536)

@@ -37,7 +37,7 @@ DatagramSink = Callable[[bytes, float], None]
 class Link:
     """The selected ICE pair's send path: a plain `sendto` for host/srflx pairs, TURN channel data for relay."""
 
-    __slots__ = ("_connection", "_protocol", "_remote", "_sendto", "_turn", "relayed")
+    __slots__ = ("_closed", "_connection", "_protocol", "_remote", "_sendto", "_turn", "relayed")
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
@@ -56,8 +56,16 @@ class Link:
         self._sendto = transport.sendto
         self.relayed = pair.local_candidate.type == "relay"
         self._turn = getattr(transport, "_TurnTransport__inner_protocol", None) if self.relayed else None
+        # asyncio transports say is_closing(); aioice's TurnTransport has none (its TURN client's transport has)
+        inner = getattr(self._turn, "transport", None)
+        closing = getattr(transport, "is_closing", None) or getattr(inner, "is_closing", None)
+        self._closed = closing or (lambda: False)
 
     def send(self, data: bytes) -> None:
+        """Raises ConnectionError once the pair's socket is closed (the engine then drops the stream),
+        instead of asyncio logging "socket.send() raised exception." for every frame of a dead call."""
+        if self._closed():
+            raise ConnectionError("the call's ICE socket is closed")
         turn = self._turn
         if turn is None:
             self._sendto(data, self._remote)
