@@ -16,6 +16,7 @@ from typing import Any
 
 from rtcload.media.ice_options import add_ice_arguments, ice_servers_from
 from rtcload.media_paths import DEFAULT_MEDIA_PATH
+from rtcload.protocol.redact import redact_text
 from rtcload.signaling import (
     ClientConfig,
     Credentials,
@@ -124,8 +125,12 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         out["ok"] = True
     except (SignalingError, TimeoutError) as exc:
         out["ok"] = False
-        out["error"] = str(exc)
+        out["error"] = redact_text(str(exc))
         out["error_code"] = getattr(exc, "code", None)
+    except Exception as exc:  # any other failure is still one line naming the user and the call, never a traceback
+        out["ok"] = False
+        where = f"[{args.login}]" + (f"[call {out['call_id']}]" if out.get("call_id") else "")
+        out["error"] = redact_text(f"{where} {type(exc).__name__}: {exc}")[:500]
     finally:
         await client.close()
     return out
@@ -245,7 +250,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"rtcload call: {exc}", file=sys.stderr)
         return 2
-    out = asyncio.run(_run(args))
+    try:
+        out = asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # e.g. the embedded emulator could not start: one line, exit 1
+        print(f"rtcload call: {redact_text(f'{type(exc).__name__}: {exc}')[:500]}", file=sys.stderr)
+        return 1
     with contextlib.suppress(BrokenPipeError):
         print(json.dumps(out, default=str) if args.json else render(out))
     sys.stdout.flush()

@@ -23,11 +23,11 @@ from rtcload.emulator.routing import MEDIA_KINDS, RouteError, RouteKind, route
 from rtcload.emulator.session import Leg, LegState, Link, Session
 from rtcload.media.answerer import MediaAnswerer
 from rtcload.protocol import messages
-from rtcload.protocol.codes import RpcErrorCode, cause_by_name
+from rtcload.protocol.codes import RpcErrorCode, cause_by_name, cause_label
 from rtcload.protocol.dialog import call_id_of, custom_headers_of
 from rtcload.protocol.jsonrpc import Request, Result, error_for
 from rtcload.protocol.methods import Method, ModifyAction
-from rtcload.protocol.sdp import static_sdp
+from rtcload.protocol.sdp import candidate_problem, sdp_problem, static_sdp
 
 log = logging.getLogger("rtcload.emulator")
 
@@ -35,6 +35,9 @@ log = logging.getLogger("rtcload.emulator")
 CANCEL = "ORIGINATOR_CANCEL"
 RELAY_MODE = "relay"  # media endpoint mode for the two legs of a bridged call
 BUSY_LIKE = {"USER_BUSY", "CALL_REJECTED"}
+DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
+MAX_CHAT_MESSAGE_BYTES = 4096  # one telnyx_rtc.info msg kept per leg (from, to, body)
+MEDIA_REFUSED = "the media endpoint could not use this SDP or candidate"
 
 
 def media_mode_of(leg: Leg) -> str:
@@ -104,6 +107,46 @@ class CallHandler:
         if request.id is not None:
             await conn.send(Result(request.id, result))
 
+    async def _send_result(self, conn: Link, request: Request, result: Result) -> None:
+        """A built result frame, unless the request was a notification (JSON-RPC 2.0: never answered)."""
+        if request.id is not None:
+            await conn.send(result)
+
+    async def _refuse(self, conn: Link, request: Request, leg_id: str | None, limit: str, message: str) -> None:
+        """A request over one of the configured limits: counted as `refused_<limit>`, answered -32602."""
+        self.ctx.counters[f"refused_{limit}"] += 1
+        await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg_id, message)
+
+    async def _media_ok(self, conn: Link, request: Request, leg: Leg, step: Coroutine[Any, Any, Any]) -> bool:
+        """Run one media step for a client's SDP or candidate; a refusal is the client's error, not ours.
+
+        aiortc answers input it cannot use with assorted exceptions (ValueError, assertion errors);
+        their text is for our log, the client gets a JSON-RPC error naming what it sent.
+        """
+        try:
+            await step
+        except Exception as exc:
+            self.ctx.counters["media_refused"] += 1
+            log.info("call %s: media refused %s: %s: %s", leg.call_id, request.method, type(exc).__name__, exc)
+            await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, MEDIA_REFUSED)
+            return False
+        return True
+
+    def _room_for_call(self, session: Session) -> str | None:
+        """None if `session` may start another call, else why not (live calls, remembered legs)."""
+        limits = self.ctx.config.limits
+        if len(session.live_legs()) >= limits.max_calls_per_session:
+            return f"this session already holds {limits.max_calls_per_session} calls, the emulator's limit"
+        if len(session.legs) >= limits.max_legs_per_session:
+            for ended in [leg for leg in session.legs.values() if leg.ended]:
+                session.legs.pop(ended.call_id, None)  # forget ended calls early rather than refuse
+                self.ctx.legs.pop(ended.call_id, None)
+                if len(session.legs) < limits.max_legs_per_session:
+                    break
+        if len(session.legs) >= limits.max_legs_per_session:
+            return f"this session already holds {limits.max_legs_per_session} calls, the emulator's limit"
+        return None
+
     # ---------------------------------------------------------------- outbound invite
 
     async def _invite(self, conn: Link, session: Session, request: Request) -> None:
@@ -119,6 +162,14 @@ class CallHandler:
             return
         if call_id in self.ctx.legs:
             await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, call_id, "duplicate callID")
+            return
+        problem = sdp_problem(sdp)
+        if problem is not None:
+            await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, call_id, f"invite: {problem}")
+            return
+        full = self._room_for_call(session)
+        if full is not None:
+            await self._refuse(conn, request, call_id, "calls_per_session", full)
             return
         try:
             target = route(destination, self.ctx.directory)
@@ -147,7 +198,7 @@ class CallHandler:
         self.ctx.counters["calls_total"] += 1
         self.ctx.counters[f"calls_route_{target.kind}"] += 1
         self.ctx.changed()
-        await conn.send(messages.invite_result(request.id or "", call_id, session.sessid))
+        await self._send_result(conn, request, messages.invite_result(request.id or "", call_id, session.sessid))
         self._leg_task(leg, self._drive(leg, params.get("trickle") is True), "drive")
 
     def _leg_task(self, leg: Leg, coro: Any, name: str) -> None:
@@ -262,10 +313,18 @@ class CallHandler:
         if relay:
             # The platform terminates both legs' media and relays the audio between them.
             caller.media = True
-            caller.answer_sdp, offer_to_callee = await asyncio.gather(
-                self.ctx.answerer.answer(caller.call_id, caller.offer_sdp, RELAY_MODE),
-                self.ctx.answerer.reoffer(callee.call_id, RELAY_MODE),
-            )
+            try:
+                caller.answer_sdp, offer_to_callee = await asyncio.gather(
+                    self.ctx.answerer.answer(caller.call_id, caller.offer_sdp, RELAY_MODE),
+                    self.ctx.answerer.reoffer(callee.call_id, RELAY_MODE),
+                )
+            except Exception as exc:  # the caller's offer passed the SDP check but not aiortc: its fault, not ours
+                log.info("call %s: relay media refused the offer: %s", caller.call_id, exc)
+                self.ctx.counters["media_refused"] += 1
+                with contextlib.suppress(Exception):
+                    await self.ctx.answerer.release(callee.call_id)
+                await self.remote_bye(caller, "INCOMPATIBLE_DESTINATION")
+                return
             if caller.ended:
                 await self.ctx.answerer.release(callee.call_id)
                 return
@@ -300,14 +359,17 @@ class CallHandler:
         if leg.direction != "inbound" or leg.answered:
             await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "call is not ringing here")
             return
-        if not isinstance(sdp, str) or not sdp:
-            await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "answer without sdp")
+        problem = sdp_problem(sdp)
+        if problem is not None:
+            await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, f"answer: {problem}")
             return
-        leg.answer_sdp = sdp
+        assert isinstance(sdp, str)
         caller = leg.peer
         if leg.media and caller is not None:
-            await self.ctx.answerer.accept_answer(leg.call_id, sdp)
+            if not await self._media_ok(conn, request, leg, self.ctx.answerer.accept_answer(leg.call_id, sdp)):
+                return
             self.ctx.answerer.link(caller.call_id, leg.call_id)
+        leg.answer_sdp = sdp
         self._mark_answered(leg)
         await self._reply(
             conn, request, {"message": "CALL ANSWERED", "callID": leg.call_id, "sessid": leg.session.sessid}
@@ -328,8 +390,10 @@ class CallHandler:
         cause_name = params.get("cause") if isinstance(params.get("cause"), str) else "NORMAL_CLEARING"
         cause = cause_by_name(cause_name)
         code = params.get("causeCode") if isinstance(params.get("causeCode"), int) else cause.code
-        await conn.send(
-            messages.bye_result(request.id or "", leg.call_id, type(cause)(cause.name, code), leg.session.sessid)
+        await self._send_result(
+            conn,
+            request,
+            messages.bye_result(request.id or "", leg.call_id, type(cause)(cause.name, code), leg.session.sessid),
         )
         if leg.ended:
             return
@@ -374,7 +438,7 @@ class CallHandler:
             cause_code if cause_code is not None else cause.code,
             ended_by,
         )
-        self.ctx.counters[f"calls_ended_{cause.name}"] += 1
+        self.ctx.counters[f"calls_ended_{cause_label(cause.name)}"] += 1  # client-chosen names -> OTHER
         for task in list(leg.tasks):
             if task is not asyncio.current_task():
                 task.cancel()
@@ -401,22 +465,32 @@ class CallHandler:
         sessid = leg.session.sessid
         if action == ModifyAction.UPDATE_MEDIA:
             offer = request.params.get("sdp")
-            if not isinstance(offer, str) or not offer:
+            problem = sdp_problem(offer)  # checked BEFORE the call's media is released: a bad offer keeps the call
+            if problem is not None:
                 await self._reply_error(
-                    conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "updateMedia needs sdp"
+                    conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, f"updateMedia: {problem}"
                 )
                 return
+            assert isinstance(offer, str)
             if leg.media:
                 with contextlib.suppress(Exception):
                     await self.ctx.answerer.release(leg.call_id)
-                sdp = await self.ctx.answerer.answer(leg.call_id, offer, media_mode_of(leg))
+                try:
+                    sdp = await self.ctx.answerer.answer(leg.call_id, offer, media_mode_of(leg))
+                except Exception as exc:  # the old media is gone: end the call, with a cause that says so
+                    self.ctx.counters["media_refused"] += 1
+                    log.info("call %s: updateMedia offer refused by the media endpoint: %s", leg.call_id, exc)
+                    await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, MEDIA_REFUSED)
+                    await self.remote_bye(leg, "INCOMPATIBLE_DESTINATION")
+                    return
                 if leg.peer is not None and not leg.peer.ended:
                     self.ctx.answerer.link(leg.call_id, leg.peer.call_id)
             else:
                 sdp = leg.answer_sdp or static_sdp()
             self.ctx.counters["ice_restarts"] += 1
             hold_state = "held" if leg.state is LegState.HELD else "active"
-            await conn.send(messages.modify_result(request.id or "", leg.call_id, str(action), hold_state, sessid, sdp))
+            result = messages.modify_result(request.id or "", leg.call_id, str(action), hold_state, sessid, sdp)
+            await self._send_result(conn, request, result)
             return
         if action not in (ModifyAction.HOLD, ModifyAction.UNHOLD, ModifyAction.TOGGLE_HOLD):
             await self._reply_error(
@@ -438,24 +512,44 @@ class CallHandler:
             self.ctx.answerer.hold(leg.call_id, held)
         self.ctx.counters[f"modify_{action}"] += 1
         self.ctx.changed()
-        await conn.send(
-            messages.modify_result(request.id or "", leg.call_id, str(action), "held" if held else "active", sessid)
+        await self._send_result(
+            conn,
+            request,
+            messages.modify_result(request.id or "", leg.call_id, str(action), "held" if held else "active", sessid),
         )
 
     async def _info(self, conn: Link, leg: Leg, request: Request) -> None:
         params = request.params
         digits = params.get("dtmf")
         msg = params.get("msg")
+        max_items = self.ctx.config.limits.max_leg_items
         if isinstance(digits, str) and digits:
+            if not set(digits) <= DTMF_DIGITS:
+                await self._reply_error(
+                    conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "dtmf must be digits 0-9, *, #, A-D"
+                )
+                return
+            if len(leg.dtmf) + len(digits) > max_items:
+                await self._refuse(
+                    conn, request, leg.call_id, "leg_items", f"over {max_items} DTMF digits on this call"
+                )
+                return
             leg.dtmf.extend(digits)
             self.ctx.counters["dtmf_digits"] += len(digits)
         elif isinstance(msg, dict):
-            leg.messages.append({k: msg.get(k) for k in ("from", "to", "body")})
+            kept = {k: msg.get(k) for k in ("from", "to", "body")}
+            if len(repr(kept)) > MAX_CHAT_MESSAGE_BYTES:
+                await self._refuse(conn, request, leg.call_id, "leg_items", f"msg over {MAX_CHAT_MESSAGE_BYTES} bytes")
+                return
+            if len(leg.messages) >= max_items:
+                await self._refuse(conn, request, leg.call_id, "leg_items", f"over {max_items} messages on this call")
+                return
+            leg.messages.append(kept)
         else:
             await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "info needs dtmf or msg")
             return
         self.ctx.changed()
-        await conn.send(messages.info_result(request.id or "", leg.session.sessid))
+        await self._send_result(conn, request, messages.info_result(request.id or "", leg.session.sessid))
         peer = leg.peer
         if peer is not None and not peer.ended:
             forward: dict[str, Any] = {"callID": peer.call_id}
@@ -468,14 +562,26 @@ class CallHandler:
             leg.end_of_candidates = True
         else:
             line = params.get("candidate")
-            if not isinstance(line, str):
-                await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "candidate missing")
+            problem = candidate_problem(line)
+            if problem is not None:
+                await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, problem)
+                return
+            assert isinstance(line, str)
+            mid, index = params.get("sdpMid"), params.get("sdpMLineIndex")
+            if not isinstance(mid, str | None) or not (index is None or type(index) is int):
+                await self._reply_error(
+                    conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "bad sdpMid/sdpMLineIndex"
+                )
+                return
+            if len(leg.candidates) >= self.ctx.config.limits.max_leg_items:
+                limit = self.ctx.config.limits.max_leg_items
+                await self._refuse(conn, request, leg.call_id, "leg_items", f"over {limit} candidates on this call")
                 return
             leg.candidates.append(line)
-            if leg.media:
-                await self.ctx.answerer.add_candidate(
-                    leg.call_id, line, params.get("sdpMid"), params.get("sdpMLineIndex")
-                )
+            if leg.media and not await self._media_ok(
+                conn, request, leg, self.ctx.answerer.add_candidate(leg.call_id, line, mid, index)
+            ):
+                return
         await self._reply(conn, request, {"message": "CANDIDATE ACCEPTED", "callID": leg.call_id})
         peer = leg.peer
         if peer is not None and not peer.ended and not leg.media:
@@ -505,11 +611,14 @@ class CallHandler:
 
     async def _client_attach(self, conn: Link, leg: Leg, request: Request) -> None:
         sdp = request.params.get("sdp")
-        if not isinstance(sdp, str) or not sdp:
-            await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, "attach without sdp")
+        problem = sdp_problem(sdp)
+        if problem is not None:
+            await self._reply_error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, f"attach: {problem}")
             return
+        assert isinstance(sdp, str)
         if leg.media:
-            await self.ctx.answerer.accept_answer(leg.call_id, sdp)
+            if not await self._media_ok(conn, request, leg, self.ctx.answerer.accept_answer(leg.call_id, sdp)):
+                return
             if leg.peer is not None and not leg.peer.ended:
                 self.ctx.answerer.link(leg.call_id, leg.peer.call_id)
         leg.reattached += 1

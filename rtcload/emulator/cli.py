@@ -12,7 +12,7 @@ import sys
 
 from rtcload.distributions import parse_distribution
 from rtcload.emulator.auth import UserDirectory, mint_token
-from rtcload.emulator.config import EmulatorConfig
+from rtcload.emulator.config import EmulatorConfig, Limits
 from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
@@ -25,10 +25,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8081, help="listen port (0 = any free port)")
     parser.add_argument("--users", metavar="CSV", help="users file: username,password[,number]; default: open mode")
     parser.add_argument(
-        "--jwt-secret",
-        default=os.environ.get(DEFAULT_SECRET_ENV, "rtcload-emulator-default-jwt-secret-32b"),
-        help=f"HS256 secret for login tokens (env {DEFAULT_SECRET_ENV})",
+        "--jwt-secret-file",
+        metavar="PATH",
+        help=f"file holding the HS256 secret for login tokens (or env {DEFAULT_SECRET_ENV}); with --users and "
+        "neither, a random secret is generated per start and written to a private file whose path is printed",
     )
+    parser.add_argument(
+        "--jwt-secret",
+        default=None,
+        help=argparse.SUPPRESS,  # kept for old scripts; a secret on the command line is visible in `ps`
+    )
+    parser.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="accept anonymous_login with a users file (always accepted in open mode)",
+    )
+    add_limit_arguments(parser)
     parser.add_argument("--ring-delay", default="fixed:0.05", help="invite -> ringing, a distribution (seconds)")
     parser.add_argument("--answer-delay", default="fixed:0.2", help="ringing -> answer, a distribution (seconds)")
     parser.add_argument("--noanswer-timeout", type=float, default=30.0, help="seconds a call rings before NO_ANSWER")
@@ -61,18 +73,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lean-media", action="store_true", help="same as --media-path lean")
     parser.add_argument("--seed", type=int, default=None, help="seed for delays and fault sampling")
     sub = parser.add_subparsers(dest="emulator_action")
-    token = sub.add_parser("token", help="print a signed JWT for USER (for login_token tests)")
+    token = sub.add_parser(
+        "token",
+        help=f"print a JWT for USER signed with the emulator's secret (--jwt-secret-file or env {DEFAULT_SECRET_ENV})",
+    )
     token.add_argument("user")
     token.add_argument("--ttl", type=float, default=3600.0, help="seconds until exp")
+    token.add_argument("--jwt-secret-file", dest="token_secret_file", metavar="PATH", help="the emulator's secret")
+
+
+LIMIT_FLAGS: dict[str, str] = {
+    "max_sessions": "logged-in sessions",
+    "max_calls_per_session": "live calls per session",
+    "max_legs_per_session": "calls remembered per session (live and recently ended)",
+    "max_leg_items": "DTMF digits, messages and candidates kept per call, each",
+    "max_username_bytes": "longest login name",
+    "login_log_bytes": "bytes of the login log",
+    "call_report_bytes": "bytes of accepted call reports kept",
+    "login_timeout_s": "seconds a socket may stay without logging in",
+    "auth_failures_before_backoff": "failed logins/control tokens per socket answered at once",
+    "auth_failures_before_close": "failed logins/control tokens per socket before it is closed",
+}
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """One `--limit-…` flag per bound in `Limits` (docs/security.md lists them with their defaults)."""
+    defaults = Limits()
+    for name, what in LIMIT_FLAGS.items():
+        default = getattr(defaults, name)
+        parser.add_argument(
+            "--limit-" + name.replace("_", "-"),
+            dest=f"limit_{name}",
+            type=type(default),
+            default=default,
+            help=f"{what} (default {default})",
+        )
+
+
+def read_secret(path: str | None) -> str | None:
+    """The JWT secret from a file (first line, stripped) or the environment; None if neither is given."""
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            secret = handle.readline().strip()
+        if len(secret) < 16:
+            raise ValueError(f"{path}: a JWT secret needs at least 16 characters")
+        return secret
+    return os.environ.get(DEFAULT_SECRET_ENV) or None
+
+
+def write_generated_secret(secret: str) -> str:
+    """Keep a generated secret where only this user can read it, so tokens can be minted for this run."""
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="rtcload-emulator-jwt-", suffix=".secret")  # mode 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    return path
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     users = UserDirectory.from_csv(args.users) if args.users else UserDirectory.open_mode()
+    limits = Limits(**{name: getattr(args, f"limit_{name}") for name in LIMIT_FLAGS})
     return EmulatorConfig(
         host=args.host,
         port=args.port,
         users=users,
-        jwt_secret=args.jwt_secret,
+        jwt_secret=args.jwt_secret or read_secret(args.jwt_secret_file),
+        allow_anonymous=True if args.allow_anonymous else None,
+        limits=limits,
         ring_delay=parse_distribution(args.ring_delay),
         answer_delay=parse_distribution(args.answer_delay),
         noanswer_timeout_s=args.noanswer_timeout,
@@ -110,7 +178,9 @@ def make_answerer(
     return answerer
 
 
-async def serve_until_stopped(config: EmulatorConfig, media: str, answerer: MediaAnswerer) -> None:
+async def serve_until_stopped(
+    config: EmulatorConfig, media: str, answerer: MediaAnswerer, secret_file: str | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -119,23 +189,47 @@ async def serve_until_stopped(config: EmulatorConfig, media: str, answerer: Medi
     async with Emulator(config, answerer) as emulator:
         mode = "open mode (any login)" if config.users.open else f"{len(config.users.users)} users"
         print(f"rtcload emulator listening on {emulator.url} ({mode}, media={media})", flush=True)
+        if secret_file:
+            print(
+                f"login tokens: rtcload emulator token USER --jwt-secret-file {secret_file} "
+                "(a random secret for this run only)",
+                flush=True,
+            )
         await stop.wait()
         print(json.dumps({"emulator_stopped": emulator.snapshot()}), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.emulator_action == "token":
-        print(mint_token(args.user, args.jwt_secret, args.ttl))
+        try:
+            secret = args.jwt_secret or read_secret(args.token_secret_file or args.jwt_secret_file)
+        except (OSError, ValueError) as exc:
+            print(f"rtcload emulator token: {exc}", file=sys.stderr)
+            return 2
+        if secret is None:
+            print(
+                "rtcload emulator token: needs the emulator's secret: --jwt-secret-file PATH "
+                f"or env {DEFAULT_SECRET_ENV} (an emulator started without one prints the file it generated)",
+                file=sys.stderr,
+            )
+            return 2
+        print(mint_token(args.user, secret, args.ttl))
         return 0
     try:
         config = config_from_args(args)
         answerer = make_answerer(args.media, args.impair_up, args.impair_down, args.lean_media, args.media_path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         print(f"rtcload emulator: {exc}", file=sys.stderr)
         return 2
+    generated = not config.users.open and not (args.jwt_secret or read_secret(args.jwt_secret_file))
+    secret_file = write_generated_secret(config.secret) if generated else None
     try:
-        asyncio.run(serve_until_stopped(config, args.media, answerer))
+        asyncio.run(serve_until_stopped(config, args.media, answerer, secret_file))
     except OSError as exc:
         print(f"rtcload emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if secret_file:
+            with contextlib.suppress(OSError):
+                os.unlink(secret_file)  # the secret dies with the run
     return 0

@@ -30,6 +30,9 @@ class Connection:
         self.half_open = False  # this socket only (the global knob lives in Faults)
         self.frames_in = 0
         self.frames_out = 0
+        self.auth_failures = 0  # failed logins and control tokens on this socket (throttled, then closed)
+        self.control_ok = False
+        self.closing = False  # proved the control token: exempt from the login deadline
 
     @property
     def silent(self) -> bool:
@@ -56,6 +59,7 @@ class Connection:
             self.ws.transport.abort()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closing = True  # frames still buffered from this socket are not handled any more
         with contextlib.suppress(Exception):
             await self.ws.close(code, reason)
 

@@ -1,23 +1,31 @@
 """An HTTP front on the emulator's port, so `POST /call_report` works where the SDK sends it.
 
-The `websockets` server rejects every non-GET request before `process_request` runs, so a plain
-asyncio TCP server takes the public port: it reads the request head, answers OPTIONS (CORS
+The `websockets` server rejects every non-GET request before `process_request` runs, so this
+front accepts on the public port itself: it reads the request head, answers OPTIONS (CORS
 preflight) and POST /call_report itself, and hands every GET (WebSocket upgrades, /healthz,
-/metrics) byte-for-byte to the internal websockets server on a private loopback port.
+/metrics) to the websockets server as an already-accepted socket, the head it read replayed
+first. One file descriptor per client: an earlier front piped each GET to a private loopback
+port, which cost three (the client's socket, the pipe's, and the internal server's end of it).
 Opt-in (`EmulatorConfig.http_front`): the default emulator path never goes through here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
+import socket
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.server import ServerProtocol
+
+from rtcload.emulator.bounded import ReportStore, StoredReport
 from rtcload.emulator.config import EmulatorConfig
+from rtcload.protocol.jsonrpc import FrameError, loads_bounded
 
 log = logging.getLogger("rtcload.emulator")
 
@@ -54,63 +62,135 @@ def validate_report(body: Any, headers: dict[str, str], call_report_id: str | No
     return None
 
 
+def json_bytes(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode()
+
+
 class ReportSink(Protocol):
     """What the front needs from the emulator (`server.Emulator`): where accepted reports go."""
 
     config: EmulatorConfig
     counters: Counter[str]
-    call_reports: collections.deque[dict[str, Any]]
+    call_reports: ReportStore
 
     def changed(self) -> None: ...
 
 
-class HttpFront:
-    """Public listener in front of the internal websockets server (see module doc)."""
+class _HandedOver(ServerConnection):
+    """A websockets connection on a socket the front accepted: the bytes the front already read come first."""
 
-    def __init__(self, emulator: ReportSink, internal_port: int) -> None:
+    def __init__(self, already_read: bytes, protocol: ServerProtocol, server: Server, **kwargs: Any) -> None:
+        super().__init__(protocol, server, **kwargs)
+        self._already_read = already_read
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._already_read:
+            self.data_received(self._already_read)
+            self._already_read = b""
+
+
+def websocket_factory(server: Server, max_size: int) -> Callable[[bytes], ServerConnection]:
+    """Connections for `server` (built by `websockets.serve`), as its own listener would make them."""
+
+    def make(already_read: bytes) -> ServerConnection:
+        return _HandedOver(already_read, ServerProtocol(max_size=max_size), server, ping_interval=None)
+
+    return make
+
+
+class HttpFront:
+    """Public listener in front of the websockets server (see module doc)."""
+
+    def __init__(self, emulator: ReportSink, make_websocket: Callable[[bytes], ServerConnection]) -> None:
         self.emu = emulator
-        self.internal_port = internal_port
-        self._server: asyncio.Server | None = None
+        self.make_websocket = make_websocket
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
         self._conns: set[asyncio.Task[Any]] = set()
 
     async def start(self, host: str, port: int) -> HttpFront:
-        self._server = await asyncio.start_server(self._handle, host, port)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.create_server((host, port), family=family, backlog=1024)
+        self._listener.setblocking(False)
+        self._accepting = asyncio.create_task(self._accept_loop(self._listener), name="http-front-accept")
         return self
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
+        assert self._listener is not None
+        return int(self._listener.getsockname()[1])
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._accepting is not None:
+            self._accepting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._accepting
+        if self._listener is not None:
+            self._listener.close()
         for task in list(self._conns):
             task.cancel()
         for task in list(self._conns):
             with contextlib.suppress(BaseException):
                 await task
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _addr = await loop.sock_accept(listener)
+            except OSError as exc:  # EMFILE and friends: wait, do not spin
+                log.warning("http front: accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            task = asyncio.create_task(self._handle(sock), name="http-front-conn")
             self._conns.add(task)
+            task.add_done_callback(self._conns.discard)
+
+    async def _read_head(self, sock: socket.socket) -> tuple[bytes, bytes]:
+        """The request head (through the blank line) and whatever of the body came with it."""
+        loop = asyncio.get_running_loop()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            if len(data) > MAX_HEAD_BYTES:
+                raise ValueError("request head too large")
+            chunk = await loop.sock_recv(sock, 65536)
+            if not chunk:
+                raise ConnectionError("closed before the request head ended")
+            data += chunk
+        end = data.index(b"\r\n\r\n") + 4
+        return data[:end], data[end:]
+
+    async def _handle(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        handed_over = False
+        writer: asyncio.StreamWriter | None = None
         try:
-            await self._serve(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            head, rest = await asyncio.wait_for(self._read_head(sock), 30)
+            if head.startswith(b"GET "):
+                # the websockets server takes the socket itself, with the bytes read so far replayed
+                connection = self.make_websocket(head + rest)
+                await loop.connect_accepted_socket(lambda: connection, sock)
+                handed_over = True
+                return
+            reader = asyncio.StreamReader(limit=MAX_HEAD_BYTES)
+            reader.feed_data(rest)
+            protocol = asyncio.StreamReaderProtocol(reader)
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock)
+            handed_over = True
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            await self._serve(head, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
             pass
         finally:
-            if task is not None:
-                self._conns.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+            elif not handed_over:
+                sock.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-        if len(head) > MAX_HEAD_BYTES:
-            await self._respond(writer, 431, {"error": "request head too large"})
-            return
+    async def _serve(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request_line, *header_lines = head.decode("latin-1").split("\r\n")
         method, _, rest = request_line.partition(" ")
         path = rest.rsplit(" ", 1)[0].split("?", 1)[0]
@@ -119,9 +199,7 @@ class HttpFront:
             name, sep, value = line.partition(":")
             if sep:
                 headers[name.strip().lower()] = value.strip()
-        if method == "GET":
-            await self._proxy(head, reader, writer)
-        elif method == "OPTIONS":
+        if method == "OPTIONS":
             self.emu.counters["call_report_preflights"] += 1
             await self._respond(writer, 204, None)
         elif method == "POST" and path == "/call_report":
@@ -140,17 +218,17 @@ class HttpFront:
             return
         raw = await asyncio.wait_for(reader.readexactly(length), 30)
         try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
+            body = loads_bounded(raw)
+        except FrameError:
+            body = None  # not JSON, or nested past any report's shape: a 400 like any other bad body
         problem = validate_report(body, headers, self.emu.config.call_report_id)
         self._count(problem is None)
         if problem is not None:
             await self._respond(writer, 400, {"error": problem})
             return
-        self.emu.call_reports.append(
-            {"headers": {k: v for k, v in headers.items() if k.startswith("x-")}, "report": body}
-        )
+        stored = StoredReport({k: v for k, v in headers.items() if k.startswith("x-")}, bytes(raw))
+        if not self.emu.call_reports.append(stored):
+            self.emu.counters["refused_call_report_bytes"] += 1
         self.emu.changed()
         await self._respond(writer, 200, {"ok": True})
 
@@ -162,34 +240,10 @@ class HttpFront:
     async def _respond(self, writer: asyncio.StreamWriter, status: int, payload: dict[str, Any] | None) -> None:
         reason = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
                   411: "Length Required", 413: "Payload Too Large", 431: "Request Header Fields Too Large"}  # fmt: skip
-        body = b"" if payload is None else json.dumps(payload).encode()
+        body = b"" if payload is None else json_bytes(payload)
         lines = [f"HTTP/1.1 {status} {reason.get(status, 'Error')}", "Server: rtcload-emulator", "Connection: close"]
         lines += [f"{k}: {v}" for k, v in CORS_HEADERS.items()]
         if payload is not None:
             lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         await writer.drain()
-
-    async def _proxy(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.internal_port)
-        up_writer.write(head)
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            finally:
-                with contextlib.suppress(Exception):
-                    dst.write_eof()
-
-        try:
-            tasks = [asyncio.ensure_future(pipe(reader, up_writer)), asyncio.ensure_future(pipe(up_reader, writer))]
-            # a side that ends cleanly half-closes the other; a side that fails tears both down
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        finally:
-            for task in tasks:
-                task.cancel()
-            up_writer.close()
-            with contextlib.suppress(Exception):
-                await up_writer.wait_closed()

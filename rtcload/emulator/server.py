@@ -25,12 +25,13 @@ from websockets.http11 import Response as HttpResponse
 
 from rtcload.emulator import control
 from rtcload.emulator.auth import AuthError, Identity, check_token, mint_token
+from rtcload.emulator.bounded import ByteBoundedLog, ReportStore
 from rtcload.emulator.calls import CallContext, CallHandler
 from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.connection import Connection
 from rtcload.emulator.control import CONTROL_METHOD, token_ok
 from rtcload.emulator.faults import Faults
-from rtcload.emulator.http_front import HttpFront
+from rtcload.emulator.http_front import HttpFront, websocket_factory
 from rtcload.emulator.session import Leg, Session
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.metrics.emulator_exporter import emulator_registry, exposition
@@ -39,10 +40,11 @@ from rtcload.protocol.codes import RECOVERY_ON_TIMER_EXPIRE, RpcErrorCode
 from rtcload.protocol.gateway import GatewayState
 from rtcload.protocol.jsonrpc import DebugReport, Error, FrameError, Request, Result, error_for, parse_frame
 from rtcload.protocol.methods import Method
-from rtcload.protocol.redact import short_frame
+from rtcload.protocol.redact import install_redaction, short_frame
 from rtcload.tasks import TrackedTasks
 
 log = logging.getLogger("rtcload.emulator")
+install_redaction()  # frames logged by websockets at DEBUG, and ours, never show a secret
 
 CALL_METHODS = frozenset(
     {
@@ -73,7 +75,8 @@ class Emulator:
         self.connections: set[Connection] = set()
         self.counters: Counter[str] = Counter()
         self.directory: dict[str, str] = {}  # usernames and numbers -> username, for routing
-        self.login_log: collections.deque[str] = collections.deque(maxlen=10_000)  # who logged in, in order
+        limits = self.config.limits
+        self.login_log = ByteBoundedLog(limits.login_log_bytes)  # who logged in, in order
         self.login_times: collections.deque[float] = collections.deque(maxlen=10_000)  # when (monotonic)
         self.calls = CallHandler(
             CallContext(
@@ -90,7 +93,7 @@ class Emulator:
         )
         self._server: Server | None = None
         self.http_front: HttpFront | None = None  # only with config.http_front
-        self.call_reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)  # last accepted
+        self.call_reports = ReportStore(limits.call_report_bytes)  # last accepted, raw, bounded in bytes
         self._changed = asyncio.Event()
         self._tasks = TrackedTasks("emulator", log, on_error=lambda _exc: self.counters.update(["internal_errors"]))
         self._started_at = 0.0
@@ -111,8 +114,8 @@ class Emulator:
             server_header="rtcload-emulator",
         )
         if front:
-            internal = int(next(iter(self._server.sockets)).getsockname()[1])
-            self.http_front = await HttpFront(self, internal).start(self.config.host, self.config.port)
+            make_websocket = websocket_factory(self._server, self.config.hard_frame_limit_bytes)
+            self.http_front = await HttpFront(self, make_websocket).start(self.config.host, self.config.port)
         self._started_at = time.monotonic()
         if self.config.server_ping_interval_s > 0:
             self.spawn(self._server_pings(), "server-pings")
@@ -205,7 +208,7 @@ class Emulator:
         return "".join(leg.dtmf) if leg else ""
 
     def mint_token(self, username: str, ttl_s: float = 3600.0) -> str:
-        return mint_token(username, self.config.jwt_secret, ttl_s)
+        return mint_token(username, self.config.secret, ttl_s)
 
     def sessions_of(self, username: str) -> list[Session]:
         return [s for s in self.sessions.values() if s.identity.username == username]
@@ -258,6 +261,9 @@ class Emulator:
         self.drop_all()
         if down_s > 0 and self._server is not None:
             port_now = self.port
+            if self.http_front is not None:  # the front hands sockets to this server: it goes down with it
+                await self.http_front.stop()
+                self.http_front = None
             self._server.close()
             await self._server.wait_closed()
             await asyncio.sleep(down_s)
@@ -309,15 +315,45 @@ class Emulator:
         self.changed()
         if self.faults.drop_after_s is not None:
             self.spawn(self._drop_later(conn, self.faults.drop_after_s), "drop")
+        deadline = self.spawn(self._login_deadline(conn), "login-deadline")
         try:
             async for text in ws:
+                if conn.closing:
+                    break
                 conn.frames_in += 1
                 await self._on_text(conn, text)
         except ConnectionClosed:
             pass
         finally:
+            deadline.cancel()
             self.connections.discard(conn)
             self._on_socket_closed(conn)
+
+    async def _login_deadline(self, conn: Connection) -> None:
+        """A socket that neither logs in nor proves the control token in time is closed (1008)."""
+        timeout = self.config.limits.login_timeout_s
+        await asyncio.sleep(timeout)
+        if conn.session is None and not conn.control_ok and conn in self.connections:
+            self.counters["refused_login_timeout"] += 1
+            log.info("conn #%d closed: no login within %g s", conn.id, timeout)
+            await conn.close(1008, "no login in time")
+
+    async def _auth_failed(self, conn: Connection) -> None:
+        """One more failed login or control token on this socket: answer later and later, then close it.
+
+        Per socket, so a guesser pays with time or reconnects; the first few failures (a typo, an
+        expired token) are answered at once.
+        """
+        limits = self.config.limits
+        conn.auth_failures += 1
+        over = conn.auth_failures - limits.auth_failures_before_backoff
+        if conn.auth_failures >= limits.auth_failures_before_close:
+            self.counters["refused_auth_failures"] += 1
+            log.info("conn #%d closed after %d authentication failures", conn.id, conn.auth_failures)
+            await conn.close(1008, "too many authentication failures")
+        elif over > 0:
+            self.counters["auth_throttled"] += 1
+            await asyncio.sleep(min(4.0, limits.auth_backoff_s * 2 ** (over - 1)))
 
     async def _drop_later(self, conn: Connection, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -350,7 +386,8 @@ class Emulator:
 
     async def _dispatch(self, conn: Connection, request: Request) -> None:
         method = request.method
-        self.counters[f"requests_{method}"] += 1
+        known = method in KNOWN_METHODS or method == CONTROL_METHOD
+        self.counters[f"requests_{method}" if known else "requests_other"] += 1  # keys never chosen by clients
         try:
             if method == CONTROL_METHOD:
                 await self._control(conn, request)
@@ -374,25 +411,32 @@ class Emulator:
             elif request.id is not None and method != Method.AI_CONVERSATION:
                 # server->client methods sent the wrong way round (ringing, punt, ...)
                 await self._error(conn, RpcErrorCode.METHOD_NOT_FOUND, request, f"{method} is not a client method")
-        except Exception as exc:  # one bad request must not take the server down
+        except Exception:  # one bad request must not take the server down; its text stays in our log
             self.counters["internal_errors"] += 1
-            log.exception("emulator failed on %s from conn #%d", method, conn.id)
+            log.exception("emulator failed on %s from conn #%d", method if known else "(unknown method)", conn.id)
             if request.id is not None:
-                await conn.send(error_for(RpcErrorCode.INVALID_PARAMS, request.id, f"server error: {exc}"))
+                await conn.send(error_for(RpcErrorCode.INVALID_PARAMS, request.id, "internal error in the emulator"))
         finally:
             self.changed()
 
     async def _control(self, conn: Connection, request: Request) -> None:
         if not token_ok(self.config.control_token, request.params.get("token")):
             self.counters["control_refused"] += 1
+            throttle = conn.auth_failures >= self.config.limits.auth_failures_before_backoff
+            if throttle:
+                await self._auth_failed(conn)
             await self._error(conn, RpcErrorCode.AUTHENTICATION_FAILURE, request, data={"reason": "control refused"})
+            if not throttle:
+                await self._auth_failed(conn)
             return
+        conn.control_ok = True
         try:
             result = await control.apply(self, request.params, self.rng)
         except (control.ControlError, ValueError, TypeError) as exc:
             await self._error(conn, RpcErrorCode.INVALID_PARAMS, request, str(exc))
             return
-        self.counters[f"control_{request.params.get('action')}"] += 1
+        action = request.params.get("action")
+        self.counters[f"control_{action}" if action in control.ACTIONS else "control_other"] += 1
         if request.id is not None:
             await conn.send(Result(request.id, result))
 
@@ -400,7 +444,8 @@ class Emulator:
         self, conn: Connection, code: RpcErrorCode, request: Request, message: str | None = None, data: Any = None
     ) -> None:
         self.counters[f"errors_{int(code)}"] += 1
-        await conn.send(error_for(code, request.id, message, data))
+        if request.id is not None:  # a notification gets no reply, not even an error (JSON-RPC 2.0)
+            await conn.send(error_for(code, request.id, message, data))
 
     # ---------------------------------------------------------------- login and readiness
 
@@ -409,35 +454,57 @@ class Emulator:
         if self.faults.login_reject_ratio > 0 and self.rng.random() < self.faults.login_reject_ratio:
             raise AuthError("rejected by fault injection")
         if request.method == Method.ANONYMOUS_LOGIN:
+            if not self.config.allow_anonymous:
+                raise AuthError("anonymous login disabled")
             target = params.get("target_id")
             if not isinstance(target, str) or not target:
                 raise AuthError("anonymous_login without target_id")
             return Identity(f"anonymous-{uuid.uuid4().hex[:12]}", "", "anonymous")
         if params.get("login_token") is not None:
-            return check_token(params["login_token"], self.config.jwt_secret, self.config.users)
-        return self.config.users.check_password(params.get("login"), params.get("passwd"))
+            return check_token(params["login_token"], self.config.secret, self.config.users)
+        login = params.get("login")
+        if isinstance(login, str) and len(login.encode("utf-8", "replace")) > self.config.limits.max_username_bytes:
+            self.counters["refused_username_bytes"] += 1
+            raise AuthError("login too long")
+        return self.config.users.check_password(login, params.get("passwd"))
 
     async def _login(self, conn: Connection, request: Request) -> None:
         try:
             identity = self._authenticate(request)
+            if len(identity.username.encode("utf-8", "replace")) > self.config.limits.max_username_bytes:
+                self.counters["refused_username_bytes"] += 1
+                raise AuthError("login too long")
         except AuthError as exc:
             self.counters["logins_failed"] += 1
             self.counters[f"logins_failed_{exc.reason.replace(' ', '_')}"] += 1
             log.info("login refused on conn #%d: %s", conn.id, exc.reason)
+            counts = exc.reason != "rejected by fault injection"  # the platform's fault, not a guess
+            throttle = counts and conn.auth_failures >= self.config.limits.auth_failures_before_backoff
+            if throttle:
+                await self._auth_failed(conn)  # the back-off delays this very answer
             await self._error(conn, RpcErrorCode.AUTHENTICATION_FAILURE, request, data={"reason": exc.reason})
+            if counts and not throttle:
+                await self._auth_failed(conn)
             return
         current = conn.session
         if current is not None and current.identity.username == identity.username:
             # A second login on a live socket: token refresh. Same session, same sessid.
             current.logins += 1
             self.counters["relogins"] += 1
-            await conn.send(messages.login_result(request.id or "", current.sessid, current.voice_sdk_id))
+            if request.id is not None:
+                await conn.send(messages.login_result(request.id, current.sessid, current.voice_sdk_id))
             return
-        session, kept = self._session_for(conn, identity, request.params)
+        try:
+            session, kept = self._session_for(conn, identity, request.params)
+        except AuthError as exc:
+            log.info("login refused on conn #%d: %s", conn.id, exc.reason)
+            await self._error(conn, RpcErrorCode.AUTHENTICATION_FAILURE, request, data={"reason": exc.reason})
+            return
         self.counters["logins_ok"] += 1
         self.login_log.append(identity.username)
         self.login_times.append(time.monotonic())
-        await conn.send(messages.login_result(request.id or "", session.sessid, session.voice_sdk_id))
+        if request.id is not None:
+            await conn.send(messages.login_result(request.id, session.sessid, session.voice_sdk_id))
         await conn.send(messages.client_ready([leg.call_id for leg in kept]))
         for leg in kept:
             self.spawn(self.calls.reattach(leg), "reattach")
@@ -467,6 +534,9 @@ class Emulator:
                     conn.session = session
                     self.counters["sessions_resumed"] += 1
                     return session, [leg for leg in session.live_legs() if leg.answered]
+        if len(self.sessions) >= self.config.limits.max_sessions:
+            self.counters["refused_sessions"] += 1
+            raise AuthError("session limit reached")
         if conn.session is not None:
             self._detach(conn.session)
         session = Session(str(uuid.uuid4()), identity, f"vsdk-{uuid.uuid4()}", conn=conn)
@@ -485,7 +555,9 @@ class Emulator:
         if state is GatewayState.REGED and self.config.call_report_id:
             extra["call_report_id"] = self.config.call_report_id
         self.counters[f"gateway_{state}"] += 1
-        await conn.send(messages.gateway_state_result(request.id or "", state, conn.session.sessid, extra))
+        if request.id is None:
+            return
+        await conn.send(messages.gateway_state_result(request.id, state, conn.session.sessid, extra))
 
     async def _ping(self, conn: Connection, request: Request) -> None:
         self.counters["pings_in"] += 1

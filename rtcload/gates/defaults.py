@@ -51,8 +51,9 @@ def _generator(s: dict[str, Any]) -> tuple[bool, float | None, str]:
         return False, load_model.get("achieved_cps"), str(load_model.get("generator_message"))
     late = gen.get("send_late_p99_s")
     clock = f", media send clock late p99 {late * 1000:.1f} ms" if late is not None else ""
-    if not gen.get("saturated"):
-        return True, cpu, f"busiest Locust process at {cpu or 0:.0f} % CPU on average{clock}"
+    if not gen.get("saturated_whole_run", gen.get("saturated")):
+        tail = " (late at times: the figures' tail includes its own delay)" if gen.get("saturated") else ""
+        return True, cpu, f"busiest Locust process at {cpu or 0:.0f} % CPU on average{clock}{tail}"
     return (
         False,
         cpu,

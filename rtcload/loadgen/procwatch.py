@@ -22,14 +22,25 @@ class GeneratorLoad:
     # from the Locust processes' own health (their media send clock and loop lag), when they wrote it
     send_late_p99_s: float | None = None
     loop_lag_p95_s: float | None = None
-    clock_saturated: bool = False
+    clock_saturated: bool = False  # some process's clock tail was late: figures include its own delay
+    clock_saturated_whole_run: bool = False  # some process's median tick or wake-up was late
 
     @property
     def saturated(self) -> bool:
         return self.cpu_mean >= SATURATED_CPU_PERCENT or self.clock_saturated
 
+    @property
+    def saturated_whole_run(self) -> bool:
+        """Could not keep up at all (what the `generator` gate fails a run for), not only in its tail."""
+        return self.cpu_mean >= SATURATED_CPU_PERCENT or self.clock_saturated_whole_run
+
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "saturated": self.saturated, "threshold": SATURATED_CPU_PERCENT}
+        return {
+            **asdict(self),
+            "saturated": self.saturated,
+            "saturated_whole_run": self.saturated_whole_run,
+            "threshold": SATURATED_CPU_PERCENT,
+        }
 
 
 def run_watched(

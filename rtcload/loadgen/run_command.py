@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -205,7 +206,13 @@ def start_emulator(
 
 
 def stop_emulator(emulator: Emulator | None) -> dict[str, Any]:
-    return emulator.stop() if emulator is not None else {}
+    """The emulator's final counters; none when a second signal forced the stop (the group is killed)."""
+    if emulator is None:
+        return {}
+    try:
+        return emulator.stop()
+    except Interrupted:
+        return {}
 
 
 def emulator_extra(args: argparse.Namespace) -> list[str]:
@@ -388,6 +395,7 @@ def with_process_health(load: GeneratorLoad, ledger: Path) -> GeneratorLoad:
         send_late_p99_s=max(float(v.get("send_late_p99_s", 0.0)) for v in verdicts),
         loop_lag_p95_s=max(float(v.get("loop_lag_p95_s", 0.0)) for v in verdicts),
         clock_saturated=any(bool(v.get("saturated")) for v in verdicts),
+        clock_saturated_whole_run=any(bool(v.get("saturated_whole_run")) for v in verdicts),
     )
 
 
@@ -430,6 +438,9 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_RUN_BROKEN
         finally:
             snapshot = stop_emulator(emulator)
+        if group.forced:
+            print("rtcload run: a second signal forced the stop; results not written", file=sys.stderr)
+            return 128 + (group.signum or signal.SIGTERM)
         if outcome.summary is None:
             print(
                 f"rtcload run: RUN BROKEN: Locust recorded nothing (exit {outcome.code}); see {results / 'locust.log'}",
@@ -495,7 +506,13 @@ def finish(
         print(
             f"\ngenerator health: media send clock late p99 {load.send_late_p99_s * 1000:.1f} ms, loop lag p95 "
             f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process {load.cpu_mean:.0f} % CPU: "
-            + ("SATURATED" if load.saturated else "not saturated")
+            + (
+                "SATURATED"
+                if load.saturated_whole_run
+                else "late at times: figures below that include the generator's own delay"
+                if load.saturated
+                else "not saturated"
+            )
         )
     written = [str(results / "summary.json"), f"{results / 'calls.csv'} ({summary['calls']['recorded']} calls)"]
     junit = Path(args.junit) if args.junit else results / "junit.xml"

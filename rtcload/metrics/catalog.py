@@ -438,6 +438,23 @@ CATALOG: tuple[Measurement, ...] = (
         emulator=True,
     ),
     _M(
+        "emulator_refused",
+        "rtcload_emulator_refused_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "requests and sockets refused by a configured limit (docs/security.md), by limit",
+        labels=("limit",),
+        emulator=True,
+    ),
+    _M(
+        "emulator_internal_errors",
+        "rtcload_emulator_internal_errors_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "requests the emulator failed on (a bug: clients got 'internal error in the emulator')",
+        emulator=True,
+    ),
+    _M(
         "emulator_reattached",
         "rtcload_emulator_reattached_total",
         Kind.COUNTER,

@@ -26,6 +26,7 @@ PREFIXED: tuple[tuple[str, str], ...] = (
     ("calls_route_", "emulator_calls"),
     ("calls_ended_", "emulator_calls_ended"),
     ("errors_", "emulator_errors"),
+    ("refused_", "emulator_refused"),
 )
 # fault kind -> counter keys that count it
 FAULTS: dict[str, tuple[str, ...]] = {
@@ -64,18 +65,22 @@ class EmulatorCollector(Collector):
         logins = families["emulator_logins"]
         logins.add_metric(["ok"], counters.get("logins_ok", 0))
         for prefix, key in PREFIXED:
-            seen = 0
+            values: dict[str, float] = {}
             for name, value in sorted(counters.items()):
                 if not name.startswith(prefix):
                     continue
-                seen += 1
-                label = _label(name.removeprefix(prefix)) if seen <= MAX_VALUES_PER_LABEL else "other"
+                label = _label(name.removeprefix(prefix))
+                if label not in values and len(values) >= MAX_VALUES_PER_LABEL:
+                    label = "other"  # one overflow sample, summed: a label value appears once per family
+                values[label] = values.get(label, 0) + value
+            for label, value in values.items():
                 families[key].add_metric([label], value)
         for fault, keys in FAULTS.items():
             families["emulator_faults"].add_metric([fault], sum(counters.get(k, 0) for k in keys))
         families["emulator_calls_answered"].add_metric([], counters.get("calls_answered", 0))
         families["emulator_media_failures"].add_metric([], counters.get("media_failures", 0))
         families["emulator_reattached"].add_metric([], counters.get("reattached", 0))
+        families["emulator_internal_errors"].add_metric([], counters.get("internal_errors", 0))
         for result in ("accepted", "rejected"):
             families["emulator_call_reports"].add_metric([result], counters.get(f"call_reports_{result}", 0))
         families["emulator_connections"].add_metric([], state.get("connections", 0))

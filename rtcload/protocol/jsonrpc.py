@@ -16,6 +16,7 @@ from rtcload.protocol.methods import DEBUG_REPORT_TYPES
 RequestId = str | int
 
 DEFAULT_MAX_FRAME_BYTES = 1 << 20  # 1 MiB: an SDP is a few KiB; debug reports stay far below this
+MAX_NESTING = 32  # the deepest Verto frame (debug reports, call reports) nests under 10 levels
 
 
 class FrameError(Exception):
@@ -70,6 +71,43 @@ def _valid_id(value: Any) -> bool:
     return isinstance(value, str | int) and not isinstance(value, bool)
 
 
+def nesting_depth(value: Any) -> int:
+    """How deep arrays and objects nest in a parsed JSON value, walked without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def loads_bounded(text: str | bytes, max_nesting: int = MAX_NESTING) -> Any:
+    """`json.loads` that fails as FrameError(PARSE_ERROR) on garbage and on hostile nesting.
+
+    The C decoder recurses once per level, so tens of thousands of `[` raise RecursionError (not
+    ValueError); shallower but still absurd nesting would recurse later, in redaction or logging.
+    Both are refused here, where a server can still answer -32700.
+    """
+    try:
+        obj = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FrameError(RpcErrorCode.PARSE_ERROR, f"not JSON: {exc.__class__.__name__}") from None
+    except RecursionError:
+        raise FrameError(RpcErrorCode.PARSE_ERROR, f"JSON nested deeper than {max_nesting} levels") from None
+    if nesting_depth(obj) > max_nesting:
+        raise FrameError(RpcErrorCode.PARSE_ERROR, f"JSON nested deeper than {max_nesting} levels")
+    return obj
+
+
 def parse_frame(text: str | bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> Frame:
     """Parse one WebSocket text frame.
 
@@ -79,10 +117,7 @@ def parse_frame(text: str | bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> 
     size = len(text.encode() if isinstance(text, str) else text)
     if size > max_bytes:
         raise FrameError(RpcErrorCode.INVALID_REQUEST, f"frame of {size} bytes exceeds limit of {max_bytes}")
-    try:
-        obj = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FrameError(RpcErrorCode.PARSE_ERROR, f"not JSON: {exc.__class__.__name__}") from None
+    obj = loads_bounded(text)
     if not isinstance(obj, dict):
         raise FrameError(RpcErrorCode.INVALID_REQUEST, f"expected a JSON object, got {type(obj).__name__}")
     raw_id = obj.get("id")

@@ -7,6 +7,7 @@ and the emulator (answers for calls without real media) share these, so neither 
 from __future__ import annotations
 
 import itertools
+import re
 
 _session_ids = itertools.count(1)
 
@@ -44,3 +45,55 @@ def split_candidates(sdp: str) -> tuple[str, list[str]]:
         elif line != "a=end-of-candidates":
             kept.append(line)
     return "\r\n".join(kept), candidates
+
+
+MAX_SDP_BYTES = 64 * 1024  # an audio SDP with many candidates is a few KiB
+MAX_CANDIDATE_BYTES = 1024
+_SDP_LINE = re.compile(r"[a-z]=[\x20-\x7e\t]*")
+_CANDIDATE = re.compile(
+    r"(?:a=)?candidate:[!-~]{1,32} \d{1,3} (?:udp|tcp|UDP|TCP) \d{1,10} [0-9A-Za-z.:%_-]{1,253} \d{1,5} typ "
+    r"(?:host|srflx|prflx|relay)(?: [!-~]+ [!-~]+)*"
+)
+
+
+def sdp_problem(sdp: object) -> str | None:
+    """None if `sdp` looks like an SDP a media stack can take, else a short, safe reason.
+
+    Checked before the text reaches aiortc, whose parser answers garbage with assertion errors
+    and exception texts that must not travel back to a client as a server fault.
+    """
+    if not isinstance(sdp, str) or not sdp:
+        return "sdp missing"
+    if len(sdp.encode("utf-8", "replace")) > MAX_SDP_BYTES:
+        return f"sdp larger than {MAX_SDP_BYTES} bytes"
+    lines = [line for line in sdp.replace("\r\n", "\n").split("\n") if line]
+    if not lines or lines[0] != "v=0":
+        return "sdp does not start with v=0"
+    for number, line in enumerate(lines, start=1):
+        if not _SDP_LINE.fullmatch(line):
+            return f"sdp line {number} is not type=value"
+    if not any(line.startswith("m=audio ") for line in lines):
+        return "sdp has no m=audio section"
+    for line in lines:
+        if line.startswith("m="):
+            parts = line[2:].split(" ")
+            if len(parts) < 4 or not parts[1].isdigit() or int(parts[1]) > 65535:
+                return "sdp m= line is malformed"
+        elif line.startswith("a=candidate:") and candidate_problem(line[2:]) is not None:
+            return "sdp carries a malformed candidate"
+    return None
+
+
+def candidate_problem(line: object) -> str | None:
+    """None if `line` is an RFC 5245 candidate attribute (`candidate:...`), else a short reason."""
+    if not isinstance(line, str) or not line:
+        return "candidate missing"
+    if len(line) > MAX_CANDIDATE_BYTES:
+        return f"candidate longer than {MAX_CANDIDATE_BYTES} bytes"
+    match = _CANDIDATE.fullmatch(line)
+    if match is None:
+        return "candidate is not 'candidate:<foundation> <component> <udp|tcp> <priority> <address> <port> typ <type>'"
+    port = int(line.split(" ")[5])
+    if port > 65535:
+        return "candidate port out of range"
+    return None

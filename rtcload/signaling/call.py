@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from rtcload.protocol.call_state import CallState, CallStateMachine
 from rtcload.protocol.dialog import DialogParams
+from rtcload.protocol.redact import redact_text
 from rtcload.signaling.errors import CallFailed
 from rtcload.signaling.media_port import MediaPort
 
@@ -168,11 +169,23 @@ class Call:
 
     async def wait_established(self, timeout: float) -> None:
         """Until active/held; raises CallFailed if the call ended first, TimeoutError otherwise."""
-        ok = await self.wait_until(lambda c: c.machine.established or c.ended, timeout)
-        if self.ended or self.machine.ended:
-            raise CallFailed(self.cause or "UNKNOWN", self.cause_code or 0, client=self.client.label, call_id=self.id)
+        # a call error (SDP rejected, invite refused) ends the wait at once: the bye may take a while
+        ok = await self.wait_until(lambda c: c.machine.established or c.ended or c.error is not None, timeout)
+        failed = self.error is not None and not self.machine.established
+        if self.ended or self.machine.ended or failed:
+            raise CallFailed(
+                self.cause or ("failed" if failed else "UNKNOWN"),
+                self.cause_code or 0,
+                client=self.client.label,
+                call_id=self.id,
+                ended_by=str(self.ended_by) if self.ended_by is not None else None,
+                reason=redact_text(self.error)[:300] if self.error else None,
+            )
         if not ok:
-            raise TimeoutError(f"[{self.client.label}][call {self.id}] not answered within {timeout:g} s")
+            state = self.state.value if hasattr(self.state, "value") else self.state
+            raise TimeoutError(
+                f"[{self.client.label}][call {self.id}] not answered within {timeout:g} s (call state {state})"
+            )
 
     async def wait_ended(self, timeout: float) -> bool:
         try:

@@ -53,9 +53,21 @@ class ServerError(SignalingError):
 class CallFailed(SignalingError):
     """A call ended before it was answered; `cause` is the hangup cause name."""
 
-    def __init__(self, cause: str, cause_code: int, *, client: str = "", call_id: str | None = None) -> None:
+    def __init__(
+        self,
+        cause: str,
+        cause_code: int,
+        *,
+        client: str = "",
+        call_id: str | None = None,
+        ended_by: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        who = f" by {ended_by}" if ended_by else ""
+        why = f": {reason}" if reason else ""
         super().__init__(
-            int(SdkCode.CALL_FAILED), f"call ended: {cause} ({cause_code})", client=client, call_id=call_id
+            int(SdkCode.CALL_FAILED), f"call ended: {cause} ({cause_code}){who}{why}", client=client, call_id=call_id
         )
+        self.reason = reason
         self.cause = cause
         self.cause_code = cause_code

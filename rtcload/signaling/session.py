@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +37,7 @@ from rtcload.protocol.gateway import (
 )
 from rtcload.protocol.jsonrpc import DebugReport, Error, FrameError, Request, Result, parse_frame
 from rtcload.protocol.methods import Method
-from rtcload.protocol.redact import short_frame
+from rtcload.protocol.redact import install_redaction, redact_text, short_frame
 from rtcload.signaling.config import ClientConfig
 from rtcload.signaling.errors import (
     ConnectFailed,
@@ -52,6 +53,9 @@ from rtcload.signaling.rpc import RpcChannel
 from rtcload.tasks import TrackedTasks
 
 log = logging.getLogger("rtcload.signaling")
+install_redaction()  # frames logged by websockets at DEBUG, and ours, never show a secret
+# what a server's call_report_id may be before it goes into an `x-call-report-id` header: a token, not text
+CALL_REPORT_ID = re.compile(r"[A-Za-z0-9._~:+/=-]{1,256}")
 
 # Server requests about one call: the session hands them to the calls room as they are.
 CALL_METHODS = frozenset(
@@ -121,6 +125,9 @@ class Session:
         self._lifecycle: asyncio.Task[None] | None = None
         self._socket_lost_at: float | None = None
         self._connect_started = 0.0
+        self._bad_frames = 0  # unusable frames from the server on this socket, and the last one's problem
+        self._last_bad_frame: str | None = None
+        self._close_note: str | None = None  # how the last socket closed, in words
 
     @property
     def sessid(self) -> str | None:
@@ -177,8 +184,9 @@ class Session:
         try:
             await asyncio.wait_for(asyncio.shield(self._ready_future), budget)
         except TimeoutError:
+            stage = self.registration_stage()
             await close()
-            raise TimeoutError(f"[{self.label}] not registered within {budget:g} s") from None
+            raise TimeoutError(f"[{self.label}] not registered within {budget:g} s: {stage}") from None
         except SignalingError:
             await close()
             raise
@@ -246,11 +254,15 @@ class Session:
                     return
             except (ConnectionLost, RequestTimeout, OSError, TimeoutError) as exc:
                 log.info("[%s] connection problem: %s", self.label, exc)
+                problem = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+            else:
+                problem = "socket closed"
             await self._close_socket()
             if self.closing:
                 return
             if not self.config.auto_reconnect:
-                self._set_fatal(ConnectionLost("socket closed (auto_reconnect off)", client=self.label))
+                cause = self.describe_loss(problem)
+                self._set_fatal(ConnectionLost(f"{cause} (auto_reconnect off)", client=self.label))
                 await self.hooks.purge_calls()
                 return
             reconnecting = True
@@ -273,6 +285,25 @@ class Session:
                 delay = lo + self.rng.random() * (hi - lo)
             self.events.emit(EventKind.RECONNECT_ATTEMPT, attempt=attempt, delay_s=delay)
             await asyncio.sleep(delay)
+
+    def registration_stage(self) -> str:
+        """Where registration stands, in words, for a timeout message."""
+        if self.login.sent_at == 0.0:
+            problem = f"the socket to {self._netloc()} did not open"
+        elif self.login.ok_at < self.login.sent_at:
+            problem = "the server never answered the login"
+        else:
+            problem = f"logged in, but the server never reported REGED (last state {self.gateway_state or 'none'})"
+        return self.describe_loss(problem)
+
+    def describe_loss(self, problem: str) -> str:
+        """What ended the connection, in words: the failure, how the socket closed, what the server sent."""
+        parts = [problem]
+        if self._close_note and self._close_note not in problem:
+            parts.append(self._close_note)
+        if self._bad_frames:
+            parts.append(f"the server sent {self._bad_frames} unusable frame(s), last: {self._last_bad_frame}")
+        return "; ".join(parts)
 
     def _set_fatal(self, exc: BaseException) -> None:
         if self._ready_future is None or self._ready_future.done():
@@ -330,6 +361,7 @@ class Session:
             self.events.emit(EventKind.WS_CONNECT_FAILED, reason=type(exc).__name__)
             raise ConnectFailed(f"connect to {self._netloc()} failed: {exc}", client=self.label) from None
         opened = self.events.emit(EventKind.WS_OPEN).t
+        self._bad_frames, self._last_bad_frame, self._close_note = 0, None, None
         if not reconnecting:
             self.registration = RegistrationTimings(opened - self._connect_started, 0.0, 0.0)
         self.keepalive.socket_opened(opened)
@@ -395,20 +427,42 @@ class Session:
                     frame = parse_frame(text, self.config.max_frame_bytes)
                 except FrameError as exc:
                     self.events.emit(EventKind.PROTOCOL_ERROR, code=int(exc.code), detail=exc.detail)
-                    log.warning("[%s] unparseable frame from server: %s", self.label, exc)
+                    self._note_bad_frame(f"{int(exc.code)} {exc.detail}")
+                    log.warning("[%s] unparseable frame from server: %s (%s)", self.label, exc, short_frame(text))
                     continue
                 try:
                     self._dispatch(frame)
                 except Exception as exc:  # a hostile frame must not kill the client
-                    self.events.emit(EventKind.PROTOCOL_ERROR, code=int(SdkCode.PROTOCOL_VIOLATION), detail=str(exc))
-                    log.warning("[%s] frame %s rejected: %s", self.label, short_frame(text), exc)
+                    detail = redact_text(f"{type(exc).__name__}: {exc}")[:200]
+                    self.events.emit(EventKind.PROTOCOL_ERROR, code=int(SdkCode.PROTOCOL_VIOLATION), detail=detail)
+                    self._note_bad_frame(detail)
+                    log.warning("[%s] frame %s rejected: %s", self.label, short_frame(text), detail)
         except ConnectionClosed:
             pass
         finally:
             if ws is self._ws or self._ws is None:
                 self._on_socket_lost(ws)
 
+    def _note_bad_frame(self, problem: str) -> None:
+        self._bad_frames += 1
+        self._last_bad_frame = problem
+
+    def _note_close(self, ws: ClientConnection) -> None:
+        """Say who closed the socket and why, for the error that ends the session."""
+        sent, rcvd = ws.protocol.close_sent, ws.protocol.close_rcvd
+        if sent is not None and sent.code == 1009 and not ws.protocol.close_rcvd_then_sent:
+            self._close_note = (
+                f"the server sent a frame larger than max_frame_bytes ({self.config.max_frame_bytes}); "
+                "we closed the socket with 1009"
+            )
+        elif rcvd is not None and (sent is None or ws.protocol.close_rcvd_then_sent):
+            reason = f" {rcvd.reason!r}" if rcvd.reason else ""
+            self._close_note = f"the server closed the socket with code {rcvd.code}{reason}"
+        elif rcvd is None and sent is None:
+            self._close_note = "the connection dropped without a close frame"
+
     def _on_socket_lost(self, ws: ClientConnection) -> None:
+        self._note_close(ws)
         if self.closing:
             return
         code = ws.close_code
@@ -492,12 +546,27 @@ class Session:
         self.events.emit(EventKind.GATEWAY_STATE, state=str(state))
         action = action_for(state)
         previous, self.gateway_state = self.gateway_state, state
+        if action is GatewayAction.READY and self.login.ok_at < self.login.sent_at:
+            # REGED before the login's result: the SDK would wait for the login; a session without a sessid
+            # must not be reported ready (calls would go out without one).
+            self.gateway_state = previous
+            self.events.emit(EventKind.PROTOCOL_ERROR, code=int(SdkCode.PROTOCOL_VIOLATION), state=str(state))
+            self._note_bad_frame("REGED before the login result (ignored)")
+            log.warning("[%s] server sent REGED before the login result; ignored", self.label)
+            return
         if action is GatewayAction.READY:
             self._register_polls = 0
             self._gateway_failures = 0
             self._skip_last_voice_sdk_id = False
-            if isinstance(params.get("call_report_id"), str):
-                self.call_report_id = params["call_report_id"]
+            report_id = params.get("call_report_id")
+            if isinstance(report_id, str) and CALL_REPORT_ID.fullmatch(report_id):
+                self.call_report_id = report_id
+            elif report_id is not None:
+                # it goes into an HTTP header later: CR/LF or a megabyte of text must never get there
+                self.events.emit(
+                    EventKind.PROTOCOL_ERROR, code=int(SdkCode.PROTOCOL_VIOLATION), detail="call_report_id"
+                )
+                log.warning("[%s] ignoring a malformed call_report_id from the server", self.label)
             if previous is not None and action_for(previous) is GatewayAction.READY:
                 return  # duplicate, as the SDK suppresses it
             ready_at = self.events.emit(EventKind.READY).t
