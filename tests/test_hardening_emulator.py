@@ -243,7 +243,7 @@ async def test_garbage_candidate_answer_and_update_media_get_clean_errors(emulat
     bob_conn.send = capture
     base = {"sessid": inbound.session.sessid, "dialogParams": {"callID": inbound.call_id}}
     for method, params in (
-        ("telnyx_rtc.candidate", {**base, "candidate": "candidate:x 1 udp 1 999.1.1.1 70000 typ nonsense"}),
+        ("telnyx_rtc.candidate", {**base, "candidate": "candidate:x 1 udp 1 127.0.0.999 70000 typ nonsense"}),
         ("telnyx_rtc.candidate", {**base, "candidate": ["not", "a", "string"]}),
         ("telnyx_rtc.answer", {**base, "sdp": "v=0\r\nthis is not sdp"}),
         ("telnyx_rtc.modify", {**base, "action": "updateMedia", "sdp": "garbage"}),
@@ -415,6 +415,7 @@ async def test_clients_still_log_in_and_call_through_either_listener(mode, make_
         call = await alice.dial("echo")
         await call.wait_established(10)
         await call.hangup()
+        assert emu.counters["calls_answered"] == 1
 
 
 async def test_users_file_emulator_without_a_secret_generates_one_and_says_how_to_mint(tmp_path):
