@@ -216,7 +216,10 @@ class _EngineSession:
         if self.stream is not None and self._negotiated_send:
             self.stream.set_sending(not held)
 
-    def _engine_release(self) -> None:
+    async def _final_stats(self) -> MediaStats | None:
+        return self.engine_stats() if self.transceiver is not None else None
+
+    def _release_media(self) -> None:
         """Stop the stream (RTCP BYE) and give the sockets back to aiortc."""
         stream = self.stream
         if stream is None:
@@ -231,7 +234,8 @@ class _EngineSession:
         if self.decoder is not None:
             self.decoder.stop()
 
-    def _engine_connection_state(self) -> None:
+    def _on_connection_state(self) -> None:
+        super()._on_connection_state()  # type: ignore[misc]  # the AudioSession this mixin precedes
         if self.pc.connectionState in ("failed", "closed") and self.engine is not None and self.stream is not None:
             self.engine.remove(self.stream)
 
@@ -277,16 +281,6 @@ class EngineCallMedia(_EngineSession, CallMedia):
     def set_hold(self, held: bool) -> None:
         super().set_hold(held)
         self._engine_hold(held)
-
-    def _on_connection_state(self) -> None:
-        super()._on_connection_state()
-        self._engine_connection_state()
-
-    async def _final_stats(self) -> MediaStats | None:
-        return self.engine_stats() if self.transceiver is not None else None
-
-    def _release_media(self) -> None:
-        self._engine_release()
 
 
 class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
@@ -342,13 +336,3 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
     def set_hold(self, held: bool) -> None:
         """The platform holds the call: its side stops sending too."""
         self._engine_hold(held)
-
-    def _on_connection_state(self) -> None:
-        super()._on_connection_state()
-        self._engine_connection_state()
-
-    async def _final_stats(self) -> MediaStats | None:
-        return self.engine_stats() if self.transceiver is not None else None
-
-    def _release_media(self) -> None:
-        self._engine_release()
