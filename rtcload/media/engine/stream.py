@@ -169,13 +169,8 @@ class EngineStream:
         self.sending = sending
 
     def _send(self, payload: bytes, timestamp: int, marker: bool = False) -> None:
-        packet = pack_rtp(
-            self.codec.payload_type, self._sequence, timestamp, self.ssrc, payload, marker or self._marker
-        )
+        self.send_rtp(self.codec.payload_type, payload, timestamp, marker or self._marker)
         self._marker = False
-        self._sequence = (self._sequence + 1) & 0xFFFF
-        self.link.send(self._tx.protect(packet))
-        self.sent.on_packet(len(payload), timestamp, self._now)
         self._sent_since_report = True
 
     def send_rtp(self, payload_type: int, payload: bytes, timestamp: int, marker: bool) -> None:
