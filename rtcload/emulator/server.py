@@ -1,6 +1,7 @@
 """The embedded platform emulator: a Verto server on a WebSocket, following protocol.md's
 "Emulator must" list. Sessions, login, readiness, keepalive and bad input live here; calls live in
-calls.py. Faithful enough that the official JS SDK logs in and completes calls against it.
+calls.py, and who may log in or stay on a socket (credentials, login deadline, throttling) in
+gatekeeper.py. Faithful enough that the official JS SDK logs in and completes calls against it.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 
 from rtcload.emulator import control
-from rtcload.emulator.auth import AuthError, Identity, check_token, mint_token
+from rtcload.emulator.auth import AuthError, Identity, mint_token
 from rtcload.emulator.bounded import ByteBoundedLog, ReportStore
 from rtcload.emulator.calls import CallContext, CallHandler
 from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.connection import Connection
 from rtcload.emulator.control import CONTROL_METHOD, token_ok
 from rtcload.emulator.faults import Faults
+from rtcload.emulator.gatekeeper import FAULT_REJECTION, Gatekeeper
 from rtcload.emulator.http_front import HttpFront, websocket_factory
 from rtcload.emulator.session import Leg, Session
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
@@ -91,6 +93,7 @@ class Emulator:
                 sessions_of=self.sessions_of,
             )
         )
+        self.gatekeeper = Gatekeeper(self.config, self.faults, self.rng, self.counters, self.connections)
         self._server: Server | None = None
         self.http_front: HttpFront | None = None  # only with config.http_front
         self.call_reports = ReportStore(limits.call_report_bytes)  # last accepted, raw, bounded in bytes
@@ -315,7 +318,7 @@ class Emulator:
         self.changed()
         if self.faults.drop_after_s is not None:
             self.spawn(self._drop_later(conn, self.faults.drop_after_s), "drop")
-        deadline = self.spawn(self._login_deadline(conn), "login-deadline")
+        deadline = self.spawn(self.gatekeeper.login_deadline(conn), "login-deadline")
         try:
             async for text in ws:
                 if conn.closing:
@@ -328,32 +331,6 @@ class Emulator:
             deadline.cancel()
             self.connections.discard(conn)
             self._on_socket_closed(conn)
-
-    async def _login_deadline(self, conn: Connection) -> None:
-        """A socket that neither logs in nor proves the control token in time is closed (1008)."""
-        timeout = self.config.limits.login_timeout_s
-        await asyncio.sleep(timeout)
-        if conn.session is None and not conn.control_ok and conn in self.connections:
-            self.counters["refused_login_timeout"] += 1
-            log.info("conn #%d closed: no login within %g s", conn.id, timeout)
-            await conn.close(1008, "no login in time")
-
-    async def _auth_failed(self, conn: Connection) -> None:
-        """One more failed login or control token on this socket: answer later and later, then close it.
-
-        Per socket, so a guesser pays with time or reconnects; the first few failures (a typo, an
-        expired token) are answered at once.
-        """
-        limits = self.config.limits
-        conn.auth_failures += 1
-        over = conn.auth_failures - limits.auth_failures_before_backoff
-        if conn.auth_failures >= limits.auth_failures_before_close:
-            self.counters["refused_auth_failures"] += 1
-            log.info("conn #%d closed after %d authentication failures", conn.id, conn.auth_failures)
-            await conn.close(1008, "too many authentication failures")
-        elif over > 0:
-            self.counters["auth_throttled"] += 1
-            await asyncio.sleep(min(4.0, limits.auth_backoff_s * 2 ** (over - 1)))
 
     async def _drop_later(self, conn: Connection, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -422,12 +399,12 @@ class Emulator:
     async def _control(self, conn: Connection, request: Request) -> None:
         if not token_ok(self.config.control_token, request.params.get("token")):
             self.counters["control_refused"] += 1
-            throttle = conn.auth_failures >= self.config.limits.auth_failures_before_backoff
-            if throttle:
-                await self._auth_failed(conn)
-            await self._error(conn, RpcErrorCode.AUTHENTICATION_FAILURE, request, data={"reason": "control refused"})
-            if not throttle:
-                await self._auth_failed(conn)
+            await self.gatekeeper.refuse(
+                conn,
+                lambda: self._error(
+                    conn, RpcErrorCode.AUTHENTICATION_FAILURE, request, data={"reason": "control refused"}
+                ),
+            )
             return
         conn.control_ok = True
         try:
@@ -449,42 +426,19 @@ class Emulator:
 
     # ---------------------------------------------------------------- login and readiness
 
-    def _authenticate(self, request: Request) -> Identity:
-        params = request.params
-        if self.faults.login_reject_ratio > 0 and self.rng.random() < self.faults.login_reject_ratio:
-            raise AuthError("rejected by fault injection")
-        if request.method == Method.ANONYMOUS_LOGIN:
-            if not self.config.allow_anonymous:
-                raise AuthError("anonymous login disabled")
-            target = params.get("target_id")
-            if not isinstance(target, str) or not target:
-                raise AuthError("anonymous_login without target_id")
-            return Identity(f"anonymous-{uuid.uuid4().hex[:12]}", "", "anonymous")
-        if params.get("login_token") is not None:
-            return check_token(params["login_token"], self.config.secret, self.config.users)
-        login = params.get("login")
-        if isinstance(login, str) and len(login.encode("utf-8", "replace")) > self.config.limits.max_username_bytes:
-            self.counters["refused_username_bytes"] += 1
-            raise AuthError("login too long")
-        return self.config.users.check_password(login, params.get("passwd"))
-
     async def _login(self, conn: Connection, request: Request) -> None:
         try:
-            identity = self._authenticate(request)
-            if len(identity.username.encode("utf-8", "replace")) > self.config.limits.max_username_bytes:
-                self.counters["refused_username_bytes"] += 1
-                raise AuthError("login too long")
+            identity = self.gatekeeper.authenticate(request)
         except AuthError as exc:
             self.counters["logins_failed"] += 1
             self.counters[f"logins_failed_{exc.reason.replace(' ', '_')}"] += 1
             log.info("login refused on conn #%d: %s", conn.id, exc.reason)
-            counts = exc.reason != "rejected by fault injection"  # the platform's fault, not a guess
-            throttle = counts and conn.auth_failures >= self.config.limits.auth_failures_before_backoff
-            if throttle:
-                await self._auth_failed(conn)  # the back-off delays this very answer
-            await self._error(conn, RpcErrorCode.AUTHENTICATION_FAILURE, request, data={"reason": exc.reason})
-            if counts and not throttle:
-                await self._auth_failed(conn)
+            reason = exc.reason
+            await self.gatekeeper.refuse(
+                conn,
+                lambda: self._error(conn, RpcErrorCode.AUTHENTICATION_FAILURE, request, data={"reason": reason}),
+                counts=reason != FAULT_REJECTION,  # the platform's fault, not a guess
+            )
             return
         current = conn.session
         if current is not None and current.identity.username == identity.username:

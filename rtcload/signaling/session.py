@@ -4,7 +4,8 @@ Like `websockets` keeps the connection's lifecycle apart from what flows on it, 
 WebSocket and the registration on it and knows nothing about calls: frames that concern a call are
 handed up through `SessionHooks`, and the calls room says which calls to purge when the session
 gives up. Its parts: `rpc.RpcChannel` (requests and results), `login.Login` (credentials, sessid,
-token refresh) and `keepalive.Keepalive` (pings, the health probe). Message shapes, codes and
+token refresh), `keepalive.Keepalive` (pings, the health probe), `dial` (the URL and TLS of a
+connect) and `loss_report.LossReport` (why a socket ended, in words). Message shapes, codes and
 state rules come from `rtcload.protocol`.
 """
 
@@ -20,7 +21,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -38,6 +38,7 @@ from rtcload.protocol.gateway import (
 from rtcload.protocol.jsonrpc import DebugReport, Error, FrameError, Request, Result, parse_frame
 from rtcload.protocol.methods import Method
 from rtcload.protocol.redact import install_redaction, redact_text, short_frame
+from rtcload.signaling import dial
 from rtcload.signaling.config import ClientConfig
 from rtcload.signaling.errors import (
     ConnectFailed,
@@ -49,6 +50,7 @@ from rtcload.signaling.errors import (
 from rtcload.signaling.events import EventKind, EventLog
 from rtcload.signaling.keepalive import Keepalive
 from rtcload.signaling.login import Login
+from rtcload.signaling.loss_report import LossReport
 from rtcload.signaling.rpc import RpcChannel
 from rtcload.tasks import TrackedTasks
 
@@ -125,9 +127,7 @@ class Session:
         self._lifecycle: asyncio.Task[None] | None = None
         self._socket_lost_at: float | None = None
         self._connect_started = 0.0
-        self._bad_frames = 0  # unusable frames from the server on this socket, and the last one's problem
-        self._last_bad_frame: str | None = None
-        self._close_note: str | None = None  # how the last socket closed, in words
+        self.loss = LossReport(config.max_frame_bytes)  # how the current socket went wrong, in words
 
     @property
     def sessid(self) -> str | None:
@@ -297,13 +297,8 @@ class Session:
         return self.describe_loss(problem)
 
     def describe_loss(self, problem: str) -> str:
-        """What ended the connection, in words: the failure, how the socket closed, what the server sent."""
-        parts = [problem]
-        if self._close_note and self._close_note not in problem:
-            parts.append(self._close_note)
-        if self._bad_frames:
-            parts.append(f"the server sent {self._bad_frames} unusable frame(s), last: {self._last_bad_frame}")
-        return "; ".join(parts)
+        """What ended the connection, in words (see `loss_report.LossReport.describe`)."""
+        return self.loss.describe(problem)
 
     def _set_fatal(self, exc: BaseException) -> None:
         if self._ready_future is None or self._ready_future.done():
@@ -314,35 +309,20 @@ class Session:
     # ================================================================ socket
 
     def _netloc(self) -> str:
-        return urlsplit(self.config.url).netloc
-
-    def _target_url(self, reconnecting: bool) -> str:
-        parts = urlsplit(self.config.url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        if reconnecting and self.voice_sdk_id:
-            query.append(("voice_sdk_id", self.voice_sdk_id))
-            if self._skip_last_voice_sdk_id:
-                query.append(("skip_last_voice_sdk_id", "true"))
-        return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), parts.fragment))
+        return dial.netloc(self.config.url)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """TLS for wss:// targets: verified by default (the CA file if given); None for ws://."""
-        if not self.config.url.startswith("wss://"):
-            return None
-        if self.config.verify_tls:
-            return ssl.create_default_context(cafile=self.config.ca_file)
-        log.warning("[%s] TLS verification is OFF for %s", self.label, urlsplit(self.config.url).netloc)
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
+        return dial.ssl_context(self.config)
 
     async def _open_and_login(self, reconnecting: bool) -> None:
         self._connect_started = self.events.emit(EventKind.WS_CONNECT_START, reconnect=reconnecting).t
         try:
             self._ws = await asyncio.wait_for(
                 connect(
-                    self._target_url(reconnecting),
+                    dial.target_url(
+                        self.config.url, self.voice_sdk_id if reconnecting else None, self._skip_last_voice_sdk_id
+                    ),
                     ssl=self.ssl_context(),
                     open_timeout=None,
                     ping_interval=None,  # liveness is telnyx_rtc.ping, like the browser SDK
@@ -361,7 +341,7 @@ class Session:
             self.events.emit(EventKind.WS_CONNECT_FAILED, reason=type(exc).__name__)
             raise ConnectFailed(f"connect to {self._netloc()} failed: {exc}", client=self.label) from None
         opened = self.events.emit(EventKind.WS_OPEN).t
-        self._bad_frames, self._last_bad_frame, self._close_note = 0, None, None
+        self.loss.reset()
         if not reconnecting:
             self.registration = RegistrationTimings(opened - self._connect_started, 0.0, 0.0)
         self.keepalive.socket_opened(opened)
@@ -427,7 +407,7 @@ class Session:
                     frame = parse_frame(text, self.config.max_frame_bytes)
                 except FrameError as exc:
                     self.events.emit(EventKind.PROTOCOL_ERROR, code=int(exc.code), detail=exc.detail)
-                    self._note_bad_frame(f"{int(exc.code)} {exc.detail}")
+                    self.loss.bad_frame(f"{int(exc.code)} {exc.detail}")
                     log.warning("[%s] unparseable frame from server: %s (%s)", self.label, exc, short_frame(text))
                     continue
                 try:
@@ -435,7 +415,7 @@ class Session:
                 except Exception as exc:  # a hostile frame must not kill the client
                     detail = redact_text(f"{type(exc).__name__}: {exc}")[:200]
                     self.events.emit(EventKind.PROTOCOL_ERROR, code=int(SdkCode.PROTOCOL_VIOLATION), detail=detail)
-                    self._note_bad_frame(detail)
+                    self.loss.bad_frame(detail)
                     log.warning("[%s] frame %s rejected: %s", self.label, short_frame(text), detail)
         except ConnectionClosed:
             pass
@@ -443,26 +423,8 @@ class Session:
             if ws is self._ws or self._ws is None:
                 self._on_socket_lost(ws)
 
-    def _note_bad_frame(self, problem: str) -> None:
-        self._bad_frames += 1
-        self._last_bad_frame = problem
-
-    def _note_close(self, ws: ClientConnection) -> None:
-        """Say who closed the socket and why, for the error that ends the session."""
-        sent, rcvd = ws.protocol.close_sent, ws.protocol.close_rcvd
-        if sent is not None and sent.code == 1009 and not ws.protocol.close_rcvd_then_sent:
-            self._close_note = (
-                f"the server sent a frame larger than max_frame_bytes ({self.config.max_frame_bytes}); "
-                "we closed the socket with 1009"
-            )
-        elif rcvd is not None and (sent is None or ws.protocol.close_rcvd_then_sent):
-            reason = f" {rcvd.reason!r}" if rcvd.reason else ""
-            self._close_note = f"the server closed the socket with code {rcvd.code}{reason}"
-        elif rcvd is None and sent is None:
-            self._close_note = "the connection dropped without a close frame"
-
     def _on_socket_lost(self, ws: ClientConnection) -> None:
-        self._note_close(ws)
+        self.loss.closed(ws)
         if self.closing:
             return
         code = ws.close_code
@@ -551,7 +513,7 @@ class Session:
             # must not be reported ready (calls would go out without one).
             self.gateway_state = previous
             self.events.emit(EventKind.PROTOCOL_ERROR, code=int(SdkCode.PROTOCOL_VIOLATION), state=str(state))
-            self._note_bad_frame("REGED before the login result (ignored)")
+            self.loss.bad_frame("REGED before the login result (ignored)")
             log.warning("[%s] server sent REGED before the login result; ignored", self.label)
             return
         if action is GatewayAction.READY:
