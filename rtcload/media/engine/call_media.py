@@ -17,8 +17,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from aiortc import RTCRtpCodecParameters, RTCRtpTransceiver
-from aiortc.codecs import CODECS
+from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
@@ -29,6 +28,7 @@ from rtcload.media.engine.engine import MediaEngine, engine_for
 from rtcload.media.engine.rtp import RtpPacket
 from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Link, hook_transceiver, ice_connection, intercept_datagrams, srtp_sessions
+from rtcload.media.engine.telephone_event import TELEPHONE_EVENT, negotiating_events
 from rtcload.media.ice import IceServerSpec
 from rtcload.media.lean import PayloadAnalyzer
 from rtcload.media.peer import CallMedia
@@ -38,22 +38,6 @@ from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec
 log = logging.getLogger("rtcload.media.engine")
 
 ENGINE_CODECS = ("opus", "pcmu", "pcma")
-TELEPHONE_EVENTS = (
-    RTCRtpCodecParameters(mimeType="audio/telephone-event", clockRate=48000, channels=1, payloadType=110),
-    RTCRtpCodecParameters(mimeType="audio/telephone-event", clockRate=8000, channels=1, payloadType=126),
-)
-
-
-def offer_telephone_events() -> None:
-    """Make aiortc negotiate RFC 4733 telephone-event (it has no such codec): the engine sends and detects it.
-
-    aiortc's codec list is process-wide, so every peer of a process that uses the engine offers it (the
-    aiortc baselines never send it; their receivers would not decode one).
-    """
-    audio = CODECS["audio"]
-    for codec in TELEPHONE_EVENTS:
-        if not any(c.mimeType.lower() == codec.mimeType and c.clockRate == codec.clockRate for c in audio):
-            audio.append(codec)
 
 
 class EngineStatsSampler(StatsSampler):
@@ -80,7 +64,6 @@ class _EngineSession:
     decode: bool
 
     def _engine_init(self, decode: bool, one_way_after_s: float, energy_floor_dbfs: float) -> None:
-        offer_telephone_events()
         session: Any = self
         self.decode = decode
         self.stream: EngineStream | None = None
@@ -99,6 +82,20 @@ class _EngineSession:
         if not decode:
             self.analyzer = self.payloads
         self.stats = EngineStatsSampler(self, self.stats.interval_s, enrich=session._enrich_stats)
+
+    # RFC 4733 telephone-event is negotiated by this peer only (telephone_event.py): the SDP steps run
+    # inside negotiating_events(), so aiortc offers and accepts it here and nowhere else in the process.
+    async def create_offer(self) -> str:
+        with negotiating_events():
+            return await super().create_offer()  # type: ignore[misc]  # the AudioSession this mixin precedes
+
+    async def accept_offer(self, sdp: str) -> str:
+        with negotiating_events():
+            return await super().accept_offer(sdp)  # type: ignore[misc]
+
+    async def accept_answer(self, sdp: str) -> None:
+        with negotiating_events():
+            await super().accept_answer(sdp)  # type: ignore[misc]
 
     # last_rtp is read by the signaling client (media-gap measurement, media watchdog)
     @property
@@ -163,7 +160,7 @@ class _EngineSession:
             cname=cname or str(uuid.uuid4()),
         )
         stream.dtmf_payload_type = next(
-            (c.payloadType for c in transceiver._codecs if c.mimeType.lower() == "audio/telephone-event"
+            (c.payloadType for c in transceiver._codecs if c.mimeType.lower() == TELEPHONE_EVENT
              and c.clockRate == codec_parameters.clockRate),
             None,
         )  # fmt: skip
