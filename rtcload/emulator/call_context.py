@@ -61,6 +61,14 @@ def mark_answered(ctx: CallContext, leg: Leg) -> None:
     ctx.changed()
 
 
+def restore_hold(ctx: CallContext, leg: Leg) -> None:
+    """The leg's media endpoint was rebuilt (updateMedia, reattach): it carries the call's hold state again,
+    its own (nothing sent to a held leg) and its bridged partner's (hold music while the partner is held)."""
+    for side in (leg, leg.peer):
+        if side is not None and side.media and not side.ended and side.state is LegState.HELD:
+            ctx.answerer.hold(side.call_id, True)
+
+
 class CallReplies:
     """How the call handlers answer a request: every error is counted, a notification is never answered."""
 

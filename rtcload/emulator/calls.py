@@ -21,6 +21,7 @@ from rtcload.emulator.call_context import (
     CallReplies,
     mark_answered,
     media_mode_of,
+    restore_hold,
 )
 from rtcload.emulator.hangup import Hangup
 from rtcload.emulator.midcall import MidCall
@@ -270,6 +271,7 @@ class CallHandler:
                 return
             if leg.peer is not None and not leg.peer.ended:
                 self.ctx.answerer.link(leg.call_id, leg.peer.call_id)
+            restore_hold(self.ctx, leg)
         leg.reattached += 1
         self.ctx.counters["reattached"] += 1
         self.ctx.changed()

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from typing import Any
 
-from rtcload.emulator.call_context import MEDIA_REFUSED, CallContext, CallReplies, media_mode_of
+from rtcload.emulator.call_context import MEDIA_REFUSED, CallContext, CallReplies, media_mode_of, restore_hold
 from rtcload.emulator.hangup import Hangup
 from rtcload.emulator.session import Leg, LegState, Link
 from rtcload.protocol import messages
@@ -57,6 +57,7 @@ class MidCall:
                     return
                 if leg.peer is not None and not leg.peer.ended:
                     self.ctx.answerer.link(leg.call_id, leg.peer.call_id)
+                restore_hold(self.ctx, leg)
             else:
                 sdp = leg.answer_sdp or static_sdp()
             self.ctx.counters["ice_restarts"] += 1

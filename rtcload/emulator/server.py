@@ -34,7 +34,7 @@ from rtcload.emulator.control import CONTROL_METHOD, token_ok
 from rtcload.emulator.faults import Faults
 from rtcload.emulator.gatekeeper import FAULT_REJECTION, Gatekeeper
 from rtcload.emulator.http_front import HttpFront, websocket_factory
-from rtcload.emulator.session import Leg, Session
+from rtcload.emulator.session import Leg, LegState, Session
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.metrics.emulator_exporter import emulator_registry, exposition
 from rtcload.protocol import messages
@@ -197,6 +197,7 @@ class Emulator:
             "detached_sessions": sum(1 for s in self.sessions.values() if not s.connected),
             "live_legs": len(live),
             "active_legs": sum(1 for leg in live if leg.answered),
+            "held_legs": sum(1 for leg in live if leg.state is LegState.HELD),
             "counters": dict(self.counters),
         }
 

@@ -100,6 +100,8 @@ def call_record(
         "duration_s": (ended - t.answered) if t.answered else None,
         "reattaches": call.reattach_count,
         "media_gaps_s": ";".join("-" if g is None else f"{g:.3f}" for g in call.media_gaps),
+        "holds": call.holds,
+        "held_s": round(call.held_total_s(ended), 3),
         "error": error or call.error,
     }
     report = call.media_report

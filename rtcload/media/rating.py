@@ -162,7 +162,8 @@ def rate_samples(
         # ... while the E-model rates intervals once media has started flowing.
         if a.packets_received == 0:
             continue
-        quality = compute_interval(prev, cur, codec or "opus", burst_r=b.burst_r, on_hold=b.on_hold)
+        # held at either end: media stopped or had yet to resume (an unhold just before b), not a gap
+        quality = compute_interval(prev, cur, codec or "opus", burst_r=b.burst_r, on_hold=a.on_hold or b.on_hold)
         sdk = None
         if b.jitter_s is not None and b.rtt_s is not None:
             sdk = calculate_mos(b.jitter_s * 1000.0, b.rtt_s * 1000.0, b.packets_received, b.packets_lost)

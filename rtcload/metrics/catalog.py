@@ -404,6 +404,14 @@ CATALOG: tuple[Measurement, ...] = (
         emulator=True,
     ),
     _M(
+        "emulator_held_calls",
+        "rtcload_emulator_held_calls",
+        Kind.GAUGE,
+        Unit.COUNT,
+        "call legs on hold now (their client sent telnyx_rtc.modify hold; no media is sent to them)",
+        emulator=True,
+    ),
+    _M(
         "emulator_media_endpoints",
         "rtcload_emulator_media_endpoints",
         Kind.GAUGE,

@@ -90,6 +90,7 @@ class EmulatorCollector(Collector):
         families["emulator_active_calls"].add_metric(["setup"], max(0, live - answered))
         families["emulator_active_calls"].add_metric(["answered"], answered)
         families["emulator_media_endpoints"].add_metric([], state.get("media_endpoints", 0))
+        families["emulator_held_calls"].add_metric([], state.get("held_legs", 0))
         yield from families.values()
 
 

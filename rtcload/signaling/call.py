@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -120,12 +121,20 @@ class Call:
         self.watchdog_started = False
         self.last_media_update: float | None = None
         self.media_gaps: list[float | None] = []  # per recovery: seconds without RTP (None = never resumed)
+        self.holds = 0  # times the platform confirmed a hold
+        self.held_since: float | None = None  # monotonic, while held
+        self.held_s = 0.0  # time on hold so far, not counting the current hold
         self.media_report: object | None = None
         self.media_lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._ended = asyncio.Event()
         self._on_state = on_state
         self.machine = CallStateMachine(call_id, on_change=self._state_changed)
+
+    def held_total_s(self, now: float | None = None) -> float:
+        """Seconds this call spent on hold (the current hold up to `now` included)."""
+        current = 0.0 if self.held_since is None else (time.monotonic() if now is None else now) - self.held_since
+        return self.held_s + current
 
     # ------------------------------------------------------------ state
 

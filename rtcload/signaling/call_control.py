@@ -394,6 +394,14 @@ class CallControl:
         )
         hold_state = result.get("holdState") if isinstance(result, dict) else None
         now_held = hold_state != "active"
+        now = time.monotonic()
+        if now_held and call.held_since is None:
+            call.holds += 1
+            call.held_since = now
+        elif not now_held and call.held_since is not None:
+            call.held_s += now - call.held_since
+            call.held_since = None
+            call.last_media_update = now  # the platform resumes media now: the watchdog counts from here
         if call.media is not None:
             call.media.set_hold(now_held)
         call.machine.to(CallState.HELD if now_held else CallState.ACTIVE, f"modify {action} result")

@@ -209,6 +209,8 @@ class _EngineSession:
         return MediaStats(at=time.monotonic(), codec=codec, clock_rate=clock_rate)
 
     def _engine_hold(self, held: bool) -> None:
+        """The platform's side of hold: nothing more is sent to the held leg (its ticks and echoes stop;
+        sequence numbers stay contiguous and timestamps keep to the wall clock, so the pause is no loss)."""
         self._held = held
         if self.stream is not None and self._negotiated_send:
             self.stream.set_sending(not held)
@@ -240,8 +242,10 @@ class _EngineSession:
 class EngineCallMedia(_EngineSession, CallMedia):
     """The generator's call media on the engine: the source's pre-encoded frames on the engine's clock.
 
-    Hold stops sending (the transceiver direction on hold is sendonly/inactive on a real endpoint: no
-    media flows); unhold resumes with the marker bit set and timestamps that kept to the wall clock.
+    Hold is what the official SDK does (protocol.md §2): a `telnyx_rtc.modify` and nothing else, no
+    SDP renegotiation, no change to its own media. The microphone keeps sending; the platform stops
+    the media toward the holder. So we keep sending, and what changes is what we expect to hear:
+    nothing while held, which is not loss, one-way audio or a media gap (samples carry `on_hold`).
     """
 
     def __init__(
@@ -276,8 +280,16 @@ class EngineCallMedia(_EngineSession, CallMedia):
         return self._engine_transceiver(super()._ensure_transceiver())
 
     def set_hold(self, held: bool) -> None:
+        """Held: expect silence from the platform (one-way detection paused, intervals marked on hold);
+        keep sending, as the SDK does."""
         super().set_hold(held)
-        self._engine_hold(held)
+
+    def local_level(self) -> float | None:
+        """What we send: the source, held or not (the SDK does not mute on hold)."""
+        return self._source_level
+
+
+HOLD_MUSIC = "tone:600"  # what the far party of a held bridged call hears (a platform plays music on hold)
 
 
 class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
@@ -319,6 +331,7 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
             encoded_frames(spec, self.codec_preference or "opus")
         if mode == "echo":
             self._forward_to = self
+        self._relay_partner: EngineMediaEndpoint | None = None
 
     def _ensure_transceiver(self) -> RTCRtpTransceiver:
         return self._engine_transceiver(super()._ensure_transceiver())
@@ -327,9 +340,36 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
         """Bridge two engine "relay" endpoints: payloads each receives are sent out by the other."""
         if not isinstance(other, EngineMediaEndpoint) or "relay" not in (self.mode, other.mode):
             raise ValueError("relay_to needs two engine endpoints in relay mode")
-        self._forward_to = other
-        other._forward_to = self
+        self._relay_partner, other._relay_partner = other, self
+        self._apply_relay_hold(other)
 
     def set_hold(self, held: bool) -> None:
-        """The platform holds the call: its side stops sending too."""
+        """This leg's client put the call on hold (or took it off); the platform's side of Verto hold.
+
+        The SDK's hold is a signaling request only (protocol.md §2: no SDP, its media untouched); the
+        platform suspends the holder's media and plays music on hold to the far party. So nothing more
+        is sent to this leg and nothing it sends is echoed; on a bridged call its audio is no longer
+        relayed, and its partner hears HOLD_MUSIC until unhold.
+        """
         self._engine_hold(held)
+        if self._relay_partner is not None:
+            self._apply_relay_hold(self._relay_partner)
+
+    def _apply_relay_hold(self, partner: EngineMediaEndpoint) -> None:
+        """What flows between two bridged legs for their hold states: audio both ways when neither is
+        held; hold music to a leg whose partner is held (a held leg itself is sent nothing)."""
+        for leg, other in ((self, partner), (partner, self)):
+            leg._forward_to = None if (leg._held or other._held) else other
+            leg._play(HOLD_MUSIC if other._held else None)
+
+    def _play(self, spec: str | None) -> None:
+        """Send `spec`'s frames on the engine's ticks (None: only what is relayed to this leg)."""
+        if spec == self._send_frames_spec:
+            return
+        self._send_frames_spec = spec
+        stream = self.stream
+        if stream is not None and self._negotiated_send:
+            stream.frames = None if spec is None else encoded_frames(spec, stream.codec.name)
+            if stream.sending:  # a new talkspurt: the next packet carries the marker bit
+                stream.set_sending(False)
+                stream.set_sending(True)
