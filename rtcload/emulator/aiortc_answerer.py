@@ -40,25 +40,25 @@ class AiortcAnswerer:
         self.endpoints: dict[str, MediaEndpoint] = {}
         self.reports: dict[str, dict[str, Any]] = {}
 
-    def _new(self, call_id: str, mode: str) -> MediaEndpoint:
+    def _new(self, call_id: str, mode: str, codec: str | None = None) -> MediaEndpoint:
         if self.media_path == "engine":
             from rtcload.media.engine.call_media import EngineMediaEndpoint
 
-            endpoint: MediaEndpoint = EngineMediaEndpoint(mode, ice_servers=self.ice_servers)
+            endpoint: MediaEndpoint = EngineMediaEndpoint(mode, codec=codec, ice_servers=self.ice_servers)
         elif self.media_path == "lean":
             from rtcload.media.lean import LeanMediaEndpoint
 
-            endpoint = LeanMediaEndpoint(mode, ice_servers=self.ice_servers)
+            endpoint = LeanMediaEndpoint(mode, codec=codec, ice_servers=self.ice_servers)
         else:
-            endpoint = MediaEndpoint(mode, ice_servers=self.ice_servers)
+            endpoint = MediaEndpoint(mode, codec=codec, ice_servers=self.ice_servers)
         self.endpoints[call_id] = endpoint
         return endpoint
 
     async def answer(self, call_id: str, offer: str, mode: str) -> str:
         return await self._new(call_id, mode).answer(offer)
 
-    async def reoffer(self, call_id: str, mode: str) -> str:
-        return await self._new(call_id, mode).offer()
+    async def reoffer(self, call_id: str, mode: str, codec: str | None = None) -> str:
+        return await self._new(call_id, mode, codec).offer()
 
     async def accept_answer(self, call_id: str, sdp: str) -> None:
         endpoint = self.endpoints.get(call_id)
@@ -67,7 +67,10 @@ class AiortcAnswerer:
         await endpoint.accept_answer(sdp)
 
     def link(self, call_a: str, call_b: str) -> None:
-        """Relay audio between two bridged legs' endpoints (both created in "relay" mode)."""
+        """Relay audio between two bridged legs' endpoints (both created in "relay" mode).
+
+        Legs on different codecs are transcoded by the engine (media/engine/transcode.py) and by the
+        naive path (it decodes anyway); the lean baseline relays payloads and refuses (ValueError)."""
         self.endpoints[call_a].relay_to(self.endpoints[call_b])
 
     def hold(self, call_id: str, held: bool) -> None:

@@ -1,6 +1,10 @@
 """Calls to a registered client: the platform rings the callee's session and bridges the two legs,
 terminating both legs' media and relaying between them when its answerer relays media, or passing
 the clients' SDP through when it does not.
+
+Like a platform that avoids transcoding, it offers the callee the caller's codec first; when the
+callee still answers another codec the relay transcodes (counted as `calls_transcoded`), and a media
+path that cannot (the lean baseline) ends the call with INCOMPATIBLE_DESTINATION rather than relay noise.
 """
 
 from __future__ import annotations
@@ -10,13 +14,20 @@ import contextlib
 import logging
 import uuid
 
-from rtcload.emulator.call_context import CANCEL, RELAY_MODE, CallContext, CallReplies, mark_answered
+from rtcload.emulator.call_context import (
+    CANCEL,
+    RELAY_CODECS,
+    RELAY_MODE,
+    CallContext,
+    CallReplies,
+    mark_answered,
+)
 from rtcload.emulator.hangup import Hangup
 from rtcload.emulator.session import Leg, Link
 from rtcload.protocol import messages
 from rtcload.protocol.codes import RpcErrorCode
 from rtcload.protocol.jsonrpc import Request
-from rtcload.protocol.sdp import sdp_problem
+from rtcload.protocol.sdp import first_codec, sdp_problem
 
 log = logging.getLogger("rtcload.emulator")
 
@@ -53,10 +64,13 @@ class Bridge:
         if relay:
             # The platform terminates both legs' media and relays the audio between them.
             caller.media = True
+            # the codec the caller's leg will use (the first of its offer the relay carries: an answerer
+            # without a preference takes the offerer's order) goes first in the callee's offer
+            codec = first_codec(caller.offer_sdp, RELAY_CODECS)
             try:
                 caller.answer_sdp, offer_to_callee = await asyncio.gather(
                     self.ctx.answerer.answer(caller.call_id, caller.offer_sdp, RELAY_MODE),
-                    self.ctx.answerer.reoffer(callee.call_id, RELAY_MODE),
+                    self.ctx.answerer.reoffer(callee.call_id, RELAY_MODE, codec),
                 )
             except Exception as exc:  # the caller's offer passed the SDP check but not aiortc: its fault, not ours
                 log.info("call %s: relay media refused the offer: %s", caller.call_id, exc)
@@ -110,7 +124,8 @@ class Bridge:
         if leg.media and caller is not None:
             if not await self.replies.media_ok(conn, request, leg, self.ctx.answerer.accept_answer(leg.call_id, sdp)):
                 return
-            self.ctx.answerer.link(caller.call_id, leg.call_id)
+            if not await self._link(conn, request, caller, leg, sdp):
+                return
         leg.answer_sdp = sdp
         mark_answered(self.ctx, leg)
         await self.replies.reply(
@@ -124,3 +139,20 @@ class Bridge:
             for task in list(caller.tasks):  # the no-answer timer
                 if task is not asyncio.current_task():
                     task.cancel()
+
+    async def _link(self, conn: Link, request: Request, caller: Leg, callee: Leg, answer: str) -> bool:
+        """Relay the two legs' media; False (the call ended, the answer refused) when the media path cannot."""
+        codecs = first_codec(caller.answer_sdp, RELAY_CODECS), first_codec(answer, RELAY_CODECS)
+        try:
+            self.ctx.answerer.link(caller.call_id, callee.call_id)
+        except ValueError as exc:
+            log.info("call %s: cannot relay %s to %s: %s", caller.call_id, *codecs, exc)
+            self.ctx.counters["media_refused"] += 1
+            message = f"the platform cannot relay {codecs[0]} to {codecs[1]} on this media path"
+            await self.replies.error(conn, request, RpcErrorCode.INVALID_PARAMS, callee.call_id, message)
+            await self.hangup.remote_bye(callee, "INCOMPATIBLE_DESTINATION")
+            return False
+        if codecs[0] != codecs[1]:
+            self.ctx.counters["calls_transcoded"] += 1
+            log.info("call %s: relayed %s <-> %s with transcoding", caller.call_id, *codecs)
+        return True

@@ -27,6 +27,7 @@ log = logging.getLogger("rtcload.emulator")
 # What the far end of a bridged call hears when this side ends it, by state.
 CANCEL = "ORIGINATOR_CANCEL"
 RELAY_MODE = "relay"  # media endpoint mode for the two legs of a bridged call
+RELAY_CODECS = ("opus", "pcmu", "pcma")  # what the emulator's media endpoints carry
 BUSY_LIKE = {"USER_BUSY", "CALL_REJECTED"}
 MEDIA_REFUSED = "the media endpoint could not use this SDP or candidate"
 

@@ -21,7 +21,10 @@ class MediaAnswerer(Protocol):
 
     async def answer(self, call_id: str, offer: str, mode: str) -> str: ...
 
-    async def reoffer(self, call_id: str, mode: str) -> str: ...
+    async def reoffer(self, call_id: str, mode: str, codec: str | None = None) -> str:
+        """The platform's offer for a leg it calls; `codec` (opus, pcmu, pcma) first when given: the
+        codec of the leg it will be bridged to, so that the two need no transcoding."""
+        ...
 
     async def accept_answer(self, call_id: str, sdp: str) -> None: ...
 
@@ -47,7 +50,7 @@ class StaticAnswerer:
         self.offers[call_id] = offer
         return static_sdp()
 
-    async def reoffer(self, call_id: str, mode: str) -> str:
+    async def reoffer(self, call_id: str, mode: str, codec: str | None = None) -> str:
         return static_sdp()
 
     async def accept_answer(self, call_id: str, sdp: str) -> None:

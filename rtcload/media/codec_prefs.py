@@ -26,3 +26,14 @@ def prefer_codec(transceiver: RTCRtpTransceiver, codec: str | None, strict: bool
     first = [c for c in available if c.mimeType.lower() == wanted]
     rest = [] if strict else [c for c in available if c.mimeType.lower() != wanted]
     transceiver.setCodecPreferences(first + rest)
+
+
+def follow_answer(transceiver: RTCRtpTransceiver | None) -> None:
+    """Before applying an answer to our offer: let the answer's codec order rule, not our preference.
+
+    The answer's first codec is the one both sides send (JSEP). aiortc reorders the answer's codecs by the
+    offerer's preference, so an offerer preferring Opus would send Opus to a far end that answered PCMU
+    (and sends PCMU): noise one way. Our preference shaped the offer; the answer decides.
+    """
+    if transceiver is not None:
+        transceiver.setCodecPreferences([])

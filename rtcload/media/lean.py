@@ -315,5 +315,9 @@ class LeanMediaEndpoint(_LeanReceive, MediaEndpoint):
         """Bridge two lean "relay" endpoints: payloads each receives are sent out by the other."""
         if not isinstance(other, LeanMediaEndpoint) or self.packet_echo is None or other.packet_echo is None:
             raise ValueError("relay_to needs two lean endpoints in relay mode")
+        if self.codec != other.codec:  # payloads of one codec are noise in another; lean does not transcode
+            raise ValueError(
+                f"the lean path relays payloads as they are and cannot relay {self.codec} to {other.codec}"
+            )
         self.payloads.on_payload = other.packet_echo.push
         other.payloads.on_payload = self.packet_echo.push

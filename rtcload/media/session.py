@@ -19,7 +19,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from rtcload.media.analysis import AnalyzerSummary, ReceiveAnalyzer
-from rtcload.media.codec_prefs import check_codec, prefer_codec
+from rtcload.media.codec_prefs import check_codec, follow_answer, prefer_codec
 from rtcload.media.ice import rtc_configuration
 from rtcload.media.ice_diag import IceDiagnostics, IceReport
 from rtcload.media.sequence import LossRunTracker
@@ -225,6 +225,7 @@ class AudioSession:
         return await self._set_local(await self.pc.createOffer())
 
     async def accept_answer(self, sdp: str) -> None:
+        follow_answer(self.transceiver)
         await self._set_remote(sdp, "answer")
 
     async def accept_offer(self, sdp: str) -> str:

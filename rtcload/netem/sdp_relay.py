@@ -158,10 +158,10 @@ class ImpairedAnswerer:
             raise
         return self._platform_side(relay, answer)
 
-    async def reoffer(self, call_id: str, mode: str) -> str:
+    async def reoffer(self, call_id: str, mode: str, codec: str | None = None) -> str:
         relay = await self._new_relay(call_id)
         try:
-            offer = await self.inner.reoffer(call_id, mode)
+            offer = await self.inner.reoffer(call_id, mode, codec)
         except BaseException:
             await self._stop(call_id)
             raise

@@ -97,3 +97,34 @@ def candidate_problem(line: object) -> str | None:
     if port > 65535:
         return "candidate port out of range"
     return None
+
+
+_STATIC_AUDIO = {0: "pcmu", 8: "pcma", 9: "g722", 18: "g729"}  # RFC 3551 static payload types
+
+
+def audio_codecs(sdp: str) -> list[str]:
+    """The first audio section's codecs in the order offered (lower-case names: opus, pcmu, telephone-event).
+
+    An answer's first codec is the one the call uses; an offer's first one the offerer prefers.
+    """
+    formats: list[int] = []
+    names: dict[int, str] = {}
+    in_audio = False
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            if in_audio:
+                break
+            fields = line[2:].split()
+            in_audio = bool(fields) and fields[0] == "audio"
+            if in_audio:
+                formats = [int(f) for f in fields[3:] if f.isdigit()]
+        elif in_audio and line.startswith("a=rtpmap:"):
+            pt, _, encoding = line[len("a=rtpmap:") :].partition(" ")
+            if pt.isdigit():
+                names[int(pt)] = encoding.split("/", 1)[0].lower()
+    return [names.get(pt) or _STATIC_AUDIO.get(pt, str(pt)) for pt in formats]
+
+
+def first_codec(sdp: str, supported: tuple[str, ...]) -> str | None:
+    """The first of the SDP's audio codecs that is in `supported` (what a relay would use), or None."""
+    return next((codec for codec in audio_codecs(sdp) if codec in supported), None)

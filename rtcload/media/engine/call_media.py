@@ -29,6 +29,7 @@ from rtcload.media.engine.rtp import RtpPacket
 from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Link, hook_transceiver, ice_connection, intercept_datagrams, srtp_sessions
 from rtcload.media.engine.telephone_event import TELEPHONE_EVENT, negotiating_events
+from rtcload.media.engine.transcode import Transcoder
 from rtcload.media.ice import IceServerSpec
 from rtcload.media.lean import PayloadAnalyzer
 from rtcload.media.peer import CallMedia
@@ -332,16 +333,52 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
         if mode == "echo":
             self._forward_to = self
         self._relay_partner: EngineMediaEndpoint | None = None
+        self._relay_hop: EngineMediaEndpoint | _TranscodingHop | None = None  # where this leg's audio goes
 
     def _ensure_transceiver(self) -> RTCRtpTransceiver:
         return self._engine_transceiver(super()._ensure_transceiver())
 
     def relay_to(self, other: MediaEndpoint) -> None:
-        """Bridge two engine "relay" endpoints: payloads each receives are sent out by the other."""
+        """Bridge two engine "relay" endpoints: payloads each receives are sent out by the other, as they
+        are when both legs negotiated one codec, transcoded (off the loop, transcode.py) when not."""
         if not isinstance(other, EngineMediaEndpoint) or "relay" not in (self.mode, other.mode):
             raise ValueError("relay_to needs two engine endpoints in relay mode")
+        for leg in (self, other):
+            leg._stop_transcoding()
         self._relay_partner, other._relay_partner = other, self
+        self._relay_hop, other._relay_hop = self._hop_to(other), other._hop_to(self)
         self._apply_relay_hold(other)
+
+    def _hop_to(self, other: EngineMediaEndpoint) -> EngineMediaEndpoint | _TranscodingHop:
+        mine, theirs = self.codec, other.codec
+        if mine is None or theirs is None or mine == theirs:
+            return other
+        log.info("relay %s -> %s: transcoding", mine, theirs)
+
+        def deliver(payload: bytes, timestamp: int, marker: bool, arrival: float) -> None:
+            if other.stream is not None:
+                other.stream.forward(payload, timestamp, marker, arrival)
+
+        return _TranscodingHop(Transcoder(mine, theirs, deliver, asyncio.get_running_loop()))
+
+    @property
+    def transcoder(self) -> Transcoder | None:
+        """The transcoder of this leg's audio toward its bridged partner, when their codecs differ."""
+        hop = self._relay_hop
+        return hop.stream.transcoder if isinstance(hop, _TranscodingHop) else None
+
+    def _stop_transcoding(self) -> None:
+        if self.transcoder is not None:
+            self.transcoder.stop()
+        self._relay_hop = None
+
+    def _release_media(self) -> None:
+        """The leg ends: nothing more is transcoded from it, nor toward it."""
+        partner = self._relay_partner
+        self._stop_transcoding()
+        if partner is not None and partner._relay_partner is self:
+            partner._stop_transcoding()
+        super()._release_media()
 
     def set_hold(self, held: bool) -> None:
         """This leg's client put the call on hold (or took it off); the platform's side of Verto hold.
@@ -359,7 +396,8 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
         """What flows between two bridged legs for their hold states: audio both ways when neither is
         held; hold music to a leg whose partner is held (a held leg itself is sent nothing)."""
         for leg, other in ((self, partner), (partner, self)):
-            leg._forward_to = None if (leg._held or other._held) else other
+            session: Any = leg  # _forward_to takes the partner, or a transcoding hop standing in for it
+            session._forward_to = None if (leg._held or other._held) else (leg._relay_hop or other)
             leg._play(HOLD_MUSIC if other._held else None)
 
     def _play(self, spec: str | None) -> None:
@@ -373,3 +411,21 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
             if stream.sending:  # a new talkspurt: the next packet carries the marker bit
                 stream.set_sending(False)
                 stream.set_sending(True)
+
+
+class _TranscodedStream:
+    """Stands in for the partner's stream on a transcoded relay: what the engine forwards is transcoded first."""
+
+    def __init__(self, transcoder: Transcoder) -> None:
+        self.transcoder = transcoder
+
+    def forward(self, payload: bytes, timestamp: int, marker: bool, now: float) -> None:
+        self.transcoder.push(payload, timestamp, marker, now)
+
+
+class _TranscodingHop:
+    """Where a relay leg's audio goes when the partner's codec differs: the engine forwards received
+    payloads to `hop.stream.forward(...)`, as to a partner, and the transcoder sends them on."""
+
+    def __init__(self, transcoder: Transcoder) -> None:
+        self.stream = _TranscodedStream(transcoder)

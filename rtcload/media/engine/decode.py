@@ -15,7 +15,7 @@ import asyncio
 import collections
 import logging
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc.codecs import get_decoder
 from aiortc.jitterbuffer import JitterFrame
@@ -39,16 +39,22 @@ def _original(module: str, name: str) -> Any:
     return getattr(_thread, name)
 
 
+class DecodeJob(Protocol):
+    """Work on one received payload, run in the decode thread (a sampled decoder, a relay transcoder)."""
+
+    def decode(self, payload: bytes, arrival: float) -> None: ...
+
+
 class _DecodeWorker:
-    """The process's decoding thread: (decoder, payload, arrival) jobs in, PCM to each call's analyzer out."""
+    """The process's decoding thread: (job, payload, arrival) in; each job sends its results to the loop."""
 
     def __init__(self) -> None:
-        self._jobs: collections.deque[tuple[SampledDecoder, bytes, float]] = collections.deque(maxlen=MAX_QUEUED)
+        self._jobs: collections.deque[tuple[DecodeJob, bytes, float]] = collections.deque(maxlen=MAX_QUEUED)
         self._wake = _original("_thread", "allocate_lock")()
         self._wake.acquire()
         self._started = False
 
-    def push(self, decoder: SampledDecoder, payload: bytes, arrival: float) -> None:
+    def push(self, decoder: DecodeJob, payload: bytes, arrival: float) -> None:
         self._jobs.append((decoder, payload, arrival))
         if not self._started:
             self._started = True
@@ -78,6 +84,11 @@ def _worker() -> _DecodeWorker:
     if _WORKER is None:
         _WORKER = _DecodeWorker()
     return _WORKER
+
+
+def off_loop(job: DecodeJob, payload: bytes, arrival: float) -> None:
+    """On the loop: queue `job.decode(payload, arrival)` for the process's decode thread."""
+    _worker().push(job, payload, arrival)
 
 
 class SampledDecoder:
