@@ -10,6 +10,7 @@ import pytest
 
 from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
+from rtcload.metrics.emulator_exporter import exposition
 from rtcload.protocol.sdp import audio_codecs, first_codec, static_sdp
 from rtcload.signaling import ClientConfig, InboundPolicy, PasswordCredentials, SignalingClient
 from rtcload.signaling.errors import CallFailed
@@ -58,6 +59,7 @@ async def test_opus_and_pcmu_legs_hear_each_other_through_a_transcoding_relay(en
         assert await far.media.analyzer.wait_until(lambda a: a.first_audio_at is not None, 20)
         assert (call.media.codec, far.media.codec) == ("opus", "pcmu")
         assert engine_emulator.counters["calls_transcoded"] == 1
+        assert b"rtcload_emulator_calls_transcoded_total 1.0" in exposition(engine_emulator.metrics_registry)
         assert await call.media.analyzer.wait_until(lambda a: a.detect_tone(880, 10), 20)  # PCMU -> Opus
         assert await far.media.analyzer.wait_until(lambda a: a.detect_tone(440, 10), 20)  # Opus -> PCMU
         for media in (call.media, far.media):

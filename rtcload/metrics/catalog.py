@@ -404,6 +404,14 @@ CATALOG: tuple[Measurement, ...] = (
         emulator=True,
     ),
     _M(
+        "emulator_calls_transcoded",
+        "rtcload_emulator_calls_transcoded_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "bridged calls whose legs answered different codecs, relayed with transcoding",
+        emulator=True,
+    ),
+    _M(
         "emulator_held_calls",
         "rtcload_emulator_held_calls",
         Kind.GAUGE,

@@ -91,6 +91,7 @@ class EmulatorCollector(Collector):
         families["emulator_active_calls"].add_metric(["answered"], answered)
         families["emulator_media_endpoints"].add_metric([], state.get("media_endpoints", 0))
         families["emulator_held_calls"].add_metric([], state.get("held_legs", 0))
+        families["emulator_calls_transcoded"].add_metric([], counters.get("calls_transcoded", 0))
         yield from families.values()
 
 

@@ -373,11 +373,14 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
         self._relay_hop = None
 
     def _release_media(self) -> None:
-        """The leg ends: nothing more is transcoded from it, nor toward it."""
+        """The leg's media ends: nothing more is transcoded from it, nor relayed or transcoded toward it
+        (its partner's audio goes nowhere until relinked, not into this leg's closed socket)."""
         partner = self._relay_partner
         self._stop_transcoding()
         if partner is not None and partner._relay_partner is self:
             partner._stop_transcoding()
+            session: Any = partner
+            session._forward_to = None
         super()._release_media()
 
     def set_hold(self, held: bool) -> None:
