@@ -13,7 +13,7 @@ from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.metrics.emulator_exporter import exposition
 from rtcload.protocol.sdp import audio_codecs, first_codec, static_sdp
 from rtcload.signaling import ClientConfig, InboundPolicy, PasswordCredentials, SignalingClient
-from rtcload.signaling.errors import CallFailed
+from rtcload.signaling.errors import CallFailed, ServerError
 from tests.conftest import fast_config
 from tests.test_media_engine import connect, engine_media, wait_stats
 
@@ -104,6 +104,32 @@ async def test_a_media_path_that_cannot_transcode_ends_the_call_clearly():
             legs = list(emulator.legs.values())
             assert len(legs) == 2 and all(leg.cause == "INCOMPATIBLE_DESTINATION" for leg in legs)
             assert emulator.counters["media_refused"] == 1 and emulator.counters["calls_transcoded"] == 0
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+async def test_renegotiating_to_a_codec_the_lean_relay_cannot_carry_ends_the_call_clearly():
+    """updateMedia to PCMU on a lean Opus bridge: a JSON-RPC error and a bye, not an internal error or noise."""
+    async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True, media_path="lean")) as emulator:
+        codec = ["opus"]
+        bob = SignalingClient(
+            ClientConfig(url=emulator.url, credentials=PasswordCredentials("bob", "bob-pass")),
+            lambda: engine_media("tone:880", codec=None),
+            inbound_policy=InboundPolicy.ANSWER,
+        )
+        await bob.connect(timeout=20)
+        alice = await connect(emulator.url, lambda: engine_media("tone:440", codec=codec[0]))
+        try:
+            call = await alice.call("bob", answer_timeout_s=20)
+            far = next(iter(bob.calls.values()))
+            assert (call.media.codec, far.media.codec) == ("opus", "opus")
+            codec[0] = "pcmu"  # alice's new offer prefers PCMU: the lean relay endpoint answers it
+            with pytest.raises(ServerError):
+                await call.update_media()
+            assert await call.wait_ended(10) and await far.wait_ended(10)
+            assert call.cause == "INCOMPATIBLE_DESTINATION"
+            assert emulator.counters["media_refused"] == 1 and emulator.counters["internal_errors"] == 0
         finally:
             await alice.close()
             await bob.close()

@@ -70,6 +70,20 @@ def restore_hold(ctx: CallContext, leg: Leg) -> None:
             ctx.answerer.hold(side.call_id, True)
 
 
+def rejoin_media(ctx: CallContext, leg: Leg) -> str | None:
+    """The leg's media endpoint was rebuilt (updateMedia, reattach): relay it to its bridged partner again
+    and give it the call's hold state. Returns why not when the media path cannot relay the two legs'
+    codecs (the lean baseline does not transcode), else None."""
+    peer = leg.peer
+    if peer is not None and not peer.ended:
+        try:
+            ctx.answerer.link(leg.call_id, peer.call_id)
+        except ValueError as exc:
+            return str(exc)
+    restore_hold(ctx, leg)
+    return None
+
+
 class CallReplies:
     """How the call handlers answer a request: every error is counted, a notification is never answered."""
 
@@ -112,6 +126,13 @@ class CallReplies:
             await self.error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, MEDIA_REFUSED)
             return False
         return True
+
+    async def refuse_media(self, conn: Link, request: Request, leg: Leg, why: str) -> None:
+        """The leg's new media cannot be used (its old media is gone): a JSON-RPC error naming the media,
+        the reason in our log, and the caller of `refuse_media` ends the call."""
+        self.ctx.counters["media_refused"] += 1
+        log.info("call %s: media refused %s: %s", leg.call_id, request.method, why)
+        await self.error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, MEDIA_REFUSED)
 
     async def send_to(self, leg: Leg, frame: Request) -> bool:
         """A server request to the leg's client, if it has a socket now (False if not, or not sent)."""

@@ -21,7 +21,7 @@ from rtcload.emulator.call_context import (
     CallReplies,
     mark_answered,
     media_mode_of,
-    restore_hold,
+    rejoin_media,
 )
 from rtcload.emulator.hangup import Hangup
 from rtcload.emulator.midcall import MidCall
@@ -269,9 +269,11 @@ class CallHandler:
         if leg.media:
             if not await self.replies.media_ok(conn, request, leg, self.ctx.answerer.accept_answer(leg.call_id, sdp)):
                 return
-            if leg.peer is not None and not leg.peer.ended:
-                self.ctx.answerer.link(leg.call_id, leg.peer.call_id)
-            restore_hold(self.ctx, leg)
+            why = rejoin_media(self.ctx, leg)
+            if why is not None:
+                await self.replies.refuse_media(conn, request, leg, why)
+                await self.hangup.remote_bye(leg, "INCOMPATIBLE_DESTINATION")
+                return
         leg.reattached += 1
         self.ctx.counters["reattached"] += 1
         self.ctx.changed()

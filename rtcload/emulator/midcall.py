@@ -11,7 +11,7 @@ import contextlib
 import logging
 from typing import Any
 
-from rtcload.emulator.call_context import MEDIA_REFUSED, CallContext, CallReplies, media_mode_of, restore_hold
+from rtcload.emulator.call_context import MEDIA_REFUSED, CallContext, CallReplies, media_mode_of, rejoin_media
 from rtcload.emulator.hangup import Hangup
 from rtcload.emulator.session import Leg, LegState, Link
 from rtcload.protocol import messages
@@ -55,9 +55,11 @@ class MidCall:
                     await self.replies.error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, MEDIA_REFUSED)
                     await self.hangup.remote_bye(leg, "INCOMPATIBLE_DESTINATION")
                     return
-                if leg.peer is not None and not leg.peer.ended:
-                    self.ctx.answerer.link(leg.call_id, leg.peer.call_id)
-                restore_hold(self.ctx, leg)
+                why = rejoin_media(self.ctx, leg)
+                if why is not None:
+                    await self.replies.refuse_media(conn, request, leg, why)
+                    await self.hangup.remote_bye(leg, "INCOMPATIBLE_DESTINATION")
+                    return
             else:
                 sdp = leg.answer_sdp or static_sdp()
             self.ctx.counters["ice_restarts"] += 1
