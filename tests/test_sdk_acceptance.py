@@ -151,9 +151,15 @@ def test_outbound_echo_call_flows_audio_both_ways_and_clears_normally() -> None:
 
 def test_hold_unhold_and_dtmf_digits_reach_the_emulator() -> None:
     digits = "1*9#"
-    verdict = run_scenario("outbound", "--dest", "echo", "--hold", "--dtmf", digits, "--stay", "2")
+    verdict = run_scenario("outbound", "--dest", "echo", "--hold", "--hold-for", "1.5", "--dtmf", digits, "--stay", "2")
     result = result_of(verdict)
     assert result["held"] and result["unheld"]
+    # held: the SDK keeps sending (hold is signaling only), the platform sends it nothing (docs/scenarios.md)
+    assert result["audio_before_hold"]
+    start, end = result["hold_stats"]["start"], result["hold_stats"]["end"]
+    assert end["outbound"]["packetsSent"] - start["outbound"]["packetsSent"] >= 40, result["hold_stats"]
+    assert end["inbound"]["packetsReceived"] - start["inbound"]["packetsReceived"] <= 2, result["hold_stats"]
+    assert result["stats"]["inbound"]["packetsReceived"] > end["inbound"]["packetsReceived"] + 25  # unhold resumed it
     assert "held" in result["states"]
     counters = verdict["emulator"]["snapshot"]["counters"]
     assert counters.get("modify_hold") == 1 and counters.get("modify_unhold") == 1, counters

@@ -8,7 +8,7 @@
 // Exit code 0 when the scenario succeeded.
 //
 // Usage: node harness.mjs <outbound|jwt|inbound|remote-bye> --url ws://127.0.0.1:PORT/
-//          [--login L] [--password P] [--token JWT] [--dest echo] [--hold] [--dtmf 123]
+//          [--login L] [--password P] [--token JWT] [--dest echo] [--hold] [--hold-for S] [--dtmf 123]
 //          [--stay 3] [--timeout 25] [--hangup local|remote] [--call-reports]
 // Network: the page only talks to 127.0.0.1 (iceServers: [], no call reports); run it inside
 // `unshare --net` with lo up to make that a guarantee.
@@ -47,6 +47,7 @@ function parseArgs(argv) {
     token: '',
     dest: 'echo',
     hold: false,
+    holdFor: 0, // seconds held before unhold, with getStats at both ends of the held time
     dtmf: '',
     stay: 3,
     timeout: 25,
@@ -66,6 +67,7 @@ function parseArgs(argv) {
     const value = argv[++i];
     if (value === undefined) throw new Error(`missing value for --${key}`);
     if (key === 'stay' || key === 'timeout') opts[key] = Number(value);
+    else if (key === 'hold-for') opts.holdFor = Number(value);
     else if (key in opts) opts[key] = value;
     else throw new Error(`unknown option --${key}`);
   }
@@ -287,9 +289,23 @@ async function pageScenario(opts) {
   const destroyW = stateWaiter(call.id, 'destroy');
 
   if (opts.hold) {
+    if (opts.holdFor > 0) {
+      // hold once the platform's audio flows, so that "nothing arrives while held" means it stopped
+      const until = performance.now() + ms;
+      const heard = async () => ((await stats(call)).inbound || {}).packetsReceived > 0;
+      while (!(await heard()) && performance.now() < until) await new Promise((r) => setTimeout(r, 100));
+      result.audio_before_hold = await heard();
+    }
     await call.hold();
     await withTimeout(stateWaiter(call.id, 'held').promise, ms, 'held');
     result.held = true;
+    if (opts.holdFor > 0) {
+      // what flows while held: the SDK's hold is signaling only, so its own RTP keeps going out
+      await new Promise((r) => setTimeout(r, 500)); // packets in flight at the hold drain first
+      const start = await stats(call);
+      await new Promise((r) => setTimeout(r, opts.holdFor * 1000));
+      result.hold_stats = { start, end: await stats(call), seconds: opts.holdFor };
+    }
     // a second "active" waiter: the first one already resolved
     callStates.get(call.id).delete('active');
     await call.unhold();

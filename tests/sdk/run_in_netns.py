@@ -102,6 +102,8 @@ class Driver:
             cmd += ["--dtmf", a.dtmf]
         if a.hold:
             cmd += ["--hold"]
+        if a.hold_for:
+            cmd += ["--hold-for", str(a.hold_for)]
         if a.scenario == "inbound":
             cmd += ["--hangup", "remote"]
         if a.call_report_id:
@@ -232,6 +234,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--dest", default="echo")
     p.add_argument("--dtmf", default="")
     p.add_argument("--hold", action="store_true")
+    p.add_argument("--hold-for", type=float, default=0.0, help="seconds held, with getStats at both ends")
     p.add_argument("--stay", type=float, default=3.0)
     p.add_argument("--timeout", type=float, default=25.0)
     p.add_argument("--call-report-id", default="", help="emulator hands this out; the SDK uploads call reports")
