@@ -4,3 +4,10 @@ aiortc still negotiates (SDP, ICE with consent freshness, DTLS); once DTLS is up
 call's SRTP sessions and selected ICE pair (takeover.py) and sends/receives itself (engine.py,
 stream.py). The sans-I/O wire formats live beside it (rtp.py, rtcp.py, receive_stats.py, dtmf.py).
 """
+
+
+def native_path() -> str:
+    """'native' when the engine's per-packet path runs in C (the `_native` extension), else 'python'."""
+    from rtcload.media.engine.native import native_path as path
+
+    return path()

@@ -102,7 +102,7 @@ typedef struct {
 static PyTypeObject TxType;
 
 static int tx_fatal_errno(int e) {
-    return e == EBADF || e == ENOTSOCK || e == EDESTADDRREQ || e == EFAULT || e == EINVAL || e == EPIPE;
+    return e == EBADF || e == ENOTSOCK || e == EDESTADDRREQ || e == EFAULT || e == EINVAL || e == EPIPE || e == EAFNOSUPPORT;
 }
 
 /* pack + protect + sendto + count; -1 with err_kind/err_code set when the stream cannot send any more. */
