@@ -74,6 +74,12 @@ def native_path() -> str:
     return "native" if native_enabled() else "python"
 
 
+def path_used() -> str | None:
+    """The per-packet path this process' engine ran calls on ('native' or 'python'); None if it carried none.
+    (A TURN-relayed call takes the Python path inside a native engine; the answer is the process' path.)"""
+    return native_path() if _logged else None
+
+
 def _log_path_once() -> None:
     global _logged
     if not _logged:
