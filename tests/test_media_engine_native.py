@@ -83,10 +83,10 @@ def test_the_c_parser_accepts_and_rejects_exactly_what_parse_rtp_does(data):
 class PythonReceiver:
     """The reference: EngineStream.on_datagram with the engine's own loss tracker and payload analyzer."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_flags: int = 20_000) -> None:
         self.stream = EngineStream(None, Srtp(session(True)), Srtp(session(False)), PCMU, ssrc=1, cname="ref")  # type: ignore[arg-type]
         self.stream.dtmf_payload_type = DTMF_PT
-        self.stream.loss_runs = LossRunTracker()
+        self.stream.loss_runs = LossRunTracker(max_flags)
         self.analyzer = PayloadAnalyzer(lambda: "pcmu")
         self.stream.on_packet = lambda packet, arrival: self.analyzer.add_payload(packet.payload, arrival)
         self.dtmf: list[tuple[int, bytes, float]] = []
@@ -99,12 +99,12 @@ class PythonReceiver:
 
 
 class NativeReceiver:
-    def __init__(self) -> None:
+    def __init__(self, max_flags: int = 20_000) -> None:
         rx = session(False)
         self.srtp = Srtp(rx)
         self.rx = _native.Rx(rx, int(pylibsrtp._binding.ffi.cast("uintptr_t", self.srtp._context)), 0, 8000)
         self.rx.dtmf_pt = DTMF_PT
-        self.rx.track_loss(20_000)
+        self.rx.track_loss(max_flags)
         self.analyzer = NativePayloadAnalyzer(lambda: "pcmu")
         self.analyzer.follow(self.rx, "pcmu")
         self.dtmf: list[tuple[int, bytes, float]] = []
@@ -176,9 +176,10 @@ def scenario(draw_seed: int, packets: int) -> list[tuple[bytes, float]]:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 2**31), st.integers(1, 600))
-def test_the_c_receive_path_computes_what_the_python_engine_computes(seed, packets):
-    python, native = PythonReceiver(), NativeReceiver()
+@given(st.integers(0, 2**31), st.integers(1, 600), st.sampled_from([20_000, 64]))
+def test_the_c_receive_path_computes_what_the_python_engine_computes(seed, packets, max_flags):
+    """max_flags 64: loss runs never drained keep only the newest flags, in C as in LossRunTracker."""
+    python, native = PythonReceiver(max_flags), NativeReceiver(max_flags)
     for datagram, arrival in scenario(seed, packets):
         python.stream.on_datagram(datagram, arrival)
         native.rx.datagram(datagram, arrival)

@@ -552,7 +552,7 @@ typedef struct {
     int track_loss, loss_started;
     long long loss_highest;
     unsigned char *flags;
-    Py_ssize_t nflags, max_flags;
+    Py_ssize_t nflags, flags_cap, max_flags;
     /* payload level (lean.py PayloadAnalyzer) */
     int analyze, g711; /* g711: -1 Opus, 0 mu-law, 1 A-law */
     double energy_floor, window_s;
@@ -670,6 +670,16 @@ static void stats_on_packet(RxObject *r, uint16_t sequence, uint32_t rtp_ts, dou
 
 static int loss_append(RxObject *r, unsigned char lost, long long count) {
     Py_ssize_t need = r->nflags + (Py_ssize_t)count;
+    if (need > r->flags_cap && r->flags_cap < r->max_flags + 2 * LOSS_MAX_GAP + 2) { /* grow as the tracker's list */
+        Py_ssize_t cap = r->flags_cap * 2 > need ? r->flags_cap * 2 : need + 1024;
+        if (cap > r->max_flags + 2 * LOSS_MAX_GAP + 2)
+            cap = r->max_flags + 2 * LOSS_MAX_GAP + 2;
+        unsigned char *flags = PyMem_Realloc(r->flags, (size_t)cap);
+        if (flags == NULL)
+            return -1; /* out of memory: this packet's flags are not recorded */
+        r->flags = flags;
+        r->flags_cap = cap;
+    }
     if (need > r->max_flags + LOSS_MAX_GAP + 1) { /* never drained: keep the newest max_flags, as the tracker */
         Py_ssize_t drop = r->nflags - r->max_flags;
         if (drop > 0) {
@@ -677,6 +687,8 @@ static int loss_append(RxObject *r, unsigned char lost, long long count) {
             r->nflags -= drop;
         }
     }
+    if (r->nflags + (Py_ssize_t)count > r->flags_cap)
+        return -1;
     memset(r->flags + r->nflags, lost, (size_t)count);
     r->nflags += (Py_ssize_t)count;
     return 0;
@@ -957,10 +969,12 @@ static PyObject *Rx_track_loss(RxObject *r, PyObject *args) {
         return NULL;
     if (max_flags < 1)
         return PyErr_Format(PyExc_ValueError, "max_flags must be positive");
-    unsigned char *flags = PyMem_Realloc(r->flags, (size_t)(max_flags + 2 * LOSS_MAX_GAP + 2));
-    if (flags == NULL)
-        return PyErr_NoMemory();
-    r->flags = flags;
+    if (r->flags == NULL) {
+        r->flags = PyMem_Malloc(1024);
+        if (r->flags == NULL)
+            return PyErr_NoMemory();
+        r->flags_cap = 1024;
+    }
     r->max_flags = max_flags;
     r->track_loss = 1;
     Py_RETURN_NONE;
@@ -984,7 +998,7 @@ static PyObject *Rx_analyze(RxObject *r, PyObject *args) {
     double floor, window_s;
     if (!PyArg_ParseTuple(args, "sdd", &codec, &floor, &window_s))
         return NULL;
-    int cap = 4096;
+    int cap = 512; /* 10 s of 50 packets/s: a 0.5 s window holds 25 */
     double *t = PyMem_Realloc(r->ring_t, sizeof(double) * cap), *p;
     if (t == NULL)
         return PyErr_NoMemory();
