@@ -18,8 +18,10 @@ from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.loadgen.settings import settings_from_options
 from rtcload.media.coturn import Coturn, turnserver_available
+from rtcload.media.engine import native_path
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
 from rtcload.media.engine.engine import engine_for
+from rtcload.media.engine.native import NativeEngineStream
 from rtcload.media.loopback import use_loopback_only
 from rtcload.media.peer import CallMedia
 from rtcload.media.rating import rate_samples
@@ -82,6 +84,9 @@ async def test_echo_call_has_audio_and_rtt_both_ways_without_any_thread(engine_e
         assert 0 < stats.rtt_s < 0.5
         endpoint = engine_emulator.answerer.endpoints[call.id]
         assert isinstance(endpoint, EngineMediaEndpoint)
+        # both ends on the C per-packet path, unless RTCLOAD_ENGINE_NATIVE=0 asked for the Python one
+        assert isinstance(media.stream, NativeEngineStream) == isinstance(endpoint.stream, NativeEngineStream)
+        assert isinstance(media.stream, NativeEngineStream) == (native_path() == "native")
         far = await wait_stats(media, lambda _s: endpoint.engine_stats().rtt_s is not None)
         assert far.packets_received > 0 and endpoint.engine_stats().packets_received > 0  # RTT measured both ends
         assert threading.active_count() == threads_before  # no decoder thread, no executor: nothing per call

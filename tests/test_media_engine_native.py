@@ -368,3 +368,22 @@ def test_an_address_the_socket_cannot_reach_fails_the_stream_instead_of_sending_
     with pytest.raises(OSError):
         stream.on_native(1, 1, 1.0)
     stream.close()
+
+
+def test_an_ipv6_pair_is_sent_to_from_c_as_well():
+    receiver = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    receiver.bind(("::1", 0))
+    receiver.settimeout(2.0)
+    link = UdpLink(receiver.getsockname()[:2])
+    link.sock.close()
+    link.sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    link.sock.bind(("::1", 0))
+    stream = NativeEngineStream(link, Srtp(session(True)), Srtp(session(False)), PCMU, ssrc=5, cname="v6")  # type: ignore[arg-type]
+    stream.frames = (b"\x01" * 160,)
+    stream.set_sending(True)
+    assert _native.tick((stream.ntx,), 1, 1, 1.0) is None
+    packet = parse_rtp(session(False).unprotect(receiver.recv(2048)))
+    assert (packet.ssrc, packet.payload, packet.marker) == (5, b"\x01" * 160, True)
+    stream.close()
+    receiver.close()
+    link.sock.close()
