@@ -214,6 +214,7 @@ class NativeEngineStream(EngineStream):
         self._stats_generation = self.nrx.generation
         self._loss_runs: LossRunTracker | None = None
         self._dtmf_pt: int | None = None
+        self._unsent_logged = 0
         super().__init__(link, tx_srtp, rx_srtp, codec, ssrc, cname)
         self.nrx.on_rtcp = self._on_rtcp_plain
 
@@ -290,6 +291,14 @@ class NativeEngineStream(EngineStream):
             self.on_tick(elapsed, send, now)
         else:
             self._tick_rtcp(now)
+        unsent = self.ntx.send_errors
+        if unsent > self._unsent_logged:  # checked when RTCP is due: at most about once a second per stream
+            log.warning(
+                "media engine: stream %08x: %d RTP packets could not be sent (socket buffer full or no route)",
+                self.ssrc,
+                unsent - self._unsent_logged,
+            )
+            self._unsent_logged = unsent
 
     def time_sends(self, gaps: list[float] | None) -> None:
         """Record this stream's RTP send intervals (seconds, timed at the sendto) into `gaps` (bench)."""
