@@ -1,6 +1,8 @@
 """The media engine of one event loop: the registry of live streams and the tick that drives them.
 
-Everything runs on the loop's thread: the clock's tick sends every stream's frame and its due RTCP;
+Everything runs on the loop's thread: the clock's tick sends every stream's frame and its due RTCP
+(streams on the C path, native.py, all in one `_native.tick` call; it hands back the few that need Python:
+RTCP due, DTMF queued, a failed socket);
 received datagrams reach their stream straight from the socket callback (takeover.py). No per-call
 task, timer or thread exists, so one call and a thousand behave the same, under Locust's gevent
 patching too (the loop is the bridge's, a real OS thread). The garbage collector is left alone: the
