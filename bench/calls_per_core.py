@@ -39,6 +39,7 @@ from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
 from rtcload.media.engine.clock import SEND_LATENESS
 from rtcload.media.engine.engine import engine_for
+from rtcload.media.engine.native import ENV_SWITCH, NativeEngineStream, native_path
 from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint
 from rtcload.media.loopback import use_loopback_only
 from rtcload.media.peer import CallMedia
@@ -100,8 +101,14 @@ class TickTimer:
         engine.clock._on_tick = timed
 
 
-ENDPOINTS = {"naive": MediaEndpoint, "lean": LeanMediaEndpoint, "engine": EngineMediaEndpoint}
-CALLS = {"naive": CallMedia, "lean": LeanCallMedia, "engine": EngineCallMedia}
+ENDPOINTS = {
+    "naive": MediaEndpoint,
+    "lean": LeanMediaEndpoint,
+    "engine": EngineMediaEndpoint,
+    "engine-py": EngineMediaEndpoint,
+}
+CALLS = {"naive": CallMedia, "lean": LeanCallMedia, "engine": EngineCallMedia, "engine-py": EngineCallMedia}
+ENGINE_MODES = ("engine", "engine-py")  # engine-py: the pure-Python per-packet path (RTCLOAD_ENGINE_NATIVE=0)
 SEND_SAMPLE_EVERY = 10  # engine mode: one stream in ten has its socket sends timed
 
 
@@ -133,7 +140,7 @@ async def serve(mode: str) -> None:
             lag.reset()
             SEND_LATENESS.samples.clear()
             gc_pauses.pauses.clear()
-            if mode == "engine" and req.get("tick_timer", True):
+            if mode in ENGINE_MODES and req.get("tick_timer", True):
                 ticks.attach()
             ticks.durations.clear()
             ticks.cpu_durations.clear()
@@ -216,9 +223,18 @@ async def media_stats(call: Any) -> Any:
     return call.engine_stats() if isinstance(call, EngineCallMedia) else await sample_stats(call.pc)
 
 
+def python_engine(on: bool) -> None:
+    """engine-py: switch the engine's C path off in this process and the child it starts."""
+    if on:
+        os.environ[ENV_SWITCH] = "0"
+    else:
+        os.environ.pop(ENV_SWITCH, None)
+
+
 async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[str, Any]:
     lean = mode == "lean"
-    engine = mode == "engine"
+    engine = mode in ENGINE_MODES
+    python_engine(mode == "engine-py")  # both processes: the child inherits the environment
     child = Child([os.path.abspath(__file__), "--serve", "--mode", mode] + (["--no-uvloop"] if args.no_uvloop else []))
     rpcs = [await Rpc.open(child.port) for _ in range(args.setup_concurrency)]
     await rpcs[0].call(op="rss_start")
@@ -257,7 +273,9 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
         if engine:
             for c in calls[::SEND_SAMPLE_EVERY]:
                 stream = getattr(c, "stream", None)
-                if stream is not None:
+                if isinstance(stream, NativeEngineStream):
+                    stream.time_sends(engine_gaps)  # timed in C at the sendto
+                elif stream is not None:
                     stream.link = TimedLink(stream.link, engine_gaps)
         before = {id(c): await media_stats(c) for c in calls}
         if engine and not args.profile:  # profiles show the engine alone, without the bench's tick wrapper
@@ -298,6 +316,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
         per_endpoint = (cpu_gen + emu["cpu"]) / 2 / max(1, connected)
         return {
             "mode": mode,
+            "path": native_path() if engine else "-",
             "codec": args.codec,
             "calls": n_calls,
             "connected": connected,
@@ -348,6 +367,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
 
 COLUMNS = [
     ("mode", "{}"),
+    ("path", "{}"),
     ("load1", "{:.1f}"),
     ("codec", "{}"),
     ("connected", "{}"),
@@ -419,7 +439,7 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.repeat > 1:
         print(f"(each row: median of {args.repeat} runs per field)")
     by_mode = {(r["mode"], r["calls"]): r for r in results}  # ratios only between runs of the same call count
-    for slow, fast in (("naive", "lean"), ("naive", "engine"), ("lean", "engine")):
+    for slow, fast in (("naive", "lean"), ("naive", "engine"), ("lean", "engine"), ("engine-py", "engine")):
         for (mode, n_calls), r in by_mode.items():
             other = by_mode.get((fast, n_calls))
             if mode == slow and other is not None:
@@ -452,7 +472,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--repeat", type=int, default=1, help="runs per mode; the table shows each field's median")
-    parser.add_argument("--modes", default="naive,lean", help="any of naive,lean,engine")
+    parser.add_argument(
+        "--modes", default="naive,lean", help="any of naive,lean,engine,engine-py (the engine without its C path)"
+    )
     parser.add_argument("--codec", default="opus", choices=["opus", "pcmu", "pcma"])
     parser.add_argument("--setup-concurrency", type=int, default=10)
     parser.add_argument("--stats-interval", type=float, default=2.0)

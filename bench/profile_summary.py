@@ -19,8 +19,11 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
         "RTP send (pack, SRTP protect, sendto; tick or echo)",
         ("_send (rtcload/media/engine/stream.py", "send (rtcload/media/engine/takeover.py"),
     ),
-    ("engine tick: other", ("on_tick (rtcload/media/engine/stream.py", "_tick (rtcload/media/engine/engine.py")),
     ("engine RTCP", ("send_rtcp (rtcload/media/engine", "_on_rtcp (rtcload/media/engine")),
+    ("engine tick: other", ("on_tick (rtcload/media/engine/stream.py", "on_native (rtcload/media/engine/native.py")),
+    # the native engine's C tick (pack, SRTP protect, sendto of every stream) shows as its Python caller
+    ("engine tick (native: C send of every stream)", ("tick (rtcload/media/engine/native.py",)),
+    ("engine tick: other", ("_tick (rtcload/media/engine/engine.py",)),
     ("engine receive: echo forward", ("forward (rtcload/media/engine/stream.py",)),
     ("engine receive: payload analysis", ("add_payload (rtcload/media/lean.py",)),
     ("engine receive: SRTP, parse, stats", ("on_datagram (rtcload/media/engine/stream.py",)),
@@ -54,8 +57,9 @@ def main() -> None:
                 total += count
                 leaves[frames[-1]] += count
                 if frames[-1].startswith(("main (", "<module> (")):
-                    # the leaf is the top-level frame: time in C under run_until_complete (uvloop: epoll, reads, timers)
-                    categories["event loop internals (C: epoll, socket reads, timers)"] += count
+                    # the leaf is the top-level frame: time in C under run_until_complete (uvloop: epoll, reads,
+                    # timers; with the native engine also its receive path, called by uvloop with no Python frame)
+                    categories["event loop internals (C: epoll, socket reads, timers; native receive)"] += count
                     continue
                 for name, patterns in CATEGORIES:
                     if any(p in frame for frame in frames for p in patterns):

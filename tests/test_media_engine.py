@@ -18,8 +18,10 @@ from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.loadgen.settings import settings_from_options
 from rtcload.media.coturn import Coturn, turnserver_available
+from rtcload.media.engine import native_path
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
 from rtcload.media.engine.engine import engine_for
+from rtcload.media.engine.native import ENV_SWITCH, NativeEngineStream, native_available
 from rtcload.media.loopback import use_loopback_only
 from rtcload.media.peer import CallMedia
 from rtcload.media.rating import rate_samples
@@ -82,6 +84,9 @@ async def test_echo_call_has_audio_and_rtt_both_ways_without_any_thread(engine_e
         assert 0 < stats.rtt_s < 0.5
         endpoint = engine_emulator.answerer.endpoints[call.id]
         assert isinstance(endpoint, EngineMediaEndpoint)
+        # both ends on the C per-packet path, unless RTCLOAD_ENGINE_NATIVE=0 asked for the Python one
+        assert isinstance(media.stream, NativeEngineStream) == isinstance(endpoint.stream, NativeEngineStream)
+        assert isinstance(media.stream, NativeEngineStream) == (native_path() == "native")
         far = await wait_stats(media, lambda _s: endpoint.engine_stats().rtt_s is not None)
         assert far.packets_received > 0 and endpoint.engine_stats().packets_received > 0  # RTT measured both ends
         assert threading.active_count() == threads_before  # no decoder thread, no executor: nothing per call
@@ -210,6 +215,7 @@ async def impaired_measure(engine: bool, seed: int) -> dict[str, float]:
         finally:
             await client.close()
     return {
+        "native": isinstance(getattr(media, "stream", None), NativeEngineStream),
         "loss": last.packets_lost / (last.packets_received + last.packets_lost),
         "injected": injected,
         "rtt": whole.rtt_s,
@@ -218,18 +224,23 @@ async def impaired_measure(engine: bool, seed: int) -> dict[str, float]:
     }
 
 
-async def test_engine_and_aiortc_paths_agree_on_an_impaired_call():
+async def test_engine_and_aiortc_paths_agree_on_an_impaired_call(monkeypatch):
+    """aiortc, the engine's C path and its pure-Python path measure the same impaired call alike."""
     naive = await impaired_measure(engine=False, seed=31)
     engine = await impaired_measure(engine=True, seed=31)  # same seeds: the relay impairs the same way
-    for run in (naive, engine):
+    monkeypatch.setenv(ENV_SWITCH, "0")
+    python_engine = await impaired_measure(engine=True, seed=31)
+    assert engine["native"] == (native_available()) and not python_engine["native"]
+    for run in (naive, engine, python_engine):
         assert abs(run["loss"] - run["injected"]) <= 0.005, run  # each reports what the relay dropped
         # the relay's delays run on this process's loop: a busy machine adds to them, nothing takes away
         assert 2 * DELAY - 0.005 <= run["rtt"] <= 2 * DELAY + 0.02, run
-    assert abs(naive["loss"] - engine["loss"]) <= 0.005, (naive, engine)
-    assert abs(naive["rtt"] - engine["rtt"]) <= 0.005, (naive, engine)
-    assert abs(naive["jitter"] - engine["jitter"]) <= 0.25 * naive["jitter"], (naive, engine)
-    assert abs(naive["mos"] - engine["mos"]) <= 0.1, (naive, engine)
-    assert naive["mos"] < 4.0  # the impairment shows in both
+    for a, b in ((naive, engine), (naive, python_engine), (python_engine, engine)):
+        assert abs(a["loss"] - b["loss"]) <= 0.005, (a, b)
+        assert abs(a["rtt"] - b["rtt"]) <= 0.005, (a, b)
+        assert abs(a["jitter"] - b["jitter"]) <= 0.25 * a["jitter"], (a, b)
+        assert abs(a["mos"] - b["mos"]) <= 0.1, (a, b)
+    assert naive["mos"] < 4.0  # the impairment shows in all
 
 
 async def test_a_codec_the_engine_cannot_carry_fails_the_call_media_clearly(caplog):

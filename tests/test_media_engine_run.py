@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rtcload.media.engine import native_path
+
 RING_DELAY_S = 0.05  # the embedded emulator's default ring delay (rtcload.emulator.config)
 
 
@@ -58,6 +60,7 @@ def test_twenty_five_users_report_clean_loopback_figures_or_say_saturated(tmp_pa
     metrics = summary["metrics"]
     generator = summary["generator"]
     assert generator["send_late_p99_s"] is not None  # the engine's clock was measured
+    assert generator["engine"] == native_path()  # which per-packet path carried the calls is in the summary
     assert metrics["jitter"]["count"] > 25 and metrics["rtt"]["count"] > 25, metrics
     clean = (
         metrics["jitter"]["p95"] <= 0.002

@@ -24,6 +24,7 @@ class GeneratorLoad:
     loop_lag_p95_s: float | None = None
     clock_saturated: bool = False  # some process's clock tail was late: figures include its own delay
     clock_saturated_whole_run: bool = False  # some process's median tick or wake-up was late
+    engine: str | None = None  # the media engine's per-packet path in the processes: native, python (or both)
 
     @property
     def saturated(self) -> bool:

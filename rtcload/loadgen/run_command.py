@@ -396,6 +396,7 @@ def with_process_health(load: GeneratorLoad, ledger: Path) -> GeneratorLoad:
         loop_lag_p95_s=max(float(v.get("loop_lag_p95_s", 0.0)) for v in verdicts),
         clock_saturated=any(bool(v.get("saturated")) for v in verdicts),
         clock_saturated_whole_run=any(bool(v.get("saturated_whole_run")) for v in verdicts),
+        engine=",".join(sorted({str(v["engine"]) for v in verdicts if v.get("engine")})) or None,
     )
 
 
@@ -505,7 +506,9 @@ def finish(
     if load.send_late_p99_s is not None:
         print(
             f"\ngenerator health: media send clock late p99 {load.send_late_p99_s * 1000:.1f} ms, loop lag p95 "
-            f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process {load.cpu_mean:.0f} % CPU: "
+            f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process {load.cpu_mean:.0f} % CPU"
+            + (f", media engine {load.engine}" if load.engine else "")
+            + ": "
             + (
                 "SATURATED"
                 if load.saturated_whole_run

@@ -228,7 +228,9 @@ def _write_health(environment: Environment) -> None:
         return
     import json
 
-    verdict = {"process": _Process.process_tag, **_Process.health.run_verdict()}
+    from rtcload.media.engine.native import path_used
+
+    verdict = {"process": _Process.process_tag, **_Process.health.run_verdict(), "engine": path_used()}
     try:
         with open(f"{options.health_file}.{_Process.process_tag}.json", "w") as out:
             json.dump(verdict, out)

@@ -7,6 +7,8 @@ interval turns its flags into a burst ratio.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rtcload.quality.rfc3550 import burst_r_from_losses
 
 MAX_GAP = 3000  # a jump larger than this is a stream restart, not loss (60 s of 20 ms packets)
@@ -17,6 +19,15 @@ class LossRunTracker:
         self._highest: int | None = None  # extended sequence number
         self._flags: list[bool] = []  # True = lost, in sequence order since the last drain
         self._max_flags = max_flags
+        self._external: Callable[[], list[bool]] | None = None
+
+    @property
+    def max_flags(self) -> int:
+        return self._max_flags
+
+    def follow(self, drain: Callable[[], list[bool]]) -> None:
+        """From now on the flags come from `drain` (the native engine tracks the same runs in C)."""
+        self._external = drain
 
     def on_packet(self, sequence_number: int) -> None:
         if self._highest is None:
@@ -44,6 +55,8 @@ class LossRunTracker:
             del self._flags[: len(self._flags) - self._max_flags]
 
     def drain(self) -> list[bool]:
+        if self._external is not None:
+            return self._flags + self._external() if self._flags else self._external()
         flags, self._flags = self._flags, []
         return flags
 

@@ -25,6 +25,7 @@ from rtcload.media.encoded import PreEncodedTrack, encoded_frames
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.engine.dtmf import DtmfDetector
 from rtcload.media.engine.engine import MediaEngine, engine_for
+from rtcload.media.engine.native import NativeEngineStream, NativePayloadAnalyzer, make_payload_analyzer, make_stream
 from rtcload.media.engine.rtp import RtpPacket
 from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Link, hook_transceiver, ice_connection, intercept_datagrams, srtp_sessions
@@ -67,15 +68,15 @@ class _EngineSession:
     def _engine_init(self, decode: bool, one_way_after_s: float, energy_floor_dbfs: float) -> None:
         session: Any = self
         self.decode = decode
-        self.stream: EngineStream | None = None
         self.engine: MediaEngine | None = None
         self._send_frames_spec: str | None = None  # the source a tick sends; None: echo/relay/oneway
-        self._forward_to: _EngineSession | None = None  # echo: self, relay: the bridged leg
+        self.stream: EngineStream | None = None
+        self._forward_to = None  # echo: self, relay: the bridged leg (a property: it wires the native path)
         self._held = False
         self._negotiated_send = False
         self._engine_failed = False
         self._restore: Any = None
-        self.payloads = PayloadAnalyzer(
+        self.payloads: PayloadAnalyzer = make_payload_analyzer(
             lambda: session.codec, energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s
         )
         self.decoder: Any = None
@@ -152,7 +153,7 @@ class _EngineSession:
             raise ValueError(f"the media engine carries {ENGINE_CODECS}, not {name!r}")
         tx, rx = srtp_sessions(dtls)
         connection = ice_connection(dtls)
-        stream = EngineStream(
+        stream = make_stream(
             Link(connection),
             tx,
             rx,
@@ -170,14 +171,53 @@ class _EngineSession:
         stream.on_first_rtp = self._engine_first_rtp
         stream.on_packet = self._engine_packet
         self.stream = stream
-        self._restore = intercept_datagrams(connection, stream.on_datagram)
-        self.engine = engine_for()
-        self.engine.add(stream)
         if self.decode:
             from rtcload.media.engine.decode import SampledDecoder
 
             self.decoder = SampledDecoder(name, self.analyzer, asyncio.get_running_loop())
+        if isinstance(stream, NativeEngineStream):
+            if isinstance(self.payloads, NativePayloadAnalyzer):
+                self.payloads.follow(stream.nrx, name)  # audio presence is counted in C from here on
+            self._restore = intercept_datagrams(connection, stream.on_datagram, stream.demux)
+        else:
+            self._restore = intercept_datagrams(connection, stream.on_datagram)
+        self._wire_native()
+        target = self._forward_to
+        if target is not None and target is not self:
+            target._wire_native()  # a relay peer that was taken over first now has somewhere to forward
+        self.engine = engine_for()
+        self.engine.add(stream)
         return stream
+
+    @property
+    def _forward_to(self) -> _EngineSession | None:
+        return self.__dict__.get("_forward_target")
+
+    @_forward_to.setter
+    def _forward_to(self, target: _EngineSession | None) -> None:
+        self.__dict__["_forward_target"] = target
+        self._wire_native()
+
+    def _wire_native(self) -> None:
+        """Where a native stream's received audio goes: echo/relay straight to a native target in C; to
+        Python only for what C cannot do (a Python-path target, the sampled decoder)."""
+        stream = self.__dict__.get("stream")
+        if not isinstance(stream, NativeEngineStream):
+            return
+        target = self._forward_to
+        target_stream = None if target is None else target.__dict__.get("stream")
+        native_target = isinstance(target_stream, NativeEngineStream)
+        stream.nrx.forward = target_stream.ntx if native_target else None
+        python_forward = target_stream is not None and not native_target
+        stream.nrx.on_audio = self._engine_native_audio if python_forward or self.decoder is not None else None
+
+    def _engine_native_audio(self, packet: RtpPacket, arrival: float) -> None:
+        """A native stream's audio packet that needs Python: forward to a Python-path target, decode."""
+        target = self._forward_to
+        if target is not None and target.stream is not None and not isinstance(target.stream, NativeEngineStream):
+            target.stream.forward(packet.payload, packet.timestamp, packet.marker, arrival)
+        if self.decoder is not None:
+            self.decoder.push(packet.payload, arrival)
 
     def _engine_first_rtp(self) -> None:
         session: Any = self
@@ -231,6 +271,7 @@ class _EngineSession:
         if self._restore is not None:
             self._restore()
             self._restore = None
+        stream.close()
         if self.decoder is not None:
             self.decoder.stop()
 
@@ -238,6 +279,7 @@ class _EngineSession:
         super()._on_connection_state()  # type: ignore[misc]  # the AudioSession this mixin precedes
         if self.pc.connectionState in ("failed", "closed") and self.engine is not None and self.stream is not None:
             self.engine.remove(self.stream)
+            self.stream.close()
 
 
 class EngineCallMedia(_EngineSession, CallMedia):

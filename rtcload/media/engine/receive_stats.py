@@ -23,7 +23,47 @@ _TS_MOD = 1 << 32
 _TS_HALF = 1 << 31
 
 
-class ReceiveStats:
+class ReportBlocks:
+    """The RR/SR report block and LSR/DLSR bookkeeping over a source's counters, shared by `ReceiveStats`
+    and the native engine's view of its C counters (native.py), so both report the same way."""
+
+    __slots__ = ()
+    _expected_prior: int
+    _received_prior: int
+    _last_sr_middle32: int
+    _last_sr_arrival_s: float
+    expected: int
+    packets_received: int
+    highest_extended_seq: int
+    jitter_rtp_units: float
+
+    def on_sender_report(self, ntp_middle32: int, arrival_s: float) -> None:
+        """Remember the far end's last SR (its NTP middle 32 bits and when it arrived) for LSR/DLSR."""
+        self._last_sr_middle32 = ntp_middle32 & 0xFFFFFFFF
+        self._last_sr_arrival_s = arrival_s
+
+    def report_block(self, ssrc_of_source: int, now_s: float) -> ReportBlock:
+        """The reception report for this source now; fraction lost covers the interval since the previous call."""
+        expected = self.expected
+        received = self.packets_received
+        expected_interval = expected - self._expected_prior
+        lost_interval = expected_interval - (received - self._received_prior)
+        self._expected_prior = expected
+        self._received_prior = received
+        fraction = (lost_interval << 8) // expected_interval if expected_interval > 0 and lost_interval > 0 else 0
+        dlsr = max(0, int((now_s - self._last_sr_arrival_s) * 65536.0)) if self._last_sr_middle32 else 0
+        return ReportBlock(
+            ssrc=ssrc_of_source,
+            fraction_lost=min(fraction, 255),
+            cumulative_lost=max(-0x800000, min(0x7FFFFF, expected - received)),
+            highest_seq=max(self.highest_extended_seq, 0) & 0xFFFFFFFF,
+            jitter=int(self.jitter_rtp_units),
+            lsr=self._last_sr_middle32,
+            dlsr=dlsr,
+        )
+
+
+class ReceiveStats(ReportBlocks):
     """Reception state of one remote SSRC; feed `on_packet` in arrival order."""
 
     __slots__ = (
@@ -168,28 +208,3 @@ class ReceiveStats:
     @property
     def jitter_s(self) -> float:
         return self._jitter / self._clock_rate
-
-    def on_sender_report(self, ntp_middle32: int, arrival_s: float) -> None:
-        """Remember the far end's last SR (its NTP middle 32 bits and when it arrived) for LSR/DLSR."""
-        self._last_sr_middle32 = ntp_middle32 & 0xFFFFFFFF
-        self._last_sr_arrival_s = arrival_s
-
-    def report_block(self, ssrc_of_source: int, now_s: float) -> ReportBlock:
-        """The reception report for this source now; fraction lost covers the interval since the previous call."""
-        expected = self.expected
-        received = self.packets_received
-        expected_interval = expected - self._expected_prior
-        lost_interval = expected_interval - (received - self._received_prior)
-        self._expected_prior = expected
-        self._received_prior = received
-        fraction = (lost_interval << 8) // expected_interval if expected_interval > 0 and lost_interval > 0 else 0
-        dlsr = max(0, int((now_s - self._last_sr_arrival_s) * 65536.0)) if self._last_sr_middle32 else 0
-        return ReportBlock(
-            ssrc=ssrc_of_source,
-            fraction_lost=min(fraction, 255),
-            cumulative_lost=max(-0x800000, min(0x7FFFFF, expected - received)),
-            highest_seq=max(self._max_ext, 0) & 0xFFFFFFFF,
-            jitter=int(self._jitter),
-            lsr=self._last_sr_middle32,
-            dlsr=dlsr,
-        )

@@ -38,6 +38,13 @@ class SendStats:
         """
         if self._last_timestamp is None:
             raise ValueError("no packet sent yet: send an RR, not an SR")
-        elapsed = max(0.0, now_s - self._last_send_s)
-        rtp_timestamp = (self._last_timestamp + int(elapsed * self._clock_rate)) & 0xFFFFFFFF
-        return ntp_from_unix(wallclock_s), rtp_timestamp
+        return sr_fields(self._last_timestamp, self._last_send_s, self._clock_rate, now_s, wallclock_s)
+
+
+def sr_fields(
+    last_timestamp: int, last_send_s: float, clock_rate: int, now_s: float, wallclock_s: float
+) -> tuple[int, int]:
+    """(NTP 64-bit, RTP timestamp) for an SR sent at `now_s`: the last packet's timestamp advanced by the time since."""
+    elapsed = max(0.0, now_s - last_send_s)
+    rtp_timestamp = (last_timestamp + int(elapsed * clock_rate)) & 0xFFFFFFFF
+    return ntp_from_unix(wallclock_s), rtp_timestamp

@@ -111,6 +111,10 @@ class EngineStream:
 
     def on_tick(self, elapsed: int, send: int, now: float) -> None:
         """`elapsed` frames of time passed; send the last `send` of them (fewer after a long stall)."""
+        self._tick_send(elapsed, send, now)
+        self._tick_rtcp(now)
+
+    def _tick_send(self, elapsed: int, send: int, now: float) -> None:
         self._now = now
         self._ticks += elapsed
         if self.sending and self.frames is not None:
@@ -130,6 +134,8 @@ class EngineStream:
             self._timestamp += elapsed * self._spf
             if not self.sending:
                 self._marker = True
+
+    def _tick_rtcp(self, now: float) -> None:
         if now >= self._next_rtcp:
             self._next_rtcp = now + _rtcp_interval()
             self.send_rtcp()
@@ -234,6 +240,17 @@ class EngineStream:
         if bye:
             parts.append(build_bye(self.ssrc))
         self.link.send(self._tx.protect_rtcp(compound(*parts)))
+
+    def _on_rtcp_plain(self, data: bytes, arrival: float) -> bool:
+        """An unprotected RTCP datagram (the native receive path hands these over); False when malformed."""
+        try:
+            self._on_rtcp(data, arrival)
+        except ValueError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """The call ended: nothing of this stream is sent any more (the native stream closes its socket copy)."""
 
     def _on_rtcp(self, data: bytes, arrival: float) -> None:
         for report in parse_rtcp(data):

@@ -80,16 +80,30 @@ class Link:
     def remote_addr(self) -> tuple[str, int]:
         return self._remote
 
+    def fileno(self) -> int:
+        """The selected pair's UDP socket (the native engine sends on a dup() of it); OSError if there is none."""
+        sock = self._protocol.transport.get_extra_info("socket")
+        if sock is None:
+            raise OSError("the selected pair's transport has no socket")
+        return int(sock.fileno())
 
-def intercept_datagrams(connection: Any, sink: DatagramSink) -> Callable[[], None]:
+
+def intercept_datagrams(
+    connection: Any, sink: DatagramSink, native: Callable[[Callable[[bytes, Any], None]], Any] | None = None
+) -> Callable[[], None]:
     """Send every RTP/RTCP datagram arriving on any of the call's local candidates to `sink(data, arrival)`.
 
     Returns a function that restores aiortc's path. The arrival time is taken at the socket read.
+    `native(original)`, when given, builds the C callable that does the same (native.py) instead.
     """
     restored: list[Any] = []
     monotonic = time.monotonic
     for protocol in list(connection._protocols):
         original = protocol.datagram_received
+        if native is not None:
+            protocol.datagram_received = native(original)
+            restored.append(protocol)
+            continue
 
         def received(data: bytes, addr: Any, _original: Any = original) -> None:
             if 127 < data[0] < 192:

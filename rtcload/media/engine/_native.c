@@ -1,0 +1,1381 @@
+/* The media engine's per-packet path in C: pack + SRTP protect + sendto on the tick, and the socket
+ * callback's demux + SRTP unprotect + header parse + RFC 3550 statistics + loss runs + payload level +
+ * echo forwarding. Why: the Python engine spends ~45 us per packet operation around ~12 us of syscalls
+ * and libsrtp; this file is the same logic (stream.py, receive_stats.py, sequence.py, lean.py) without
+ * the interpreter in between. Everything runs on the event loop's thread with the GIL held: no locks.
+ *
+ * libsrtp is called through the function pointers of pylibsrtp's own cffi module (no headers needed);
+ * each object keeps a reference to its pylibsrtp Session so the srtp_t context outlives every call.
+ * Python keeps RTCP (1/s per stream), DTMF scheduling, telephone-event and sampled-decode packets.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef int (*srtp_fn)(void *ctx, void *buf, int *len);
+
+static srtp_fn srtp_protect_fn = NULL;
+static srtp_fn srtp_unprotect_fn = NULL;
+static srtp_fn srtp_unprotect_rtcp_fn = NULL;
+static PyObject *srtp_error_type = NULL; /* pylibsrtp.Error */
+static PyObject *rtp_packet_type = NULL; /* rtcload.media.engine.rtp.RtpPacket */
+
+#define BUF_SIZE 2048
+#define MAX_PLAIN_RTP (1500 - 144) /* pylibsrtp.SRTP_MAX_TRAILER_LEN */
+#define MAX_DATAGRAM 1500
+#define DBFS_FLOOR (-120.0)
+#define ACTIVE_OPUS_DBFS (-20.0)
+#define OPUS_SILENT_MAX_BYTES 8
+#define G711_SAMPLES_PER_PACKET 160
+#define MAX_DROPOUT 3000
+#define MAX_MISORDER 100
+#define DUPLICATE_WINDOW 256
+#define LOSS_MAX_GAP 3000
+
+static int64_t g711_square[2][256]; /* integer sample^2 for mu-law, A-law (ITU-T G.711, as lean.py) */
+
+static double monotonic_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* time.monotonic()'s clock on Linux */
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void init_g711(void) {
+    for (int code = 0; code < 256; code++) {
+        int u = ~code & 0xFF;
+        int exponent = (u >> 4) & 0x07, mantissa = u & 0x0F;
+        int64_t mu = (((mantissa << 3) + 0x84) << exponent) - 0x84;
+        g711_square[0][code] = mu * mu;
+        int a = code ^ 0x55;
+        exponent = (a >> 4) & 0x07;
+        mantissa = a & 0x0F;
+        int64_t al = exponent == 0 ? (mantissa << 4) + 8 : ((mantissa << 4) + 0x108) << (exponent - 1);
+        g711_square[1][code] = al * al;
+    }
+}
+
+/* ================================================================= Tx: one stream's send side */
+
+typedef struct {
+    PyObject_HEAD
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    void *ctx;
+    PyObject *session; /* pylibsrtp Session: keeps ctx alive */
+    uint32_t ssrc;
+    int pt;
+    uint16_t seq;
+    uint32_t ts;
+    int marker;
+    PyObject *frames; /* tuple of bytes, or NULL */
+    unsigned long long index;
+    uint32_t spf;
+    int sending;
+    long long ticks;
+    double now;
+    double next_rtcp;
+    int sent_since_report;
+    int python_ticks; /* DTMF queued: Python runs this stream's ticks */
+    int has_echo_offset;
+    uint32_t echo_offset;
+    unsigned long long packets, octets, send_errors;
+    int has_sent;
+    uint32_t last_ts;
+    double last_send_s;
+    int err_kind; /* 0 none, 1 sendto errno, 2 libsrtp status */
+    int err_code;
+    PyObject *gaps; /* list: send intervals (s) of this stream, timed at the sendto; or NULL */
+    double last_gap_send;
+    unsigned char buf[BUF_SIZE];
+} TxObject;
+
+static PyTypeObject TxType;
+
+static int tx_fatal_errno(int e) {
+    return e == EBADF || e == ENOTSOCK || e == EDESTADDRREQ || e == EFAULT || e == EINVAL || e == EPIPE || e == EAFNOSUPPORT;
+}
+
+/* pack + protect + sendto + count; -1 with err_kind/err_code set when the stream cannot send any more. */
+static int tx_send(TxObject *t, int pt, const unsigned char *payload, Py_ssize_t plen, uint32_t ts, int marker) {
+    if (t->fd < 0) {
+        t->err_kind = 1;
+        t->err_code = EBADF;
+        return -1;
+    }
+    if (plen > MAX_PLAIN_RTP - 12) {
+        t->err_kind = 2;
+        t->err_code = -1;
+        return -1;
+    }
+    unsigned char *b = t->buf;
+    b[0] = 0x80;
+    b[1] = (unsigned char)((pt & 0x7F) | (marker ? 0x80 : 0));
+    b[2] = (unsigned char)(t->seq >> 8);
+    b[3] = (unsigned char)t->seq;
+    b[4] = (unsigned char)(ts >> 24);
+    b[5] = (unsigned char)(ts >> 16);
+    b[6] = (unsigned char)(ts >> 8);
+    b[7] = (unsigned char)ts;
+    b[8] = (unsigned char)(t->ssrc >> 24);
+    b[9] = (unsigned char)(t->ssrc >> 16);
+    b[10] = (unsigned char)(t->ssrc >> 8);
+    b[11] = (unsigned char)t->ssrc;
+    memcpy(b + 12, payload, (size_t)plen);
+    int len = 12 + (int)plen;
+    t->seq = (uint16_t)(t->seq + 1);
+    int status = srtp_protect_fn(t->ctx, b, &len);
+    if (status) {
+        t->err_kind = 2;
+        t->err_code = status;
+        return -1;
+    }
+    ssize_t sent = sendto(t->fd, b, (size_t)len, 0, (struct sockaddr *)&t->addr, t->addrlen);
+    if (sent < 0) {
+        if (tx_fatal_errno(errno)) {
+            t->err_kind = 1;
+            t->err_code = errno;
+            return -1;
+        }
+        t->send_errors++; /* EAGAIN, ENOBUFS, unreachable: this packet is lost, the stream goes on */
+        return 0;
+    }
+    if (t->gaps != NULL) {
+        double at = monotonic_now();
+        if (t->last_gap_send > 0.0) {
+            PyObject *gap = PyFloat_FromDouble(at - t->last_gap_send);
+            if (gap == NULL || PyList_Append(t->gaps, gap) < 0)
+                PyErr_Clear();
+            Py_XDECREF(gap);
+        }
+        t->last_gap_send = at;
+    }
+    t->packets++;
+    t->octets += (unsigned long long)plen;
+    t->has_sent = 1;
+    t->last_ts = ts;
+    t->last_send_s = t->now;
+    return 0;
+}
+
+/* EngineStream._send: the codec's payload type, marker cleared after. */
+static int tx_send_audio(TxObject *t, const unsigned char *payload, Py_ssize_t plen, uint32_t ts, int marker) {
+    if (tx_send(t, t->pt, payload, plen, ts, marker || t->marker) < 0)
+        return -1;
+    t->marker = 0;
+    t->sent_since_report = 1;
+    return 0;
+}
+
+/* EngineStream.on_tick without DTMF (python_ticks streams never get here) and without RTCP. */
+static int tx_tick(TxObject *t, long elapsed, long send) {
+    t->ticks += elapsed;
+    if (t->sending && t->frames != NULL) {
+        Py_ssize_t n = PyTuple_GET_SIZE(t->frames);
+        if (elapsed > send) {
+            t->ts += (uint32_t)((elapsed - send) * (long)t->spf);
+            t->index += (unsigned long long)(elapsed - send);
+            t->marker = 1;
+        }
+        for (long k = 0; k < send; k++) {
+            PyObject *frame = PyTuple_GET_ITEM(t->frames, (Py_ssize_t)(t->index % (unsigned long long)n));
+            if (tx_send_audio(t, (const unsigned char *)PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame), t->ts,
+                              0) < 0)
+                return -1;
+            t->index++;
+            t->ts += t->spf;
+        }
+    } else {
+        t->ts += (uint32_t)(elapsed * (long)t->spf);
+        if (!t->sending)
+            t->marker = 1;
+    }
+    return 0;
+}
+
+/* EngineStream.forward: echo/relay a received payload now, timestamp offset fixed on the first one. */
+static int tx_forward(TxObject *t, const unsigned char *payload, Py_ssize_t plen, uint32_t ts, int marker, double now) {
+    if (!t->sending)
+        return 0;
+    t->now = now;
+    if (!t->has_echo_offset) {
+        t->echo_offset = t->ts - ts;
+        t->has_echo_offset = 1;
+        marker = 1;
+    }
+    return tx_send_audio(t, payload, plen, ts + t->echo_offset, marker);
+}
+
+static PyObject *tx_error_object(TxObject *t) {
+    if (t->err_kind == 1)
+        return PyObject_CallFunction(PyExc_OSError, "is", t->err_code, strerror(t->err_code));
+    if (t->err_kind == 2) {
+        if (t->err_code == -1)
+            return PyObject_CallFunction(srtp_error_type, "s", "packet is too long for SRTP");
+        return PyObject_CallFunction(srtp_error_type, "N", PyUnicode_FromFormat("libsrtp error %d", t->err_code));
+    }
+    Py_RETURN_NONE;
+}
+
+static int tx_raise(TxObject *t) {
+    PyObject *exc = tx_error_object(t);
+    if (exc == NULL)
+        return -1;
+    if (exc == Py_None) {
+        Py_DECREF(exc);
+        return 0;
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return -1;
+}
+
+static int set_address(TxObject *t, const char *host, int port, unsigned int scope_id) {
+    memset(&t->addr, 0, sizeof(t->addr));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&t->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->addr;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        t->addrlen = sizeof(*v4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        v6->sin6_scope_id = scope_id;
+        t->addrlen = sizeof(*v6);
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "not a numeric IPv4/IPv6 address: %s", host);
+    return -1;
+}
+
+static PyObject *Tx_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"fd", "host", "port", "session", "context", "ssrc", "payload_type", "samples_per_frame",
+                             "scope_id", NULL};
+    int fd, port, pt;
+    const char *host;
+    PyObject *session;
+    unsigned long long context;
+    unsigned long ssrc, spf;
+    unsigned int scope_id = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "isiOKkik|I", kwlist, &fd, &host, &port, &session, &context, &ssrc,
+                                     &pt, &spf, &scope_id))
+        return NULL;
+    if (srtp_protect_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_native.configure() was not called");
+        return NULL;
+    }
+    if (pt < 0 || pt > 127 || port <= 0 || port > 65535 || context == 0) {
+        PyErr_SetString(PyExc_ValueError, "payload type, port or SRTP context out of range");
+        return NULL;
+    }
+    TxObject *t = (TxObject *)type->tp_alloc(type, 0);
+    if (t == NULL)
+        return NULL;
+    t->fd = -1;
+    if (set_address(t, host, port, scope_id) < 0) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    t->fd = fd; /* owned from here: closed in close()/dealloc */
+    t->ctx = (void *)(uintptr_t)context;
+    Py_INCREF(session);
+    t->session = session;
+    t->ssrc = (uint32_t)ssrc;
+    t->pt = pt;
+    t->spf = (uint32_t)spf;
+    t->marker = 1;
+    return (PyObject *)t;
+}
+
+static void Tx_dealloc(TxObject *t) {
+    if (t->fd >= 0)
+        close(t->fd);
+    Py_XDECREF(t->session);
+    Py_XDECREF(t->frames);
+    Py_XDECREF(t->gaps);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyObject *Tx_close(TxObject *t, PyObject *Py_UNUSED(ignored)) {
+    if (t->fd >= 0) {
+        close(t->fd);
+        t->fd = -1;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Tx_send_rtp(TxObject *t, PyObject *args) {
+    int pt, marker;
+    Py_buffer payload;
+    PyObject *ts_obj;
+    if (!PyArg_ParseTuple(args, "iy*Op", &pt, &payload, &ts_obj, &marker))
+        return NULL;
+    unsigned long long ts = PyLong_AsUnsignedLongLongMask(ts_obj);
+    if (ts == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyBuffer_Release(&payload);
+        return NULL;
+    }
+    if (pt < 0 || pt > 127) {
+        PyBuffer_Release(&payload);
+        return PyErr_Format(PyExc_ValueError, "RTP payload type %d is outside 0..127", pt);
+    }
+    int r = tx_send(t, pt, payload.buf, payload.len, (uint32_t)ts, marker);
+    PyBuffer_Release(&payload);
+    if (r < 0) {
+        tx_raise(t);
+        t->err_kind = 0;
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Tx_forward(TxObject *t, PyObject *args) {
+    Py_buffer payload;
+    PyObject *ts_obj;
+    int marker;
+    double now;
+    if (!PyArg_ParseTuple(args, "y*Opd", &payload, &ts_obj, &marker, &now))
+        return NULL;
+    unsigned long long ts = PyLong_AsUnsignedLongLongMask(ts_obj);
+    int r = (ts == (unsigned long long)-1 && PyErr_Occurred()) ? -2
+                                                               : tx_forward(t, payload.buf, payload.len, (uint32_t)ts, marker, now);
+    PyBuffer_Release(&payload);
+    if (r == -2)
+        return NULL;
+    if (r < 0) {
+        tx_raise(t);
+        t->err_kind = 0;
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Tx_take_error(TxObject *t, PyObject *Py_UNUSED(ignored)) {
+    PyObject *exc = tx_error_object(t);
+    t->err_kind = 0;
+    return exc;
+}
+
+static PyMethodDef Tx_methods[] = {
+    {"send_rtp", (PyCFunction)Tx_send_rtp, METH_VARARGS, "send_rtp(pt, payload, timestamp, marker): one packet now."},
+    {"forward", (PyCFunction)Tx_forward, METH_VARARGS, "forward(payload, timestamp, marker, now): echo/relay."},
+    {"take_error", (PyCFunction)Tx_take_error, METH_NOARGS, "The exception that stopped this stream, or None."},
+    {"close", (PyCFunction)Tx_close, METH_NOARGS, "Close the duplicated socket."},
+    {NULL}};
+
+#define INT_GETSET(obj, field, type, cast)                                                                            \
+    static PyObject *obj##_get_##field(type *o, void *c) { return PyLong_FromLongLong((long long)o->field); }         \
+    static int obj##_set_##field(type *o, PyObject *v, void *c) {                                                    \
+        if (v == NULL) {                                                                                              \
+            PyErr_SetString(PyExc_AttributeError, "cannot delete");                                                   \
+            return -1;                                                                                                \
+        }                                                                                                             \
+        unsigned long long x = PyLong_AsUnsignedLongLongMask(v);                                                      \
+        if (x == (unsigned long long)-1 && PyErr_Occurred())                                                          \
+            return -1;                                                                                                \
+        o->field = (cast)x;                                                                                           \
+        return 0;                                                                                                     \
+    }
+#define BOOL_GETSET(obj, field, type)                                                                                 \
+    static PyObject *obj##_get_##field(type *o, void *c) { return PyBool_FromLong(o->field); }                        \
+    static int obj##_set_##field(type *o, PyObject *v, void *c) {                                                    \
+        int b = v == NULL ? -1 : PyObject_IsTrue(v);                                                                  \
+        if (b < 0)                                                                                                    \
+            return -1;                                                                                                \
+        o->field = b;                                                                                                 \
+        return 0;                                                                                                     \
+    }
+#define DOUBLE_GETSET(obj, field, type)                                                                               \
+    static PyObject *obj##_get_##field(type *o, void *c) { return PyFloat_FromDouble(o->field); }                     \
+    static int obj##_set_##field(type *o, PyObject *v, void *c) {                                                    \
+        double d = v == NULL ? -1.0 : PyFloat_AsDouble(v);                                                            \
+        if (v == NULL || (d == -1.0 && PyErr_Occurred()))                                                             \
+            return -1;                                                                                                \
+        o->field = d;                                                                                                 \
+        return 0;                                                                                                     \
+    }
+#define RO_INT(obj, field, type)                                                                                      \
+    static PyObject *obj##_get_##field(type *o, void *c) { return PyLong_FromUnsignedLongLong((unsigned long long)o->field); }
+#define GS(obj, field) {#field, (getter)obj##_get_##field, (setter)obj##_set_##field, NULL, NULL}
+#define G(obj, field) {#field, (getter)obj##_get_##field, NULL, NULL, NULL}
+
+INT_GETSET(tx, seq, TxObject, uint16_t)
+INT_GETSET(tx, ts, TxObject, uint32_t)
+INT_GETSET(tx, index, TxObject, unsigned long long)
+INT_GETSET(tx, ticks, TxObject, long long)
+BOOL_GETSET(tx, marker, TxObject)
+BOOL_GETSET(tx, sending, TxObject)
+BOOL_GETSET(tx, sent_since_report, TxObject)
+BOOL_GETSET(tx, python_ticks, TxObject)
+DOUBLE_GETSET(tx, now, TxObject)
+DOUBLE_GETSET(tx, next_rtcp, TxObject)
+RO_INT(tx, packets, TxObject)
+RO_INT(tx, octets, TxObject)
+RO_INT(tx, send_errors, TxObject)
+RO_INT(tx, last_ts, TxObject)
+RO_INT(tx, ssrc, TxObject)
+RO_INT(tx, fd, TxObject)
+
+static PyObject *tx_get_has_sent(TxObject *t, void *c) { return PyBool_FromLong(t->has_sent); }
+static PyObject *tx_get_last_send_s(TxObject *t, void *c) { return PyFloat_FromDouble(t->last_send_s); }
+
+static PyObject *tx_get_frames(TxObject *t, void *c) {
+    PyObject *f = t->frames ? t->frames : Py_None;
+    Py_INCREF(f);
+    return f;
+}
+
+static int tx_set_frames(TxObject *t, PyObject *v, void *c) {
+    if (v == NULL || v == Py_None) {
+        Py_CLEAR(t->frames);
+        return 0;
+    }
+    if (!PyTuple_CheckExact(v) || PyTuple_GET_SIZE(v) == 0) {
+        PyErr_SetString(PyExc_TypeError, "frames must be a non-empty tuple of bytes or None");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++) {
+        PyObject *f = PyTuple_GET_ITEM(v, i);
+        if (!PyBytes_CheckExact(f) || PyBytes_GET_SIZE(f) > MAX_PLAIN_RTP - 12) {
+            PyErr_SetString(PyExc_TypeError, "every frame must be bytes that fit one SRTP packet");
+            return -1;
+        }
+    }
+    Py_INCREF(v);
+    Py_XSETREF(t->frames, v);
+    return 0;
+}
+
+static PyObject *tx_get_echo_offset(TxObject *t, void *c) {
+    if (!t->has_echo_offset)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(t->echo_offset);
+}
+
+static int tx_set_echo_offset(TxObject *t, PyObject *v, void *c) {
+    if (v == NULL || v == Py_None) {
+        t->has_echo_offset = 0;
+        return 0;
+    }
+    unsigned long long x = PyLong_AsUnsignedLongLongMask(v);
+    if (x == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    t->echo_offset = (uint32_t)x;
+    t->has_echo_offset = 1;
+    return 0;
+}
+
+static PyObject *tx_get_gaps(TxObject *t, void *c) {
+    PyObject *g = t->gaps ? t->gaps : Py_None;
+    Py_INCREF(g);
+    return g;
+}
+
+static int tx_set_gaps(TxObject *t, PyObject *v, void *c) {
+    if (v != NULL && v != Py_None && !PyList_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "gaps must be a list or None");
+        return -1;
+    }
+    Py_XINCREF(v == Py_None ? NULL : v);
+    Py_XSETREF(t->gaps, v == Py_None ? NULL : v);
+    t->last_gap_send = 0.0;
+    return 0;
+}
+
+static PyGetSetDef Tx_getset[] = {GS(tx, seq),
+                                  GS(tx, ts),
+                                  GS(tx, index),
+                                  GS(tx, ticks),
+                                  GS(tx, marker),
+                                  GS(tx, sending),
+                                  GS(tx, sent_since_report),
+                                  GS(tx, python_ticks),
+                                  GS(tx, now),
+                                  GS(tx, next_rtcp),
+                                  GS(tx, frames),
+                                  GS(tx, echo_offset),
+                                  GS(tx, gaps),
+                                  G(tx, packets),
+                                  G(tx, octets),
+                                  G(tx, send_errors),
+                                  G(tx, last_ts),
+                                  G(tx, ssrc),
+                                  G(tx, fd),
+                                  G(tx, has_sent),
+                                  G(tx, last_send_s),
+                                  {NULL}};
+
+static PyTypeObject TxType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rtcload.media.engine._native.Tx",
+    .tp_doc = "One stream's send state: header fields, frames, counters, and a dup() of the pair's socket.",
+    .tp_basicsize = sizeof(TxObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = Tx_new,
+    .tp_dealloc = (destructor)Tx_dealloc,
+    .tp_methods = Tx_methods,
+    .tp_getset = Tx_getset,
+};
+
+/* ================================================================= Rx: one stream's receive side */
+
+typedef struct {
+    PyObject_HEAD
+    void *ctx;
+    PyObject *session;
+    int codec_pt, dtmf_pt;
+    double clock_rate;
+    /* RFC 3550 statistics (receive_stats.py) */
+    int has_remote;
+    uint32_t remote_ssrc;
+    unsigned long generation;
+    long long max_ext, base_ext, expected_carry, pending_bytes;
+    long bad_seq;
+    uint64_t window[4];
+    double jitter, last_transit;
+    int has_transit;
+    long long packets, bytes, duplicates;
+    double first_arrival, last_arrival, first_rtp, last_rtp;
+    long long rejected;
+    /* loss runs (sequence.py LossRunTracker) */
+    int track_loss, loss_started;
+    long long loss_highest;
+    unsigned char *flags;
+    Py_ssize_t nflags, flags_cap, max_flags;
+    /* payload level (lean.py PayloadAnalyzer) */
+    int analyze, g711; /* g711: -1 Opus, 0 mu-law, 1 A-law */
+    double energy_floor, window_s;
+    long long frames, silent_frames, samples;
+    double sum_squares, first_frame_at, first_audio_at, last_audio_at;
+    double *ring_t, *ring_p;
+    int ring_cap, ring_head, ring_len;
+    /* where things go */
+    PyObject *forward; /* TxObject or NULL */
+    PyObject *on_first_rtp, *on_rtcp, *on_dtmf, *on_audio;
+    unsigned char buf[BUF_SIZE];
+} RxObject;
+
+static PyTypeObject RxType;
+
+static void stats_reset(RxObject *r) {
+    r->max_ext = -1;
+    r->base_ext = r->expected_carry = r->pending_bytes = 0;
+    r->bad_seq = -1;
+    memset(r->window, 0, sizeof(r->window));
+    r->jitter = 0.0;
+    r->has_transit = 0;
+    r->packets = r->bytes = r->duplicates = 0;
+    r->first_arrival = r->last_arrival = NAN;
+    r->generation++;
+}
+
+static void window_shift(uint64_t *w, long long delta) { /* w = (w << delta) | 1, 256 bits */
+    if (delta >= 256) {
+        w[0] = w[1] = w[2] = w[3] = 0;
+    } else {
+        int words = (int)(delta / 64), bits = (int)(delta % 64);
+        for (int i = 3; i >= 0; i--) {
+            uint64_t v = 0;
+            int src = i - words;
+            if (src >= 0) {
+                v = w[src] << bits;
+                if (bits && src > 0)
+                    v |= w[src - 1] >> (64 - bits);
+            }
+            w[i] = v;
+        }
+    }
+    w[0] |= 1;
+}
+
+/* ReceiveStats.on_packet, line for line. */
+static void stats_on_packet(RxObject *r, uint16_t sequence, uint32_t rtp_ts, double arrival, Py_ssize_t size, int jitter) {
+    if (r->max_ext < 0) {
+        r->max_ext = sequence;
+        r->base_ext = sequence;
+        memset(r->window, 0, sizeof(r->window));
+        r->window[0] = 1;
+        r->first_arrival = arrival;
+    } else {
+        long long max_ext = r->max_ext;
+        long long delta = ((long long)sequence - max_ext) & 0xFFFF;
+        if (delta == 0) {
+            r->duplicates++;
+            return;
+        }
+        if (delta < MAX_DROPOUT) {
+            window_shift(r->window, delta);
+            r->max_ext = max_ext + delta;
+            r->bad_seq = -1;
+        } else if (delta > 65536 - MAX_MISORDER) {
+            long long back = 65536 - delta;
+            if (back < DUPLICATE_WINDOW) {
+                uint64_t bit = (uint64_t)1 << (back % 64);
+                if (r->window[back / 64] & bit) {
+                    r->duplicates++;
+                    return;
+                }
+                r->window[back / 64] |= bit;
+            }
+            long long ext = max_ext - back;
+            if (ext < r->base_ext)
+                r->base_ext = ext;
+        } else if ((long)sequence == r->bad_seq) { /* _restart */
+            r->expected_carry += r->max_ext - r->base_ext + 1;
+            r->max_ext = sequence > 0 ? sequence : 65536;
+            r->base_ext = r->max_ext - 1;
+            memset(r->window, 0, sizeof(r->window));
+            r->window[0] = 3;
+            r->bad_seq = -1;
+            r->packets++;
+            r->bytes += r->pending_bytes;
+            r->pending_bytes = 0;
+            r->has_transit = 0;
+        } else {
+            r->bad_seq = (sequence + 1) & 0xFFFF;
+            r->pending_bytes = size;
+            return;
+        }
+    }
+    r->packets++;
+    r->bytes += size;
+    r->last_arrival = arrival;
+    if (!jitter)
+        return;
+    double transit = arrival * r->clock_rate - (double)rtp_ts;
+    if (r->has_transit) {
+        double d = transit - r->last_transit;
+        if (d > 2147483648.0)
+            d -= 4294967296.0;
+        else if (d < -2147483648.0)
+            d += 4294967296.0;
+        if (d < 0)
+            d = -d;
+        r->jitter += (d - r->jitter) * 0.0625;
+    }
+    r->last_transit = transit;
+    r->has_transit = 1;
+}
+
+static int loss_append(RxObject *r, unsigned char lost, long long count) {
+    Py_ssize_t need = r->nflags + (Py_ssize_t)count;
+    if (need > r->flags_cap && r->flags_cap < r->max_flags + 2 * LOSS_MAX_GAP + 2) { /* grow as the tracker's list */
+        Py_ssize_t cap = r->flags_cap * 2 > need ? r->flags_cap * 2 : need + 1024;
+        if (cap > r->max_flags + 2 * LOSS_MAX_GAP + 2)
+            cap = r->max_flags + 2 * LOSS_MAX_GAP + 2;
+        unsigned char *flags = PyMem_Realloc(r->flags, (size_t)cap);
+        if (flags == NULL)
+            return -1; /* out of memory: this packet's flags are not recorded */
+        r->flags = flags;
+        r->flags_cap = cap;
+    }
+    if (need > r->max_flags + LOSS_MAX_GAP + 1) { /* never drained: keep the newest max_flags, as the tracker */
+        Py_ssize_t drop = r->nflags - r->max_flags;
+        if (drop > 0) {
+            memmove(r->flags, r->flags + drop, (size_t)(r->nflags - drop));
+            r->nflags -= drop;
+        }
+    }
+    if (r->nflags + (Py_ssize_t)count > r->flags_cap)
+        return -1;
+    memset(r->flags + r->nflags, lost, (size_t)count);
+    r->nflags += (Py_ssize_t)count;
+    return 0;
+}
+
+/* LossRunTracker.on_packet, line for line (flags: 1 = lost). */
+static void loss_on_packet(RxObject *r, uint16_t sequence) {
+    if (!r->loss_started) {
+        r->loss_started = 1;
+        r->loss_highest = sequence;
+        loss_append(r, 0, 1);
+        return;
+    }
+    long long cycle_base = r->loss_highest & ~0xFFFFLL;
+    long long candidate = cycle_base | sequence;
+    if (candidate - r->loss_highest > 0x8000)
+        candidate -= 0x10000;
+    else if (r->loss_highest - candidate > 0x8000)
+        candidate += 0x10000;
+    long long gap = candidate - r->loss_highest;
+    if (gap <= 0)
+        return;
+    if (gap > LOSS_MAX_GAP) {
+        r->loss_highest = candidate;
+        loss_append(r, 0, 1);
+        return;
+    }
+    if (gap > 1)
+        loss_append(r, 1, gap - 1);
+    loss_append(r, 0, 1);
+    r->loss_highest = candidate;
+    if (r->nflags > r->max_flags) {
+        Py_ssize_t drop = r->nflags - r->max_flags;
+        memmove(r->flags, r->flags + drop, (size_t)(r->nflags - drop));
+        r->nflags -= drop;
+    }
+}
+
+/* PayloadAnalyzer.add_payload from the payload alone: exact G.711 level, Opus silent/audible by size. */
+static void analyze_payload(RxObject *r, const unsigned char *p, Py_ssize_t n, double now) {
+    double level, power;
+    if (r->g711 >= 0) {
+        if (n == 0) {
+            level = DBFS_FLOOR;
+        } else {
+            int64_t sum = 0;
+            const int64_t *table = g711_square[r->g711];
+            for (Py_ssize_t i = 0; i < n; i++)
+                sum += table[p[i]];
+            double mean = ((double)sum / 1073741824.0) / (double)n; /* exact, as numpy's mean of the squares */
+            level = mean > 0 ? 10.0 * log10(mean) : DBFS_FLOOR;
+            if (level < DBFS_FLOOR)
+                level = DBFS_FLOOR;
+        }
+    } else {
+        level = n > OPUS_SILENT_MAX_BYTES ? ACTIVE_OPUS_DBFS : DBFS_FLOOR;
+    }
+    power = level > DBFS_FLOOR ? pow(10.0, level / 10.0) : 0.0;
+    r->frames++;
+    if (isnan(r->first_frame_at))
+        r->first_frame_at = now;
+    if (level >= r->energy_floor) {
+        r->last_audio_at = now;
+        if (isnan(r->first_audio_at))
+            r->first_audio_at = now;
+    } else {
+        r->silent_frames++;
+    }
+    r->sum_squares += power * G711_SAMPLES_PER_PACKET;
+    r->samples += G711_SAMPLES_PER_PACKET;
+    if (r->ring_len == r->ring_cap) { /* > ring_cap packets inside one window: drop the oldest */
+        r->ring_head = (r->ring_head + 1) % r->ring_cap;
+        r->ring_len--;
+    }
+    int tail = (r->ring_head + r->ring_len) % r->ring_cap;
+    r->ring_t[tail] = now;
+    r->ring_p[tail] = power;
+    r->ring_len++;
+    double cutoff = now - r->window_s;
+    while (r->ring_len && r->ring_t[r->ring_head] < cutoff) {
+        r->ring_head = (r->ring_head + 1) % r->ring_cap;
+        r->ring_len--;
+    }
+}
+
+static PyObject *make_packet(int pt, int marker, uint16_t seq, uint32_t ts, uint32_t ssrc, const unsigned char *p,
+                             Py_ssize_t n) {
+    return PyObject_CallFunction(rtp_packet_type, "iOIkky#", pt, marker ? Py_True : Py_False, (unsigned int)seq,
+                                 (unsigned long)ts, (unsigned long)ssrc, (const char *)p, n);
+}
+
+static int call_packet_callback(PyObject *callback, int pt, int marker, uint16_t seq, uint32_t ts, uint32_t ssrc,
+                                const unsigned char *p, Py_ssize_t n, double arrival) {
+    PyObject *packet = make_packet(pt, marker, seq, ts, ssrc, p, n);
+    if (packet == NULL)
+        return -1;
+    PyObject *res = PyObject_CallFunction(callback, "Nd", packet, arrival);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+/* EngineStream.on_datagram: -1 only when a Python callback raised (uvloop logs it, as it would today). */
+static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, double arrival) {
+    if (size > MAX_DATAGRAM || r->ctx == NULL) {
+        r->rejected++;
+        return 0;
+    }
+    unsigned char *b = r->buf;
+    memcpy(b, data, (size_t)size);
+    int len = (int)size;
+    if (size > 1 && data[1] > 191 && data[1] < 224) {
+        if (srtp_unprotect_rtcp_fn(r->ctx, b, &len) || r->on_rtcp == NULL) {
+            r->rejected++;
+            return 0;
+        }
+        PyObject *res = PyObject_CallFunction(r->on_rtcp, "y#d", (const char *)b, (Py_ssize_t)len, arrival);
+        if (res == NULL)
+            return -1;
+        if (res == Py_False)
+            r->rejected++;
+        Py_DECREF(res);
+        return 0;
+    }
+    if (srtp_unprotect_fn(r->ctx, b, &len)) {
+        r->rejected++;
+        return 0;
+    }
+    /* parse_rtp */
+    if (len < 12 || (b[0] >> 6) != 2 || (b[1] >= 192 && b[1] <= 223)) {
+        r->rejected++;
+        return 0;
+    }
+    int offset = 12 + 4 * (b[0] & 0x0F);
+    if (offset > len) {
+        r->rejected++;
+        return 0;
+    }
+    if (b[0] & 0x10) {
+        if (len < offset + 4) {
+            r->rejected++;
+            return 0;
+        }
+        offset += 4 + 4 * ((b[offset + 2] << 8) | b[offset + 3]);
+    }
+    int end = len;
+    if (b[0] & 0x20) {
+        int padding = b[len - 1];
+        if (padding == 0) {
+            r->rejected++;
+            return 0;
+        }
+        end -= padding;
+    }
+    if (offset > end) {
+        r->rejected++;
+        return 0;
+    }
+    int pt = b[1] & 0x7F, marker = b[1] > 127;
+    uint16_t seq = (uint16_t)((b[2] << 8) | b[3]);
+    uint32_t ts = ((uint32_t)b[4] << 24) | ((uint32_t)b[5] << 16) | ((uint32_t)b[6] << 8) | b[7];
+    uint32_t ssrc = ((uint32_t)b[8] << 24) | ((uint32_t)b[9] << 16) | ((uint32_t)b[10] << 8) | b[11];
+    const unsigned char *payload = b + offset;
+    Py_ssize_t plen = end - offset;
+    if (!r->has_remote || ssrc != r->remote_ssrc) {
+        if (r->has_remote) /* a new stream (far end restarted): statistics start over */
+            stats_reset(r);
+        r->remote_ssrc = ssrc;
+        r->has_remote = 1;
+    }
+    int audio = pt == r->codec_pt;
+    stats_on_packet(r, seq, ts, arrival, plen, audio);
+    r->last_rtp = arrival;
+    if (isnan(r->first_rtp)) {
+        r->first_rtp = arrival;
+        if (r->on_first_rtp != NULL) {
+            PyObject *res = PyObject_CallNoArgs(r->on_first_rtp);
+            if (res == NULL)
+                return -1;
+            Py_DECREF(res);
+        }
+    }
+    if (r->track_loss)
+        loss_on_packet(r, seq);
+    if (audio) {
+        if (r->forward != NULL)
+            tx_forward((TxObject *)r->forward, payload, plen, ts, marker, arrival); /* errors: the tick reports */
+        if (r->analyze)
+            analyze_payload(r, payload, plen, arrival);
+        if (r->on_audio != NULL)
+            return call_packet_callback(r->on_audio, pt, marker, seq, ts, ssrc, payload, plen, arrival);
+    } else if (pt == r->dtmf_pt && r->on_dtmf != NULL) {
+        return call_packet_callback(r->on_dtmf, pt, marker, seq, ts, ssrc, payload, plen, arrival);
+    }
+    return 0;
+}
+
+static PyObject *Rx_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"session", "context", "payload_type", "clock_rate", NULL};
+    PyObject *session;
+    unsigned long long context;
+    int pt, clock_rate;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OKii", kwlist, &session, &context, &pt, &clock_rate))
+        return NULL;
+    if (srtp_unprotect_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_native.configure() was not called");
+        return NULL;
+    }
+    if (clock_rate <= 0 || context == 0) {
+        PyErr_SetString(PyExc_ValueError, "clock rate and SRTP context must be positive");
+        return NULL;
+    }
+    RxObject *r = (RxObject *)type->tp_alloc(type, 0);
+    if (r == NULL)
+        return NULL;
+    Py_INCREF(session);
+    r->session = session;
+    r->ctx = (void *)(uintptr_t)context;
+    r->codec_pt = pt;
+    r->dtmf_pt = -1;
+    r->clock_rate = (double)clock_rate;
+    r->generation = 0;
+    stats_reset(r);
+    r->first_rtp = r->last_rtp = NAN;
+    r->first_frame_at = r->first_audio_at = r->last_audio_at = NAN;
+    r->g711 = -1;
+    r->energy_floor = -50.0;
+    r->window_s = 0.5;
+    r->max_flags = 20000;
+    return (PyObject *)r;
+}
+
+static int Rx_traverse(RxObject *r, visitproc visit, void *arg) {
+    Py_VISIT(r->session);
+    Py_VISIT(r->forward);
+    Py_VISIT(r->on_first_rtp);
+    Py_VISIT(r->on_rtcp);
+    Py_VISIT(r->on_dtmf);
+    Py_VISIT(r->on_audio);
+    return 0;
+}
+
+static int Rx_clear(RxObject *r) {
+    Py_CLEAR(r->forward);
+    Py_CLEAR(r->on_first_rtp);
+    Py_CLEAR(r->on_rtcp);
+    Py_CLEAR(r->on_dtmf);
+    Py_CLEAR(r->on_audio);
+    return 0;
+}
+
+static void Rx_dealloc(RxObject *r) {
+    PyObject_GC_UnTrack(r);
+    Rx_clear(r);
+    Py_CLEAR(r->session);
+    PyMem_Free(r->flags);
+    PyMem_Free(r->ring_t);
+    PyMem_Free(r->ring_p);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyObject *Rx_datagram(RxObject *r, PyObject *args) {
+    Py_buffer data;
+    double arrival;
+    if (!PyArg_ParseTuple(args, "y*d", &data, &arrival))
+        return NULL;
+    int res = rx_datagram(r, data.buf, data.len, arrival);
+    PyBuffer_Release(&data);
+    if (res < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Rx_track_loss(RxObject *r, PyObject *args) {
+    Py_ssize_t max_flags;
+    if (!PyArg_ParseTuple(args, "n", &max_flags))
+        return NULL;
+    if (max_flags < 1)
+        return PyErr_Format(PyExc_ValueError, "max_flags must be positive");
+    if (r->flags == NULL) {
+        r->flags = PyMem_Malloc(1024);
+        if (r->flags == NULL)
+            return PyErr_NoMemory();
+        r->flags_cap = 1024;
+    }
+    r->max_flags = max_flags;
+    r->track_loss = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Rx_drain_loss(RxObject *r, PyObject *Py_UNUSED(ignored)) {
+    PyObject *list = PyList_New(r->nflags);
+    if (list == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < r->nflags; i++) {
+        PyObject *b = r->flags[i] ? Py_True : Py_False;
+        Py_INCREF(b);
+        PyList_SET_ITEM(list, i, b);
+    }
+    r->nflags = 0;
+    return list;
+}
+
+static PyObject *Rx_analyze(RxObject *r, PyObject *args) {
+    const char *codec;
+    double floor, window_s;
+    if (!PyArg_ParseTuple(args, "sdd", &codec, &floor, &window_s))
+        return NULL;
+    int cap = 512; /* 10 s of 50 packets/s: a 0.5 s window holds 25 */
+    double *t = PyMem_Realloc(r->ring_t, sizeof(double) * cap), *p;
+    if (t == NULL)
+        return PyErr_NoMemory();
+    r->ring_t = t;
+    p = PyMem_Realloc(r->ring_p, sizeof(double) * cap);
+    if (p == NULL)
+        return PyErr_NoMemory();
+    r->ring_p = p;
+    r->ring_cap = cap;
+    r->ring_head = r->ring_len = 0;
+    r->g711 = strcmp(codec, "pcmu") == 0 ? 0 : strcmp(codec, "pcma") == 0 ? 1 : -1;
+    r->energy_floor = floor;
+    r->window_s = window_s;
+    r->analyze = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Rx_window_power(RxObject *r, PyObject *Py_UNUSED(ignored)) {
+    if (r->ring_len == 0)
+        Py_RETURN_NONE;
+    double sum = 0.0;
+    for (int i = 0; i < r->ring_len; i++)
+        sum += r->ring_p[(r->ring_head + i) % r->ring_cap];
+    return PyFloat_FromDouble(sum / r->ring_len);
+}
+
+static PyMethodDef Rx_methods[] = {
+    {"datagram", (PyCFunction)Rx_datagram, METH_VARARGS, "datagram(data, arrival): one RTP/RTCP datagram."},
+    {"track_loss", (PyCFunction)Rx_track_loss, METH_VARARGS, "track_loss(max_flags): record loss runs."},
+    {"drain_loss", (PyCFunction)Rx_drain_loss, METH_NOARGS, "Lost/received flags since the last drain."},
+    {"analyze", (PyCFunction)Rx_analyze, METH_VARARGS, "analyze(codec, energy_floor_dbfs, window_s)."},
+    {"window_power", (PyCFunction)Rx_window_power, METH_NOARGS, "Mean linear power over the window, or None."},
+    {NULL}};
+
+#define OPT_TIME(field)                                                                                               \
+    static PyObject *rx_get_##field(RxObject *r, void *c) {                                                          \
+        if (isnan(r->field))                                                                                          \
+            Py_RETURN_NONE;                                                                                           \
+        return PyFloat_FromDouble(r->field);                                                                          \
+    }
+OPT_TIME(first_rtp)
+OPT_TIME(last_rtp)
+OPT_TIME(first_arrival)
+OPT_TIME(last_arrival)
+OPT_TIME(first_frame_at)
+OPT_TIME(first_audio_at)
+OPT_TIME(last_audio_at)
+RO_INT(rx, packets, RxObject)
+RO_INT(rx, bytes, RxObject)
+RO_INT(rx, duplicates, RxObject)
+RO_INT(rx, rejected, RxObject)
+RO_INT(rx, generation, RxObject)
+RO_INT(rx, frames, RxObject)
+RO_INT(rx, silent_frames, RxObject)
+RO_INT(rx, samples, RxObject)
+
+static PyObject *rx_get_max_ext(RxObject *r, void *c) { return PyLong_FromLongLong(r->max_ext); }
+static PyObject *rx_get_expected(RxObject *r, void *c) {
+    return PyLong_FromLongLong(r->max_ext < 0 ? 0 : r->expected_carry + r->max_ext - r->base_ext + 1);
+}
+static PyObject *rx_get_jitter(RxObject *r, void *c) { return PyFloat_FromDouble(r->jitter); }
+static PyObject *rx_get_sum_squares(RxObject *r, void *c) { return PyFloat_FromDouble(r->sum_squares); }
+static PyObject *rx_get_remote_ssrc(RxObject *r, void *c) {
+    if (!r->has_remote)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(r->remote_ssrc);
+}
+
+static int rx_set_rejected(RxObject *r, PyObject *v, void *c) {
+    long long x = v == NULL ? -1 : PyLong_AsLongLong(v);
+    if (x == -1 && (v == NULL || PyErr_Occurred()))
+        return -1;
+    r->rejected = x;
+    return 0;
+}
+
+static int rx_set_dtmf_pt(RxObject *r, PyObject *v, void *c) {
+    if (v == NULL || v == Py_None) {
+        r->dtmf_pt = -1;
+        return 0;
+    }
+    long x = PyLong_AsLong(v);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    r->dtmf_pt = (int)x;
+    return 0;
+}
+static PyObject *rx_get_dtmf_pt(RxObject *r, void *c) {
+    if (r->dtmf_pt < 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(r->dtmf_pt);
+}
+
+#define CALLBACK_GETSET(field)                                                                                        \
+    static PyObject *rx_get_##field(RxObject *r, void *c) {                                                          \
+        PyObject *f = r->field ? r->field : Py_None;                                                                  \
+        Py_INCREF(f);                                                                                                 \
+        return f;                                                                                                     \
+    }                                                                                                                 \
+    static int rx_set_##field(RxObject *r, PyObject *v, void *c) {                                                   \
+        if (v != NULL && v != Py_None && !PyCallable_Check(v)) {                                                      \
+            PyErr_SetString(PyExc_TypeError, #field " must be callable or None");                                     \
+            return -1;                                                                                                \
+        }                                                                                                             \
+        PyObject *n = (v == NULL || v == Py_None) ? NULL : v;                                                         \
+        Py_XINCREF(n);                                                                                                \
+        Py_XSETREF(r->field, n);                                                                                      \
+        return 0;                                                                                                     \
+    }
+CALLBACK_GETSET(on_first_rtp)
+CALLBACK_GETSET(on_rtcp)
+CALLBACK_GETSET(on_dtmf)
+CALLBACK_GETSET(on_audio)
+
+static PyObject *rx_get_forward(RxObject *r, void *c) {
+    PyObject *f = r->forward ? r->forward : Py_None;
+    Py_INCREF(f);
+    return f;
+}
+static int rx_set_forward(RxObject *r, PyObject *v, void *c) {
+    if (v != NULL && v != Py_None && !PyObject_TypeCheck(v, &TxType)) {
+        PyErr_SetString(PyExc_TypeError, "forward must be a Tx or None");
+        return -1;
+    }
+    PyObject *n = (v == NULL || v == Py_None) ? NULL : v;
+    Py_XINCREF(n);
+    Py_XSETREF(r->forward, n);
+    return 0;
+}
+static PyObject *rx_get_closed(RxObject *r, void *c) { return PyBool_FromLong(r->ctx == NULL); }
+static int rx_set_closed(RxObject *r, PyObject *v, void *c) {
+    if (v != NULL && PyObject_IsTrue(v) == 1)
+        r->ctx = NULL; /* no unprotect after the call ended */
+    return 0;
+}
+
+static PyGetSetDef Rx_getset[] = {G(rx, first_rtp),
+                                  G(rx, last_rtp),
+                                  G(rx, first_arrival),
+                                  G(rx, last_arrival),
+                                  G(rx, first_frame_at),
+                                  G(rx, first_audio_at),
+                                  G(rx, last_audio_at),
+                                  G(rx, packets),
+                                  G(rx, bytes),
+                                  G(rx, duplicates),
+                                  GS(rx, rejected),
+                                  G(rx, generation),
+                                  G(rx, frames),
+                                  G(rx, silent_frames),
+                                  G(rx, samples),
+                                  G(rx, max_ext),
+                                  G(rx, expected),
+                                  G(rx, jitter),
+                                  G(rx, sum_squares),
+                                  G(rx, remote_ssrc),
+                                  GS(rx, dtmf_pt),
+                                  GS(rx, on_first_rtp),
+                                  GS(rx, on_rtcp),
+                                  GS(rx, on_dtmf),
+                                  GS(rx, on_audio),
+                                  GS(rx, forward),
+                                  GS(rx, closed),
+                                  {NULL}};
+
+static PyTypeObject RxType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rtcload.media.engine._native.Rx",
+    .tp_doc = "One stream's receive state: SRTP context, RFC 3550 statistics, loss runs, payload level.",
+    .tp_basicsize = sizeof(RxObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Rx_new,
+    .tp_dealloc = (destructor)Rx_dealloc,
+    .tp_traverse = (traverseproc)Rx_traverse,
+    .tp_clear = (inquiry)Rx_clear,
+    .tp_methods = Rx_methods,
+    .tp_getset = Rx_getset,
+};
+
+/* ================================================================= Demux: the protocol's datagram_received */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *rx;
+    PyObject *original;
+    vectorcallfunc vectorcall;
+} DemuxObject;
+
+static PyObject *Demux_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    DemuxObject *d = (DemuxObject *)self;
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n >= 1 && kwnames == NULL && PyBytes_CheckExact(args[0])) {
+        Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+        if (size > 0 && p[0] > 127 && p[0] < 192) { /* RFC 7983: RTP/RTCP */
+            if (rx_datagram((RxObject *)d->rx, p, size, monotonic_now()) < 0)
+                return NULL;
+            Py_RETURN_NONE;
+        }
+    }
+    return PyObject_Vectorcall(d->original, args, nargsf, kwnames); /* STUN, DTLS: aiortc's path */
+}
+
+static PyObject *Demux_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PyObject *rx, *original;
+    if (!PyArg_ParseTuple(args, "O!O", &RxType, &rx, &original))
+        return NULL;
+    DemuxObject *d = (DemuxObject *)type->tp_alloc(type, 0);
+    if (d == NULL)
+        return NULL;
+    Py_INCREF(rx);
+    Py_INCREF(original);
+    d->rx = rx;
+    d->original = original;
+    d->vectorcall = Demux_vectorcall;
+    return (PyObject *)d;
+}
+
+static int Demux_traverse(DemuxObject *d, visitproc visit, void *arg) {
+    Py_VISIT(d->rx);
+    Py_VISIT(d->original);
+    return 0;
+}
+static int Demux_clear(DemuxObject *d) {
+    Py_CLEAR(d->rx);
+    Py_CLEAR(d->original);
+    return 0;
+}
+static void Demux_dealloc(DemuxObject *d) {
+    PyObject_GC_UnTrack(d);
+    Demux_clear(d);
+    Py_TYPE(d)->tp_free((PyObject *)d);
+}
+
+static PyTypeObject DemuxType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rtcload.media.engine._native.Demux",
+    .tp_doc = "Demux(rx, original)(data, addr): RTP/RTCP to rx in C, anything else to original(data, addr).",
+    .tp_basicsize = sizeof(DemuxObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(DemuxObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = Demux_new,
+    .tp_dealloc = (destructor)Demux_dealloc,
+    .tp_traverse = (traverseproc)Demux_traverse,
+    .tp_clear = (inquiry)Demux_clear,
+};
+
+/* ================================================================= module functions */
+
+/* tick(txs, elapsed, send, now) -> list of indices needing Python (error, RTCP due, DTMF) or None. */
+static PyObject *native_tick(PyObject *self, PyObject *args) {
+    PyObject *txs;
+    long elapsed, send;
+    double now;
+    if (!PyArg_ParseTuple(args, "O!lld", &PyTuple_Type, &txs, &elapsed, &send, &now))
+        return NULL;
+    PyObject *attention = NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(txs);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(txs, i);
+        if (!PyObject_TypeCheck(item, &TxType)) {
+            Py_XDECREF(attention);
+            PyErr_SetString(PyExc_TypeError, "tick() takes a tuple of Tx");
+            return NULL;
+        }
+        TxObject *t = (TxObject *)item;
+        int needs = 0;
+        if (t->python_ticks || t->err_kind) {
+            needs = 1;
+        } else {
+            t->now = now;
+            needs = tx_tick(t, elapsed, send) < 0 || now >= t->next_rtcp;
+        }
+        if (needs) {
+            if (attention == NULL && (attention = PyList_New(0)) == NULL)
+                return NULL;
+            PyObject *index = PyLong_FromSsize_t(i);
+            if (index == NULL || PyList_Append(attention, index) < 0) {
+                Py_XDECREF(index);
+                Py_DECREF(attention);
+                return NULL;
+            }
+            Py_DECREF(index);
+        }
+    }
+    if (attention == NULL)
+        Py_RETURN_NONE;
+    return attention;
+}
+
+static PyObject *native_configure(PyObject *self, PyObject *args) {
+    unsigned long long protect, unprotect, unprotect_rtcp;
+    PyObject *error_type, *packet_type;
+    if (!PyArg_ParseTuple(args, "KKKOO", &protect, &unprotect, &unprotect_rtcp, &error_type, &packet_type))
+        return NULL;
+    if (!protect || !unprotect || !unprotect_rtcp)
+        return PyErr_Format(PyExc_ValueError, "libsrtp function pointers must not be NULL");
+    srtp_protect_fn = (srtp_fn)(uintptr_t)protect;
+    srtp_unprotect_fn = (srtp_fn)(uintptr_t)unprotect;
+    srtp_unprotect_rtcp_fn = (srtp_fn)(uintptr_t)unprotect_rtcp;
+    Py_INCREF(error_type);
+    Py_XSETREF(srtp_error_type, error_type);
+    Py_INCREF(packet_type);
+    Py_XSETREF(rtp_packet_type, packet_type);
+    Py_RETURN_NONE;
+}
+
+static PyObject *native_parse_rtp(PyObject *self, PyObject *args) {
+    /* The receive parser alone (no SRTP): for the property test against rtp.parse_rtp. */
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data))
+        return NULL;
+    const unsigned char *b = data.buf;
+    int len = (int)data.len, ok = 1;
+    int offset = 12;
+    if (data.len > MAX_DATAGRAM || len < 12 || (b[0] >> 6) != 2 || (b[1] >= 192 && b[1] <= 223))
+        ok = 0;
+    if (ok) {
+        offset = 12 + 4 * (b[0] & 0x0F);
+        if (offset > len)
+            ok = 0;
+    }
+    if (ok && (b[0] & 0x10)) {
+        if (len < offset + 4)
+            ok = 0;
+        else
+            offset += 4 + 4 * ((b[offset + 2] << 8) | b[offset + 3]);
+    }
+    int end = len;
+    if (ok && (b[0] & 0x20)) {
+        if (b[len - 1] == 0)
+            ok = 0;
+        else
+            end -= b[len - 1];
+    }
+    if (ok && offset > end)
+        ok = 0;
+    PyObject *res;
+    if (!ok) {
+        res = Py_None;
+        Py_INCREF(res);
+    } else {
+        res = make_packet(b[1] & 0x7F, b[1] > 127, (uint16_t)((b[2] << 8) | b[3]),
+                          ((uint32_t)b[4] << 24) | ((uint32_t)b[5] << 16) | ((uint32_t)b[6] << 8) | b[7],
+                          ((uint32_t)b[8] << 24) | ((uint32_t)b[9] << 16) | ((uint32_t)b[10] << 8) | b[11], b + offset,
+                          end - offset);
+    }
+    PyBuffer_Release(&data);
+    return res;
+}
+
+static PyObject *native_monotonic(PyObject *self, PyObject *Py_UNUSED(ignored)) {
+    return PyFloat_FromDouble(monotonic_now());
+}
+
+static PyMethodDef native_methods[] = {
+    {"tick", native_tick, METH_VARARGS, "tick(txs, elapsed, send, now): every stream's frame(s) of this tick."},
+    {"configure", native_configure, METH_VARARGS,
+     "configure(protect, unprotect, unprotect_rtcp, error_type, packet_type): libsrtp entry points."},
+    {"parse_rtp", native_parse_rtp, METH_VARARGS, "parse_rtp(data) -> RtpPacket or None (the receive parser)."},
+    {"monotonic", native_monotonic, METH_NOARGS, "The arrival clock (CLOCK_MONOTONIC, as time.monotonic())."},
+    {NULL}};
+
+static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_native",
+                                           "The media engine's per-packet path in C (see _native.c).", -1,
+                                           native_methods};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    init_g711();
+    if (PyType_Ready(&TxType) < 0 || PyType_Ready(&RxType) < 0 || PyType_Ready(&DemuxType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&native_module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Tx", (PyObject *)&TxType) < 0 || PyModule_AddObjectRef(m, "Rx", (PyObject *)&RxType) < 0 ||
+        PyModule_AddObjectRef(m, "Demux", (PyObject *)&DemuxType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

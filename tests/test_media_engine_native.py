@@ -1,0 +1,389 @@
+"""The engine's C per-packet path (`_native`) against the pure-Python engine it replaces.
+
+Correctness only. Both paths get the same input through real libsrtp contexts with the same keys and
+real loopback UDP sockets: the native send path must put the very same bytes on the wire as
+`EngineStream` (so same sequence numbers, timestamps, markers, DTMF and echo timing, same SRTP), and the
+native receive path must compute the same RFC 3550 statistics, loss runs, first RTP and payload-level
+audio presence as `EngineStream.on_datagram` + `LossRunTracker` + `PayloadAnalyzer`, and count the same
+datagrams as rejected. End-to-end calls on the native path (real aiortc negotiation, the emulator) are
+tests/test_media_engine.py: they run on whichever path `native_path()` says, and CI builds the extension.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import socket
+import struct
+
+import pylibsrtp
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rtcload.media.engine import native_path
+from rtcload.media.engine.native import (
+    ENV_SWITCH,
+    NativeEngineStream,
+    NativePayloadAnalyzer,
+    _native,
+    native_available,
+)
+from rtcload.media.engine.rtcp import build_sr, compound
+from rtcload.media.engine.rtp import pack_rtp, parse_rtp
+from rtcload.media.engine.stream import Codec, EngineStream
+from rtcload.media.engine.takeover import Srtp
+from rtcload.media.lean import PayloadAnalyzer
+from rtcload.media.sequence import LossRunTracker
+
+KEY = bytes(range(30))  # 16-byte master key + 14-byte salt
+PCMU = Codec("pcmu", 0, 8000)
+DTMF_PT = 101
+
+
+def test_the_extension_is_built_and_is_the_default_path(monkeypatch):
+    """CI must run the native path: a missing compiler or a broken build fails here, not silently."""
+    assert native_available(), "rtcload.media.engine._native is not built (pip install -e . needs gcc)"
+    monkeypatch.delenv(ENV_SWITCH, raising=False)
+    assert native_path() == "native"
+    monkeypatch.setenv(ENV_SWITCH, "0")
+    assert native_path() == "python"
+
+
+def session(outbound: bool) -> pylibsrtp.Session:
+    ssrc_type = pylibsrtp.Policy.SSRC_ANY_OUTBOUND if outbound else pylibsrtp.Policy.SSRC_ANY_INBOUND
+    return pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=ssrc_type))
+
+
+# ---------------------------------------------------------------- the header parser
+
+
+rtp_like = st.builds(
+    lambda first, second, rest, tail: bytes([first, second]) + rest + tail,
+    st.integers(0, 255),
+    st.integers(0, 255),
+    st.binary(min_size=0, max_size=14),
+    st.binary(min_size=0, max_size=40),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(rtp_like, st.binary(max_size=80)))
+def test_the_c_parser_accepts_and_rejects_exactly_what_parse_rtp_does(data):
+    try:
+        expected = parse_rtp(data)
+    except ValueError:
+        expected = None
+    assert _native.parse_rtp(data) == expected
+
+
+# ---------------------------------------------------------------- receive: C against EngineStream
+
+
+class PythonReceiver:
+    """The reference: EngineStream.on_datagram with the engine's own loss tracker and payload analyzer."""
+
+    def __init__(self, max_flags: int = 20_000) -> None:
+        self.stream = EngineStream(None, Srtp(session(True)), Srtp(session(False)), PCMU, ssrc=1, cname="ref")  # type: ignore[arg-type]
+        self.stream.dtmf_payload_type = DTMF_PT
+        self.stream.loss_runs = LossRunTracker(max_flags)
+        self.analyzer = PayloadAnalyzer(lambda: "pcmu")
+        self.stream.on_packet = lambda packet, arrival: self.analyzer.add_payload(packet.payload, arrival)
+        self.dtmf: list[tuple[int, bytes, float]] = []
+        self.stream.on_dtmf = lambda packet, arrival: self.dtmf.append((packet.timestamp, packet.payload, arrival))
+        self.first_rtp_calls = 0
+        self.stream.on_first_rtp = self._first
+
+    def _first(self) -> None:
+        self.first_rtp_calls += 1
+
+
+class NativeReceiver:
+    def __init__(self, max_flags: int = 20_000) -> None:
+        rx = session(False)
+        self.srtp = Srtp(rx)
+        self.rx = _native.Rx(rx, int(pylibsrtp._binding.ffi.cast("uintptr_t", self.srtp._context)), 0, 8000)
+        self.rx.dtmf_pt = DTMF_PT
+        self.rx.track_loss(max_flags)
+        self.analyzer = NativePayloadAnalyzer(lambda: "pcmu")
+        self.analyzer.follow(self.rx, "pcmu")
+        self.dtmf: list[tuple[int, bytes, float]] = []
+        self.rx.on_dtmf = lambda packet, arrival: self.dtmf.append((packet.timestamp, packet.payload, arrival))
+        self.rtcp: list[bytes] = []
+        self.rx.on_rtcp = lambda data, _arrival: self.rtcp.append(data) or True
+        self.first_rtp_calls = 0
+        self.rx.on_first_rtp = self._first
+
+    def _first(self) -> None:
+        self.first_rtp_calls += 1
+
+
+def scenario(draw_seed: int, packets: int) -> list[tuple[bytes, float]]:
+    """SRTP datagrams as a network would deliver them: loss, bursts, reordering, jitter, a far-end restart
+    (new SSRC), big sequence jumps, DTMF, telephone silence and tone in G.711, RTCP, and garbage."""
+    rng = random.Random(draw_seed)
+    sender = session(True)
+    ssrc = rng.getrandbits(32)
+    sequence = rng.choice([rng.getrandbits(16), 65530])  # sometimes across the 16-bit wrap at once
+    timestamp = rng.choice([rng.getrandbits(32), 0xFFFFFF00])  # and the 32-bit timestamp wrap
+    arrival = 1000.0 + rng.random()
+    tone = bytes(int(x) & 0xFF for x in (rng.getrandbits(8) for _ in range(160)))
+    out: list[tuple[bytes, float]] = []
+    pending: list[tuple[bytes, float]] = []
+    for _ in range(packets):
+        roll = rng.random()
+        if roll < 0.02:  # far end restarts: new SSRC, new sequence space
+            ssrc, sequence = rng.getrandbits(32), rng.getrandbits(16)
+        elif roll < 0.04:  # big jump (a stray packet or a restart in the same SSRC)
+            sequence = (sequence + rng.randint(3000, 20000)) & 0xFFFF
+        elif roll < 0.14:  # loss: a run of packets never sent
+            skipped = rng.randint(1, 6)
+            sequence = (sequence + skipped) & 0xFFFF
+            timestamp = (timestamp + 160 * skipped) & 0xFFFFFFFF
+        kind = rng.random()
+        if kind < 0.05:
+            payload_type, payload = DTMF_PT, struct.pack("!BBH", rng.randint(0, 15), 10, 160)
+        elif kind < 0.35:
+            payload_type, payload = 0, b"\xff" * 160  # mu-law digital silence
+        elif kind < 0.38:
+            payload_type, payload = 0, b""
+        else:
+            payload_type, payload = 0, tone[rng.randint(0, 40) :]
+        plain = pack_rtp(payload_type, sequence, timestamp, ssrc, payload, marker=rng.random() < 0.05)
+        try:
+            datagram = sender.protect(plain)
+        except pylibsrtp.Error:
+            continue
+        sequence = (sequence + 1) & 0xFFFF
+        timestamp = (timestamp + 160) & 0xFFFFFFFF
+        arrival += 0.02 + rng.uniform(-0.004, 0.004)
+        pending.append((datagram, arrival))
+        if rng.random() < 0.1 and len(pending) > 1:  # reordering: the last two swap places
+            (a, ta), (b, tb) = pending[-2], pending[-1]
+            pending[-2:] = [(b, ta), (a, tb)]
+        if rng.random() < 0.03:
+            pending.append((datagram, arrival + 0.001))  # a network duplicate (SRTP replay protection drops it)
+        if rng.random() < 0.03:
+            report = compound(build_sr(ssrc, rng.getrandbits(64), timestamp, 5, 800))
+            pending.append((sender.protect_rtcp(report), arrival))
+        if rng.random() < 0.03:
+            garbage = bytes([rng.randint(128, 191)]) + rng.randbytes(rng.randint(0, 60))
+            pending.append((garbage, arrival))
+        if len(pending) > 3:
+            out.extend(pending[:-2])
+            pending = pending[-2:]
+    return out + pending
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31), st.integers(1, 600), st.sampled_from([20_000, 64]))
+def test_the_c_receive_path_computes_what_the_python_engine_computes(seed, packets, max_flags):
+    """max_flags 64: loss runs never drained keep only the newest flags, in C as in LossRunTracker."""
+    python, native = PythonReceiver(max_flags), NativeReceiver(max_flags)
+    for datagram, arrival in scenario(seed, packets):
+        python.stream.on_datagram(datagram, arrival)
+        native.rx.datagram(datagram, arrival)
+    stats, rx = python.stream.receive_stats, native.rx
+    assert rx.remote_ssrc == python.stream.remote_ssrc
+    assert (rx.packets, rx.bytes, rx.expected, rx.max_ext, rx.duplicates) == (
+        stats.packets_received,
+        stats.bytes_received,
+        stats.expected,
+        stats.highest_extended_seq,
+        stats.duplicates,
+    )
+    assert rx.jitter == stats.jitter_rtp_units  # the same IEEE operations in the same order: bit-identical
+    assert (rx.first_arrival, rx.last_arrival) == (stats.first_arrival_s, stats.last_arrival_s)
+    assert (rx.first_rtp, rx.last_rtp) == (python.stream.first_rtp, python.stream.last_rtp)
+    assert rx.rejected == python.stream.rejected
+    assert native.first_rtp_calls == python.first_rtp_calls == (0 if rx.first_rtp is None else 1)
+    assert rx.drain_loss() == python.stream.loss_runs.drain()
+    assert native.dtmf == python.dtmf
+    a, b = native.analyzer, python.analyzer
+    assert (a.frames, a.silent_frames, a._samples) == (b.frames, b.silent_frames, b._samples)
+    times = (a.first_frame_at, a.first_audio_at, a.last_audio_at)
+    assert times == (b.first_frame_at, b.first_audio_at, b.last_audio_at)
+    assert math.isclose(a._sum_squares, b._sum_squares, rel_tol=1e-12, abs_tol=1e-15)
+    assert math.isclose(a.rms_dbfs(), b.rms_dbfs(), abs_tol=1e-9)
+    assert math.isclose(a.window_dbfs(), b.window_dbfs(), abs_tol=1e-9)
+    assert a.silence_ratio() == b.silence_ratio()
+
+
+def test_opus_frames_are_silent_or_audible_by_size_as_payload_analyzer_says():
+    python, native = PayloadAnalyzer(lambda: "opus"), NativeReceiver()
+    native.analyzer = NativePayloadAnalyzer(lambda: "opus")
+    native.analyzer.follow(native.rx, "opus")
+    sender = session(True)
+    native.rx.on_dtmf = None
+    for i, size in enumerate([3, 3, 250, 8, 9, 480, 0, 3]):
+        payload = bytes(size)
+        python.add_payload(payload, 10.0 + i * 0.02)
+        native.rx.datagram(sender.protect(pack_rtp(0, i, i * 960, 7, payload)), 10.0 + i * 0.02)
+    a = native.analyzer
+    assert (a.frames, a.silent_frames, a.first_audio_at, a.last_audio_at) == (8, 5, 10.04, 10.1)
+    assert (python.frames, python.silent_frames, python.first_audio_at, python.last_audio_at) == (
+        a.frames,
+        a.silent_frames,
+        a.first_audio_at,
+        a.last_audio_at,
+    )
+    assert math.isclose(a.rms_dbfs(), python.rms_dbfs(), abs_tol=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=1600))
+def test_malformed_or_unauthenticated_datagrams_are_counted_never_crash(data):
+    native, python = NativeReceiver(), PythonReceiver()
+    native.rx.datagram(data, 1.0)
+    python.stream.on_datagram(data, 1.0)
+    assert native.rx.rejected == python.stream.rejected == 1
+    assert native.rx.packets == 0 and native.rx.first_rtp is None
+
+
+# ---------------------------------------------------------------- send: the same bytes on the wire
+
+
+class UdpLink:
+    """The engine's Link interface over a real loopback UDP socket (what takeover.Link wraps for a host pair)."""
+
+    relayed = False
+
+    def __init__(self, remote: tuple[str, int]) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.remote_addr = remote
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendto(data, self.remote_addr)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
+def receiver_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2.0)
+    return sock
+
+
+def sender_pair(native: bool, remote: tuple[str, int], codec: Codec) -> EngineStream:
+    link = UdpLink(remote)
+    kind = NativeEngineStream if native else EngineStream
+    stream = kind(link, Srtp(session(True)), Srtp(session(False)), codec, ssrc=0x11223344, cname="same")  # type: ignore[arg-type]
+    stream._sequence, stream._timestamp = 65500, 0xFFFFF000  # both wrap during the run
+    stream._next_rtcp = math.inf  # RTCP carries wall-clock time: keep it out of the byte comparison
+    stream.dtmf_payload_type = DTMF_PT
+    return stream
+
+
+def drive(stream: EngineStream, steps: list[tuple[str, int]], frames: tuple[bytes, ...]) -> None:
+    """The engine's calls in one order: ticks (with stalls), hold/unhold, DTMF, echo forwarding."""
+    stream.frames = frames
+    stream.set_sending(True)
+    now = 50.0
+    for action, value in steps:
+        now += 0.02
+        if action == "tick":
+            elapsed = value
+            send = min(elapsed, 5)
+            if isinstance(stream, NativeEngineStream):
+                attention = _native.tick((stream.ntx,), elapsed, send, now)
+                if attention:
+                    stream.on_native(elapsed, send, now)
+            else:
+                stream.on_tick(elapsed, send, now)
+        elif action == "hold":
+            stream.set_sending(bool(value))
+        elif action == "dtmf":
+            assert stream.send_dtmf("1#" if value else "5")
+        elif action == "forward":
+            stream.forward(bytes([value]) * 160, 1000 * value, value % 3 == 0, now)
+
+
+actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("tick"), st.sampled_from([1, 1, 1, 1, 2, 3, 7])),
+        st.tuples(st.just("hold"), st.integers(0, 1)),
+        st.tuples(st.just("dtmf"), st.integers(0, 1)),
+        st.tuples(st.just("forward"), st.integers(0, 255)),
+    ),
+    min_size=1,
+    max_size=120,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(actions)
+def test_the_c_send_path_puts_the_same_bytes_on_the_wire_as_the_python_engine(steps):
+    frames = tuple(bytes([i]) * (100 + i) for i in range(7))
+    wires = []
+    streams = []
+    for native in (False, True):
+        receiver = receiver_socket()
+        stream = sender_pair(native, receiver.getsockname(), PCMU)
+        drive(stream, steps, frames)
+        datagrams = [receiver.recv(2048) for _ in range(stream.sent.packets_sent)]
+        receiver.close()
+        wires.append(datagrams)
+        streams.append(stream)
+    python, native = streams
+    assert wires[1] == wires[0]
+    assert (native.sent.packets_sent, native.sent.octets_sent) == (python.sent.packets_sent, python.sent.octets_sent)
+    assert native.sent.has_sent_since_start == python.sent.has_sent_since_start
+    if python.sent.has_sent_since_start:
+        assert native.sent.sr_fields(99.0, 1.7e9) == python.sent.sr_fields(99.0, 1.7e9)
+    assert (native._sequence, native._timestamp & 0xFFFFFFFF, native._marker, native.sending) == (
+        python._sequence,
+        python._timestamp & 0xFFFFFFFF,
+        python._marker,
+        python.sending,
+    )
+    native.close()
+
+
+def test_a_stream_that_cannot_send_any_more_is_handed_back_to_the_engine_with_the_error():
+    receiver = receiver_socket()
+    stream = sender_pair(True, receiver.getsockname(), PCMU)
+    assert isinstance(stream, NativeEngineStream)
+    stream.frames = (b"\x00" * 160,)
+    stream.set_sending(True)
+    assert _native.tick((stream.ntx,), 1, 1, 1.0) is None  # sent, nothing to report
+    assert receiver.recv(2048)
+    stream.close()  # the call ended: the socket copy is closed, a late tick must not write anywhere
+    stream.ntx.sending = True
+    assert _native.tick((stream.ntx,), 1, 1, 1.02) == [0]
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        stream.on_native(1, 1, 1.02)
+    assert _native.tick((stream.ntx,), 1, 1, 1.04) == [0]  # and it stays reported until the engine drops it
+    receiver.close()
+
+
+def test_an_address_the_socket_cannot_reach_fails_the_stream_instead_of_sending_nothing_silently():
+    stream = sender_pair(True, ("::1", 9), PCMU)  # an IPv6 destination on an IPv4 socket
+    stream.frames = (b"\x00" * 160,)
+    stream.set_sending(True)
+    assert _native.tick((stream.ntx,), 1, 1, 1.0) == [0]
+    with pytest.raises(OSError):
+        stream.on_native(1, 1, 1.0)
+    stream.close()
+
+
+def test_an_ipv6_pair_is_sent_to_from_c_as_well():
+    receiver = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    receiver.bind(("::1", 0))
+    receiver.settimeout(2.0)
+    link = UdpLink(receiver.getsockname()[:2])
+    link.sock.close()
+    link.sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    link.sock.bind(("::1", 0))
+    stream = NativeEngineStream(link, Srtp(session(True)), Srtp(session(False)), PCMU, ssrc=5, cname="v6")  # type: ignore[arg-type]
+    stream.frames = (b"\x01" * 160,)
+    stream.set_sending(True)
+    assert _native.tick((stream.ntx,), 1, 1, 1.0) is None
+    packet = parse_rtp(session(False).unprotect(receiver.recv(2048)))
+    assert (packet.ssrc, packet.payload, packet.marker) == (5, b"\x01" * 160, True)
+    stream.close()
+    receiver.close()
+    link.sock.close()
