@@ -63,7 +63,9 @@ async def test_calls_sharing_one_certificate_each_have_their_own_handshake_and_a
             media = call.media
             assert await media.analyzer.wait_until(lambda a: a.first_audio_at is not None, 20)  # our audio came back
             endpoint = engine_emulator.answerer.endpoints[call.id]
-            stats = await wait_stats(media, lambda s: s.rtt_s is not None and endpoint.engine_stats().rtt_s is not None)
+            stats = await wait_stats(
+                media, lambda s, e=endpoint: s.rtt_s is not None and e.engine_stats().rtt_s is not None
+            )
             assert stats.packets_received > 0 and stats.packets_lost == 0
             assert endpoint.engine_stats().packets_received > 0  # the emulator decrypted what we sent
         first, second = (call.media for call in calls)
