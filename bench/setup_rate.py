@@ -5,16 +5,16 @@ Two processes on loopback: this one (the generator: offerers, CallMedia / LeanCa
 JSON-lines socket, so what is measured is aiortc's negotiation (offer/answer, ICE gathering and checks, DTLS
 handshake) and the media start. For each variant, in fresh processes:
 
-1. `--background` calls are set up and left running; a quiet window (`--quiet` s) measures the engine clock's
+1. Churn (`--churn`): calls set up and hung up at both ends as soon as they connect, nothing else running:
+   CPU per call of each process = the setup + teardown cost alone (no media to subtract), run-queue wait.
+2. `--background` calls are set up and left running; a quiet window (`--quiet` s) measures the engine clock's
    tick lateness (rtcload.media.engine.clock.SEND_LATENESS) and the CPU the running media costs.
-2. A ramp of `--calls` more calls at `--concurrency`: setups/s, setup latency p50/p99, CPU of each process,
+3. A ramp of `--calls` more calls at `--concurrency`: setups/s, setup latency p50/p99, CPU of each process,
    its run-queue wait (time runnable but not running: other load on the machine), the tick lateness and the
-   longest garbage-collection pause of each process during the ramp.
-3. A second quiet window with every call up: media CPU per call-second, memory per call.
-
-"Setups per core-second" is the ramp's setups over the CPU-seconds the process used during the ramp, media of
-the calls already up included (what a ramping generator really has). "Setup CPU" subtracts that media: ramp
-CPU minus (media cost per call-second from window 3) x (call-seconds of media during the ramp), per setup.
+   longest garbage-collection pause of each process during the ramp. "Setups per core-second" here is the
+   ramp's setups over the CPU-seconds the process used, media of the calls already up included (what a
+   ramping generator really has).
+4. A second quiet window with every call up: media CPU per call, memory per call.
 
 Variants (`--variants`, each run `--repeat` times, interleaved, medians printed):
   new          this tree, its defaults (one DTLS certificate per process)
@@ -124,15 +124,18 @@ class Window:
 # ---------------------------------------------------------------- emulator side (child process)
 async def serve(mode: str) -> None:
     use_loopback_only()
-    endpoints: list[Any] = []
+    endpoints: dict[int, Any] = {}
     window = Window()
 
     async def handle(req: dict[str, Any]) -> dict[str, Any]:
         op = req["op"]
         if op == "offer":
             endpoint = ENDPOINTS[mode]("echo")
-            endpoints.append(endpoint)
-            return {"sdp": await endpoint.accept_offer(req["sdp"])}
+            endpoints[id(endpoint)] = endpoint
+            return {"sdp": await endpoint.accept_offer(req["sdp"]), "id": id(endpoint)}
+        if op == "hangup":
+            await endpoints.pop(req["id"]).close()
+            return {}
         if op == "window_start":
             window.start()
             return {}
@@ -141,7 +144,7 @@ async def serve(mode: str) -> None:
         if op == "rss":
             return {"rss": psutil.Process().memory_info().rss}
         if op == "close":
-            await asyncio.gather(*(e.close() for e in endpoints), return_exceptions=True)
+            await asyncio.gather(*(e.close() for e in endpoints.values()), return_exceptions=True)
             endpoints.clear()
             return {}
         return {"error": op}
@@ -157,9 +160,12 @@ def memory() -> tuple[int, int]:
 
 
 async def set_up(
-    mode: str, count: int, rpcs: list[Rpc], args: argparse.Namespace, calls: list[CallMedia]
+    mode: str, count: int, rpcs: list[Rpc], args: argparse.Namespace, calls: list[CallMedia], hang_up: bool = False
 ) -> list[tuple[float, float]]:
-    """Set up `count` calls through the RPC connections (one call in flight per connection): (started, connected)."""
+    """Set up `count` calls through the RPC connections (one call in flight per connection): (started, connected).
+
+    `hang_up`: each call is closed at both ends as soon as it connected (churn: setup + teardown, no media load).
+    """
     remaining = [count]
     done: list[tuple[float, float]] = []
 
@@ -170,9 +176,14 @@ async def set_up(
             media = CALLS[mode]("tone:440", codec=args.codec, stats_interval_s=2.0)
             calls.append(media)
             offer = await media.create_offer()
-            await media.accept_answer((await rpc.call(op="offer", sdp=offer))["sdp"])
+            answer = await rpc.call(op="offer", sdp=offer)
+            await media.accept_answer(answer["sdp"])
             if await media.wait_connected(30):
                 done.append((started, time.monotonic()))
+            if hang_up:
+                calls.remove(media)
+                await media.close()
+                await rpc.call(op="hangup", id=answer["id"])
 
     await asyncio.wait_for(asyncio.gather(*(worker(r) for r in rpcs)), args.timeout)
     return done
@@ -192,6 +203,14 @@ async def run_variant(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     calls: list[CallMedia] = []
     window = Window()
     try:
+        churn_gen, churn_emu, churned = {}, {}, []
+        if args.churn:
+            await set_up(mode, min(args.churn, 2 * args.concurrency), rpcs, args, calls, hang_up=True)  # warm-up
+            await rpcs[0].call(op="window_start")
+            window.start()
+            churned = await set_up(mode, args.churn, rpcs, args, calls, hang_up=True)
+            churn_gen = window.end()
+            churn_emu = await rpcs[0].call(op="window_end")
         background = await set_up(mode, args.background, rpcs, args, calls)
         await asyncio.sleep(1.0)
         quiet_gen, quiet_emu = await measured(rpcs[0], window, args.quiet) if args.background else ({}, {})
@@ -212,17 +231,19 @@ async def run_variant(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         emu_rss1 = (await rpcs[0].call(op="rss"))["rss"]
         wall = t1 - t0
         up = len(background) + len(ramp)
-        # media call-seconds during the ramp: the background calls all along, each ramp call from its connection
-        call_seconds = len(background) * wall + sum(t1 - connected for _, connected in ramp)
         setups = [connected - started for started, connected in ramp]
 
-        def setup_cpu_ms(ramp_w: dict[str, float], after_w: dict[str, float]) -> float:
-            media_per_call_s = after_w["cpu"] / 100 / max(1, up)  # core-seconds per call-second
-            ramp_cpu_s = ramp_w["cpu"] / 100 * ramp_w["wall"]
-            return 1000 * max(0.0, ramp_cpu_s - media_per_call_s * call_seconds) / max(1, len(ramp))
+        def churn_cpu_ms(w: dict[str, float]) -> float:
+            return 1000 * w["cpu"] / 100 * w["wall"] / max(1, len(churned)) if churned else float("nan")
 
         return {
             "mode": mode,
+            "churned": len(churned),
+            "churn_setups_per_s": len(churned) / churn_gen["wall"] if churned else float("nan"),
+            "churn_gen_cpu_ms": churn_cpu_ms(churn_gen),
+            "churn_emu_cpu_ms": churn_cpu_ms(churn_emu),
+            "churn_gen_runq_pct": churn_gen.get("runq_wait_pct", float("nan")),
+            "churn_emu_runq_pct": churn_emu.get("runq_wait_pct", float("nan")),
             "background": len(background),
             "connected": len(ramp),
             "wall_s": wall,
@@ -233,8 +254,6 @@ async def run_variant(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             "cpu_emu": ramp_emu["cpu"],
             "gen_per_core_s": len(ramp) / max(1e-9, ramp_gen["cpu"] / 100 * ramp_gen["wall"]),
             "emu_per_core_s": len(ramp) / max(1e-9, ramp_emu["cpu"] / 100 * ramp_emu["wall"]),
-            "gen_setup_cpu_ms": setup_cpu_ms(ramp_gen, after_gen),
-            "emu_setup_cpu_ms": setup_cpu_ms(ramp_emu, after_emu),
             "gen_media_pct_per_call": after_gen["cpu"] / max(1, up),
             "emu_media_pct_per_call": after_emu["cpu"] / max(1, up),
             "gen_runq_pct": ramp_gen["runq_wait_pct"],
@@ -276,7 +295,7 @@ def variant_process(variant: str, mode: str, args: argparse.Namespace) -> dict[s
         argv += ["--tree", variant[5:]]
     elif variant != "new":
         raise SystemExit(f"unknown variant {variant!r}: new, per-call or tree:PATH")
-    for name in ("calls", "background", "concurrency", "codec", "timeout", "quiet"):
+    for name in ("calls", "background", "churn", "concurrency", "codec", "timeout", "quiet"):
         argv += [f"--{name}", str(getattr(args, name))]
     argv += ["--no-uvloop"] if args.no_uvloop else []
     out = subprocess.run(
@@ -297,14 +316,21 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def print_row(label: str, r: dict[str, Any], n: int) -> None:
     rg, re_, qg, qe = r["ramp_gen"], r["ramp_emu"], r["quiet_gen"], r["quiet_emu"]
+    if r["churned"]:
+        print(
+            f"{label} churn (setup + hang-up, nothing else running): {r['churned']:.0f} calls, "
+            f"{r['churn_setups_per_s']:.0f}/s | CPU per call gen/emu {r['churn_gen_cpu_ms']:.2f}/"
+            f"{r['churn_emu_cpu_ms']:.2f} ms = {1000 / max(1e-9, r['churn_gen_cpu_ms']):.0f}/"
+            f"{1000 / max(1e-9, r['churn_emu_cpu_ms']):.0f} per core-s | runq wait gen/emu "
+            f"{r['churn_gen_runq_pct']:.0f}/{r['churn_emu_runq_pct']:.0f} %",
+            flush=True,
+        )
     print(
         f"{label}: connected={r['connected']:.0f} (+{r['background']:.0f} up) wall={r['wall_s']:.2f}s "
         f"setups/s={r['setups_per_s']:.0f} setup p50/p99={r['setup_p50_ms']:.0f}/{r['setup_p99_ms']:.0f} ms | "
         f"CPU gen/emu {r['cpu_gen']:.0f}/{r['cpu_emu']:.0f} % | setups per core-s gen/emu "
-        f"{r['gen_per_core_s']:.0f}/{r['emu_per_core_s']:.0f} | setup CPU (media subtracted) gen/emu "
-        f"{r['gen_setup_cpu_ms']:.2f}/{r['emu_setup_cpu_ms']:.2f} ms = "
-        f"{1000 / max(1e-9, r['gen_setup_cpu_ms']):.0f}/{1000 / max(1e-9, r['emu_setup_cpu_ms']):.0f} per core-s | "
-        f"runq wait gen/emu {r['gen_runq_pct']:.0f}/{r['emu_runq_pct']:.0f} % | load1 {r['load1']:.1f}",
+        f"{r['gen_per_core_s']:.0f}/{r['emu_per_core_s']:.0f} (media of the calls up included) | runq wait gen/emu "
+        f"{r['gen_runq_pct']:.0f}/{r['emu_runq_pct']:.0f} % | load1 {r['load1']:.1f}",
         flush=True,
     )
     if qg:
@@ -341,12 +367,17 @@ def run_all(args: argparse.Namespace) -> None:
             row = rows[(mode, variant)]
             if base is None or row is base:
                 continue
+            if row["churned"] and base["churned"]:
+                print(
+                    f"ratio {mode} {variant} / {variants[-1]}: churn CPU per call gen "
+                    f"{row['churn_gen_cpu_ms'] / max(1e-9, base['churn_gen_cpu_ms']):.2f}x emu "
+                    f"{row['churn_emu_cpu_ms'] / max(1e-9, base['churn_emu_cpu_ms']):.2f}x",
+                    flush=True,
+                )
             print(
                 f"ratio {mode} {variant} / {variants[-1]}: setups per core-s gen "
                 f"{row['gen_per_core_s'] / max(1e-9, base['gen_per_core_s']):.2f}x emu "
-                f"{row['emu_per_core_s'] / max(1e-9, base['emu_per_core_s']):.2f}x; setup CPU gen "
-                f"{row['gen_setup_cpu_ms'] / max(1e-9, base['gen_setup_cpu_ms']):.2f}x emu "
-                f"{row['emu_setup_cpu_ms'] / max(1e-9, base['emu_setup_cpu_ms']):.2f}x; tick lateness p99 in ramp gen "
+                f"{row['emu_per_core_s'] / max(1e-9, base['emu_per_core_s']):.2f}x; tick lateness p99 in ramp gen "
                 f"{row['ramp_gen']['late_p99_ms']:.2f} vs {base['ramp_gen']['late_p99_ms']:.2f} ms",
                 flush=True,
             )
@@ -361,6 +392,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=200, help="calls set up in the measured ramp")
     parser.add_argument("--background", type=int, default=50, help="calls up (media running) before the ramp")
+    parser.add_argument(
+        "--churn", type=int, default=200, help="first, this many setups each hung up at once (no media load; 0: skip)"
+    )
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--quiet", type=float, default=3.0, help="seconds of each quiet window")
     parser.add_argument("--modes", default="engine", help="any of naive,lean,engine")
