@@ -15,6 +15,7 @@ handshake) and the media start. For each variant, in fresh processes:
    ramp's setups over the CPU-seconds the process used, media of the calls already up included (what a
    ramping generator really has).
 4. A second quiet window with every call up: media CPU per call, memory per call.
+5. Every call hung up at once at both ends: teardown CPU per call (the churn's cost minus this = setup alone).
 
 Variants (`--variants`, each run `--repeat` times, interleaved, medians printed):
   new          this tree, its defaults (one DTLS certificate per process)
@@ -231,6 +232,13 @@ async def run_variant(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         emu_rss1 = (await rpcs[0].call(op="rss"))["rss"]
         wall = t1 - t0
         up = len(background) + len(ramp)
+        # teardown: every call hung up at both ends at once (the churn's CPU per call = setup + this)
+        await rpcs[0].call(op="window_start")
+        window.start()
+        await asyncio.gather(*(c.close() for c in calls), return_exceptions=True)
+        await rpcs[0].call(op="close")
+        down_gen, down_emu = window.end(), await rpcs[0].call(op="window_end")
+        closed, calls[:] = len(calls), []
         setups = [connected - started for started, connected in ramp]
 
         def churn_cpu_ms(w: dict[str, float]) -> float:
@@ -266,6 +274,8 @@ async def run_variant(mode: str, args: argparse.Namespace) -> dict[str, Any]:
             "rss_mb_per_call": (rss1 - rss0) / 2**20 / max(1, len(ramp)),
             "uss_mb_per_call": (uss1 - uss0) / 2**20 / max(1, len(ramp)),
             "emu_rss_mb_per_call": (emu_rss1 - emu_rss0) / 2**20 / max(1, len(ramp)),
+            "teardown_gen_cpu_ms": 1000 * down_gen["cpu"] / 100 * down_gen["wall"] / max(1, closed),
+            "teardown_emu_cpu_ms": 1000 * down_emu["cpu"] / 100 * down_emu["wall"] / max(1, closed),
         }
     finally:
         await asyncio.gather(*(c.close() for c in calls), return_exceptions=True)
@@ -322,7 +332,10 @@ def print_row(label: str, r: dict[str, Any], n: int) -> None:
             f"{r['churn_setups_per_s']:.0f}/s | CPU per call gen/emu {r['churn_gen_cpu_ms']:.2f}/"
             f"{r['churn_emu_cpu_ms']:.2f} ms = {1000 / max(1e-9, r['churn_gen_cpu_ms']):.0f}/"
             f"{1000 / max(1e-9, r['churn_emu_cpu_ms']):.0f} per core-s | runq wait gen/emu "
-            f"{r['churn_gen_runq_pct']:.0f}/{r['churn_emu_runq_pct']:.0f} %",
+            f"{r['churn_gen_runq_pct']:.0f}/{r['churn_emu_runq_pct']:.0f} % | of which teardown "
+            f"{r['teardown_gen_cpu_ms']:.2f}/{r['teardown_emu_cpu_ms']:.2f} ms: setup alone "
+            f"{1000 / max(1e-9, r['churn_gen_cpu_ms'] - r['teardown_gen_cpu_ms']):.0f}/"
+            f"{1000 / max(1e-9, r['churn_emu_cpu_ms'] - r['teardown_emu_cpu_ms']):.0f} per core-s",
             flush=True,
         )
     print(
