@@ -3,11 +3,12 @@
 Why share: aiortc 1.16 gives every RTCPeerConnection a fresh EC P-256 key and self-signed X.509 certificate,
 then builds a new OpenSSL context for its DTLS transport (key and certificate converted again, cipher and SRTP
 lists parsed) and hashes the certificate three times for the SDP fingerprints at every offer or answer. That
-is ~1 ms of CPU per call on each side, repeated for nothing: a load generator (like a browser, which keeps one
-certificate per origin) can present the same certificate on every call. Each call still runs its own full
-DTLS handshake (fresh ECDHE keys, so fresh SRTP keys), and each side still checks the far end's certificate
-against the fingerprint in its SDP. `RTCLOAD_DTLS_CERTIFICATE=per-call` (or `set_certificate_policy`) restores
-aiortc's behaviour, e.g. to test a platform that pins fingerprints per call.
+is ~1-2 ms of CPU per call on each side (bench/setup_rate.py, variant per-call), repeated for nothing: a load
+generator (like a browser, which keeps one certificate per origin) can present the same certificate on every
+call. Each call still runs its own full DTLS handshake (fresh ECDHE keys, so fresh SRTP keys), and each side
+still checks the far end's certificate against the fingerprint in its SDP. `RTCLOAD_DTLS_CERTIFICATE=per-call`
+(or `set_certificate_policy`) restores aiortc's behaviour, e.g. to test a platform that pins fingerprints per
+call.
 
 aiortc has no `certificates` field in RTCConfiguration, so `new_peer_connection` hands the shared certificate
 to RTCPeerConnection's constructor by swapping the class its module calls for the duration of that
@@ -63,7 +64,7 @@ class SharedCertificate(RTCCertificate):
 
 
 def certificate_policy() -> str:
-    """ "shared" or "per-call": set_certificate_policy(), else $RTCLOAD_DTLS_CERTIFICATE, else shared."""
+    """This process' choice, "shared" or "per-call": set_certificate_policy(), else the environment, else shared."""
     if _policy is not None:
         return _policy
     return check_certificate_policy(os.environ.get(ENV_POLICY, "") or DEFAULT_POLICY, ENV_POLICY)

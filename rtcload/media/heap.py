@@ -22,7 +22,7 @@ _frozen = False
 
 
 def freeze_startup_heap() -> bool:
-    """Freeze what exists now, once per process (idempotent, O(1)); True if this call froze it."""
+    """Freeze what exists now, once per process (one collection first, then an O(1) freeze); True if it froze."""
     global _frozen
     if _frozen or os.environ.get(ENV_FREEZE, "1").strip().lower() in ("0", "off", "false", "no"):
         return False
