@@ -1,12 +1,30 @@
-"""Call setups per second and memory per concurrent call: naive aiortc, the lean path and the media engine.
+"""Call setup rate, CPU per setup on both sides, and what a ramp of setups does to the engine's 20 ms clock.
 
-This process offers N calls (CallMedia, LeanCallMedia or EngineCallMedia) as fast as --concurrency allows to echo
-answerers in a child process (SDP over a private loopback socket, so ICE + DTLS + media start are
-what is measured). Setups/s = connected calls / wall time of the ramp; memory per call = growth of
-this process' RSS (and USS) with all N calls up, divided by N; CPU of each side during the ramp.
-Bounded: N calls, --timeout seconds for the ramp.
+Two processes on loopback: this one (the generator: offerers, CallMedia / LeanCallMedia / EngineCallMedia with a
+440 Hz tone) and a child (the emulator side: echo answerers of the same path). SDP goes over a private
+JSON-lines socket, so what is measured is aiortc's negotiation (offer/answer, ICE gathering and checks, DTLS
+handshake) and the media start. For each variant, in fresh processes:
 
-    python bench/setup_rate.py --calls 100 --concurrency 20 --modes naive,lean,engine
+1. Churn (`--churn`): calls set up and hung up at both ends as soon as they connect, nothing else running:
+   CPU per call of each process = the setup + teardown cost alone (no media to subtract), run-queue wait.
+2. `--background` calls are set up and left running; a quiet window (`--quiet` s) measures the engine clock's
+   tick lateness (rtcload.media.engine.clock.SEND_LATENESS) and the CPU the running media costs.
+3. A ramp of `--calls` more calls at `--concurrency`: setups/s, setup latency p50/p99, CPU of each process,
+   its run-queue wait (time runnable but not running: other load on the machine), the tick lateness and the
+   longest garbage-collection pause of each process during the ramp. "Setups per core-second" here is the
+   ramp's setups over the CPU-seconds the process used, media of the calls already up included (what a
+   ramping generator really has).
+4. A second quiet window with every call up: media CPU per call, memory per call.
+5. Every call hung up at once at both ends: teardown CPU per call (the churn's cost minus this = setup alone).
+
+Variants (`--variants`, each run `--repeat` times, interleaved, medians printed):
+  new          this tree, its defaults (one DTLS certificate per process)
+  per-call     this tree with RTCLOAD_DTLS_CERTIFICATE=per-call (aiortc's certificate per peer connection)
+  tree:PATH    another checkout of rtcload (e.g. `git archive <commit> | tar -x -C PATH`): the baseline code
+Bounded: background + calls per run, --timeout seconds per ramp.
+
+    python bench/setup_rate.py --calls 200 --background 50 --concurrency 20 --variants new,per-call,tree:/tmp/base
+    python bench/setup_rate.py --calls 100 --concurrency 20 --modes naive,lean,engine --background 0
 """
 
 from __future__ import annotations
@@ -16,78 +34,248 @@ import asyncio
 import gc
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import psutil
+def _tree_from_argv() -> str:
+    """The rtcload checkout to import: --tree PATH (baseline variants), else the one this script is in."""
+    if "--tree" in sys.argv:
+        return os.path.abspath(sys.argv[sys.argv.index("--tree") + 1])
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from bench._common import Child, CpuWindow, Rpc, new_loop, pct
-from rtcload.media.engine.call_media import EngineCallMedia
-from rtcload.media.lean import LeanCallMedia
-from rtcload.media.loopback import use_loopback_only
-from rtcload.media.peer import CallMedia
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(BENCH_DIR))  # bench._common
+sys.path.insert(0, _tree_from_argv())  # rtcload (first: a baseline tree wins)
+
+import psutil  # noqa: E402
+
+from bench._common import Child, CpuWindow, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc  # noqa: E402
+from rtcload.media.endpoint import MediaEndpoint  # noqa: E402
+from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint  # noqa: E402
+from rtcload.media.engine.clock import SEND_LATENESS  # noqa: E402
+from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint  # noqa: E402
+from rtcload.media.loopback import use_loopback_only  # noqa: E402
+from rtcload.media.peer import CallMedia  # noqa: E402
 
 CALLS: dict[str, type[CallMedia]] = {"naive": CallMedia, "lean": LeanCallMedia, "engine": EngineCallMedia}
+ENDPOINTS: dict[str, type[MediaEndpoint]] = {
+    "naive": MediaEndpoint,
+    "lean": LeanMediaEndpoint,
+    "engine": EngineMediaEndpoint,
+}
 
-CALLS_PER_CORE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calls_per_core.py")
+
+class GcPauses:
+    """The longest garbage-collection pause of this process (gc.callbacks): a full collection stops the loop."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._started))
+
+    def max_ms(self) -> float:
+        return 1000 * max((d for _, d in self.pauses), default=0.0)
+
+    def full(self) -> int:
+        return sum(1 for g, _ in self.pauses if g == 2)
 
 
+class Window:
+    """CPU, run-queue wait, tick lateness and GC pauses of this process over one measured window."""
+
+    def __init__(self) -> None:
+        self.cpu = CpuWindow(psutil.Process())
+        self.gc = GcPauses()
+        self.wait0 = 0.0
+        self.wall0 = 0.0
+
+    def start(self) -> None:
+        self.cpu.start()
+        self.wait0, self.wall0 = runqueue_wait_s(), time.monotonic()
+        SEND_LATENESS.samples.clear()
+        self.gc.pauses.clear()
+
+    def end(self) -> dict[str, float]:
+        wall = time.monotonic() - self.wall0
+        late = sorted(lag for _, lag in list(SEND_LATENESS.samples))
+        return {
+            "cpu": self.cpu.percent(),
+            "wall": wall,
+            "runq_wait_pct": 100 * (runqueue_wait_s() - self.wait0) / max(1e-9, wall),
+            "late_p50_ms": 1000 * pct(late, 0.5),
+            "late_p99_ms": 1000 * pct(late, 0.99),
+            "late_max_ms": 1000 * (late[-1] if late else 0.0),
+            "ticks": len(late),
+            "gc_max_ms": self.gc.max_ms(),
+            "gc_full": self.gc.full(),
+        }
+
+
+# ---------------------------------------------------------------- emulator side (child process)
+async def serve(mode: str) -> None:
+    use_loopback_only()
+    endpoints: dict[int, Any] = {}
+    window = Window()
+
+    async def handle(req: dict[str, Any]) -> dict[str, Any]:
+        op = req["op"]
+        if op == "offer":
+            endpoint = ENDPOINTS[mode]("echo")
+            endpoints[id(endpoint)] = endpoint
+            return {"sdp": await endpoint.accept_offer(req["sdp"]), "id": id(endpoint)}
+        if op == "hangup":
+            await endpoints.pop(req["id"]).close()
+            return {}
+        if op == "window_start":
+            window.start()
+            return {}
+        if op == "window_end":
+            return window.end()
+        if op == "rss":
+            return {"rss": psutil.Process().memory_info().rss}
+        if op == "close":
+            await asyncio.gather(*(e.close() for e in endpoints.values()), return_exceptions=True)
+            endpoints.clear()
+            return {}
+        return {"error": op}
+
+    await serve_rpc(handle)
+    await asyncio.Event().wait()
+
+
+# ---------------------------------------------------------------- generator side (this process)
 def memory() -> tuple[int, int]:
     info = psutil.Process().memory_full_info()
     return info.rss, info.uss
 
 
-async def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
-    child = Child([CALLS_PER_CORE, "--serve", "--mode", mode] + (["--no-uvloop"] if args.no_uvloop else []))
+async def set_up(
+    mode: str, count: int, rpcs: list[Rpc], args: argparse.Namespace, calls: list[CallMedia], hang_up: bool = False
+) -> list[tuple[float, float]]:
+    """Set up `count` calls through the RPC connections (one call in flight per connection): (started, connected).
+
+    `hang_up`: each call is closed at both ends as soon as it connected (churn: setup + teardown, no media load).
+    """
+    remaining = [count]
+    done: list[tuple[float, float]] = []
+
+    async def worker(rpc: Rpc) -> None:
+        while remaining[0] > 0:
+            remaining[0] -= 1
+            started = time.monotonic()
+            media = CALLS[mode]("tone:440", codec=args.codec, stats_interval_s=2.0)
+            calls.append(media)
+            offer = await media.create_offer()
+            answer = await rpc.call(op="offer", sdp=offer)
+            await media.accept_answer(answer["sdp"])
+            if await media.wait_connected(30):
+                done.append((started, time.monotonic()))
+            if hang_up:
+                calls.remove(media)
+                await media.close()
+                await rpc.call(op="hangup", id=answer["id"])
+
+    await asyncio.wait_for(asyncio.gather(*(worker(r) for r in rpcs)), args.timeout)
+    return done
+
+
+async def measured(rpc: Rpc, window: Window, seconds: float) -> tuple[dict[str, float], dict[str, float]]:
+    await rpc.call(op="window_start")
+    window.start()
+    await asyncio.sleep(seconds)
+    gen = window.end()
+    return gen, await rpc.call(op="window_end")
+
+
+async def run_variant(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    child = Child([os.path.abspath(__file__), "--serve", "--mode", mode, *tree_args(args)])
     rpcs = [await Rpc.open(child.port) for _ in range(args.concurrency)]
     calls: list[CallMedia] = []
-    setups: list[float] = []
+    window = Window()
     try:
+        churn_gen, churn_emu, churned = {}, {}, []
+        if args.churn:
+            await set_up(mode, min(args.churn, 2 * args.concurrency), rpcs, args, calls, hang_up=True)  # warm-up
+            await rpcs[0].call(op="window_start")
+            window.start()
+            churned = await set_up(mode, args.churn, rpcs, args, calls, hang_up=True)
+            churn_gen = window.end()
+            churn_emu = await rpcs[0].call(op="window_end")
+        background = await set_up(mode, args.background, rpcs, args, calls)
+        await asyncio.sleep(1.0)
+        quiet_gen, quiet_emu = await measured(rpcs[0], window, args.quiet) if args.background else ({}, {})
         gc.collect()
         rss0, uss0 = memory()
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(args.calls):
-            queue.put_nowait(i)
-
-        async def worker(rpc: Rpc) -> None:
-            while not queue.empty():
-                queue.get_nowait()
-                started = time.monotonic()
-                media = CALLS[mode]("tone:440", codec=args.codec, stats_interval_s=2.0)
-                calls.append(media)
-                offer = await media.create_offer()
-                await media.accept_answer((await rpc.call(op="offer", sdp=offer))["sdp"])
-                if await media.wait_connected(30):
-                    setups.append(time.monotonic() - started)
-
-        cpu = CpuWindow(psutil.Process())
+        emu_rss0 = (await rpcs[0].call(op="rss"))["rss"]
         await rpcs[0].call(op="window_start")
-        cpu.start()
+        window.start()
         t0 = time.monotonic()
-        await asyncio.wait_for(asyncio.gather(*(worker(r) for r in rpcs)), args.timeout)
-        wall = time.monotonic() - t0
-        gen_cpu = cpu.percent()
-        emu_cpu = (await rpcs[0].call(op="window_end"))["cpu"]
-        await asyncio.sleep(2.0)  # media running on every call before measuring memory
+        ramp = await set_up(mode, args.calls, rpcs, args, calls)
+        t1 = time.monotonic()
+        ramp_gen = window.end()
+        ramp_emu = await rpcs[0].call(op="window_end")
+        await asyncio.sleep(1.0)
+        after_gen, after_emu = await measured(rpcs[0], window, args.quiet)
         gc.collect()
         rss1, uss1 = memory()
-        rate = len(setups) / wall
+        emu_rss1 = (await rpcs[0].call(op="rss"))["rss"]
+        wall = t1 - t0
+        up = len(background) + len(ramp)
+        # teardown: every call hung up at both ends at once (the churn's CPU per call = setup + this)
+        await rpcs[0].call(op="window_start")
+        window.start()
+        await asyncio.gather(*(c.close() for c in calls), return_exceptions=True)
+        await rpcs[0].call(op="close")
+        down_gen, down_emu = window.end(), await rpcs[0].call(op="window_end")
+        closed, calls[:] = len(calls), []
+        setups = [connected - started for started, connected in ramp]
+
+        def churn_cpu_ms(w: dict[str, float]) -> float:
+            return 1000 * w["cpu"] / 100 * w["wall"] / max(1, len(churned)) if churned else float("nan")
+
         return {
             "mode": mode,
-            "connected": len(setups),
+            "churned": len(churned),
+            "churn_setups_per_s": len(churned) / churn_gen["wall"] if churned else float("nan"),
+            "churn_gen_cpu_ms": churn_cpu_ms(churn_gen),
+            "churn_emu_cpu_ms": churn_cpu_ms(churn_emu),
+            "churn_gen_runq_pct": churn_gen.get("runq_wait_pct", float("nan")),
+            "churn_emu_runq_pct": churn_emu.get("runq_wait_pct", float("nan")),
+            "background": len(background),
+            "connected": len(ramp),
             "wall_s": wall,
-            "setups_per_s": rate,
+            "setups_per_s": len(ramp) / wall,
             "setup_p50_ms": 1000 * pct(setups, 0.5),
             "setup_p99_ms": 1000 * pct(setups, 0.99),
-            "cpu_gen": gen_cpu,
-            "cpu_emu": emu_cpu,
-            "gen_setups_per_core_s": rate / max(1e-9, gen_cpu / 100),
-            "rss_mb_per_call": (rss1 - rss0) / 2**20 / max(1, len(calls)),
-            "uss_mb_per_call": (uss1 - uss0) / 2**20 / max(1, len(calls)),
+            "cpu_gen": ramp_gen["cpu"],
+            "cpu_emu": ramp_emu["cpu"],
+            "gen_per_core_s": len(ramp) / max(1e-9, ramp_gen["cpu"] / 100 * ramp_gen["wall"]),
+            "emu_per_core_s": len(ramp) / max(1e-9, ramp_emu["cpu"] / 100 * ramp_emu["wall"]),
+            "gen_media_pct_per_call": after_gen["cpu"] / max(1, up),
+            "emu_media_pct_per_call": after_emu["cpu"] / max(1, up),
+            "gen_runq_pct": ramp_gen["runq_wait_pct"],
+            "emu_runq_pct": ramp_emu["runq_wait_pct"],
+            "quiet_gen": quiet_gen,
+            "quiet_emu": quiet_emu,
+            "ramp_gen": ramp_gen,
+            "ramp_emu": ramp_emu,
+            "load1": os.getloadavg()[0],
+            "rss_mb_per_call": (rss1 - rss0) / 2**20 / max(1, len(ramp)),
+            "uss_mb_per_call": (uss1 - uss0) / 2**20 / max(1, len(ramp)),
+            "emu_rss_mb_per_call": (emu_rss1 - emu_rss0) / 2**20 / max(1, len(ramp)),
+            "teardown_gen_cpu_ms": 1000 * down_gen["cpu"] / 100 * down_gen["wall"] / max(1, closed),
+            "teardown_emu_cpu_ms": 1000 * down_emu["cpu"] / 100 * down_emu["wall"] / max(1, closed),
         }
     finally:
         await asyncio.gather(*(c.close() for c in calls), return_exceptions=True)
@@ -97,55 +285,150 @@ async def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         child.stop()
 
 
-async def one_mode(args: argparse.Namespace) -> None:
+def tree_args(args: argparse.Namespace) -> list[str]:
+    return ["--tree", args.tree] if args.tree else []
+
+
+async def one_variant(args: argparse.Namespace) -> None:
     use_loopback_only()
-    print("RESULT " + json.dumps(await run_mode(args.modes, args)), flush=True)
+    print("RESULT " + json.dumps(await run_variant(args.modes, args)), flush=True)
+
+
+# ---------------------------------------------------------------- driver
+def variant_process(variant: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One variant in fresh processes: memory or caches of one must not help the next."""
+    env = {k: v for k, v in os.environ.items() if k != "RTCLOAD_DTLS_CERTIFICATE"}
+    argv = [sys.executable, os.path.abspath(__file__), "--one", "--modes", mode]
+    if variant == "per-call":
+        env["RTCLOAD_DTLS_CERTIFICATE"] = "per-call"
+    elif variant.startswith("tree:"):
+        argv += ["--tree", variant[5:]]
+    elif variant != "new":
+        raise SystemExit(f"unknown variant {variant!r}: new, per-call or tree:PATH")
+    for name in ("calls", "background", "churn", "concurrency", "codec", "timeout", "quiet"):
+        argv += [f"--{name}", str(getattr(args, name))]
+    argv += ["--no-uvloop"] if args.no_uvloop else []
+    out = subprocess.run(
+        argv, capture_output=True, text=True, timeout=3 * args.timeout + 60, check=True, env=env
+    ).stdout
+    return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    row = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, (int, float)):
+            row[key] = statistics.median(r[key] for r in runs)
+        elif isinstance(value, dict):
+            row[key] = {k: statistics.median(r[key].get(k, 0.0) for r in runs) for k in value}
+    return row
+
+
+def print_row(label: str, r: dict[str, Any], n: int) -> None:
+    rg, re_, qg, qe = r["ramp_gen"], r["ramp_emu"], r["quiet_gen"], r["quiet_emu"]
+    if r["churned"]:
+        print(
+            f"{label} churn (setup + hang-up, nothing else running): {r['churned']:.0f} calls, "
+            f"{r['churn_setups_per_s']:.0f}/s | CPU per call gen/emu {r['churn_gen_cpu_ms']:.2f}/"
+            f"{r['churn_emu_cpu_ms']:.2f} ms = {1000 / max(1e-9, r['churn_gen_cpu_ms']):.0f}/"
+            f"{1000 / max(1e-9, r['churn_emu_cpu_ms']):.0f} per core-s | runq wait gen/emu "
+            f"{r['churn_gen_runq_pct']:.0f}/{r['churn_emu_runq_pct']:.0f} % | of which teardown "
+            f"{r['teardown_gen_cpu_ms']:.2f}/{r['teardown_emu_cpu_ms']:.2f} ms: setup alone "
+            f"{1000 / max(1e-9, r['churn_gen_cpu_ms'] - r['teardown_gen_cpu_ms']):.0f}/"
+            f"{1000 / max(1e-9, r['churn_emu_cpu_ms'] - r['teardown_emu_cpu_ms']):.0f} per core-s",
+            flush=True,
+        )
+    print(
+        f"{label}: connected={r['connected']:.0f} (+{r['background']:.0f} up) wall={r['wall_s']:.2f}s "
+        f"setups/s={r['setups_per_s']:.0f} setup p50/p99={r['setup_p50_ms']:.0f}/{r['setup_p99_ms']:.0f} ms | "
+        f"CPU gen/emu {r['cpu_gen']:.0f}/{r['cpu_emu']:.0f} % | setups per core-s gen/emu "
+        f"{r['gen_per_core_s']:.0f}/{r['emu_per_core_s']:.0f} (media of the calls up included) | runq wait gen/emu "
+        f"{r['gen_runq_pct']:.0f}/{r['emu_runq_pct']:.0f} % | load1 {r['load1']:.1f}",
+        flush=True,
+    )
+    if qg:
+        print(
+            f"    tick lateness p50/p99/max ms, gen: quiet {qg['late_p50_ms']:.2f}/{qg['late_p99_ms']:.2f}/"
+            f"{qg['late_max_ms']:.1f} -> ramp {rg['late_p50_ms']:.2f}/{rg['late_p99_ms']:.2f}/{rg['late_max_ms']:.1f}; "
+            f"emu: quiet {qe['late_p50_ms']:.2f}/{qe['late_p99_ms']:.2f}/{qe['late_max_ms']:.1f} -> ramp "
+            f"{re_['late_p50_ms']:.2f}/{re_['late_p99_ms']:.2f}/{re_['late_max_ms']:.1f}",
+            flush=True,
+        )
+    print(
+        f"    GC during ramp gen/emu: longest pause {rg['gc_max_ms']:.1f}/{re_['gc_max_ms']:.1f} ms, full collections "
+        f"{rg['gc_full']:.0f}/{re_['gc_full']:.0f} | media per call {r['gen_media_pct_per_call']:.2f}/"
+        f"{r['emu_media_pct_per_call']:.2f} % core | RSS MB per call gen/emu {r['rss_mb_per_call']:.2f}/"
+        f"{r['emu_rss_mb_per_call']:.2f} (n={n})",
+        flush=True,
+    )
 
 
 def run_all(args: argparse.Namespace) -> None:
-    """Each mode in a fresh process: memory freed by one mode must not be reused by the next."""
-    results = []
-    for mode in args.modes.split(","):
-        argv = [sys.executable, os.path.abspath(__file__), "--one", "--modes", mode, "--calls", str(args.calls)]
-        argv += ["--concurrency", str(args.concurrency), "--codec", args.codec, "--timeout", str(args.timeout)]
-        argv += ["--no-uvloop"] if args.no_uvloop else []
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=args.timeout + 60, check=True).stdout
-        r = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
-        results.append(r)
-        print(
-            f"mode={mode} connected={r['connected']}/{args.calls} wall_s={r['wall_s']:.1f} "
-            f"setups_per_s={r['setups_per_s']:.0f} setup_p50/p99_ms={r['setup_p50_ms']:.0f}/{r['setup_p99_ms']:.0f} "
-            f"cpu_gen={r['cpu_gen']:.0f}% cpu_emu={r['cpu_emu']:.0f}% "
-            f"gen_setups_per_core_s={r['gen_setups_per_core_s']:.0f} "
-            f"rss_mb_per_call={r['rss_mb_per_call']:.2f} uss_mb_per_call={r['uss_mb_per_call']:.2f}",
-            flush=True,
-        )
-    by_mode = {r["mode"]: r for r in results}
-    for fast in ("lean", "engine"):
-        if "naive" in by_mode and fast in by_mode:
-            naive, other = by_mode["naive"], by_mode[fast]
+    variants = args.variants.split(",")
+    modes = args.modes.split(",")
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for _ in range(args.repeat):
+        for mode in modes:
+            for variant in variants:
+                runs.setdefault((mode, variant), []).append(variant_process(variant, mode, args))
+    rows = {key: median_of(value) for key, value in runs.items()}
+    for (mode, variant), row in rows.items():
+        print_row(f"{mode} {variant}", row, len(runs[(mode, variant)]))
+    for mode in modes:
+        base = rows.get((mode, variants[-1]))
+        for variant in variants[:-1]:
+            row = rows[(mode, variant)]
+            if base is None or row is base:
+                continue
+            if row["churned"] and base["churned"]:
+                print(
+                    f"ratio {mode} {variant} / {variants[-1]}: churn CPU per call gen "
+                    f"{row['churn_gen_cpu_ms'] / max(1e-9, base['churn_gen_cpu_ms']):.2f}x emu "
+                    f"{row['churn_emu_cpu_ms'] / max(1e-9, base['churn_emu_cpu_ms']):.2f}x",
+                    flush=True,
+                )
             print(
-                f"ratio {fast}/naive: setups/s {other['setups_per_s'] / max(1e-9, naive['setups_per_s']):.2f}x, "
-                f"memory per call {other['rss_mb_per_call'] / max(1e-9, naive['rss_mb_per_call']):.2f}x"
+                f"ratio {mode} {variant} / {variants[-1]}: setups per core-s gen "
+                f"{row['gen_per_core_s'] / max(1e-9, base['gen_per_core_s']):.2f}x emu "
+                f"{row['emu_per_core_s'] / max(1e-9, base['emu_per_core_s']):.2f}x; tick lateness p99 in ramp gen "
+                f"{row['ramp_gen']['late_p99_ms']:.2f} vs {base['ramp_gen']['late_p99_ms']:.2f} ms",
+                flush=True,
             )
+    if len(modes) > 1 and "naive" in modes:
+        for mode in modes:
+            if mode != "naive":
+                fast, naive = rows[(mode, variants[0])], rows[("naive", variants[0])]
+                print(f"ratio {mode}/naive: setups/s {fast['setups_per_s'] / max(1e-9, naive['setups_per_s']):.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--calls", type=int, default=200, help="calls set up in the measured ramp")
+    parser.add_argument("--background", type=int, default=50, help="calls up (media running) before the ramp")
+    parser.add_argument(
+        "--churn", type=int, default=200, help="first, this many setups each hung up at once (no media load; 0: skip)"
+    )
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--modes", default="naive,lean", help="any of naive,lean,engine")
+    parser.add_argument("--quiet", type=float, default=3.0, help="seconds of each quiet window")
+    parser.add_argument("--modes", default="engine", help="any of naive,lean,engine")
+    parser.add_argument("--variants", default="new", help="new, per-call, tree:PATH (the last is the ratio's base)")
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--codec", default="opus", choices=["opus", "pcmu", "pcma"])
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--tree", default="", help=argparse.SUPPRESS)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="engine", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not args.one:
-        run_all(args)
-        return
     loop = new_loop(not args.no_uvloop)
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(one_mode(args))
+    if args.serve:
+        loop.run_until_complete(serve(args.mode))
+    elif args.one:
+        loop.run_until_complete(one_variant(args))
+    else:
+        run_all(args)
 
 
 if __name__ == "__main__":

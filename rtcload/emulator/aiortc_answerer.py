@@ -13,7 +13,7 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from rtcload.media.endpoint import MediaEndpoint
-from rtcload.media.loopback import use_loopback_only
+from rtcload.media.loopback import cache_host_addresses, use_loopback_only
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
 
 log = logging.getLogger("rtcload.emulator")
@@ -35,6 +35,8 @@ class AiortcAnswerer:
         encodes and decodes); `lean=True` is the older spelling of media_path="lean"."""
         if loopback_only:
             use_loopback_only()
+        else:
+            cache_host_addresses()  # every interface, enumerated once per few seconds instead of at every call
         self.ice_servers = list(ice_servers or [])
         self.media_path = "lean" if lean else check_media_path(media_path)
         self.endpoints: dict[str, MediaEndpoint] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import random
 from dataclasses import dataclass
@@ -57,6 +58,39 @@ def _is_loopback(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+def _server_host(url: str) -> str:
+    """The host of a stun:/turn: URL (`turn:host:port?transport=udp`, IPv6 in brackets)."""
+    rest = url.split(":", 1)[-1].split("?", 1)[0]
+    if rest.startswith("["):
+        return rest[1:].split("]", 1)[0]
+    return rest.rsplit(":", 1)[0] if rest.count(":") == 1 else rest
+
+
+@functools.lru_cache(maxsize=16)
+def _routed(hosts: tuple[str, ...]) -> tuple[str, ...]:
+    from rtcload.media.loopback import route_addresses
+
+    return tuple(route_addresses(hosts))
+
+
+def choose_host_addresses(settings: LoadSettings) -> None:
+    """Where this process' calls gather ICE host candidates: --rtc-ice-host addresses, `route` (the local
+    address toward the target and each ICE server), loopback for a loopback target, else every interface
+    (enumerated once per few seconds instead of at every call)."""
+    from rtcload.media.loopback import cache_host_addresses, use_host_addresses, use_loopback_only
+
+    chosen = settings.ice_host_addresses
+    if chosen == ("route",):
+        hosts = [urlsplit(settings.target).hostname or ""] + [_server_host(s.urls) for s in settings.ice_servers]
+        use_host_addresses(_routed(tuple(dict.fromkeys(h for h in hosts if h))))
+    elif chosen:
+        use_host_addresses(chosen)
+    elif _is_loopback(settings.target):
+        use_loopback_only()
+    else:
+        cache_host_addresses()
+
+
 def failure_code(exc: BaseException) -> str:
     """A bounded label for rtcload_errors_total: a known numeric code, `timeout` or `other`."""
     if isinstance(exc, CallFailed):
@@ -92,13 +126,9 @@ class VirtualEndpoint:
         self.rng = random.Random()
         if settings.media == "aiortc":
             from rtcload.media.lean import decode_this_call
-            from rtcload.media.loopback import use_host_addresses, use_loopback_only
             from rtcload.media.peer import CallMedia
 
-            if settings.ice_host_addresses:
-                use_host_addresses(settings.ice_host_addresses)
-            elif _is_loopback(settings.target):
-                use_loopback_only()
+            choose_host_addresses(settings)
             source = AUDIO_SPECS.get(settings.audio, settings.audio)
             ice = list(settings.ice_servers)  # full specs: TURN needs the username and credential
             # relay-only for the whole run, or for this user's share of the population

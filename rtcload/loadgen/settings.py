@@ -106,7 +106,14 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--rtc-audio", "RTCLOAD_AUDIO", "tone", "tone, dualtone, speech, silence or wav:PATH", "str"),
     ("--rtc-ice-servers", "RTCLOAD_ICE_SERVERS", "", "stun:host:port,turn:user:pass@host:port", "secret"),
     ("--rtc-relay-only", "RTCLOAD_RELAY_ONLY", False, "force TURN relay candidates", "bool"),
-    ("--rtc-ice-host", "RTCLOAD_ICE_HOST", "", "restrict host candidates to these addresses (comma list)", "str"),
+    (
+        "--rtc-ice-host",
+        "RTCLOAD_ICE_HOST",
+        "",
+        "restrict host candidates to these addresses (comma list), or `route`: the local address toward the "
+        "target and the ICE servers",
+        "str",
+    ),
     ("--rtc-stats-interval", "RTCLOAD_STATS_INTERVAL", 5.0, "getStats sampling interval (s, >= 1)", "float"),
     ("--rtc-media", "RTCLOAD_MEDIA", "aiortc", "aiortc (real audio) or none (signaling only)", "str"),
     ("--rtc-insecure", "RTCLOAD_INSECURE", False, "do not verify TLS certificates (wss://)", "bool"),

@@ -167,6 +167,7 @@ class IceDiagnostics:
         self._pair_text: str | None = None
         self._local: dict[str, int] = {}
         self._remote: dict[str, int] = {}
+        self._counted: tuple[int, int, int, int] | None = None  # the candidate lists _local/_remote were counted from
         self._connection: Any = None
         self._dtls_hooked = False
         self.turn_done = asyncio.Event()  # set once every TURN allocation of this call has an outcome
@@ -215,12 +216,17 @@ class IceDiagnostics:
         conn = self._connection
         if conn is None:
             return
-        local = conn.local_candidates
-        if local:
-            self._local = _kinds(local)
-        remote = conn.remote_candidates
-        if remote:
-            self._remote = _kinds(remote)
+        # aioice's candidate properties copy their lists: read the lists themselves, and count kinds again only
+        # when they changed (a state change happens ~10 times per call; candidates are added only while gathering)
+        local = getattr(conn, "_local_candidates", None) or conn.local_candidates
+        remote = getattr(conn, "_remote_candidates", None) or conn.remote_candidates
+        counted = (id(local), len(local), id(remote), len(remote))
+        if counted != self._counted:
+            self._counted = counted
+            if local:
+                self._local = _kinds(local)
+            if remote:
+                self._remote = _kinds(remote)
         nominated = getattr(conn, "_nominated", {}).get(1)
         if nominated is not None:
             key = (nominated.local_candidate, nominated.remote_candidate)

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from rtcload.media.analysis import AnalyzerSummary, ReceiveAnalyzer
+from rtcload.media.certificate import new_peer_connection
 from rtcload.media.codec_prefs import check_codec, follow_answer, prefer_codec
+from rtcload.media.heap import freeze_startup_heap
 from rtcload.media.ice import rtc_configuration
 from rtcload.media.ice_diag import IceDiagnostics, IceReport
 from rtcload.media.sequence import LossRunTracker
@@ -108,8 +110,9 @@ class AudioSession:
     ) -> None:
         self.codec_preference = check_codec(codec)
         self.track = track
+        freeze_startup_heap()  # once per process: collections must not walk the imports (heap.py)
         self.timings = MediaTimings(created=time.monotonic())
-        self.pc = RTCPeerConnection(rtc_configuration(ice_servers, relay_only=relay_only))
+        self.pc = new_peer_connection(rtc_configuration(ice_servers, relay_only=relay_only))
         self.ice_diag = IceDiagnostics(
             self.pc, ice_servers_configured=bool(ice_servers), on_gathering_empty=self._on_gathering_empty
         )

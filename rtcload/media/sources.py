@@ -35,6 +35,7 @@ class PcmBuffer:
         self.pcm = np.tile(pcm, reps)[: frames * FRAME_SAMPLES].copy()
         self.frames = frames
         self.name = name
+        self._level: float | None = None
 
     def frame(self, index: int) -> np.ndarray:
         start = (index % self.frames) * FRAME_SAMPLES
@@ -42,9 +43,14 @@ class PcmBuffer:
 
 
 def buffer_level(buffer: PcmBuffer) -> float:
-    """RMS level 0..1 of a source's PCM (what a sender reports as its local audio level)."""
-    pcm = buffer.pcm.astype(np.float64) / 32768.0
-    return float(np.sqrt(np.mean(pcm * pcm))) if pcm.size else 0.0
+    """RMS level 0..1 of a source's PCM (what a sender reports as its local audio level).
+
+    Computed once per buffer (~1 ms for a 1 s tone): every call of a process shares its source's buffer.
+    """
+    if buffer._level is None:
+        pcm = buffer.pcm.astype(np.float64) / 32768.0
+        buffer._level = float(np.sqrt(np.mean(pcm * pcm))) if pcm.size else 0.0
+    return buffer._level
 
 
 def _to_int16(signal: np.ndarray) -> np.ndarray:
