@@ -183,7 +183,7 @@ class _EngineSession:
             self._restore = intercept_datagrams(connection, stream.on_datagram)
         self._wire_native()
         target = self._forward_to
-        if target is not None and target is not self:
+        if isinstance(target, _EngineSession) and target is not self:
             target._wire_native()  # a relay peer that was taken over first now has somewhere to forward
         self.engine = engine_for()
         self.engine.add(stream)
