@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import psutil
 
-from bench._common import Child, CpuWindow, LagProbe, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc
+from bench._common import Child, CpuWindow, GcPauses, LagProbe, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc
 from bench.engine_floor import PACKETS_PER_S, floor_costs, micro
 from rtcload.media.encoded import SEND_GAPS
 from rtcload.media.endpoint import MediaEndpoint
@@ -50,30 +50,6 @@ EXPECTED_PPS = 50.0
 
 
 # ---------------------------------------------------------------- answerer (child process)
-class GcPauses:
-    """Garbage-collection pauses of this process (gc.callbacks), per generation: a stalled loop's usual suspect."""
-
-    def __init__(self) -> None:
-        self.pauses: list[tuple[int, float]] = []
-        self._started = 0.0
-        gc.callbacks.append(self._callback)
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.pauses.append((info["generation"], time.perf_counter() - self._started))
-
-    def summary(self) -> dict[str, float]:
-        full = [d for g, d in self.pauses if g == 2]
-        return {
-            "gc_count": len(self.pauses),
-            "gc_full": len(full),
-            "gc_max_ms": 1000 * max((d for _, d in self.pauses), default=0.0),
-            "gc_total_ms": 1000 * sum(d for _, d in self.pauses),
-        }
-
-
 class TickTimer:
     """Engine mode: how long each tick of this process' engine takes (the send burst of every stream)."""
 

@@ -54,7 +54,7 @@ sys.path.insert(0, _tree_from_argv())  # rtcload (first: a baseline tree wins)
 
 import psutil  # noqa: E402
 
-from bench._common import Child, CpuWindow, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc  # noqa: E402
+from bench._common import Child, CpuWindow, GcPauses, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc  # noqa: E402
 from rtcload.media.endpoint import MediaEndpoint  # noqa: E402
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint  # noqa: E402
 from rtcload.media.engine.clock import SEND_LATENESS  # noqa: E402
@@ -68,27 +68,6 @@ ENDPOINTS: dict[str, type[MediaEndpoint]] = {
     "lean": LeanMediaEndpoint,
     "engine": EngineMediaEndpoint,
 }
-
-
-class GcPauses:
-    """The longest garbage-collection pause of this process (gc.callbacks): a full collection stops the loop."""
-
-    def __init__(self) -> None:
-        self.pauses: list[tuple[int, float]] = []
-        self._started = 0.0
-        gc.callbacks.append(self._callback)
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.pauses.append((info["generation"], time.perf_counter() - self._started))
-
-    def max_ms(self) -> float:
-        return 1000 * max((d for _, d in self.pauses), default=0.0)
-
-    def full(self) -> int:
-        return sum(1 for g, _ in self.pauses if g == 2)
 
 
 class Window:

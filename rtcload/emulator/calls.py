@@ -21,7 +21,6 @@ from rtcload.emulator.call_context import (
     CallReplies,
     mark_answered,
     media_mode_of,
-    rejoin_media,
 )
 from rtcload.emulator.hangup import Hangup
 from rtcload.emulator.midcall import MidCall
@@ -269,10 +268,7 @@ class CallHandler:
         if leg.media:
             if not await self.replies.media_ok(conn, request, leg, self.ctx.answerer.accept_answer(leg.call_id, sdp)):
                 return
-            why = rejoin_media(self.ctx, leg)
-            if why is not None:
-                await self.replies.refuse_media(conn, request, leg, why)
-                await self.hangup.remote_bye(leg, "INCOMPATIBLE_DESTINATION")
+            if not await self.hangup.rejoin_or_end(conn, request, leg):
                 return
         leg.reattached += 1
         self.ctx.counters["reattached"] += 1

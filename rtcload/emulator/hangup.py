@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from rtcload.emulator.call_context import BUSY_LIKE, CANCEL, CallContext, CallReplies
+from rtcload.emulator.call_context import BUSY_LIKE, CANCEL, CallContext, CallReplies, rejoin_media
 from rtcload.emulator.session import Leg, LegState, Link
 from rtcload.protocol import messages
 from rtcload.protocol.codes import cause_by_name, cause_label
@@ -53,6 +53,17 @@ class Hangup:
         cause = cause_by_name(cause_name)
         await self.replies.send_to(leg, messages.server_bye(leg.call_id, cause, leg.ids))
         await self.end_leg(leg, cause.name, "platform", notify_peer=True)
+
+    async def rejoin_or_end(self, conn: Link, request: Request, leg: Leg) -> bool:
+        """After the leg's media was rebuilt (updateMedia, reattach): relay it to its partner again, or, when
+        the media path cannot (codecs it does not transcode), refuse the request and end the call with
+        INCOMPATIBLE_DESTINATION, since its old media is gone. True when the call goes on."""
+        why = rejoin_media(self.ctx, leg)
+        if why is None:
+            return True
+        await self.replies.refuse_media(conn, request, leg, why)
+        await self.remote_bye(leg, "INCOMPATIBLE_DESTINATION")
+        return False
 
     async def end_leg(
         self,

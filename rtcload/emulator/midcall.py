@@ -11,7 +11,7 @@ import contextlib
 import logging
 from typing import Any
 
-from rtcload.emulator.call_context import MEDIA_REFUSED, CallContext, CallReplies, media_mode_of, rejoin_media
+from rtcload.emulator.call_context import MEDIA_REFUSED, CallContext, CallReplies, media_mode_of
 from rtcload.emulator.hangup import Hangup
 from rtcload.emulator.session import Leg, LegState, Link
 from rtcload.protocol import messages
@@ -55,10 +55,7 @@ class MidCall:
                     await self.replies.error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, MEDIA_REFUSED)
                     await self.hangup.remote_bye(leg, "INCOMPATIBLE_DESTINATION")
                     return
-                why = rejoin_media(self.ctx, leg)
-                if why is not None:
-                    await self.replies.refuse_media(conn, request, leg, why)
-                    await self.hangup.remote_bye(leg, "INCOMPATIBLE_DESTINATION")
+                if not await self.hangup.rejoin_or_end(conn, request, leg):
                     return
             else:
                 sdp = leg.answer_sdp or static_sdp()
