@@ -11,17 +11,22 @@ tests/test_media_engine.py: they run on whichever path `native_path()` says, and
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import socket
 import struct
+import time
+from typing import Any
 
 import pylibsrtp
 import pytest
+import uvloop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rtcload.media.engine import native_path
+from rtcload.media.engine.clock import EngineClock
 from rtcload.media.engine.native import (
     ENV_SWITCH,
     NativeEngineStream,
@@ -32,9 +37,10 @@ from rtcload.media.engine.native import (
 from rtcload.media.engine.rtcp import build_sr, compound
 from rtcload.media.engine.rtp import pack_rtp, parse_rtp
 from rtcload.media.engine.stream import Codec, EngineStream
-from rtcload.media.engine.takeover import Srtp
+from rtcload.media.engine.takeover import Srtp, intercept_datagrams
 from rtcload.media.lean import PayloadAnalyzer
 from rtcload.media.sequence import LossRunTracker
+from rtcload.metrics.lag import LagWindow
 
 KEY = bytes(range(30))  # 16-byte master key + 14-byte salt
 PCMU = Codec("pcmu", 0, 8000)
@@ -387,3 +393,181 @@ def test_an_ipv6_pair_is_sent_to_from_c_as_well():
     stream.close()
     receiver.close()
     link.sock.close()
+
+
+# ---------------------------------------------------------------- kernel receive stamps, tick preemption
+
+
+class _CandidateProtocol(asyncio.DatagramProtocol):
+    """A local candidate's protocol as aioice's StunProtocol looks to takeover: `transport`, datagram_received."""
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        raise AssertionError("not RTP/RTCP: the tests send only SRTP")
+
+
+class _Candidates:
+    """The one thing intercept_datagrams reads from aioice's Connection: its local candidates' protocols."""
+
+    def __init__(self, protocols: list[asyncio.DatagramProtocol]) -> None:
+        self._protocols = protocols
+
+
+async def _native_endpoints(count: int, gate: object = None) -> tuple[list[Any], list[NativeReceiver], Any]:
+    """`count` real uvloop UDP endpoints whose datagram_received is the C Demux (installed by takeover's
+    intercept_datagrams, kernel stamps from each protocol's socket), each feeding its own NativeReceiver."""
+    loop = asyncio.get_running_loop()
+    endpoints, receivers, protocols = [], [], []
+    for _ in range(count):
+        transport, protocol = await loop.create_datagram_endpoint(_CandidateProtocol, local_addr=("127.0.0.1", 0))
+        endpoints.append(transport)
+        protocols.append(protocol)
+        receivers.append(NativeReceiver())
+    by_protocol = dict(zip(map(id, protocols), receivers, strict=True))
+    restore = intercept_datagrams(
+        _Candidates(protocols),
+        lambda data, arrival: None,
+        lambda original, fd: _native.Demux(by_protocol[id(original.__self__)].rx, original, fd, gate),
+    )
+    return endpoints, receivers, restore
+
+
+def _run_uvloop(coroutine: Any) -> Any:
+    loop = uvloop.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
+def test_arrivals_are_the_kernels_receive_times_not_when_the_busy_loop_got_to_them():
+    async def scenario() -> tuple[list[float], list[tuple[int, float]], float, float | None]:
+        endpoints, (receiver,), restore = await _native_endpoints(1)
+        arrivals: list[tuple[int, float]] = []
+        receiver.rx.on_audio = lambda packet, arrival: arrivals.append((packet.sequence, arrival))
+        sender = sender_pair(True, endpoints[0].get_extra_info("sockname"), PCMU)
+        sent = []
+        for k in range(5):  # the loop is blocked the whole time: every datagram waits in the socket's queue
+            sent.append(time.monotonic())
+            sender.send_rtp(0, bytes(160), 160 * k, False)
+            time.sleep(0.01)
+        time.sleep(0.05)
+        handled_after = time.monotonic()
+        for _ in range(200):
+            if len(arrivals) == 5:
+                break
+            await asyncio.sleep(0.01)
+        restore()
+        for transport in endpoints:
+            transport.close()
+        return sent, arrivals, handled_after, receiver.rx.first_rtp
+
+    sent, arrivals, handled_after, first_rtp = _run_uvloop(scenario())
+    assert [seq for seq, _ in arrivals] == [65500 + k for k in range(5)]
+    for at_send, (_, arrival) in zip(sent, arrivals, strict=True):
+        assert at_send <= arrival + 0.0005  # the same clock as time.monotonic() (sub-ms conversion slack)
+        assert arrival - at_send < 0.005, "stamped when handled (>= 50 ms later), not when received"
+    assert handled_after - arrivals[-1][1] >= 0.045
+    assert first_rtp == arrivals[0][1]  # the statistics use the same stamps
+
+
+def test_without_the_socket_the_arrival_is_the_callback_time():
+    """The fallback (a candidate with no socket of its own, e.g. TURN): stamped when handled, as before."""
+    rx_session = session(False)
+    rx = _native.Rx(rx_session, int(pylibsrtp._binding.ffi.cast("uintptr_t", Srtp(rx_session)._context)), 0, 8000)
+    sender_srtp = Srtp(session(True))
+    demux = _native.Demux(rx, lambda data, addr: None, -1, None)
+    before = time.monotonic()
+    demux(sender_srtp.protect(pack_rtp(0, 1, 160, 7, bytes(160))), ("127.0.0.1", 9))
+    assert before <= rx.first_rtp <= time.monotonic()
+
+
+def test_an_overdue_tick_fires_from_the_socket_callback_once_and_keeps_its_deadlines():
+    """What every Demux does after a datagram (gate.check()) while a batch of callbacks holds the loop."""
+    period = 0.1
+    ticks: list[tuple[int, float]] = []
+    lateness = LagWindow()
+    gate = _native.TickGate()
+
+    async def scenario() -> EngineClock:
+        clock = EngineClock(asyncio.get_running_loop(), lambda elapsed, send: ticks.append((elapsed, time.monotonic())),
+                            period_s=period, lateness=lateness, gate=gate)  # fmt: skip
+        clock.start()
+        while not ticks:
+            await asyncio.sleep(0.001)
+        origin = clock._origin
+        assert gate.deadline == origin + period and gate.fire is not None
+        gate.check()  # not due yet: nothing happens
+        assert len(ticks) == 1
+        while time.monotonic() < origin + period + 0.03:  # the loop is busy past tick 1's deadline...
+            pass
+        gate.check()  # ...and the next datagram's callback runs the tick
+        assert len(ticks) == 2 and clock.preempted == 1 and gate.fired == 1
+        assert gate.deadline == origin + 2 * period
+        gate.check()
+        assert len(ticks) == 2
+        while time.monotonic() < origin + 2.5 * period:  # tick 1's timer was cancelled: only tick 2's fires
+            await asyncio.sleep(0.005)
+        clock.stop()
+        return clock
+
+    clock = _run_uvloop(scenario())
+    origin = clock._origin
+    assert [elapsed for elapsed, _ in ticks] == [1, 1, 1]
+    for k, (_, at) in enumerate(ticks):
+        assert at >= origin + k * period - 0.0002  # never early: deadlines stay origin + k * period
+    assert ticks[2][1] - ticks[1][1] > 0.05, "tick 1's cancelled timer ran as an extra tick"
+    recorded = [lag for _, lag in lateness.samples]
+    assert len(recorded) == 3 and recorded[1] >= 0.03
+    assert gate.fire is None and gate.deadline == math.inf  # stopped: a late datagram fires nothing
+    gate.check()
+    assert len(ticks) == 3
+
+
+def test_ticks_keep_time_while_a_long_batch_of_datagrams_holds_the_loop():
+    """20 sockets x 8 datagrams queued while the loop is blocked, each taking 2 ms to handle: one batch of
+    ~320 ms of callbacks. The gate fires the 20 ms tick between datagrams instead of after the batch."""
+    period = 0.02
+    lateness = LagWindow()
+    gate = _native.TickGate()
+    ticks: list[float] = []
+
+    async def scenario() -> tuple[int, int]:
+        endpoints, receivers, restore = await _native_endpoints(20, gate)
+        handled = []
+
+        def work(packet: Any, arrival: float) -> None:
+            handled.append(arrival)
+            end = time.monotonic() + 0.002
+            while time.monotonic() < end:
+                pass
+
+        for receiver in receivers:
+            receiver.rx.on_audio = work
+        senders = [sender_pair(True, t.get_extra_info("sockname"), PCMU) for t in endpoints]
+        clock = EngineClock(asyncio.get_running_loop(), lambda elapsed, send: ticks.append(time.monotonic()),
+                            period_s=period, lateness=lateness, gate=gate)  # fmt: skip
+        clock.start()
+        while len(ticks) < 3:
+            await asyncio.sleep(0.005)
+        lateness.samples.clear()
+        for k in range(8):
+            for sender in senders:
+                sender.send_rtp(0, bytes(160), 160 * k, False)
+        for _ in range(300):
+            if len(handled) == 160:
+                break
+            await asyncio.sleep(0.01)
+        clock.stop()
+        restore()
+        for transport in endpoints:
+            transport.close()
+        return len(handled), gate.fired
+
+    handled, fired = _run_uvloop(scenario())
+    assert handled == 160
+    assert fired >= 5  # the batch spanned many deadlines and the callbacks fired those ticks
+    late = [lag for _, lag in lateness.samples]
+    assert late and max(late) < 0.015, f"a tick waited for the batch: {max(late) * 1000:.1f} ms late"

@@ -17,6 +17,8 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +49,35 @@ static double monotonic_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts); /* time.monotonic()'s clock on Linux */
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC: converts the kernel's receive stamps (realtime) to the arrival clock.
+ * Refreshed once per tick (and per new Demux), so a step of the wall clock shows for at most one period. */
+static double realtime_offset = 0.0;
+
+static void refresh_realtime_offset(void) {
+    struct timespec rt, mono;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    realtime_offset = (double)(rt.tv_sec - mono.tv_sec) + (double)(rt.tv_nsec - mono.tv_nsec) * 1e-9;
+}
+
+/* When the kernel queued the datagram just read on `fd` (SIOCGSTAMPNS, the socket's stamp of the last
+ * datagram handed to user space), on the monotonic clock; `now` when there is no stamp. Why: the socket
+ * callback runs after the datagram waited in the socket's queue for the loop (behind other callbacks or the
+ * tick); stamping it there counts the generator's own wait as network jitter. The first ioctl on a socket
+ * enables stamping and answers ENOENT; SO_TIMESTAMPNS must NOT be set: with it, the kernel delivers the stamp
+ * as a control message (dropped by uvloop's recvfrom) instead of keeping it for this ioctl. */
+static double kernel_arrival(int fd, double now) {
+    if (fd < 0)
+        return now;
+    struct timespec ts;
+    if (ioctl(fd, SIOCGSTAMPNS, &ts) < 0)
+        return now;
+    double arrival = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - realtime_offset;
+    if (arrival > now || arrival < now - 1.0) /* a wall-clock step between refreshes, or no fresh stamp */
+        return now;
+    return arrival;
 }
 
 static void init_g711(void) {
@@ -793,7 +824,7 @@ static int call_packet_callback(PyObject *callback, int pt, int marker, uint16_t
 }
 
 /* EngineStream.on_datagram: -1 only when a Python callback raised (uvloop logs it, as it would today). */
-static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, double arrival) {
+static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, double arrival, double now) {
     if (size > MAX_DATAGRAM || r->ctx == NULL) {
         r->rejected++;
         return 0;
@@ -876,7 +907,7 @@ static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, 
         loss_on_packet(r, seq);
     if (audio) {
         if (r->forward != NULL)
-            tx_forward((TxObject *)r->forward, payload, plen, ts, marker, arrival); /* errors: the tick reports */
+            tx_forward((TxObject *)r->forward, payload, plen, ts, marker, now); /* errors: the tick reports */
         if (r->analyze)
             analyze_payload(r, payload, plen, arrival);
         if (r->on_audio != NULL)
@@ -956,7 +987,7 @@ static PyObject *Rx_datagram(RxObject *r, PyObject *args) {
     double arrival;
     if (!PyArg_ParseTuple(args, "y*d", &data, &arrival))
         return NULL;
-    int res = rx_datagram(r, data.buf, data.len, arrival);
+    int res = rx_datagram(r, data.buf, data.len, arrival, arrival);
     PyBuffer_Release(&data);
     if (res < 0)
         return NULL;
@@ -1177,12 +1208,121 @@ static PyTypeObject RxType = {
     .tp_getset = Rx_getset,
 };
 
+/* ================================================================= TickGate: the tick, preempting callbacks */
+
+/* The engine clock's next deadline and its fire function. Why: uvloop runs its timers only between batches
+ * of I/O callbacks (one per datagram, ~50,000 a second per process at 500 calls), so under load the 20 ms
+ * tick waits behind a whole batch. Every Demux checks the gate after its datagram and fires the tick itself
+ * once the deadline has passed: the tick is then late by at most one datagram's work. */
+typedef struct {
+    PyObject_HEAD
+    double deadline; /* monotonic seconds; +inf when no tick is due (clock stopped, or firing) */
+    PyObject *fire;  /* the clock's callable, or NULL */
+    unsigned long long fired;
+} TickGateObject;
+
+static PyObject *TickGate_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    if (!PyArg_ParseTuple(args, ""))
+        return NULL;
+    TickGateObject *g = (TickGateObject *)type->tp_alloc(type, 0);
+    if (g != NULL)
+        g->deadline = INFINITY;
+    return (PyObject *)g;
+}
+static int TickGate_traverse(TickGateObject *g, visitproc visit, void *arg) {
+    Py_VISIT(g->fire);
+    return 0;
+}
+static int TickGate_clear(TickGateObject *g) {
+    Py_CLEAR(g->fire);
+    return 0;
+}
+static void TickGate_dealloc(TickGateObject *g) {
+    PyObject_GC_UnTrack(g);
+    TickGate_clear(g);
+    Py_TYPE(g)->tp_free((PyObject *)g);
+}
+
+/* The tick is due: fire it once (the deadline is cleared first, the clock sets the next one). */
+static int gate_check(TickGateObject *g, double now) {
+    if (g->fire == NULL || now < g->deadline)
+        return 0;
+    g->deadline = INFINITY;
+    g->fired++;
+    PyObject *fire = g->fire;
+    Py_INCREF(fire);
+    PyObject *res = PyObject_CallNoArgs(fire);
+    Py_DECREF(fire);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+static PyObject *gate_get_deadline(TickGateObject *g, void *c) { return PyFloat_FromDouble(g->deadline); }
+static int gate_set_deadline(TickGateObject *g, PyObject *v, void *c) {
+    double x = v == NULL ? -1.0 : PyFloat_AsDouble(v);
+    if (x == -1.0 && (v == NULL || PyErr_Occurred())) {
+        if (v == NULL)
+            PyErr_SetString(PyExc_AttributeError, "cannot delete");
+        return -1;
+    }
+    g->deadline = x;
+    return 0;
+}
+static PyObject *gate_get_fire(TickGateObject *g, void *c) {
+    PyObject *f = g->fire ? g->fire : Py_None;
+    Py_INCREF(f);
+    return f;
+}
+static int gate_set_fire(TickGateObject *g, PyObject *v, void *c) {
+    if (v != NULL && v != Py_None && !PyCallable_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "fire must be callable or None");
+        return -1;
+    }
+    PyObject *n = (v == NULL || v == Py_None) ? NULL : v;
+    Py_XINCREF(n);
+    Py_XSETREF(g->fire, n);
+    return 0;
+}
+static PyObject *gate_get_fired(TickGateObject *g, void *c) { return PyLong_FromUnsignedLongLong(g->fired); }
+static PyObject *TickGate_check(TickGateObject *g, PyObject *Py_UNUSED(ignored)) {
+    if (gate_check(g, monotonic_now()) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyGetSetDef TickGate_getset[] = {
+    {"deadline", (getter)gate_get_deadline, (setter)gate_set_deadline, "The next tick's deadline (monotonic s).", NULL},
+    {"fire", (getter)gate_get_fire, (setter)gate_set_fire, "Called when a datagram is handled past the deadline.", NULL},
+    {"fired", (getter)gate_get_fired, NULL, "How many ticks the socket callbacks fired.", NULL},
+    {NULL}};
+
+static PyMethodDef TickGate_methods[] = {
+    {"check", (PyCFunction)TickGate_check, METH_NOARGS, "What every Demux does after a datagram: fire() if due."},
+    {NULL}};
+
+static PyTypeObject TickGateType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rtcload.media.engine._native.TickGate",
+    .tp_doc = "TickGate(): the engine clock's next deadline and fire function, checked by every Demux.",
+    .tp_basicsize = sizeof(TickGateObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = TickGate_new,
+    .tp_dealloc = (destructor)TickGate_dealloc,
+    .tp_traverse = (traverseproc)TickGate_traverse,
+    .tp_clear = (inquiry)TickGate_clear,
+    .tp_methods = TickGate_methods,
+    .tp_getset = TickGate_getset,
+};
+
 /* ================================================================= Demux: the protocol's datagram_received */
 
 typedef struct {
     PyObject_HEAD
     PyObject *rx;
     PyObject *original;
+    PyObject *gate; /* TickGate or NULL */
+    int fd;         /* the protocol's socket (not owned), or -1: no kernel stamps */
     vectorcallfunc vectorcall;
 } DemuxObject;
 
@@ -1193,7 +1333,10 @@ static PyObject *Demux_vectorcall(PyObject *self, PyObject *const *args, size_t 
         Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
         const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
         if (size > 0 && p[0] > 127 && p[0] < 192) { /* RFC 7983: RTP/RTCP */
-            if (rx_datagram((RxObject *)d->rx, p, size, monotonic_now()) < 0)
+            double now = monotonic_now();
+            if (rx_datagram((RxObject *)d->rx, p, size, kernel_arrival(d->fd, now), now) < 0)
+                return NULL;
+            if (d->gate != NULL && gate_check((TickGateObject *)d->gate, now) < 0)
                 return NULL;
             Py_RETURN_NONE;
         }
@@ -1202,9 +1345,15 @@ static PyObject *Demux_vectorcall(PyObject *self, PyObject *const *args, size_t 
 }
 
 static PyObject *Demux_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    PyObject *rx, *original;
-    if (!PyArg_ParseTuple(args, "O!O", &RxType, &rx, &original))
+    static char *kwlist[] = {"rx", "original", "fd", "gate", NULL};
+    PyObject *rx, *original, *gate = Py_None;
+    int fd = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O|iO", kwlist, &RxType, &rx, &original, &fd, &gate))
         return NULL;
+    if (gate != Py_None && !PyObject_TypeCheck(gate, &TickGateType)) {
+        PyErr_SetString(PyExc_TypeError, "gate must be a TickGate or None");
+        return NULL;
+    }
     DemuxObject *d = (DemuxObject *)type->tp_alloc(type, 0);
     if (d == NULL)
         return NULL;
@@ -1212,6 +1361,13 @@ static PyObject *Demux_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     Py_INCREF(original);
     d->rx = rx;
     d->original = original;
+    d->gate = gate == Py_None ? NULL : Py_NewRef(gate);
+    d->fd = fd;
+    if (fd >= 0) { /* enables the socket's stamps (answers ENOENT: nothing read yet) */
+        struct timespec ts;
+        (void)ioctl(fd, SIOCGSTAMPNS, &ts);
+        refresh_realtime_offset();
+    }
     d->vectorcall = Demux_vectorcall;
     return (PyObject *)d;
 }
@@ -1219,11 +1375,13 @@ static PyObject *Demux_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 static int Demux_traverse(DemuxObject *d, visitproc visit, void *arg) {
     Py_VISIT(d->rx);
     Py_VISIT(d->original);
+    Py_VISIT(d->gate);
     return 0;
 }
 static int Demux_clear(DemuxObject *d) {
     Py_CLEAR(d->rx);
     Py_CLEAR(d->original);
+    Py_CLEAR(d->gate);
     return 0;
 }
 static void Demux_dealloc(DemuxObject *d) {
@@ -1234,7 +1392,8 @@ static void Demux_dealloc(DemuxObject *d) {
 
 static PyTypeObject DemuxType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rtcload.media.engine._native.Demux",
-    .tp_doc = "Demux(rx, original)(data, addr): RTP/RTCP to rx in C, anything else to original(data, addr).",
+    .tp_doc = "Demux(rx, original, fd=-1, gate=None)(data, addr): RTP/RTCP to rx in C (stamped by the kernel "
+              "when fd is the socket; then gate.check()), anything else to original(data, addr).",
     .tp_basicsize = sizeof(DemuxObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_vectorcall_offset = offsetof(DemuxObject, vectorcall),
@@ -1254,6 +1413,7 @@ static PyObject *native_tick(PyObject *self, PyObject *args) {
     double now;
     if (!PyArg_ParseTuple(args, "O!lld", &PyTuple_Type, &txs, &elapsed, &send, &now))
         return NULL;
+    refresh_realtime_offset();
     PyObject *attention = NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(txs);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -1367,13 +1527,16 @@ static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_native",
 
 PyMODINIT_FUNC PyInit__native(void) {
     init_g711();
-    if (PyType_Ready(&TxType) < 0 || PyType_Ready(&RxType) < 0 || PyType_Ready(&DemuxType) < 0)
+    refresh_realtime_offset();
+    if (PyType_Ready(&TxType) < 0 || PyType_Ready(&RxType) < 0 || PyType_Ready(&DemuxType) < 0 ||
+        PyType_Ready(&TickGateType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&native_module);
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "Tx", (PyObject *)&TxType) < 0 || PyModule_AddObjectRef(m, "Rx", (PyObject *)&RxType) < 0 ||
-        PyModule_AddObjectRef(m, "Demux", (PyObject *)&DemuxType) < 0) {
+        PyModule_AddObjectRef(m, "Demux", (PyObject *)&DemuxType) < 0 ||
+        PyModule_AddObjectRef(m, "TickGate", (PyObject *)&TickGateType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

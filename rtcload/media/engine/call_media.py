@@ -178,7 +178,10 @@ class _EngineSession:
         if isinstance(stream, NativeEngineStream):
             if isinstance(self.payloads, NativePayloadAnalyzer):
                 self.payloads.follow(stream.nrx, name)  # audio presence is counted in C from here on
-            self._restore = intercept_datagrams(connection, stream.on_datagram, stream.demux)
+            gate = engine_for().clock.gate
+            self._restore = intercept_datagrams(
+                connection, stream.on_datagram, lambda original, fd: stream.demux(original, fd, gate)
+            )
         else:
             self._restore = intercept_datagrams(connection, stream.on_datagram)
         self._wire_native()

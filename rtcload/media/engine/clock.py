@@ -11,12 +11,19 @@ the start of each loop iteration, too coarse to see a millisecond of lateness. F
 the timer is set 1 ms early and the last stretch is slept precisely (an unpatched `time.sleep`, even
 under gevent): on this VM an idle uvloop ticker's interval spread (mean |interval - 20 ms|) drops from
 ~0.6 ms to ~0.2 ms (bench/tick_precision.py), at no CPU cost; the loop is held at most 1 ms per tick.
+
+Under load the timer is not enough: uvloop runs timers only between batches of I/O callbacks, and at
+hundreds of calls a batch is thousands of datagram callbacks (milliseconds). With a `gate` (the C
+engine's TickGate, native.py) every datagram callback checks the next deadline and fires the tick itself
+once it has passed; the pending timer is then cancelled and the next one scheduled exactly as after a
+timer tick, so a tick never runs twice and its lateness is still measured against `origin + k * period`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -50,6 +57,7 @@ class EngineClock:
         on_tick: TickHandler,
         period_s: float = PERIOD_S,
         lateness: LagWindow | None = SEND_LATENESS,
+        gate: Any = None,
     ) -> None:
         self.loop = loop
         self.period_s = period_s
@@ -59,6 +67,8 @@ class EngineClock:
         self._ticks = 0
         self._handle: asyncio.Handle | None = None
         self._sleep = _unpatched_sleep()
+        self.gate = gate  # an object with `deadline` and `fire` the socket callbacks check, or None
+        self.preempted = 0  # ticks fired from a socket callback instead of the timer
 
     @property
     def running(self) -> bool:
@@ -68,12 +78,30 @@ class EngineClock:
         if self._handle is None:
             self._origin = time.monotonic()
             self._ticks = 0
-            self._handle = self.loop.call_soon(self._fire)
+            self._handle = self.loop.call_soon(self._on_timer)
+            if self.gate is not None:
+                self.gate.fire = self._on_preempt
 
     def stop(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        if self.gate is not None:
+            self.gate.deadline = math.inf
+            self.gate.fire = None
+
+    def _on_timer(self) -> None:
+        self._handle = None
+        self._fire()
+
+    def _on_preempt(self) -> None:
+        """The gate's deadline passed while the loop was handling datagrams: tick now, drop the timer."""
+        if self._handle is None:  # stopped (a late call from a socket callback): nothing is due
+            return
+        self._handle.cancel()
+        self._handle = None
+        self.preempted += 1
+        self._fire()
 
     def _fire(self) -> None:
         deadline = self._origin + self._ticks * self.period_s
@@ -88,8 +116,11 @@ class EngineClock:
             elapsed += missed
             self._ticks += missed
         self._ticks += 1
-        delay = self._origin + self._ticks * self.period_s - now - EARLY_WAKE_S
-        self._handle = self.loop.call_later(delay if delay > 0.0 else 0.0, self._fire)
+        next_deadline = self._origin + self._ticks * self.period_s
+        delay = next_deadline - now - EARLY_WAKE_S
+        self._handle = self.loop.call_later(delay if delay > 0.0 else 0.0, self._on_timer)
+        if self.gate is not None:
+            self.gate.deadline = next_deadline
         if self.lateness is not None:
             self.lateness.record(late if late > 0.0 else 0.0)
         self._on_tick(elapsed, min(elapsed, MAX_CATCH_UP_FRAMES))

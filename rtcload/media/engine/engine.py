@@ -30,7 +30,7 @@ _ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaEngine] = we
 class MediaEngine:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.clock = EngineClock(loop, self._tick)
+        self.clock = EngineClock(loop, self._tick, gate=native.tick_gate())
         self._streams: dict[int, EngineStream] = {}
         self._order: tuple[EngineStream, ...] = ()  # the Python-path streams, ticked one by one
         self._native: tuple[native.NativeEngineStream, ...] = ()  # ticked by one C call

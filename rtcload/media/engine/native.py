@@ -98,6 +98,11 @@ def tick(streams: tuple[Any, ...], elapsed: int, send: int, now: float) -> list[
     return _native.tick(streams, elapsed, send, now)  # type: ignore[no-any-return]
 
 
+def tick_gate() -> Any:
+    """A TickGate for an engine clock when the C path carries calls (None otherwise: the timer alone)."""
+    return _native.TickGate() if native_enabled() else None  # type: ignore[union-attr]
+
+
 def _context(srtp: Srtp) -> int:
     return int(_binding.ffi.cast("uintptr_t", srtp._context))
 
@@ -309,9 +314,11 @@ class NativeEngineStream(EngineStream):
     def on_datagram(self, data: bytes, arrival: float) -> None:
         self.nrx.datagram(data, arrival)
 
-    def demux(self, original: Callable[[bytes, Any], None]) -> Any:
-        """The C `datagram_received` for one of the call's sockets: RTP/RTCP here, the rest to `original`."""
-        return _native.Demux(self.nrx, original)  # type: ignore[union-attr]
+    def demux(self, original: Callable[[bytes, Any], None], fd: int = -1, gate: Any = None) -> Any:
+        """The C `datagram_received` for one of the call's sockets: RTP/RTCP here, the rest to `original`.
+        `fd` (the socket read) gives kernel receive stamps; `gate` (the engine clock's TickGate) lets the
+        callback fire an overdue tick."""
+        return _native.Demux(self.nrx, original, fd, gate)  # type: ignore[union-attr]
 
     def close(self) -> None:
         self.ntx.sending = False

@@ -88,20 +88,30 @@ class Link:
         return int(sock.fileno())
 
 
+def socket_fd(protocol: Any) -> int:
+    """The UDP socket a candidate's protocol reads, or -1 (a TURN-relayed candidate has no socket of its own)."""
+    try:
+        sock = protocol.transport.get_extra_info("socket")
+        return -1 if sock is None else int(sock.fileno())
+    except (AttributeError, OSError, ValueError):
+        return -1
+
+
 def intercept_datagrams(
-    connection: Any, sink: DatagramSink, native: Callable[[Callable[[bytes, Any], None]], Any] | None = None
+    connection: Any, sink: DatagramSink, native: Callable[[Callable[[bytes, Any], None], int], Any] | None = None
 ) -> Callable[[], None]:
     """Send every RTP/RTCP datagram arriving on any of the call's local candidates to `sink(data, arrival)`.
 
     Returns a function that restores aiortc's path. The arrival time is taken at the socket read.
-    `native(original)`, when given, builds the C callable that does the same (native.py) instead.
+    `native(original, fd)`, when given, builds the C callable that does the same (native.py) instead; it
+    stamps arrivals with the kernel's receive time of the datagram on socket `fd`.
     """
     restored: list[Any] = []
     monotonic = time.monotonic
     for protocol in list(connection._protocols):
         original = protocol.datagram_received
         if native is not None:
-            protocol.datagram_received = native(original)
+            protocol.datagram_received = native(original, socket_fd(protocol))
             restored.append(protocol)
             continue
 
