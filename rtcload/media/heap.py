@@ -14,7 +14,8 @@ objects are reference cycles (aiortc's), which only a collection frees. `RTCLOAD
 from __future__ import annotations
 
 import gc
-import os
+
+from rtcload.media.switches import switched_off
 
 ENV_FREEZE = "RTCLOAD_GC_FREEZE"
 
@@ -24,7 +25,7 @@ _frozen = False
 def freeze_startup_heap() -> bool:
     """Freeze what exists now, once per process (one collection first, then an O(1) freeze); True if it froze."""
     global _frozen
-    if _frozen or os.environ.get(ENV_FREEZE, "1").strip().lower() in ("0", "off", "false", "no"):
+    if _frozen or switched_off(ENV_FREEZE):
         return False
     _frozen = True
     gc.collect()  # what is garbage already must not be frozen with the rest

@@ -31,6 +31,7 @@ from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Link, Srtp
 from rtcload.media.lean import PayloadAnalyzer
 from rtcload.media.sequence import LossRunTracker
+from rtcload.media.switches import switched_off
 
 log = logging.getLogger("rtcload.media.engine")
 
@@ -65,7 +66,7 @@ def native_available() -> bool:
 
 def native_enabled() -> bool:
     """The native path carries calls: built, and not switched off with RTCLOAD_ENGINE_NATIVE=0."""
-    return _native is not None and os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
+    return _native is not None and not switched_off(ENV_SWITCH)
 
 
 def native_path() -> str:
