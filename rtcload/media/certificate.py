@@ -26,6 +26,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsFingerprint, SRTPProtectionProfile
 from OpenSSL import SSL
 
+from rtcload.media.stray import install_stray_datagram_guard
+
 ENV_POLICY = "RTCLOAD_DTLS_CERTIFICATE"
 POLICIES = ("shared", "per-call")
 DEFAULT_POLICY = "shared"
@@ -102,7 +104,8 @@ class _SharedProvider:
 
 
 def new_peer_connection(configuration: RTCConfiguration) -> RTCPeerConnection:
-    """An RTCPeerConnection with the certificate the policy asks for."""
+    """An RTCPeerConnection with the certificate the policy asks for (and the stray-datagram guard)."""
+    install_stray_datagram_guard()
     if certificate_policy() == "per-call":
         return RTCPeerConnection(configuration)
     module = aiortc.rtcpeerconnection

@@ -579,6 +579,7 @@ typedef struct {
     long long packets, bytes, duplicates;
     double first_arrival, last_arrival, first_rtp, last_rtp;
     long long rejected;
+    long long empty; /* zero-length datagrams dropped at the Demux */
     /* loss runs (sequence.py LossRunTracker) */
     int track_loss, loss_started;
     long long loss_highest;
@@ -1080,6 +1081,7 @@ OPT_TIME(last_audio_at)
 RO_INT(rx, packets, RxObject)
 RO_INT(rx, bytes, RxObject)
 RO_INT(rx, duplicates, RxObject)
+RO_INT(rx, empty, RxObject)
 RO_INT(rx, rejected, RxObject)
 RO_INT(rx, generation, RxObject)
 RO_INT(rx, frames, RxObject)
@@ -1176,6 +1178,7 @@ static PyGetSetDef Rx_getset[] = {G(rx, first_rtp),
                                   G(rx, packets),
                                   G(rx, bytes),
                                   G(rx, duplicates),
+                                  G(rx, empty),
                                   GS(rx, rejected),
                                   G(rx, generation),
                                   G(rx, frames),
@@ -1332,7 +1335,11 @@ static PyObject *Demux_vectorcall(PyObject *self, PyObject *const *args, size_t 
     if (n >= 1 && kwnames == NULL && PyBytes_CheckExact(args[0])) {
         Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
         const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-        if (size > 0 && p[0] > 127 && p[0] < 192) { /* RFC 7983: RTP/RTCP */
+        if (size == 0) { /* zero-length: aiortc's DTLS loop would die on it; drop and count */
+            ((RxObject *)d->rx)->empty++;
+            Py_RETURN_NONE;
+        }
+        if (p[0] > 127 && p[0] < 192) { /* RFC 7983: RTP/RTCP */
             double now = monotonic_now();
             if (rx_datagram((RxObject *)d->rx, p, size, kernel_arrival(d->fd, now), now) < 0)
                 return NULL;

@@ -116,7 +116,9 @@ def intercept_datagrams(
             continue
 
         def received(data: bytes, addr: Any, _original: Any = original) -> None:
-            if 127 < data[0] < 192:
+            if not data:  # zero-length: aiortc's DTLS loop would die on it (stray.py); counted there
+                _original(data, addr)
+            elif 127 < data[0] < 192:
                 sink(data, monotonic())
             else:
                 _original(data, addr)
