@@ -100,7 +100,7 @@ class Emulator:
         self._changed = asyncio.Event()
         self._tasks = TrackedTasks("emulator", log, on_error=lambda _exc: self.counters.update(["internal_errors"]))
         self._started_at = 0.0
-        self.metrics_registry = emulator_registry(lambda: self.counters, self._metrics_state)
+        self.metrics_registry = emulator_registry(self.all_counters, self._metrics_state)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -198,8 +198,16 @@ class Emulator:
             "live_legs": len(live),
             "active_legs": sum(1 for leg in live if leg.answered),
             "held_legs": sum(1 for leg in live if leg.state is LegState.HELD),
-            "counters": dict(self.counters),
+            "counters": self.all_counters(),
         }
+
+    def all_counters(self) -> dict[str, int]:
+        """The event counters plus the media answerer's stray-datagram counts (`rejected_datagrams_<kind>`)."""
+        counts = dict(self.counters)
+        rejected = getattr(self.answerer, "rejected_datagrams", None)
+        for kind, n in (rejected() if callable(rejected) else {}).items():
+            counts[f"rejected_datagrams_{kind}"] = n
+        return counts
 
     def _metrics_state(self) -> dict[str, Any]:
         """Gauges for /metrics: the snapshot's counts plus the media endpoints open now."""

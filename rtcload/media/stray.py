@@ -7,6 +7,9 @@ process. It also counts, per ICE connection (so per call), every datagram that i
 STUN/DTLS packet aiortc would act on, so a soak or hostile-network run shows what hit its ports:
 
 - `empty`: zero-length (aiortc would die on it);
+- `oversized`: in RTP/RTCP's range (128..191) and over 1,500 bytes: pylibsrtp raises ValueError ("packet
+  is too long") where aiortc catches only pylibsrtp.Error, and its DTLS transport closes (the lean and
+  naive paths, the emulator's aiortc answerers, and every call before the engine takes it over);
 - `stun`: in STUN's first-byte range (RFC 7983: 0..3) but not a STUN message, or a STUN request aioice
   refused (wrong method, no or wrong credentials: answered 400/401, as ICE requires);
 - `dtls`: in DTLS's range (20..63) but not DTLS record framing (content type, version 0xFEnn, length);
@@ -34,6 +37,7 @@ _ORIGINAL = aioice.ice.StunProtocol.datagram_received
 _ORIGINAL_RESPOND_ERROR = aioice.ice.Connection.respond_error
 empty_datagrams_dropped = 0  # this process, every path that reached aioice
 _per_connection: weakref.WeakKeyDictionary[Any, Counter[str]] = weakref.WeakKeyDictionary()
+MAX_SRTP_DATAGRAM = 1500  # pylibsrtp's unprotect buffer (Session._cdata): longer packets raise ValueError
 _DTLS_CONTENT_TYPES = frozenset({20, 21, 22, 23, 24, 25})  # RFC 9147 also has ack (26) and cid/unified headers
 
 
@@ -79,7 +83,11 @@ def _datagram_received(self: Any, data: bytes | str, addr: tuple[Any, ...]) -> N
             if not dtls_framed(data):  # type: ignore[arg-type]
                 _count(self.receiver, "dtls")
                 return
-        elif not 127 < first < 192:
+        elif 127 < first < 192:
+            if len(data) > MAX_SRTP_DATAGRAM:
+                _count(self.receiver, "oversized")
+                return
+        else:
             _count(self.receiver, "unknown")
             return
     _ORIGINAL(self, data, addr)

@@ -98,6 +98,33 @@ def call_outcome_cause(record: dict[str, str]) -> str:
     return record.get("cause") or record.get("error_code") or "unknown"
 
 
+def parse_kinds(text: str | None) -> dict[str, int]:
+    """`empty:3;replayed:1` (calls.csv's rx_rejected_kinds) back to counts; malformed parts are skipped."""
+    out: Counter[str] = Counter()
+    for part in (text or "").split(";"):
+        kind, _, count = part.partition(":")
+        if kind and count.isdigit():
+            out[kind] += int(count)
+    return dict(out)
+
+
+def datagram_summary(records: list[dict[str, str]]) -> dict[str, Any]:
+    """Stray datagrams the generator's calls dropped at their media ports (calls.csv rx_rejected_kinds),
+    and datagrams stamped at the callback because the kernel's stamp was unusable."""
+    kinds: Counter[str] = Counter()
+    stale = 0
+    for r in records:
+        kinds.update(parse_kinds(r.get("rx_rejected_kinds")))
+        text = r.get("rx_stale_stamps") or ""
+        stale += int(text) if text.isdigit() else 0
+    return {
+        "total": sum(kinds.values()),
+        "calls": sum(1 for r in records if parse_kinds(r.get("rx_rejected_kinds"))),
+        "by_kind": dict(sorted(kinds.items())),
+        "stale_stamps": stale,
+    }
+
+
 def build_summary(
     samples: Iterable[dict[str, Any]], records: list[dict[str, str]], since: float = 0.0
 ) -> dict[str, Any]:
@@ -145,6 +172,7 @@ def build_summary(
             "with_media": sum(1 for r in media_calls if r.get("first_rtp_s")),
             "without_media": sum(1 for r in media_calls if not r.get("first_rtp_s")),
             "decided_samples": dict(decided),
+            "rx_rejected": datagram_summary(counted),
         },
         "registrations": {
             "attempted": counts["registration"],
