@@ -22,6 +22,7 @@ from rtcload.emulator import Emulator
 from rtcload.emulator.auth import UserDirectory, mint_token
 from rtcload.emulator.bounded import StoredReport
 from rtcload.emulator.config import OPEN_MODE_JWT_SECRET, Limits
+from rtcload.metrics.emulator_exporter import exposition
 from rtcload.protocol.sdp import static_sdp
 from tests.conftest import TEST_USERS, fast_config
 
@@ -154,6 +155,31 @@ async def test_a_socket_that_never_logs_in_is_closed():
             await asyncio.sleep(0.6)  # well past the deadline: a logged-in socket stays
             assert await still_serving(ws)
         assert emu.counters["refused_login_timeout"] == 1
+
+
+async def test_sockets_waiting_to_log_in_are_capped_and_the_refusals_counted():
+    """At `max_unauthenticated_sockets` idle sockets a new one is closed at once (1013, a reason that says
+    why); logged-in sockets do not count, so a socket that logs in makes room for the next."""
+    async with Emulator(fast_config(limits=Limits(max_unauthenticated_sockets=3))) as emu:
+        idle = [await connect(emu.url) for _ in range(3)]
+        try:
+            assert await still_serving(idle[0])  # admitted: answered (a ping before login gets an answer)
+            async with connect(emu.url) as refused:
+                await asyncio.wait_for(refused.wait_closed(), 10)
+                assert refused.close_code == 1013
+                assert refused.close_reason == "too many sockets not logged in; try again later"
+            assert emu.counters["refused_unauthenticated_sockets"] == 1
+            families = {f.name: f for f in text_string_to_metric_families(exposition(emu.metrics_registry).decode())}
+            samples = {s.labels.get("limit"): s.value for s in families["rtcload_emulator_refused"].samples}
+            assert samples["unauthenticated_sockets"] == 1
+            await login(idle[0])  # no longer waiting: room for one more
+            async with connect(emu.url) as admitted:
+                assert await still_serving(admitted)
+            for ws in idle[1:]:  # the waiting ones were never disturbed
+                assert await still_serving(ws)
+        finally:
+            for ws in idle:
+                await ws.close()
 
 
 # ------------------------------------------------------------------------------------------ what it logs

@@ -32,7 +32,7 @@ from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.connection import Connection
 from rtcload.emulator.control import CONTROL_METHOD, token_ok
 from rtcload.emulator.faults import Faults
-from rtcload.emulator.gatekeeper import FAULT_REJECTION, Gatekeeper
+from rtcload.emulator.gatekeeper import FAULT_REJECTION, TOO_MANY_WAITING, Gatekeeper
 from rtcload.emulator.http_front import HttpFront, websocket_factory
 from rtcload.emulator.session import Leg, LegState, Session
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
@@ -321,6 +321,9 @@ class Emulator:
 
     async def _handle_socket(self, ws: ServerConnection) -> None:
         conn = Connection(ws, self.faults)
+        if not self.gatekeeper.admit(conn):
+            await conn.close(*TOO_MANY_WAITING)
+            return
         conn.query = dict(parse_qsl(urlsplit(ws.request.path if ws.request else "/").query))
         self.connections.add(conn)
         self.counters["connections_total"] += 1
@@ -338,6 +341,7 @@ class Emulator:
             pass
         finally:
             deadline.cancel()
+            self.gatekeeper.forget(conn)
             self.connections.discard(conn)
             self._on_socket_closed(conn)
 
