@@ -213,7 +213,9 @@ async def test_a_password_equal_to_a_verto_word_never_reaches_the_log(caplog, pa
     frame log and the emulator's bad-frame line both go through the skeleton."""
     caplog.set_level(logging.DEBUG)
     async with Emulator(fast_config()) as emu, connect(emu.url) as ws:
-        whole = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "login", "params": {"login": "zed", "passwd": password}})
+        whole = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "login", "params": {"login": "zed", "passwd": password}}
+        )
         cut = whole[: whole.rindex(password) + len(password)]  # the value (a key may spell it too)
         for broken in (
             cut,  # truncated right after the password

@@ -526,8 +526,8 @@ CATALOG: tuple[Measurement, ...] = (
         "rtcload_rejected_datagrams_total",
         Kind.COUNTER,
         Unit.COUNT,
-        "stray datagrams dropped at the generator's media ports, by kind (empty, oversized, unauthenticated, replayed, malformed, stun, dtls, unknown); "
-        "counted per call, added when the call ends",
+        "stray datagrams dropped at the generator's media ports, by kind (empty, oversized, unauthenticated, "
+        "replayed, malformed, stun, dtls, unknown); counted per call, added when the call ends",
         labels=("kind",),
     ),
     _M(
@@ -543,7 +543,8 @@ CATALOG: tuple[Measurement, ...] = (
         "rtcload_emulator_rejected_datagrams_total",
         Kind.COUNTER,
         Unit.COUNT,
-        "stray datagrams dropped at the emulator's media ports, by kind (empty, oversized, unauthenticated, replayed, malformed, stun, dtls, unknown)",
+        "stray datagrams dropped at the emulator's media ports, by kind (empty, oversized, unauthenticated, "
+        "replayed, malformed, stun, dtls, unknown)",
         labels=("kind",),
         emulator=True,
     ),
