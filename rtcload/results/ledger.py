@@ -109,20 +109,20 @@ def parse_kinds(text: str | None) -> dict[str, int]:
 
 
 def datagram_summary(records: list[dict[str, str]]) -> dict[str, Any]:
-    """Stray datagrams the generator's calls dropped at their media ports (calls.csv rx_rejected_kinds),
-    and datagrams stamped at the callback because the kernel's stamp was unusable."""
+    """Stray datagrams the generator's calls dropped at their media ports (calls.csv rx_rejected_kinds)."""
     kinds: Counter[str] = Counter()
-    stale = 0
     for r in records:
         kinds.update(parse_kinds(r.get("rx_rejected_kinds")))
-        text = r.get("rx_stale_stamps") or ""
-        stale += int(text) if text.isdigit() else 0
     return {
         "total": sum(kinds.values()),
         "calls": sum(1 for r in records if parse_kinds(r.get("rx_rejected_kinds"))),
         "by_kind": dict(sorted(kinds.items())),
-        "stale_stamps": stale,
     }
+
+
+def stale_stamps(records: list[dict[str, str]]) -> int:
+    """Datagrams stamped at the socket callback because their kernel stamp was unusable (calls.csv)."""
+    return sum(int(r.get("rx_stale_stamps") or 0) for r in records if (r.get("rx_stale_stamps") or "0").isdigit())
 
 
 def build_summary(
@@ -173,6 +173,7 @@ def build_summary(
             "without_media": sum(1 for r in media_calls if not r.get("first_rtp_s")),
             "decided_samples": dict(decided),
             "rx_rejected": datagram_summary(counted),
+            "rx_stale_stamps": stale_stamps(counted),
         },
         "registrations": {
             "attempted": counts["registration"],
