@@ -151,6 +151,9 @@ async def test_hostile_datagrams_at_every_media_port_leave_the_call_its_media_an
             after = await wait_stats(media, lambda s: s.packets_received >= before.packets_received + 100, 30)
             assert after.packets_lost == 0
             assert after.packets_sent > before.packets_sent
+            platform_stats = await platform.stats.sample_now()  # the emulator's end: all we sent, nothing lost
+            assert platform_stats.packets_lost == 0
+            assert platform_stats.packets_received >= before.packets_sent
             assert media.pc.connectionState == "connected"
             assert platform.pc.connectionState == "connected"
             assert media.transceiver.sender.transport.state == "connected"
