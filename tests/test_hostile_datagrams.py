@@ -37,10 +37,7 @@ from tests.test_media_engine import connect, wait_stats
 use_loopback_only()
 
 ROUNDS = 20  # of every kind, to every port
-# counted by the stray guard on every path (aiortc's and, for what the engine hands back, the engine's)
-GUARD_KINDS = ("empty", "oversized", "stun", "dtls", "unknown")
-# counted by the engine's receive path; aiortc drops these silently (its SRTP errors are not counted)
-ENGINE_KINDS = ("unauthenticated", "replayed", "malformed")
+KINDS = ("empty", "oversized", "unauthenticated", "replayed", "malformed", "stun", "dtls", "unknown")
 
 
 def hostile() -> list[tuple[str | None, bytes]]:
@@ -158,7 +155,7 @@ async def test_hostile_datagrams_at_every_media_port_leave_the_call_its_media_an
             assert platform.pc.connectionState == "connected"
             assert media.transceiver.sender.transport.state == "connected"
 
-            counted_kinds = GUARD_KINDS if lean else GUARD_KINDS + ENGINE_KINDS
+            counted_kinds = KINDS  # on both paths: the engine's receive path, or aiortc's (stray.py)
             live = media.rejected_datagrams()
             assert_counted(live, to_generator, counted_kinds, "generator")
             platform_counts = {

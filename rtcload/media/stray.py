@@ -17,8 +17,11 @@ STUN/DTLS packet aiortc would act on, so a soak or hostile-network run shows wha
 - `unknown`: outside every RFC 7983 range (aiortc ignores these).
 
 Each drop here is exactly what aioice/aiortc would have done with the datagram (ignore it), minus the
-crash on an empty one. The engine counts the RTP/RTCP-range kinds (KINDS: oversized, unauthenticated,
-replayed, malformed) on its own receive path; `CallMedia.rejected_datagrams()` adds both up per call.
+crash on an empty one. RTP/RTCP-range datagrams that fail SRTP are counted where they fail: by the
+engine's receive path for calls it carries, and on aiortc's path (the lean and naive baselines, every
+call before the engine takes it over) by a counting wrapper around aiortc's receive SRTP session
+(`unauthenticated`, `replayed`, `malformed` for shorter than a header); aiortc still drops them as
+before. `AudioSession.rejected_datagrams()` adds everything up per call.
 """
 
 from __future__ import annotations
@@ -28,13 +31,16 @@ from collections import Counter
 from typing import Any
 
 import aioice.ice
+import pylibsrtp
 from aioice import stun
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 # Every kind of rejected datagram, here and in the engine: a bounded label set (Prometheus `kind`).
 KINDS = ("empty", "oversized", "unauthenticated", "replayed", "malformed", "stun", "dtls", "unknown")
 
 _ORIGINAL = aioice.ice.StunProtocol.datagram_received
 _ORIGINAL_RESPOND_ERROR = aioice.ice.Connection.respond_error
+_ORIGINAL_SETUP_SRTP = RTCDtlsTransport._setup_srtp
 empty_datagrams_dropped = 0  # this process, every path that reached aioice
 _per_connection: weakref.WeakKeyDictionary[Any, Counter[str]] = weakref.WeakKeyDictionary()
 MAX_SRTP_DATAGRAM = 1500  # pylibsrtp's unprotect buffer (Session._cdata): longer packets raise ValueError
@@ -100,10 +106,59 @@ def _respond_error(self: Any, request: Any, addr: Any, protocol: Any, error_code
     _ORIGINAL_RESPOND_ERROR(self, request, addr, protocol, error_code)
 
 
+def srtp_failure_kind(exc: pylibsrtp.Error) -> str:
+    """`replayed` for libsrtp's replay_fail/replay_old (pylibsrtp says "replay check failed ..."), else
+    `unauthenticated`."""
+    return "replayed" if "replay" in str(exc) else "unauthenticated"
+
+
+class CountingSession:
+    """aiortc's receive SRTP session, counting on the call's ICE connection what fails to unprotect.
+
+    Everything else (and what the engine's takeover reads: `_srtp`, `_cdata`, `_buffer`) is the wrapped
+    pylibsrtp Session's own; failures still raise, so aiortc drops them exactly as before.
+    """
+
+    __slots__ = ("_connection", "_inner")
+
+    def __init__(self, inner: pylibsrtp.Session, connection: Any) -> None:
+        self._inner = inner
+        self._connection = connection
+
+    def _failed(self, data: bytes, exc: pylibsrtp.Error) -> None:
+        _count(self._connection, "malformed" if len(data) < 12 else srtp_failure_kind(exc))
+
+    def unprotect(self, data: bytes) -> bytes:
+        try:
+            return self._inner.unprotect(data)
+        except pylibsrtp.Error as exc:
+            self._failed(data, exc)
+            raise
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        try:
+            return self._inner.unprotect_rtcp(data)
+        except pylibsrtp.Error as exc:
+            self._failed(data, exc)
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _setup_srtp(self: Any) -> None:
+    _ORIGINAL_SETUP_SRTP(self)
+    connection = getattr(getattr(self, "transport", None), "_connection", None)
+    if self._rx_srtp is not None and not isinstance(self._rx_srtp, CountingSession):
+        self._rx_srtp = CountingSession(self._rx_srtp, connection)
+
+
 def install_stray_datagram_guard() -> None:
-    """Idempotent: aioice's protocol drops (and counts) stray datagrams from now on."""
+    """Idempotent: aioice's protocol drops (and counts) stray datagrams from now on, and aiortc's receive
+    SRTP sessions count what fails to unprotect."""
     aioice.ice.StunProtocol.datagram_received = _datagram_received  # type: ignore[method-assign]
     aioice.ice.Connection.respond_error = _respond_error  # type: ignore[method-assign]
+    RTCDtlsTransport._setup_srtp = _setup_srtp  # type: ignore[method-assign]
 
 
 def counts_for(connection: Any) -> dict[str, int]:
