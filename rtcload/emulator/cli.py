@@ -91,6 +91,7 @@ LIMIT_FLAGS: dict[str, str] = {
     "login_log_bytes": "bytes of the login log",
     "call_report_bytes": "bytes of accepted call reports kept",
     "login_timeout_s": "seconds a socket may stay without logging in",
+    "max_unauthenticated_sockets": "open sockets that have not logged in yet (more are closed 1013)",
     "auth_failures_before_backoff": "failed logins/control tokens per socket answered at once",
     "auth_failures_before_close": "failed logins/control tokens per socket before it is closed",
 }

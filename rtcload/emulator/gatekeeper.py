@@ -1,6 +1,6 @@
-"""Who gets onto the emulator and who may stay: the credentials check of a login, the deadline by
-which a socket must log in, and the growing delay (then the close) after failed logins or control
-tokens on one socket.
+"""Who gets onto the emulator and who may stay: how many sockets may wait to log in at once, the
+credentials check of a login, the deadline by which a socket must log in, and the growing delay (then
+the close) after failed logins or control tokens on one socket.
 
 Apart from the server's frame loop because this is the emulator's defence against guessing and
 idle sockets: one place holds the rules, and both the login and the control channel go through it.
@@ -24,6 +24,7 @@ from rtcload.protocol.methods import Method
 
 log = logging.getLogger("rtcload.emulator")
 FAULT_REJECTION = "rejected by fault injection"  # the platform's own fault: never counted against the socket
+TOO_MANY_WAITING = (1013, "too many sockets not logged in; try again later")  # RFC 6455 1013: Try Again Later
 
 
 class Gatekeeper:
@@ -40,6 +41,31 @@ class Gatekeeper:
         self.rng = rng
         self.counters = counters
         self.connections = connections
+        self._waiting: set[Connection] = set()  # admitted, maybe logged in since (pruned when the cap is near)
+
+    def admit(self, conn: Connection) -> bool:
+        """False (counted as `refused_unauthenticated_sockets`) when `max_unauthenticated_sockets` sockets
+        are open and have neither logged in nor proved the control token: the login deadline alone lets
+        a client hold (rate x deadline) idle sockets, each with its buffers and a task.
+
+        The set is pruned of sockets that logged in (or closed) only when it reaches the cap, so a new
+        socket costs O(1) normally and O(cap) under a flood of idle ones.
+        """
+        cap = self.config.limits.max_unauthenticated_sockets
+        if len(self._waiting) >= cap:
+            self._waiting = {c for c in self._waiting if c.session is None and not c.control_ok}
+        if len(self._waiting) >= cap:
+            self.counters["refused_unauthenticated_sockets"] += 1
+            refused = self.counters["refused_unauthenticated_sockets"]
+            if refused == 1 or refused % 1000 == 0:  # a flood logs once per thousand, not once per socket
+                log.info("socket refused: %d sockets have not logged in yet (refused so far: %d)", cap, refused)
+            return False
+        self._waiting.add(conn)
+        return True
+
+    def forget(self, conn: Connection) -> None:
+        """The socket closed: it no longer waits to log in."""
+        self._waiting.discard(conn)
 
     def authenticate(self, request: Request) -> Identity:
         """The identity a login or anonymous_login proves, or AuthError naming the failure class."""

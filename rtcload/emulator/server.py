@@ -32,7 +32,7 @@ from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.connection import Connection
 from rtcload.emulator.control import CONTROL_METHOD, token_ok
 from rtcload.emulator.faults import Faults
-from rtcload.emulator.gatekeeper import FAULT_REJECTION, Gatekeeper
+from rtcload.emulator.gatekeeper import FAULT_REJECTION, TOO_MANY_WAITING, Gatekeeper
 from rtcload.emulator.http_front import HttpFront, websocket_factory
 from rtcload.emulator.session import Leg, LegState, Session
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
@@ -100,7 +100,7 @@ class Emulator:
         self._changed = asyncio.Event()
         self._tasks = TrackedTasks("emulator", log, on_error=lambda _exc: self.counters.update(["internal_errors"]))
         self._started_at = 0.0
-        self.metrics_registry = emulator_registry(lambda: self.counters, self._metrics_state)
+        self.metrics_registry = emulator_registry(self.all_counters, self._metrics_state)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -198,8 +198,16 @@ class Emulator:
             "live_legs": len(live),
             "active_legs": sum(1 for leg in live if leg.answered),
             "held_legs": sum(1 for leg in live if leg.state is LegState.HELD),
-            "counters": dict(self.counters),
+            "counters": self.all_counters(),
         }
+
+    def all_counters(self) -> dict[str, int]:
+        """The event counters plus the media answerer's stray-datagram counts (`rejected_datagrams_<kind>`)."""
+        counts = dict(self.counters)
+        rejected = getattr(self.answerer, "rejected_datagrams", None)
+        for kind, n in (rejected() if callable(rejected) else {}).items():
+            counts[f"rejected_datagrams_{kind}"] = n
+        return counts
 
     def _metrics_state(self) -> dict[str, Any]:
         """Gauges for /metrics: the snapshot's counts plus the media endpoints open now."""
@@ -313,6 +321,9 @@ class Emulator:
 
     async def _handle_socket(self, ws: ServerConnection) -> None:
         conn = Connection(ws, self.faults)
+        if not self.gatekeeper.admit(conn):
+            await conn.close(*TOO_MANY_WAITING)
+            return
         conn.query = dict(parse_qsl(urlsplit(ws.request.path if ws.request else "/").query))
         self.connections.add(conn)
         self.counters["connections_total"] += 1
@@ -330,6 +341,7 @@ class Emulator:
             pass
         finally:
             deadline.cancel()
+            self.gatekeeper.forget(conn)
             self.connections.discard(conn)
             self._on_socket_closed(conn)
 

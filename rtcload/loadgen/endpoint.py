@@ -348,6 +348,10 @@ def media_samples(report: Any) -> list[Sample]:
         from rtcload.media.ice_diag import ice_samples
 
         out += [Sample(**fields) for fields in ice_samples(ice)]
+    for kind, count in (getattr(report, "rejected_datagrams", None) or {}).items():  # stray.KINDS: bounded
+        out.append(Sample("rejected_datagrams", float(count), label=kind))
+    if getattr(report, "stale_stamps", 0):
+        out.append(Sample("stale_receive_stamps", float(report.stale_stamps)))
     return out
 
 

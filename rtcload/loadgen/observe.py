@@ -34,6 +34,10 @@ def record(metrics: GeneratorMetrics, sample: Sample) -> None:
         metrics.inc("ice_warnings", warning=sample.label or "other")
     elif sample.key == "call_reports":
         metrics.inc("call_reports", outcome=sample.label or "failed")
+    elif sample.key == "rejected_datagrams":
+        metrics.inc("rejected_datagrams", sample.value or 0.0, kind=sample.label or "unknown")
+    elif sample.key == "stale_receive_stamps":
+        metrics.inc("stale_receive_stamps", sample.value or 0.0)
     if m.kind is Kind.HISTOGRAM and sample.ok and sample.value is not None:
         labels = {"direction": DIRECTION} if "direction" in m.labels else {}
         metrics.observe(sample.key, sample.value, **labels)

@@ -49,6 +49,9 @@ COLUMNS = (
     "sdk_warnings",
     "reattaches",
     "media_gaps_s",
+    "rx_rejected",
+    "rx_rejected_kinds",
+    "rx_stale_stamps",
     "error",
     "error_code",
 )
@@ -137,9 +140,21 @@ def call_record(
                 "burst_r_mean": mean("burst_r"),
                 "verdict": quality.verdict,
                 "sdk_warnings": ";".join(sorted({str(int(w.code)) for w in quality.warnings})),
+                **datagram_columns(report),
             }
         )
     return row
+
+
+def datagram_columns(report: Any) -> dict[str, Any]:
+    """Stray datagrams dropped at the call's media ports (stray.KINDS: `empty:3;replayed:1`), and the
+    datagrams stamped at the callback because their kernel stamp was unusable."""
+    kinds: dict[str, int] = getattr(report, "rejected_datagrams", None) or {}
+    return {
+        "rx_rejected": sum(kinds.values()),
+        "rx_rejected_kinds": ";".join(f"{kind}:{n}" for kind, n in kinds.items()),
+        "rx_stale_stamps": getattr(report, "stale_stamps", 0),
+    }
 
 
 class CallRecordWriter:

@@ -18,6 +18,7 @@ from aiortc import RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from rtcload.media import stray
 from rtcload.media.analysis import AnalyzerSummary, ReceiveAnalyzer
 from rtcload.media.certificate import new_peer_connection
 from rtcload.media.codec_prefs import check_codec, follow_answer, prefer_codec
@@ -63,6 +64,8 @@ class MediaReport:
     connected: bool
     samples: list[MediaStats] = field(default_factory=list)
     ice: IceReport | None = None  # candidates, selected pair, TURN allocation, ICE warnings (ice_diag.py)
+    rejected_datagrams: dict[str, int] = field(default_factory=dict)  # stray datagrams dropped, by stray.KINDS
+    stale_stamps: int = 0  # received datagrams whose kernel stamp was unusable (stamped at the callback)
 
 
 def _hook_rtp(
@@ -285,6 +288,21 @@ class AudioSession:
     def _release_media(self) -> None:
         """Hook: stop sending before the peer closes (the media engine's streams)."""
 
+    def _ice_connection(self) -> Any:
+        """The call's aioice Connection (its sockets are the media ports), or None before negotiation."""
+        try:
+            return self.transceiver.sender.transport.transport._connection  # type: ignore[union-attr]
+        except AttributeError:
+            return None
+
+    def rejected_datagrams(self) -> dict[str, int]:
+        """Stray datagrams dropped at this call's media ports so far, by kind (stray.py)."""
+        return stray.merge(stray.counts_for(self._ice_connection()))
+
+    def stale_receive_stamps(self) -> int:
+        """Datagrams stamped at the callback because their kernel stamp was unusable (the engine's C path)."""
+        return 0
+
     def _report(self, codec: str | None, final: MediaStats | None, summary: AnalyzerSummary) -> MediaReport:
         applied = self.timings.remote_sdp_applied
         first_audio_s = None
@@ -303,4 +321,6 @@ class AudioSession:
             connected=self.timings.dtls_connected is not None,
             samples=list(self.stats.samples),
             ice=self.ice_diag.report(),
+            rejected_datagrams=self.rejected_datagrams(),
+            stale_stamps=self.stale_receive_stamps(),
         )

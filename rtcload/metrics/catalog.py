@@ -522,6 +522,33 @@ CATALOG: tuple[Measurement, ...] = (
         labels=("outcome",),
     ),
     _M(
+        "rejected_datagrams",
+        "rtcload_rejected_datagrams_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "stray datagrams dropped at the generator's media ports, by kind (empty, oversized, unauthenticated, "
+        "replayed, malformed, stun, dtls, unknown); counted per call, added when the call ends",
+        labels=("kind",),
+    ),
+    _M(
+        "stale_receive_stamps",
+        "rtcload_stale_receive_stamps_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "received datagrams whose kernel stamp was unusable (over 1 s old or ahead of the clock), stamped "
+        "at the socket callback instead: their jitter includes the generator's own wait",
+    ),
+    _M(
+        "emulator_rejected_datagrams",
+        "rtcload_emulator_rejected_datagrams_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "stray datagrams dropped at the emulator's media ports, by kind (empty, oversized, unauthenticated, "
+        "replayed, malformed, stun, dtls, unknown)",
+        labels=("kind",),
+        emulator=True,
+    ),
+    _M(
         "emulator_call_reports",
         "rtcload_emulator_call_reports_total",
         Kind.COUNTER,

@@ -27,6 +27,7 @@ PREFIXED: tuple[tuple[str, str], ...] = (
     ("calls_ended_", "emulator_calls_ended"),
     ("errors_", "emulator_errors"),
     ("refused_", "emulator_refused"),
+    ("rejected_datagrams_", "emulator_rejected_datagrams"),  # kinds: rtcload.media.stray.KINDS (bounded)
 )
 # fault kind -> counter keys that count it
 FAULTS: dict[str, tuple[str, ...]] = {

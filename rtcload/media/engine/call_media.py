@@ -20,6 +20,7 @@ from typing import Any
 from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
+from rtcload.media import stray
 from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
 from rtcload.media.encoded import PreEncodedTrack, encoded_frames
 from rtcload.media.endpoint import MediaEndpoint
@@ -245,6 +246,16 @@ class _EngineSession:
     def send_dtmf(self, digit: str) -> bool:
         """RFC 4733 in-band digits on the call's RTP (the SDK's INFO goes over signaling as well)."""
         return self.stream is not None and self.stream.sending and self.stream.send_dtmf(digit)
+
+    def rejected_datagrams(self) -> dict[str, int]:
+        """What the engine's receive path dropped plus what the stray guard dropped on the call's sockets."""
+        stream = self.__dict__.get("stream")
+        own = stream.rejected_datagrams() if stream is not None else {}
+        return stray.merge(own, super().rejected_datagrams())  # type: ignore[misc]  # the AudioSession
+
+    def stale_receive_stamps(self) -> int:
+        stream = self.__dict__.get("stream")
+        return 0 if stream is None else int(stream.stale_stamps)
 
     def engine_stats(self) -> MediaStats:
         if self.stream is not None:

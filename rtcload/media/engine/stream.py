@@ -43,6 +43,8 @@ from rtcload.media.stats import MediaStats
 
 log = logging.getLogger("rtcload.media.engine")
 
+MAX_DATAGRAM = 1500  # larger RTP-range datagrams are dropped unread (as the C path does)
+SRTP_REPLAY_STATUSES = (9, 10)  # libsrtp 2.x srtp_err_status_replay_fail, _replay_old
 RTT_ALPHA = 0.85  # aiortc's RTCRtpSender smoothing, so engine and aiortc paths report the same RTT
 FRAMES_PER_SECOND = 50
 
@@ -67,6 +69,8 @@ def _rtcp_interval() -> float:
 
 class EngineStream:
     """Per-call state; every method runs on the engine's loop (tick, datagram callback)."""
+
+    stale_stamps = 0  # kernel receive stamps out of range (the native path stamps with them; this one never)
 
     def __init__(self, link: Link, tx_srtp: Srtp, rx_srtp: Srtp, codec: Codec, ssrc: int, cname: str) -> None:
         self.link = link
@@ -101,6 +105,7 @@ class EngineStream:
         self.first_rtp: float | None = None
         self.last_rtp: float | None = None
         self.rejected = 0  # datagrams that failed SRTP or RTP/RTCP parsing
+        self._rejected_kinds: collections.Counter[str] = collections.Counter()  # stray.KINDS
         # RTCP
         self._next_rtcp = time.monotonic() + _rtcp_interval()
         self.rtt_s: float | None = None
@@ -193,17 +198,44 @@ class EngineStream:
 
     # ---------------------------------------------------------------- receive
 
+    def _reject(self, kind: str) -> None:
+        self.rejected += 1
+        self._rejected_kinds[kind] += 1
+
+    def _srtp_failure(self) -> str:
+        return "replayed" if self._rx.status in SRTP_REPLAY_STATUSES else "unauthenticated"
+
+    def rejected_datagrams(self) -> dict[str, int]:
+        """RTP/RTCP-range datagrams this stream dropped, by kind (stray.KINDS)."""
+        return dict(self._rejected_kinds)
+
     def on_datagram(self, data: bytes, arrival: float) -> None:
-        if len(data) > 1 and 191 < data[1] < 224:
+        if len(data) > MAX_DATAGRAM:
+            self._reject("oversized")
+            return
+        if len(data) < 12:
+            self._reject("malformed")
+            return
+        if 191 < data[1] < 224:
             try:
-                self._on_rtcp(self._rx.unprotect_rtcp(data), arrival)
-            except (pylibsrtp.Error, ValueError):
-                self.rejected += 1
+                plain = self._rx.unprotect_rtcp(data)
+            except pylibsrtp.Error:
+                self._reject(self._srtp_failure())
+                return
+            try:
+                self._on_rtcp(plain, arrival)
+            except ValueError:
+                self._reject("malformed")
             return
         try:
-            packet = parse_rtp(self._rx.unprotect(data))
-        except (pylibsrtp.Error, ValueError):
-            self.rejected += 1
+            plain = self._rx.unprotect(data)
+        except pylibsrtp.Error:
+            self._reject(self._srtp_failure())
+            return
+        try:
+            packet = parse_rtp(plain)
+        except ValueError:
+            self._reject("malformed")
             return
         if packet.ssrc != self.remote_ssrc:
             if self.remote_ssrc is not None:  # a new stream (far end restarted): statistics start over
