@@ -62,8 +62,9 @@ class LiveAggregate:
         self._placed: list[tuple[float, float]] = []  # (t, placed) for the achieved-CPS window
         self._placed_base: dict[str, float] = {}  # counters at the reset: the run's CPS counts from there
 
-    def merge(self, report: dict[str, Any], process: str | None = None) -> None:
-        """One process's report (from a worker's stats message, or the local collector)."""
+    def merge(self, report: dict[str, Any], process: str | None = None) -> bool:
+        """One process's report (from a worker's stats message, or the local collector); True when it
+        carried samples, outcomes or worst calls (not only gauges and health, which every report has)."""
         tag = process or str(report.get("tag") or "local")
         for key, values in (report.get("values") or {}).items():
             if key in self.values:
@@ -77,6 +78,7 @@ class LiveAggregate:
         self.gauges[tag] = gauges
         self.health[tag] = dict(report.get("health") or {})
         self.worst.merge(list(report.get("worst") or []))
+        return bool(report.get("samples") or report.get("outcomes") or report.get("worst"))
 
     def _sum(self, field: str) -> float | None:
         values = [g[field] for g in self.gauges.values() if field in g]
@@ -102,7 +104,7 @@ class LiveAggregate:
         """Offered (the plan, summed over schedulers) vs achieved (attempts placed) CPS; None when closed-model."""
         offered = self._sum("offered_cps")
         placed_total = self._sum("placed")
-        if offered is None and placed_total is None:
+        if not offered and not placed_total:  # the gauges exist in every process; only --cps sets them
             return None
         placed = (placed_total or 0.0) - sum(self._placed_base.values())
         self._placed.append((now, placed))

@@ -32,7 +32,7 @@ class _Live:
     aggregate: LiveAggregate | None = None  # master or local process only
     history: HistoryWriter | None = None
     csv_prefix: str = ""
-    dirty = False  # something arrived since the last point
+    dirty = False  # samples or records arrived since the last point (while stopped, only they make one)
     ticker: Any = None
 
 
@@ -62,6 +62,10 @@ def attach(environment: Environment, role: str, registry: Any, health: Any, tag:
     if _Live.csv_prefix:
         _Live.history = HistoryWriter(f"{_Live.csv_prefix}_quality_history.csv")
     _Live.ticker = gevent.spawn(_tick_forever)
+    if environment.web_ui is not None:
+        from rtcload.loadgen.live.web import install
+
+        install(environment.web_ui, environment, _Live.aggregate)
 
 
 def _state() -> str:
@@ -76,8 +80,7 @@ def take_point(force: bool = False) -> dict[str, Any] | None:
     if agg is None or environment is None or environment.runner is None:
         return None
     runner = environment.runner
-    if not isinstance(runner, MasterRunner) and COLLECTOR.tag:
-        agg.merge(COLLECTOR.take_report())
+    if not isinstance(runner, MasterRunner) and COLLECTOR.tag and agg.merge(COLLECTOR.take_report()):
         _Live.dirty = True
     if not force and (runner.state in ("ready", "init") or (runner.state == "stopped" and not _Live.dirty)):
         return None
@@ -107,8 +110,7 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> No
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
     report = data.get(REPORT_KEY)
-    if report and _Live.aggregate is not None:
-        _Live.aggregate.merge(report, str(report.get("tag") or client_id))
+    if report and _Live.aggregate is not None and _Live.aggregate.merge(report, str(report.get("tag") or client_id)):
         _Live.dirty = True
 
 
