@@ -141,6 +141,7 @@ function worstCell(c, r) {
   const v = r[c], n = num(v);
   if (c === 'call_id') return `<td><a href="${BASE}/quality/call.csv?id=${encodeURIComponent(v)}" title="its calls.csv row">${esc(v)}</a></td>`;
   if (c === 'recording' && v) return `<td><a href="${esc(v)}">recording</a></td>`;
+  if (c === 'mos_mean' && n === null) return '<td title="answered, but no MOS was rated: no RTP came back">no MOS</td>';
   if (n === null) return `<td>${esc(v)}</td>`;
   if (c.startsWith('mos') || c.startsWith('audio')) return `<td class="num">${n.toFixed(2)}</td>`;
   if (c === 'loss_ratio_mean') return `<td class="num">${(n * 100).toFixed(3)} %</td>`;
