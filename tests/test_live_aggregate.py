@@ -63,7 +63,7 @@ def test_two_processes_reports_give_the_summary_figures():
             agg.merge(worker.take_report())
         agg.tick(users=4)
     summary = build_summary(samples, records)
-    point = agg.points[-1]
+    point = agg.tick(users=4, exact=True)  # between ticks the percentiles may be cached (MAX_SHARE)
     for key in ("mos", "jitter"):
         for stat in ("p5", "p50", "p95", "p99", "min", "max", "count", "failures"):
             assert point["metrics"][key][stat] == summary["metrics"][key][stat], (key, stat)
@@ -71,7 +71,7 @@ def test_two_processes_reports_give_the_summary_figures():
     for field in ("attempted", "answered", "failed", "failed_by_cause", "success_ratio"):
         assert point["calls"][field] == summary["calls"][field], field
     assert point["cps"] is None  # closed model: no offered rate
-    assert [p["seq"] for p in agg.snapshot(since=3)["points"]] == [4, 5]
+    assert [p["seq"] for p in agg.snapshot(since=3)["points"]] == [4, 5, 6]
 
 
 def test_worst_calls_rank_no_media_first_then_low_mos_and_show_optional_fields():
@@ -130,3 +130,16 @@ def test_quality_csv_round_trip(tmp_path):
     back = read_final(tmp_path / "q_quality.csv")
     assert back["mos"]["p50"] == 4.3 and back["rtt"]["p50"] == 0.000123456 and back["mos"]["count"] == 3
     assert back["mos"]["unit"] == "mos" and back["rtt"]["unit"] == "seconds"
+
+
+def test_costly_percentiles_are_reused_between_ticks_but_never_for_an_exact_point():
+    agg = LiveAggregate()
+    worker = LiveCollector()
+    worker.observe("mos", 4.0, True)
+    agg.merge(worker.take_report())
+    assert agg.tick()["metrics"]["mos"]["count"] == 1
+    agg._cost = 10.0  # as if the last computation took 10 s: the next 200 s reuse it
+    worker.observe("mos", 3.0, True)
+    agg.merge(worker.take_report())
+    assert agg.tick()["metrics"]["mos"]["count"] == 1
+    assert agg.tick(exact=True)["metrics"]["mos"]["min"] == 3.0

@@ -71,6 +71,10 @@ def wait_for_web(url: str, proc: subprocess.Popen[str], timeout_s: float = 60) -
     raise AssertionError(f"no web UI at {url} after {timeout_s} s")
 
 
+def answers(stats: dict[str, Any]) -> int:
+    return sum(e["num_requests"] for e in stats["stats"] if (e["method"], e["name"]) == ("CALL", "answer"))
+
+
 def close(a: float | None, b: float | None, rel: float = 1e-9) -> bool:
     return a is not None and b is not None and abs(a - b) <= rel * max(1.0, abs(a), abs(b))
 
@@ -93,10 +97,11 @@ def test_quality_view_in_chromium_agrees_with_summary(tmp_path):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=dict(os.environ, CHROMIUM=os.environ.get("CHROMIUM") or shutil.which("chromium") or ""),
         )  # fmt: skip
-        # Locust's own statistics while the run runs: latencies only, no quality sample among them
-        while driver.poll() is None and not get_json(f"{url}/stats/requests")["stats"][:-1]:
-            time.sleep(1)
+        # Locust's own statistics while the run runs (a few calls answered): latencies only, no quality sample
         stats = get_json(f"{url}/stats/requests")
+        while driver.poll() is None and answers(stats) < 4:
+            time.sleep(1)
+            stats = get_json(f"{url}/stats/requests")
         out, err = driver.communicate(timeout=120)
     finally:
         if run.poll() is None:
@@ -114,7 +119,8 @@ def test_quality_view_in_chromium_agrees_with_summary(tmp_path):
     assert {k[0] for k in entries} <= {"REGISTER", "CALL", "MEDIA", "RECONNECT"}, sorted(entries)
     slowest = max(e["max_response_time"] for e in entries.values())
     for name, value in stats["current_response_time_percentiles"].items():
-        assert value is None or value <= slowest, (name, value, slowest)  # the chart's lines are latencies
+        # the chart's lines are latencies (Locust rounds its percentiles to 2 significant digits above 100 ms)
+        assert value is None or value <= slowest * 1.05 + 1, (name, value, slowest)
 
     during = by_phase["during"]
     assert during["charts"]["mos"]["points"] >= 2 and during["charts"]["jitter"]["series"]["p95"]["points"] >= 1
@@ -142,5 +148,5 @@ def test_quality_view_in_chromium_agrees_with_summary(tmp_path):
     (linked,) = list(csv.DictReader(io.StringIO(final["worstRow"])))
     rows = {r["call_id"]: r for r in csv.DictReader((results / "calls.csv").read_text().splitlines())}
     assert linked == rows[linked["call_id"]], (linked, rows.get(linked["call_id"]))
-    assert final["processes"] == 2  # one health column per worker
+    assert final["processes"] == 3  # one health column per worker, and the master's
     assert Path(screenshot).stat().st_size > 10_000

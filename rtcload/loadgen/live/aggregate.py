@@ -25,6 +25,7 @@ SCHEMA = "rtcload.live/1"
 QUANTILES = {"p5": 0.05, "p50": 0.5, "p95": 0.95, "p99": 0.99}
 MAX_POINTS = 1800
 CPS_WINDOW_S = 10.0  # achieved CPS now: attempts placed over the last 10 s
+MAX_SHARE = 0.05  # at most 5 % of the master's time goes to recomputing percentiles
 
 
 def nearest_rank(values: array[float]) -> dict[str, float | None]:
@@ -61,6 +62,9 @@ class LiveAggregate:
         self.seq = 0
         self._placed: list[tuple[float, float]] = []  # (t, placed) for the achieved-CPS window
         self._placed_base: dict[str, float] = {}  # counters at the reset: the run's CPS counts from there
+        self._cached: dict[str, dict[str, Any]] | None = None
+        self._cached_at = 0.0
+        self._cost = 0.0
 
     def merge(self, report: dict[str, Any], process: str | None = None) -> bool:
         """One process's report (from a worker's stats message, or the local collector); True when it
@@ -142,7 +146,16 @@ class LiveAggregate:
             out[key] = entry
         return out
 
-    def tick(self, now: float | None = None, users: int | None = None) -> dict[str, Any]:
+    def current_metrics(self, exact: bool = False) -> dict[str, dict[str, Any]]:
+        """`metrics()`, recomputed at most once per MAX_SHARE of the time it costs: a long run's millions of
+        values must not make the master busy (1M values x 6 metrics: ~0.2 s); `exact` always recomputes."""
+        now = time.monotonic()
+        if exact or self._cached is None or now - self._cached_at >= self._cost / MAX_SHARE:
+            self._cached = self.metrics()
+            self._cost, self._cached_at = time.monotonic() - now, now
+        return self._cached
+
+    def tick(self, now: float | None = None, users: int | None = None, exact: bool = False) -> dict[str, Any]:
         """A point now: metrics over the run so far, calls, CPS, health; appended to the (bounded) history."""
         now = time.time() if now is None else now
         self.seq += 1
@@ -150,7 +163,7 @@ class LiveAggregate:
             "seq": self.seq,
             "t": round(now - self.started, 3),
             "users": users if users is not None else self._sum("users"),
-            "metrics": self.metrics(),
+            "metrics": self.current_metrics(exact),
             "calls": self.calls(),
             "cps": self.cps(now),
             "health": self.health_max(),

@@ -19,7 +19,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from rtcload.loadgen.live.aggregate import LiveAggregate
-from rtcload.loadgen.live.collector import COLLECTOR
+from rtcload.loadgen.live.collector import COLLECTOR, health_figures
 from rtcload.loadgen.live.csvfiles import HistoryWriter, write_final
 
 log = logging.getLogger("rtcload.live")
@@ -46,10 +46,6 @@ def record(row: dict[str, Any]) -> None:
     COLLECTOR.record(row)
 
 
-def aggregate() -> LiveAggregate | None:
-    return _Live.aggregate
-
-
 def attach(environment: Environment, role: str, registry: Any, health: Any, tag: str) -> None:
     """Called once per Locust process when its metrics registry and health probes exist (events.init)."""
     COLLECTOR.attach(registry, health, tag)
@@ -60,17 +56,15 @@ def attach(environment: Environment, role: str, registry: Any, health: Any, tag:
     options = environment.parsed_options
     _Live.csv_prefix = str(getattr(options, "csv_prefix", "") or "")
     if _Live.csv_prefix:
-        _Live.history = HistoryWriter(f"{_Live.csv_prefix}_quality_history.csv")
+        try:
+            _Live.history = HistoryWriter(f"{_Live.csv_prefix}_quality_history.csv")
+        except OSError as exc:  # Locust reports its own CSV trouble; the run goes on without this file
+            log.warning("cannot write %s_quality_history.csv: %s", _Live.csv_prefix, exc)
     _Live.ticker = gevent.spawn(_tick_forever)
     if environment.web_ui is not None:
         from rtcload.loadgen.live.web import install
 
         install(environment.web_ui, environment, _Live.aggregate)
-
-
-def _state() -> str:
-    runner = _Live.environment.runner if _Live.environment else None
-    return str(runner.state) if runner is not None else ""
 
 
 def take_point(force: bool = False) -> dict[str, Any] | None:
@@ -80,13 +74,15 @@ def take_point(force: bool = False) -> dict[str, Any] | None:
     if agg is None or environment is None or environment.runner is None:
         return None
     runner = environment.runner
-    if not isinstance(runner, MasterRunner) and COLLECTOR.tag and agg.merge(COLLECTOR.take_report()):
+    if isinstance(runner, MasterRunner):  # no users here: only its own health (it can saturate too)
+        agg.merge({"tag": "master", "health": health_figures(COLLECTOR.health)})
+    elif COLLECTOR.tag and agg.merge(COLLECTOR.take_report()):
         _Live.dirty = True
     if not force and (runner.state in ("ready", "init") or (runner.state == "stopped" and not _Live.dirty)):
         return None
     _Live.dirty = False
     now = time.time()
-    point = agg.tick(now, users=runner.user_count)
+    point = agg.tick(now, users=runner.user_count, exact=force or runner.state == "stopped")
     if _Live.history is not None:
         _Live.history.write(now, point)
     return point
