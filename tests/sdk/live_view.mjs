@@ -6,7 +6,8 @@
 //   {"phase": "locust", ...}  Locust's own page: the Quality tab and its table, the link to the view
 //   {"phase": "final", ...}   the view once the run stopped and no new point came for --settle seconds
 //   {"ok": true|false, "error": ...}  (always last)
-// Usage: node live_view.mjs --url http://127.0.0.1:PORT [--screenshot PATH] [--timeout 80] [--settle 8]
+// Usage: node live_view.mjs --url http://127.0.0.1:PORT [--screenshot PATH] [--tab-screenshot PATH]
+//          [--timeout 80] [--settle 8]
 // Network: only the given loopback URL is visited; the page loads nothing else (no CDN).
 
 import { chromium } from 'playwright-core';
@@ -15,9 +16,9 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '
   '--disable-component-update', '--disable-sync'];
 
 function parseArgs(argv) {
-  const opts = { url: '', screenshot: '', timeout: 80, settle: 8 };
+  const opts = { url: '', screenshot: '', tabScreenshot: '', timeout: 80, settle: 8 };
   for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i].replace(/^--/, '');
+    const key = argv[i].replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
     if (!(key in opts)) throw new Error(`unknown option ${argv[i]}`);
     opts[key] = typeof opts[key] === 'number' ? Number(argv[i + 1]) : argv[i + 1];
   }
@@ -75,6 +76,7 @@ async function main() {
     emit({ phase: 'locust', tabs: await locust.$$eval('[role="tab"]', (els) => els.map((e) => e.textContent)),
       rows: await locust.$$eval('tr', (rows) => rows.slice(0, 4).map((r) => r.textContent)),
       link: await locust.$eval('#rtcload-quality-link', (a) => a.getAttribute('href')).catch(() => null) });
+    if (opts.tabScreenshot) await locust.screenshot({ path: opts.tabScreenshot });
     await locust.close();
 
     // the end: stopped, then no new point for `settle` seconds (every worker's last report is in)
