@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
+from rtcload.loadgen.live.csvfiles import read_final
 from rtcload.loadgen.summary import read_summary
 from tests.conftest import fast_config
 
@@ -131,6 +132,11 @@ async def test_master_with_two_workers_aggregates_both(tmp_path):
         rows = stats_rows(prefix)
         assert int(rows[("REGISTER", "registration")]["Request Count"]) == 6
         assert int(rows[("CALL", "answer")]["Request Count"]) >= 6
+        # the live view's figures travel in the workers' stats reports too: the master's quality CSV counts
+        # exactly the samples Locust's table counts
+        live = read_final(f"{prefix}_quality.csv")
+        assert live["call_setup"]["count"] == int(rows[("CALL", "answer")]["Request Count"]), live
+        assert live["post_dial_delay"]["count"] == int(rows[("CALL", "post_dial_delay")]["Request Count"])
         tags = {name.split("-")[2][:2] for name in emu.login_log}
         assert tags == {"w0", "w1"}, emu.login_log
 
