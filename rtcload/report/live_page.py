@@ -40,7 +40,7 @@ const pct = f => p => { const v = f(p); return v === null ? null : v * 100; };
 function healthKeys() {  // extra health figures (send gaps, stalls, ...) as they appear, by name
   const keys = new Set();
   for (const p of points) for (const k of Object.keys(p.health || {}))
-    if (/gap|stall/i.test(k) && !k.startsWith('run.')) keys.add(k);
+    if (/gap|stall/i.test(k)) keys.add(k);
   return [...keys].sort();
 }
 function causes() {
