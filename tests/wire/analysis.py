@@ -3,7 +3,10 @@
 Why: a self-measuring load generator must be checked by an analyser it did not write. tshark's RTP
 heuristic finds the PCMU streams (static payload type 0: it knows the 8 kHz clock without SDP; SRTP
 leaves the RTP header in the clear). Its `rtp,streams` table gives Wireshark's own per-stream mean
-jitter; its per-packet fields give every inter-packet gap on the wire. The driver's port book says which
+jitter; its per-packet fields (capture times) give every inter-packet gap on the wire. Not the table's
+"Max Delta": Wireshark leaves out the interval before a packet with the marker bit (a new talkspurt after
+silence suppression), and a sender that stalled marks its first packet after the stall (main's engine
+does), so that column hides exactly the stalls this check is for. The driver's port book says which
 process sent each stream: the generator's outgoing streams (their gaps are rtcload's own stalls) and the
 streams it received from the emulator (their jitter is what rtcload must report).
 """
@@ -61,7 +64,6 @@ class Stream:
     times: list[float] = field(default_factory=list)
     sender: str = "unknown"
     mean_jitter_ms: float | None = None  # Wireshark's (rtp,streams "Mean Jitter")
-    max_delta_ms: float | None = None  # Wireshark's (rtp,streams "Max Delta")
 
     @property
     def first(self) -> float:
@@ -111,7 +113,6 @@ def read_streams(pcap: Path) -> dict[StreamKey, Stream]:
         key = (int(row["sport"]), int(row["dport"]), int(row["ssrc"], 16))
         if key in streams:
             streams[key].mean_jitter_ms = float(row["mean_jitter"])
-            streams[key].max_delta_ms = float(row["max_delta"])
     return streams
 
 
@@ -120,8 +121,8 @@ def owner(port_book: dict[str, list[list[Any]]], port: int, first: float, last: 
     best, best_overlap = "unknown", 0.0
     for role, seen_from, seen_to in port_book.get(str(port), []):
         # a socket exists before its first and after its last packet; polls are POLL_S apart
-        overlap = min(last, seen_to + 0.5) - max(first, seen_from - 0.5)
-        if overlap > best_overlap:
+        overlap = min(last, seen_to + 0.5) - max(first, seen_from - 0.5)  # 0 for a 1-packet stream inside
+        if overlap >= 0 and (best == "unknown" or overlap > best_overlap):
             best, best_overlap = role, overlap
     return best
 
