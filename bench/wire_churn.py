@@ -64,7 +64,10 @@ def report(result: dict[str, Any], out: Path, loads: tuple[str, str]) -> list[st
     driver = result["driver"]
     lines = [f"command: {' '.join(driver.get('run_cmd', []))}"]
     lines.append(f"calls in calls.csv: {result['calls']}; RTP streams on the wire: {result['streams']}")
-    lines.append(f"capture: {driver.get('tcpdump')}; Locust run-queue wait {driver.get('locust_run_delay_s')} s")
+    lines.append(
+        f"capture: {driver.get('tcpdump')}; Locust run-queue wait {driver.get('locust_run_delay_s')} s; "
+        f"the driver (port polling) used {driver.get('driver_cpu_s')} s CPU"
+    )
     if "stall" in driver:
         lines.append(f"induced stall: SIGSTOP of Locust for {driver['stall']['stopped_s'] * 1000:.0f} ms")
     gen, emu = result["wire_gaps"]["generator"], result["wire_gaps"]["emulator"]
