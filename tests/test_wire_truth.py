@@ -67,11 +67,16 @@ def capture(out: Path, run_args: tuple[str, ...], *driver_args: str) -> dict[str
     cmd = ["unshare", "--net", "--", sys.executable, str(DRIVER), "--out", str(out), "--timeout", "150"]
     cmd += [*driver_args, "--", *run_args, *COMMON]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, stderr = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # the driver stops the run, the emulator and tcpdump on SIGTERM
+        _, stderr = proc.communicate(timeout=90)
     driver = json.loads((out / "driver.json").read_text()) if (out / "driver.json").exists() else {}
     run_log = (out / "run.log").read_text(errors="replace")[-3000:] if (out / "run.log").exists() else ""
     assert proc.returncode == 0, (
-        f"driver rc={proc.returncode} problems={driver.get('problems')}\n{proc.stderr[-2000:]}\nrun.log:\n{run_log}"
+        f"driver rc={proc.returncode} problems={driver.get('problems')}\n{stderr[-2000:]}\nrun.log:\n{run_log}"
     )
     assert driver["interfaces"] == ["lo"], driver["interfaces"]
     assert driver["tcpdump"].get("dropped_by_kernel") == 0, f"the capture lost packets: {driver['tcpdump']}"

@@ -134,6 +134,24 @@ def stall(procs: list[psutil.Process], seconds: float) -> dict[str, Any]:
     return {"start": t0, "end": t1, "pids": [p.pid for p in procs], "stopped_s": t1 - t0}
 
 
+def stop_run(run: subprocess.Popen[bytes]) -> None:
+    """`rtcload run` stops in order on SIGTERM and kills its group (Locust too) on a second one."""
+    for _ in range(2):
+        if run.poll() is not None:
+            return
+        run.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            run.wait(30)
+    if run.poll() is None:
+        run.kill()
+        run.wait(10)
+
+
+def on_sigterm(signum: int, _frame: object) -> None:
+    """The test gave up on us: unwind, so `drive`'s cleanup stops the run, the emulator and tcpdump."""
+    raise SystemExit(128 + signum)
+
+
 def stop(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
@@ -181,12 +199,11 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
                 if procs:
                     result["stall"] = stall(procs, args.stall_ms / 1000)
             if elapsed > args.timeout:
-                result["problems"].append(f"rtcload run still running after {args.timeout} s: killed")
-                run.kill()
+                result["problems"].append(f"rtcload run still running after {args.timeout} s: stopped")
                 break
             time.sleep(POLL_S)
-        run.wait(30)
     finally:
+        stop_run(run)
         result["run_rc"] = run.returncode
         result["emulator_rc"] = stop(emulator, 30)
         time.sleep(0.3)  # let tcpdump write out the last packets already queued to it
@@ -216,6 +233,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, on_sigterm)
     out = Path(args.out)
     try:
         result = drive(args)
