@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--holding", default="uniform:15,25")
     p.add_argument("--duration", default="60s")
     p.add_argument("--stall-ms", type=float, default=0.0, help="also SIGSTOP the Locust process this long, once")
-    p.add_argument("--stall-after-s", type=float, default=30.0)
+    p.add_argument("--stall-after-s", type=float, default=30.0, help="seconds after the first call's media")
     p.add_argument("--timeout", type=float, default=600.0, help="kill the run after this many seconds")
     p.add_argument("--out", help="keep the capture and results here (default: a temporary directory)")
     p.add_argument("--json", help="write the figures here too")

@@ -37,7 +37,10 @@ from tests.wire.analysis import GAP_MS, analyse, gap_view, streams_near, within
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "wire" / "driver.py"
 CHURN = ("--cps", "5", "--holding", "uniform:5,10", "--duration", "25s")
-STALL = ("--cps", "5", "--holding", "uniform:5,10", "--duration", "16s")
+# calls live across the stall (6 s after the first call's media) all end before the run's stop:
+# a call cut by the stop is recorded without its media report, so its send gaps could not be compared
+STALL = ("--cps", "8", "--holding", "uniform:4,7", "--duration", "20s")
+STALL_AFTER_S = 6
 COMMON = ("--rtc-codec", "pcmu", "--rtc-stats-interval", "1")
 STALL_MS = 150
 GAP_TOLERANCE_MS = 15.0
@@ -98,7 +101,9 @@ def churn(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def stalled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    result = capture(tmp_path_factory.mktemp("wire-stall"), STALL, "--stall-ms", str(STALL_MS), "--stall-after-s", "9")
+    result = capture(
+        tmp_path_factory.mktemp("wire-stall"), STALL, "--stall-ms", str(STALL_MS), "--stall-after-s", str(STALL_AFTER_S)
+    )
     assert "stall" in result["driver"], show(result)
     return result
 
@@ -153,7 +158,7 @@ def test_the_wire_check_sees_a_real_stall_of_the_generator(stalled: dict[str, An
     stall, streams = stalled["driver"]["stall"], stalled["_generator_streams"]
     stopped_ms = stall["stopped_s"] * 1000
     across = [s for s in streams if s.first < stall["start"] - 0.5 and s.last > stall["end"] + 0.5]
-    assert len(across) >= 10, f"too few calls up across the stall: {len(across)}\n{show(stalled)}"
+    assert len(across) >= 8, f"too few calls up across the stall: {len(across)}\n{show(stalled)}"
     for stream in across:
         hits = [g for t, g in stream.gaps(GAP_MS) if stall["start"] - 0.05 <= t <= stall["end"]]
         assert hits and max(hits) >= stopped_ms - 10, f"stream {stream.key}: no ~{stopped_ms:.0f} ms gap: {hits}"

@@ -233,7 +233,7 @@ def analyse(out: Path) -> dict[str, Any]:
     }
 
 
-def streams_near(streams: list[Stream], start: float, end: float, margin_s: float = 0.5) -> int:
+def streams_near(streams: list[Stream], start: float, end: float, margin_s: float = 0.1) -> int:
     """Streams that began or ended within `margin_s` of [start, end]: set up or torn down during a stall."""
     lo, hi = start - margin_s, end + margin_s
     return sum(1 for s in streams if lo <= s.first <= hi or lo <= s.last <= hi)

@@ -6,7 +6,8 @@ process owns each UDP port (the generator's streams from the emulator's). Run it
 It brings `lo` up (the only interface), starts tcpdump on `lo` (headers only), the emulator on a free
 port, then `rtcload run --target ... --results DIR/res RUN_ARGS`. While the run lasts it polls each
 process tree's UDP sockets (port -> owner, with the time window it was seen: ports are reused under
-churn). With --stall-ms it stops the Locust process(es) once with SIGSTOP for that long, then SIGCONT:
+churn). With --stall-ms it stops the Locust process(es) once with SIGSTOP for that long, then SIGCONT
+(--stall-after-s after the generator opened its first media socket, whatever the start-up took):
 a real stall of the generator, the kind a garbage collection or a blocked thread causes.
 Writes DIR/driver.json; exit 0 when the run, the emulator and the capture all worked.
 """
@@ -183,18 +184,28 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
     run_cmd = [sys.executable, "-m", "rtcload", "run", "--target", url, "--results", str(out / "res"), *args.run_args]
     result["run_cmd"] = ["rtcload", *run_cmd[3:]]
     started = time.monotonic()
+    media_since: float | None = None
     waits: dict[int, list[float]] = {}  # Locust pid -> [run delay first seen, last seen]
     with open(out / "run.log", "wb") as run_log:
         run = subprocess.Popen(run_cmd, stdout=run_log, stderr=subprocess.STDOUT)
     try:
         while run.poll() is None:
             now = time.time()
-            book.saw("generator", udp_ports(run.pid), now)
+            generator_ports = udp_ports(run.pid)
+            book.saw("generator", generator_ports, now)
             book.saw("emulator", udp_ports(emulator.pid), now)
             elapsed = time.monotonic() - started
+            if generator_ports and media_since is None:
+                media_since = time.monotonic()  # the first call's media: the load has begun
             for proc in locust_processes(run.pid):
                 waits.setdefault(proc.pid, [run_delay_s(proc.pid)] * 2)[1] = run_delay_s(proc.pid)
-            if args.stall_ms > 0 and "stall" not in result and elapsed >= args.stall_after_s:
+            in_media = 0.0 if media_since is None else time.monotonic() - media_since
+            if (
+                args.stall_ms > 0
+                and "stall" not in result
+                and media_since is not None
+                and in_media >= args.stall_after_s
+            ):
                 procs = locust_processes(run.pid)
                 if procs:
                     result["stall"] = stall(procs, args.stall_ms / 1000)
@@ -222,7 +233,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", required=True, help="directory for cap.pcap, logs, res/ and driver.json")
     p.add_argument("--stall-ms", type=float, default=0.0, help="SIGSTOP the Locust process(es) this long, once")
-    p.add_argument("--stall-after-s", type=float, default=10.0, help="when, after the run started")
+    p.add_argument(
+        "--stall-after-s", type=float, default=10.0, help="when: seconds after the generator's first media socket"
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="kill the run after this many seconds")
     p.add_argument("run_args", nargs=argparse.REMAINDER, help="after --: arguments for `rtcload run`")
     args = p.parse_args(argv)
