@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         capture(args, out)
         after = load_average()
         result = analyse(out)
-        result.pop("_generator_streams")
+        for key in [k for k in result if k.startswith("_")]:
+            result.pop(key)
         print("\n".join(report(result, out, (before, after))), flush=True)
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1, default=str))

@@ -26,6 +26,7 @@ from typing import Any
 GAP_MS = 30.0  # a gap the far end's jitter buffer notices
 MIN_JITTER_PACKETS = 50  # 1 s of 20 ms packets: one stats interval
 STOP_CUT_S = 1.0
+SIGHTING_SLACK_S = 1.0  # a socket may live this long before/after the polls saw it
 INSTANT_S = 0.05  # gaps starting within this of each other are one stall instant
 SEND_GAP_FIELDS = (
     "threshold_ms",
@@ -120,8 +121,8 @@ def owner(port_book: dict[str, list[list[Any]]], port: int, first: float, last: 
     """The process that held `port` during [first, last]: the span that overlaps it most."""
     best, best_overlap = "unknown", 0.0
     for role, seen_from, seen_to in port_book.get(str(port), []):
-        # a socket exists before its first and after its last packet; polls are POLL_S apart
-        overlap = min(last, seen_to + 0.5) - max(first, seen_from - 0.5)  # 0 for a 1-packet stream inside
+        # a socket exists before its first and after its last packet; polls are POLL_S apart (more when busy)
+        overlap = min(last, seen_to + SIGHTING_SLACK_S) - max(first, seen_from - SIGHTING_SLACK_S)  # 0: 1 packet
         if overlap >= 0 and (best == "unknown" or overlap > best_overlap):
             best, best_overlap = role, overlap
     return best
@@ -230,6 +231,7 @@ def analyse(out: Path) -> dict[str, Any]:
         "rtcload_send_gaps": rtcload_send_gaps(out / "res", calls),
         "calls": len(calls),
         "_generator_streams": by_sender["generator"],
+        "_streams": list(streams.values()),
     }
 
 

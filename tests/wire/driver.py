@@ -217,7 +217,6 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
         stop_run(run)
         result["run_rc"] = run.returncode
         result["emulator_rc"] = stop(emulator, 30)
-        time.sleep(0.3)  # let tcpdump write out the last packets already queued to it
         result["tcpdump_rc"] = stop(tcpdump, 30)
     result["tcpdump"] = tcpdump_counts(out / "tcpdump.log")
     usage = resource.getrusage(resource.RUSAGE_SELF)
