@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--source", default="tone:440", help="audio to send: tone:HZ, dualtone:A,B, speech, silence, wav:F"
     )
     parser.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
+    parser.add_argument("--opus-bitrate", default="32000", help="Opus bitrate, bit/s (32000: libwebrtc's default)")
     parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
     parser.add_argument(
         "--media-path",
@@ -79,6 +80,9 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         if url.startswith("ws://127.") or url.startswith("ws://localhost") or url.startswith("ws://[::1]"):
             use_loopback_only()
 
+        from rtcload.media.opus_settings import OpusSettings, configure_opus, parse_bitrate
+
+        configure_opus(OpusSettings(bitrate=parse_bitrate(args.opus_bitrate, "--opus-bitrate")))
         ice_servers = list(ice_servers_from(args))  # turn:user:pass@host -> URL + username + credential
 
         def media_factory() -> CallMedia:
@@ -247,6 +251,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     try:
         ice_servers_from(args)
+        if not args.no_media:
+            from rtcload.media.opus_settings import parse_bitrate
+
+            parse_bitrate(args.opus_bitrate, "--opus-bitrate")
     except ValueError as exc:
         print(f"rtcload call: {exc}", file=sys.stderr)
         return 2

@@ -126,9 +126,11 @@ class VirtualEndpoint:
         self.rng = random.Random()
         if settings.media == "aiortc":
             from rtcload.media.lean import decode_this_call
+            from rtcload.media.opus_settings import OpusSettings, configure_opus
             from rtcload.media.peer import CallMedia
 
             choose_host_addresses(settings)
+            configure_opus(OpusSettings(bitrate=settings.opus_bitrate))
             source = AUDIO_SPECS.get(settings.audio, settings.audio)
             ice = list(settings.ice_servers)  # full specs: TURN needs the username and credential
             # relay-only for the whole run, or for this user's share of the population

@@ -20,6 +20,7 @@ from aiortc.codecs import get_encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from rtcload.media.opus_settings import OpusSettings, current_opus, encode_loop
 from rtcload.media.sources import FRAME_SAMPLES, PTIME_S, SAMPLE_RATE, TIME_BASE, PcmBuffer, make_buffer
 from rtcload.metrics.lag import LagWindow
 
@@ -47,15 +48,21 @@ def cached_buffer(spec: str) -> PcmBuffer:
     return make_buffer(spec)
 
 
-@functools.lru_cache(maxsize=64)
-@functools.lru_cache(maxsize=128)
 def encoded_frames(spec: str, codec: str) -> tuple[bytes, ...]:
-    """One payload per 20 ms frame of the looped source, encoded with aiortc's own encoder."""
-    encoder = get_encoder(codec_parameters(codec))
+    """One payload per 20 ms frame of the looped source: Opus with this process's settings
+    (opus_settings.py: like libwebrtc unless configured), G.711 with aiortc's own encoder."""
+    return _encoded_frames(spec, codec, current_opus() if codec == "opus" else None)
+
+
+@functools.lru_cache(maxsize=128)
+def _encoded_frames(spec: str, codec: str, opus: OpusSettings | None) -> tuple[bytes, ...]:
     buffer = cached_buffer(spec)
+    frames = max(buffer.frames, 1)
+    if opus is not None:
+        return encode_loop([buffer.frame(index) for index in range(frames)], opus)
+    encoder = get_encoder(codec_parameters(codec))
     payloads: list[bytes] = []
     # Two passes over the loop so the encoder/resampler state at the seam is the steady state.
-    frames = max(buffer.frames, 1)
     for index in range(2 * frames):
         frame = av.AudioFrame.from_ndarray(buffer.frame(index).reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
