@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opus-bitrate", default="32000", help="Opus bitrate, bit/s (32000: libwebrtc's default)")
     parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
     parser.add_argument(
+        "--client-profile",
+        default="chrome",
+        choices=("chrome", "minimal"),
+        help="chrome: offer, RTCP and consent timing like Chrome for what rtcload does (default); minimal: aiortc's",
+    )
+    parser.add_argument("--trickle", action="store_true", help="trickle ICE candidates, as the SDK's trickleIce")
+    parser.add_argument(
         "--media-path",
         choices=(DEFAULT_MEDIA_PATH, "naive"),
         default=DEFAULT_MEDIA_PATH,
@@ -97,7 +104,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
             from rtcload.media.engine.call_media import EngineCallMedia
 
             # one call: decode all of it, so the report has the received level and dominant frequency
-            return EngineCallMedia(args.source, decode=True, **media_args)
+            return EngineCallMedia(args.source, decode=True, profile=args.client_profile, **media_args)
 
     config = ClientConfig(
         url=url,
@@ -106,6 +113,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         verify_tls=not args.insecure,
         ca_file=args.ca_file,
         auto_reconnect=False,
+        trickle_ice=args.trickle,
     )
     client = SignalingClient(config, media_factory)
     out: dict[str, Any] = {"target": url, "destination": args.to}

@@ -147,7 +147,7 @@ class VirtualEndpoint:
                 if settings.media_path == "engine":
                     from rtcload.media.engine.call_media import EngineCallMedia
 
-                    return EngineCallMedia(source, decode=decode, **options)
+                    return EngineCallMedia(source, decode=decode, profile=settings.client_profile, **options)
                 if settings.media_path == "lean":
                     from rtcload.media.lean import LeanCallMedia
 

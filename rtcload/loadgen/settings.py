@@ -14,6 +14,7 @@ from typing import Any
 from rtcload.distributions import Distribution, parse_distribution
 from rtcload.media.ice import IceServerSpec, parse_ice_servers
 from rtcload.media.opus_settings import DEFAULT_BITRATE, parse_bitrate
+from rtcload.media.sdp_profile import DEFAULT_CLIENT_PROFILE, check_profile
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
 from rtcload.protocol.backoff import BackoffPolicy
 
@@ -90,6 +91,7 @@ class LoadSettings:
     decode_every: int = 0
     calls_per_user: int = 0
     opus_bitrate: int = DEFAULT_BITRATE
+    client_profile: str = DEFAULT_CLIENT_PROFILE
 
     @property
     def lean(self) -> bool:
@@ -110,6 +112,13 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
         "RTCLOAD_OPUS_BITRATE",
         str(DEFAULT_BITRATE),
         "Opus target bitrate in bit/s (32000 = libwebrtc's mono default; VBR, in-band FEC)",
+        "str",
+    ),
+    (
+        "--rtc-client-profile",
+        "RTCLOAD_CLIENT_PROFILE",
+        DEFAULT_CLIENT_PROFILE,
+        "chrome: offer, RTCP and consent timing like Chrome for what rtcload does; minimal: aiortc's lean offer",
         "str",
     ),
     ("--rtc-audio", "RTCLOAD_AUDIO", "tone", "tone, dualtone, speech, silence or wav:PATH", "str"),
@@ -369,4 +378,5 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         calls_per_user=max(0, int(float(raw["--rtc-calls-per-user"]))),
         media_timeout_s=float(raw["--rtc-media-timeout"]) or None,
         opus_bitrate=parse_bitrate(str(raw["--rtc-opus-bitrate"])),
+        client_profile=check_profile(str(raw["--rtc-client-profile"])),
     )

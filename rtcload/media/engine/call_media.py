@@ -33,13 +33,22 @@ from rtcload.media.engine.telephone_event import TELEPHONE_EVENT, negotiating_ev
 from rtcload.media.engine.transcode import Transcoder
 from rtcload.media.ice import IceServerSpec
 from rtcload.media.lean import PayloadAnalyzer
+from rtcload.media.opus_settings import current_opus
 from rtcload.media.peer import CallMedia
+from rtcload.media.sdp_profile import DEFAULT_CLIENT_PROFILE, check_profile, shape_sdp
 from rtcload.media.session import AudioSession
 from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec
 
 log = logging.getLogger("rtcload.media.engine")
 
 ENGINE_CODECS = ("opus", "pcmu", "pcma")
+
+
+def engine_header_extensions() -> frozenset[str]:
+    """The RTP header extensions the engine's streams write (an offer advertises no others).
+
+    None yet: neither the C path nor the Python path writes extensions (see sdp_profile.py)."""
+    return frozenset()
 
 
 class EngineStatsSampler(StatsSampler):
@@ -304,8 +313,10 @@ class EngineCallMedia(_EngineSession, CallMedia):
         energy_floor_dbfs: float = -50.0,
         relay_only: bool = False,
         decode: bool = False,
+        profile: str = DEFAULT_CLIENT_PROFILE,
     ) -> None:
         spec = source.strip()
+        self.profile = check_profile(profile)
         CallMedia.__init__(
             self,
             spec,
@@ -324,6 +335,18 @@ class EngineCallMedia(_EngineSession, CallMedia):
 
     def _ensure_transceiver(self) -> RTCRtpTransceiver:
         return self._engine_transceiver(super()._ensure_transceiver())
+
+    # The client's SDP as the profile shapes it (sdp_profile.py): Chrome's for what the engine does.
+    async def create_offer(self) -> str:
+        return self._shape(await super().create_offer(), offer=True)
+
+    async def accept_offer(self, sdp: str) -> str:
+        return self._shape(await super().accept_offer(sdp), offer=False)
+
+    def _shape(self, sdp: str, offer: bool) -> str:
+        if self.profile == "minimal":
+            return sdp
+        return shape_sdp(sdp, opus_fmtp=current_opus().fmtp, sends=engine_header_extensions(), offer=offer)
 
     def set_hold(self, held: bool) -> None:
         """Held: expect silence from the platform (one-way detection paused, intervals marked on hold);
