@@ -76,7 +76,8 @@ def test_an_answer_keeps_the_offers_order_and_extension_ids() -> None:
     assert "m=audio 9 UDP/TLS/RTP/SAVPF 0 111\r\n" in shaped and "G722" not in shaped
     assert "a=fmtp:111 minptime=10;useinbandfec=1\r\n" in shaped and "stereo=1" not in shaped
     assert "extmap" not in shaped and "a=ice-options:trickle" in shaped
-    kept = shape_sdp(answer, opus_fmtp="x", sends=frozenset({"urn:ietf:params:rtp-hdrext:ssrc-audio-level"}), offer=False)
+    level = frozenset({"urn:ietf:params:rtp-hdrext:ssrc-audio-level"})
+    kept = shape_sdp(answer, opus_fmtp="x", sends=level, offer=False)
     assert "a=extmap:7 urn:ietf:params:rtp-hdrext:ssrc-audio-level" in kept
 
 

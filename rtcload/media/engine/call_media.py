@@ -21,11 +21,13 @@ from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
+from rtcload.media.consent import CHROME_CONSENT_INTERVAL_S, set_consent_interval
 from rtcload.media.encoded import PreEncodedTrack, encoded_frames
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.engine.dtmf import DtmfDetector
 from rtcload.media.engine.engine import MediaEngine, engine_for
 from rtcload.media.engine.native import NativeEngineStream, NativePayloadAnalyzer, make_payload_analyzer, make_stream
+from rtcload.media.engine.rtcp import AIORTC_CADENCE, CHROME_CADENCE
 from rtcload.media.engine.rtp import RtpPacket
 from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Link, hook_transceiver, ice_connection, intercept_datagrams, srtp_sessions
@@ -90,6 +92,7 @@ class _EngineSession:
         )
         self.decoder: Any = None
         self.dtmf_detector = DtmfDetector()  # RFC 4733 digits received in-band
+        self.rtcp_cadence = AIORTC_CADENCE  # a client profile may set Chrome's (EngineCallMedia)
         if not decode:
             self.analyzer = self.payloads
         self.stats = EngineStatsSampler(self, self.stats.interval_s, enrich=session._enrich_stats)
@@ -176,6 +179,7 @@ class _EngineSession:
             None,
         )  # fmt: skip
         stream.on_dtmf = self._engine_dtmf
+        stream.rtcp_cadence = self.rtcp_cadence
         stream.loss_runs = self.loss_runs
         stream.on_first_rtp = self._engine_first_rtp
         stream.on_packet = self._engine_packet
@@ -334,7 +338,12 @@ class EngineCallMedia(_EngineSession, CallMedia):
             encoded_frames(spec, self.codec_preference)
 
     def _ensure_transceiver(self) -> RTCRtpTransceiver:
-        return self._engine_transceiver(super()._ensure_transceiver())
+        fresh = self.transceiver is None
+        transceiver = self._engine_transceiver(super()._ensure_transceiver())
+        if fresh and self.profile == "chrome":  # Chrome's timing: RTCP cadence, consent checks (rtcp.py, consent.py)
+            self.rtcp_cadence = CHROME_CADENCE
+            set_consent_interval(ice_connection(transceiver.sender.transport), CHROME_CONSENT_INTERVAL_S)
+        return transceiver
 
     # The client's SDP as the profile shapes it (sdp_profile.py): Chrome's for what the engine does.
     async def create_offer(self) -> str:

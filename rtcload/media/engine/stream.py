@@ -4,7 +4,8 @@ Send: the next pre-encoded payload of its source (or, for echo/relay, each recei
 at once) with its own SSRC, sequence numbers and timestamps; marker on the first packet and after a
 pause (hold). Receive: SRTP unprotect, header parse, RFC 3550 statistics, loss runs, first/last RTP,
 and a per-packet callback for the payload (audio presence, echo). RTCP: an SR (or RR when it has
-sent nothing) with a report block and SDES CNAME every 0.5-1.5 s, like aiortc; the far end's report
+sent nothing) with a report block and SDES CNAME at the stream's RtcpCadence (rtcp.py: aiortc's 0.5-1.5 s,
+or Chrome's for the chrome client profile); the far end's report
 blocks about our SSRC give RTT (LSR/DLSR), loss and jitter of what we send.
 """
 
@@ -22,8 +23,10 @@ import pylibsrtp
 from rtcload.media.engine.dtmf import DtmfPacket, dtmf_events
 from rtcload.media.engine.receive_stats import ReceiveStats
 from rtcload.media.engine.rtcp import (
+    AIORTC_CADENCE,
     ReceiverReport,
     ReportBlock,
+    RtcpCadence,
     SenderReport,
     build_bye,
     build_rr,
@@ -59,10 +62,6 @@ class Codec:
 
 
 PacketSink = Callable[[RtpPacket, float], None]
-
-
-def _rtcp_interval() -> float:
-    return 0.5 + random.random()
 
 
 class EngineStream:
@@ -102,7 +101,9 @@ class EngineStream:
         self.last_rtp: float | None = None
         self.rejected = 0  # datagrams that failed SRTP or RTP/RTCP parsing
         # RTCP
-        self._next_rtcp = time.monotonic() + _rtcp_interval()
+        self._cadence = AIORTC_CADENCE
+        self._rr_turn = False  # the cadence alternates SR and RR: the next report is an RR
+        self._next_rtcp = time.monotonic() + self._cadence.next_interval()
         self.rtt_s: float | None = None
         self.remote_block: ReportBlock | None = None
         self.remote_sr_packets: int | None = None
@@ -135,10 +136,22 @@ class EngineStream:
             if not self.sending:
                 self._marker = True
 
+    @property
+    def rtcp_cadence(self) -> RtcpCadence:
+        return self._cadence
+
+    @rtcp_cadence.setter
+    def rtcp_cadence(self, cadence: RtcpCadence) -> None:
+        """A client profile's cadence (chrome: Chrome's); the next report is rescheduled on it."""
+        self._cadence = cadence
+        self._next_rtcp = time.monotonic() + cadence.next_interval()
+
     def _tick_rtcp(self, now: float) -> None:
         if now >= self._next_rtcp:
-            self._next_rtcp = now + _rtcp_interval()
-            self.send_rtcp()
+            self._next_rtcp = now + self._cadence.next_interval()
+            receiver_only = self._rr_turn
+            self._rr_turn = self._cadence.alternate_rr and not self._rr_turn
+            self.send_rtcp(receiver_only=receiver_only)
 
     def send_dtmf(self, digits: str) -> bool:
         """Queue RFC 4733 events for `digits` from the next tick (after any digits still queued);
@@ -226,11 +239,12 @@ class EngineStream:
 
     # ---------------------------------------------------------------- RTCP
 
-    def send_rtcp(self, bye: bool = False) -> None:
+    def send_rtcp(self, bye: bool = False, receiver_only: bool = False) -> None:
+        """SR (or RR when nothing was sent, or `receiver_only`) with a report block, SDES CNAME[, BYE]."""
         now = time.monotonic()
         blocks = [] if self.remote_ssrc is None else [self.receive_stats.report_block(self.remote_ssrc, now)]
         sent = self.sent
-        if sent.has_sent_since_start and (self._sent_since_report or self.sending):
+        if not receiver_only and sent.has_sent_since_start and (self._sent_since_report or self.sending):
             ntp, rtp_timestamp = sent.sr_fields(now, now + self._wall_offset)
             report = build_sr(self.ssrc, ntp, rtp_timestamp, sent.packets_sent, sent.octets_sent, blocks)
         else:
