@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.loadgen.settings import settings_from_options
-from rtcload.media.engine.call_media import EngineCallMedia
+from rtcload.media.encoded import frame_levels
+from rtcload.media.engine.call_media import EngineCallMedia, engine_header_extensions
+from rtcload.media.engine.native import ENV_SWITCH
 from rtcload.media.loopback import use_loopback_only
-from rtcload.media.sdp_profile import shape_sdp
+from rtcload.media.sdp_profile import AUDIO_LEVEL, shape_sdp
 from rtcload.signaling import ClientConfig, PasswordCredentials, SignalingClient
 from tests.conftest import fast_config
 from tests.sdk.wire import sdp_features
@@ -30,7 +34,6 @@ NOT_OFFERED_EXTENSIONS = {
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
     "urn:ietf:params:rtp-hdrext:sdes:mid",
-    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",  # until the media path writes it (engine_header_extensions)
 }
 
 
@@ -56,7 +59,9 @@ async def test_chrome_profile_offers_chromes_features_minus_what_rtcload_cannot_
     assert mine["codecs"] == [c for c in chrome["codecs"] if c not in NOT_OFFERED_CODECS]
     assert mine["fmtp"] == chrome["fmtp"] == {"opus/48000/2": "minptime=10;useinbandfec=1"}
     assert mine["ice_options"] == chrome["ice_options"] == ["trickle"]
-    assert set(mine["extensions"]) == set(chrome["extensions"]) - NOT_OFFERED_EXTENSIONS
+    # only the extensions the media path writes: none on the C path, ssrc-audio-level on the Python path
+    assert set(mine["extensions"]) == set(chrome["extensions"]) & engine_header_extensions()
+    assert not set(mine["extensions"]) & NOT_OFFERED_EXTENSIONS
     assert mine["rtcp_fb"] == {}  # Chrome's transport-cc is not offered: nothing would answer its feedback
     assert mine["candidates"] >= 1  # non-trickle by default: the candidates are in the SDP
 
@@ -104,3 +109,58 @@ def test_profile_option_and_bad_values() -> None:
     assert settings_from_options(argparse.Namespace(), "ws://127.0.0.1:1/").client_profile == "chrome"
     with pytest.raises(ValueError, match="--rtc-client-profile"):
         settings("firefox")
+
+
+class _Recorder:
+    """Stands in front of a stream's SRTP sender and keeps the plain RTP it protects."""
+
+    def __init__(self, srtp: Any) -> None:
+        self.srtp = srtp
+        self.packets: list[bytes] = []
+
+    def protect(self, packet: bytes) -> bytes:
+        self.packets.append(packet)
+        return self.srtp.protect(packet)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.srtp, name)
+
+
+async def test_python_path_offers_and_writes_ssrc_audio_level_with_the_frames_level(monkeypatch) -> None:
+    """With the C path off, the chrome offer advertises ssrc-audio-level and every audio packet carries it."""
+    monkeypatch.setenv(ENV_SWITCH, "0")
+    assert engine_header_extensions() == {AUDIO_LEVEL}
+    async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True)) as emu:
+        config = ClientConfig(url=emu.url, credentials=PasswordCredentials("alice", "alice-pass"))
+        client = SignalingClient(config, lambda: EngineCallMedia("speech", profile="chrome"))
+        try:
+            await client.connect(timeout=20)
+            call = await client.call("echo", answer_timeout_s=20)
+            assert await call.media.analyzer.wait_until(lambda a: a.frames >= 1, 20)
+            stream = call.media.stream
+            assert stream is not None and stream.audio_level_id == 1  # Chrome's id for it
+            recorder = _Recorder(stream._tx)
+            stream._tx = recorder
+            assert await call.media.analyzer.wait_until(lambda a: a.frames >= 150, 20)
+            await call.hangup()
+        finally:
+            await client.close()
+    audio = [p for p in recorder.packets if p[1] & 0x7F == stream.codec.payload_type]
+    assert len(audio) >= 50 and all(p[0] & 0x10 for p in audio)  # X bit on every audio packet
+    levels = []
+    for packet in audio:
+        profile, words, element, value = struct.unpack_from("!HHBB", packet, 12)
+        assert (profile, words, element >> 4, element & 0x0F) == (0xBEDE, 1, 1, 0)
+        levels.append((value & 0x7F, bool(value & 0x80)))
+    table = set(frame_levels("speech"))
+    assert {level for level, _ in levels} <= table  # each packet's level is its frame's
+    assert any(voice for _, voice in levels) and any(level >= 100 and not voice for level, voice in levels)
+
+
+async def test_the_codec_asked_for_stays_first_in_a_chrome_offer() -> None:
+    media = EngineCallMedia("tone:440", codec="pcmu", profile="chrome")
+    try:
+        codecs = sdp_features(await media.create_offer())["codecs"]
+    finally:
+        await media.close()
+    assert codecs == ["pcmu/8000", "opus/48000/2", "pcma/8000", "telephone-event/48000", "telephone-event/8000"]

@@ -9,7 +9,8 @@ purpose (tests/test_client_profile.py, rtcload/media/sdp_profile.py); per direct
 still differs is listed in docs/wire-twin.md with the command that produced its numbers.
 
 Rates of rare events are counts over the ~20 s window: one event more or less is 0.05/s of STUN or
-3/min of RTCP, so the 50 % tolerances allow that one event of counting noise on top.
+3/min of RTCP, so the RTCP tolerance (and STUN toward the client, the emulator's own checks) allows
+that one event of counting noise on top of the 50 %.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from rtcload.media.engine.call_media import engine_header_extensions
 from tests.test_client_profile import NOT_OFFERED_CODECS, NOT_OFFERED_EXTENSIONS
 from tests.test_sdk_acceptance import _chromium, _missing
 
@@ -74,7 +76,9 @@ def test_offer_has_chromes_features_for_what_rtcload_does(twin: dict[str, Any]) 
     assert mine["codecs"] == [c for c in chrome["codecs"] if c not in NOT_OFFERED_CODECS]
     assert mine["fmtp"] == chrome["fmtp"]
     assert mine["ice_options"] == chrome["ice_options"]
-    assert set(mine["extensions"]) == set(chrome["extensions"]) - NOT_OFFERED_EXTENSIONS
+    # only the extensions the media path writes: none on the C path, ssrc-audio-level on the Python path
+    assert set(mine["extensions"]) == set(chrome["extensions"]) & engine_header_extensions()
+    assert not set(mine["extensions"]) & NOT_OFFERED_EXTENSIONS
     assert mine["rtcp_fb"] == {} and chrome["rtcp_fb"] == {"opus/48000/2": ["transport-cc"]}
 
 
@@ -87,5 +91,7 @@ def test_rtp_rtcp_and_stun_rates_match_per_direction(twin: dict[str, Any], direc
     assert b["rtp_mean_bytes"] == pytest.approx(a["rtp_mean_bytes"], rel=0.20), (a, b)
     one_rtcp = 60.0 / mine["window_s"]
     assert abs(b["rtcp_per_min"] - a["rtcp_per_min"]) <= 0.5 * a["rtcp_per_min"] + one_rtcp, (a, b)
-    one_stun = 1.0 / mine["window_s"]
+    # down: both calls see the emulator's own consent checks (aioice, 4-6 s), which this test does not
+    # shape: one request more or less in the window is counting noise. up: rtcload's, held to 50 %.
+    one_stun = 1.0 / mine["window_s"] if direction == "down" else 0.0
     assert abs(b["stun_requests_per_s"] - a["stun_requests_per_s"]) <= 0.5 * a["stun_requests_per_s"] + one_stun, (a, b)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 import av
+import numpy as np
 from aiortc.codecs import get_encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -72,6 +73,17 @@ def _encoded_frames(spec: str, codec: str, opus: OpusSettings | None) -> tuple[b
         if index >= frames:
             payloads.append(b"".join(out))
     return tuple(payloads)
+
+
+@functools.lru_cache(maxsize=64)
+def frame_levels(spec: str) -> tuple[int, ...]:
+    """Each 20 ms frame's level in -dBov (RFC 6464: 0 = full scale, 127 = silence), as a sender reports it
+    in ssrc-audio-level; it follows the frame tables of `encoded_frames` index for index."""
+    buffer = cached_buffer(spec)
+    pcm = buffer.pcm.astype(np.float64).reshape(buffer.frames, FRAME_SAMPLES) / 32768.0
+    rms = np.sqrt(np.mean(pcm * pcm, axis=1))
+    dbov = np.where(rms > 0, -20.0 * np.log10(np.maximum(rms, 1e-12)), 127.0)
+    return tuple(int(v) for v in np.clip(np.round(dbov), 0, 127))
 
 
 def silence_frames(codec: str) -> tuple[bytes, ...]:

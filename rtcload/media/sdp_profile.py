@@ -36,7 +36,7 @@ CHROME_EXTENSION_IDS = {
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": 3,
     SDES_MID: 4,
 }
-# Chrome's codec order, by rtpmap name (lower case), for the codecs rtcload can carry
+# Chrome's codecs and order, by rtpmap name (lower case), for the codecs rtcload can carry
 CHROME_CODEC_ORDER = ("opus/48000/2", "pcmu/8000", "pcma/8000", "telephone-event/48000", "telephone-event/8000")
 _STATIC = {"0": "pcmu/8000", "8": "pcma/8000", "9": "g722/8000", "13": "cn/8000"}
 
@@ -52,7 +52,7 @@ def shape_sdp(sdp: str, *, opus_fmtp: str, sends: frozenset[str] = frozenset(), 
     """aiortc's SDP as Chrome would write it, for what this side does (see the module docstring).
 
     `sends`: the header extension URIs the media path writes into its RTP; the others are removed.
-    An answer keeps the offer's codec order and extension ids (JSEP), so only offers are reordered.
+    An answer keeps the offer's extension ids (JSEP); an offer takes Chrome's ids.
     """
     lines = sdp.replace("\r\n", "\n").rstrip("\n").split("\n")
     m_index = next((i for i, line in enumerate(lines) if line.startswith("m=audio ")), None)
@@ -66,9 +66,9 @@ def shape_sdp(sdp: str, *, opus_fmtp: str, sends: frozenset[str] = frozenset(), 
     fields = lines[m_index].split(" ")
     payloads = fields[3:]
     name_of = {pt: names.get(pt) or _STATIC.get(pt, pt) for pt in payloads}
+    # aiortc's order without the codecs left out is Chrome's (opus, PCMU, PCMA, events), or the codec the
+    # user asked for (--rtc-codec) first: that preference stays
     kept = [pt for pt in payloads if name_of[pt] in CHROME_CODEC_ORDER]
-    if offer:
-        kept.sort(key=lambda pt: CHROME_CODEC_ORDER.index(name_of[pt]))
     dropped = set(payloads) - set(kept)
     opus = next((pt for pt in kept if name_of[pt] == "opus/48000/2"), None)
     out: list[str] = []

@@ -22,11 +22,17 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
 from rtcload.media.consent import CHROME_CONSENT_INTERVAL_S, set_consent_interval
-from rtcload.media.encoded import PreEncodedTrack, encoded_frames
+from rtcload.media.encoded import PreEncodedTrack, encoded_frames, frame_levels
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.engine.dtmf import DtmfDetector
 from rtcload.media.engine.engine import MediaEngine, engine_for
-from rtcload.media.engine.native import NativeEngineStream, NativePayloadAnalyzer, make_payload_analyzer, make_stream
+from rtcload.media.engine.native import (
+    NativeEngineStream,
+    NativePayloadAnalyzer,
+    make_payload_analyzer,
+    make_stream,
+    native_enabled,
+)
 from rtcload.media.engine.rtcp import AIORTC_CADENCE, CHROME_CADENCE
 from rtcload.media.engine.rtp import RtpPacket
 from rtcload.media.engine.stream import Codec, EngineStream
@@ -37,7 +43,7 @@ from rtcload.media.ice import IceServerSpec
 from rtcload.media.lean import PayloadAnalyzer
 from rtcload.media.opus_settings import current_opus
 from rtcload.media.peer import CallMedia
-from rtcload.media.sdp_profile import DEFAULT_CLIENT_PROFILE, check_profile, shape_sdp
+from rtcload.media.sdp_profile import AUDIO_LEVEL, DEFAULT_CLIENT_PROFILE, check_profile, shape_sdp
 from rtcload.media.session import AudioSession
 from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec
 
@@ -47,10 +53,16 @@ ENGINE_CODECS = ("opus", "pcmu", "pcma")
 
 
 def engine_header_extensions() -> frozenset[str]:
-    """The RTP header extensions the engine's streams write (an offer advertises no others).
+    """The RTP header extensions the engine's streams write (a chrome-profile offer advertises no others).
 
-    None yet: neither the C path nor the Python path writes extensions (see sdp_profile.py)."""
-    return frozenset()
+    The Python path writes ssrc-audio-level (RFC 6464, the frame's level); the C path writes none yet, so
+    while it carries calls (native_enabled) nothing is advertised. A TURN-relayed call takes the Python
+    path even then, but its offer went out before that was known: it writes only what was negotiated."""
+    return frozenset() if native_enabled() else frozenset({AUDIO_LEVEL})
+
+
+def stream_is_native(stream: EngineStream) -> bool:
+    return isinstance(stream, NativeEngineStream)
 
 
 class EngineStatsSampler(StatsSampler):
@@ -133,6 +145,11 @@ class _EngineSession:
             self._negotiated_send = True
             if self._send_frames_spec is not None:
                 stream.frames = encoded_frames(self._send_frames_spec, stream.codec.name)
+                stream.levels = frame_levels(self._send_frames_spec)
+            stream.audio_level_id = next(
+                (e.id for e in parameters.headerExtensions if e.uri == AUDIO_LEVEL and not stream_is_native(stream)),
+                None,
+            )
             stream.set_sending(not self._held)
 
     async def _engine_receive(self, _parameters: Any) -> None:
@@ -488,6 +505,7 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
         stream = self.stream
         if stream is not None and self._negotiated_send:
             stream.frames = None if spec is None else encoded_frames(spec, stream.codec.name)
+            stream.levels = None if spec is None else frame_levels(spec)
             if stream.sending:  # a new talkspurt: the next packet carries the marker bit
                 stream.set_sending(False)
                 stream.set_sending(True)

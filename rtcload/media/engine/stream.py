@@ -38,7 +38,7 @@ from rtcload.media.engine.rtcp import (
     parse_rtcp,
     rtt_seconds,
 )
-from rtcload.media.engine.rtp import RtpPacket, pack_rtp, parse_rtp
+from rtcload.media.engine.rtp import RtpPacket, audio_level_extension, pack_rtp, parse_rtp, with_extension
 from rtcload.media.engine.send_stats import SendStats
 from rtcload.media.engine.takeover import Link, Srtp
 from rtcload.media.sequence import LossRunTracker
@@ -48,6 +48,7 @@ log = logging.getLogger("rtcload.media.engine")
 
 RTT_ALPHA = 0.85  # aiortc's RTCRtpSender smoothing, so engine and aiortc paths report the same RTT
 FRAMES_PER_SECOND = 50
+SPEECH_BELOW_DBOV = 50  # RFC 6464 V bit: a frame louder than -50 dBov counts as voice activity
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class EngineStream:
         self._wall_offset = time.time() - time.monotonic()
         # send
         self.frames: tuple[bytes, ...] | None = None  # the source's payloads; None = nothing sent on ticks
+        self.levels: tuple[int, ...] | None = None  # each frame's audio level (-dBov, RFC 6464), with frames
+        self.audio_level_id: int | None = None  # negotiated ssrc-audio-level extension id: written when set
         self.sending = False  # negotiated to send and not held
         self._index = 0
         self._sequence = random.getrandbits(16)
@@ -127,6 +130,10 @@ class EngineStream:
             for _ in range(send):
                 if self._dtmf and self._dtmf[0][0] <= self._ticks:
                     self._send_due_dtmf()  # a digit's ticks carry its events instead of audio
+                elif self.audio_level_id is not None and self.levels:
+                    level = self.levels[self._index % len(self.levels)]
+                    extension = audio_level_extension(self.audio_level_id, level, level < SPEECH_BELOW_DBOV)
+                    self._send(frames[self._index % len(frames)], self._timestamp, extension=extension)
                 else:
                     self._send(frames[self._index % len(frames)], self._timestamp)
                 self._index += 1
@@ -187,14 +194,20 @@ class EngineStream:
             self._marker = True
         self.sending = sending
 
-    def _send(self, payload: bytes, timestamp: int, marker: bool = False) -> None:
-        self.send_rtp(self.codec.payload_type, payload, timestamp, marker or self._marker)
+    def _send(self, payload: bytes, timestamp: int, marker: bool = False, extension: bytes = b"") -> None:
+        if extension:  # only the Python path writes header extensions (the C path has no such argument)
+            self.send_rtp(self.codec.payload_type, payload, timestamp, marker or self._marker, extension=extension)
+        else:
+            self.send_rtp(self.codec.payload_type, payload, timestamp, marker or self._marker)
         self._marker = False
         self._sent_since_report = True
 
-    def send_rtp(self, payload_type: int, payload: bytes, timestamp: int, marker: bool) -> None:
-        """A packet of another payload type on this stream (RFC 4733 telephone-event), same SSRC and sequence."""
+    def send_rtp(self, payload_type: int, payload: bytes, timestamp: int, marker: bool, extension: bytes = b"") -> None:
+        """A packet on this stream (audio, or RFC 4733 telephone-event), same SSRC and sequence; `extension`:
+        an RFC 8285 block (audio_level_extension) written after the fixed header."""
         packet = pack_rtp(payload_type, self._sequence, timestamp, self.ssrc, payload, marker)
+        if extension:
+            packet = with_extension(packet, extension)
         self._sequence = (self._sequence + 1) & 0xFFFF
         self.link.send(self._tx.protect(packet))
         self.sent.on_packet(len(payload), timestamp, self._now)
