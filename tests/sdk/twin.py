@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -197,6 +198,7 @@ def main() -> int:
     parser.add_argument("--stay", type=float, default=20.0, help="seconds each call stays up")
     parser.add_argument("--trickle", action="store_true", help="both clients trickle ICE candidates")
     parser.add_argument("--profile", default="chrome", help="rtcload's --client-profile")
+    parser.add_argument("--keep", action="store_true", help="keep the WAV and the two captures (prints where)")
     args = parser.parse_args()
     interfaces = bring_up_loopback()
     result: dict[str, Any] = {"interfaces": interfaces}
@@ -204,6 +206,8 @@ def main() -> int:
         result.update(asyncio.run(main_async(args)))
     except Exception as exc:  # report, don't hide: the pytest side prints the result on failure
         result["problem"] = f"driver crashed: {exc!r}"
+    if not args.keep and "work" in result:
+        shutil.rmtree(result.pop("work"), ignore_errors=True)
     print(json.dumps({"twin": result}, default=str), flush=True)
     return 0 if "problem" not in result else 1
 
