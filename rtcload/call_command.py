@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
     parser.add_argument("--opus-bitrate", default="32000", help="Opus bitrate, bit/s (32000: libwebrtc's default)")
+    parser.add_argument("--opus-dtx", action="store_true", help="Opus DTX: silences send one frame per 400 ms")
     parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
     parser.add_argument(
         "--client-profile",
@@ -89,7 +90,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
         from rtcload.media.opus_settings import OpusSettings, configure_opus, parse_bitrate
 
-        configure_opus(OpusSettings(bitrate=parse_bitrate(args.opus_bitrate, "--opus-bitrate")))
+        configure_opus(OpusSettings(bitrate=parse_bitrate(args.opus_bitrate, "--opus-bitrate"), dtx=args.opus_dtx))
         ice_servers = list(ice_servers_from(args))  # turn:user:pass@host -> URL + username + credential
 
         def media_factory() -> CallMedia:

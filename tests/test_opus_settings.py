@@ -12,9 +12,13 @@ import pytest
 from aiortc.codecs import get_decoder
 from aiortc.jitterbuffer import JitterFrame
 
+from rtcload.emulator import Emulator
+from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.loadgen.settings import settings_from_options
 from rtcload.media.encoded import codec_parameters, encoded_frames
+from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.lean import payload_dbfs
+from rtcload.media.loopback import use_loopback_only
 from rtcload.media.opus_settings import (
     DEFAULT_BITRATE,
     OpusSettings,
@@ -23,6 +27,8 @@ from rtcload.media.opus_settings import (
     parse_bitrate,
 )
 from rtcload.quality.codecs import get_codec, opus_profile
+from rtcload.signaling import ClientConfig, PasswordCredentials, SignalingClient
+from tests.conftest import fast_config
 
 
 def _bitrate(frames: tuple[bytes, ...]) -> float:
@@ -89,3 +95,39 @@ def test_rtc_opus_bitrate_option_reaches_the_settings() -> None:
     assert settings_from_options(options, "ws://127.0.0.1:1/").opus_bitrate == 24_000
     with pytest.raises(ValueError, match="--rtc-opus-bitrate"):
         settings_from_options(argparse.Namespace(rtc_opus_bitrate="x"), "ws://127.0.0.1:1/")
+
+
+@pytest.mark.parametrize("dtx", [False, True])
+async def test_dtx_sends_one_frame_per_400_ms_of_silence_and_offers_usedtx(dtx: bool) -> None:
+    """--rtc-opus-dtx: the speech source's pauses (0.5 s of digital silence every 2 s) are mostly not sent."""
+    use_loopback_only()
+    configure_opus(OpusSettings(dtx=dtx))
+    try:
+        async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True)) as emu:
+            config = ClientConfig(url=emu.url, credentials=PasswordCredentials("alice", "alice-pass"))
+            client = SignalingClient(config, lambda: EngineCallMedia("speech", profile="chrome"))
+            try:
+                await client.connect(timeout=20)
+                call = await client.call("echo", answer_timeout_s=20)
+                offer = emu.legs[call.id].offer_sdp
+                assert ("usedtx=1" in offer) is dtx
+                media = call.media
+                # 4 s of the source's ticks: two of its pauses
+                assert await media.analyzer.wait_until(lambda a: a.frames >= 150, 20)
+                stream = media.stream
+                start_sent, start_skipped, start_index = stream.sent.packets_sent, stream.dtx_skipped, stream._index
+                await media.analyzer.wait_until(lambda _a: stream._index - start_index >= 200, 20)
+                ticks = stream._index - start_index
+                sent = stream.sent.packets_sent - start_sent
+                skipped = stream.dtx_skipped - start_skipped
+                assert await media.analyzer.wait_until(lambda a: a.first_audio_at is not None, 5)  # echo still heard
+                await call.hangup()
+            finally:
+                await client.close()
+    finally:
+        configure_opus(OpusSettings())
+    if dtx:
+        # per 2 s loop: 25 pause frames of which 10 + 1 are sent: ~14 skipped per 100 ticks
+        assert 0.08 * ticks <= skipped <= 0.2 * ticks and sent + skipped == pytest.approx(ticks, abs=3)
+    else:
+        assert skipped == 0 and sent == pytest.approx(ticks, abs=3)

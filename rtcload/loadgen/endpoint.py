@@ -130,7 +130,7 @@ class VirtualEndpoint:
             from rtcload.media.peer import CallMedia
 
             choose_host_addresses(settings)
-            configure_opus(OpusSettings(bitrate=settings.opus_bitrate))
+            configure_opus(OpusSettings(bitrate=settings.opus_bitrate, dtx=settings.opus_dtx))
             source = AUDIO_SPECS.get(settings.audio, settings.audio)
             ice = list(settings.ice_servers)  # full specs: TURN needs the username and credential
             # relay-only for the whole run, or for this user's share of the population

@@ -91,6 +91,7 @@ class LoadSettings:
     decode_every: int = 0
     calls_per_user: int = 0
     opus_bitrate: int = DEFAULT_BITRATE
+    opus_dtx: bool = False
     client_profile: str = DEFAULT_CLIENT_PROFILE
 
     @property
@@ -113,6 +114,13 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
         str(DEFAULT_BITRATE),
         "Opus target bitrate in bit/s (32000 = libwebrtc's mono default; VBR, in-band FEC)",
         "str",
+    ),
+    (
+        "--rtc-opus-dtx",
+        "RTCLOAD_OPUS_DTX",
+        False,
+        "Opus DTX (usedtx=1): silences send one frame per 400 ms (off, as Chrome; the engine's Python path)",
+        "bool",
     ),
     (
         "--rtc-client-profile",
@@ -378,5 +386,6 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         calls_per_user=max(0, int(float(raw["--rtc-calls-per-user"]))),
         media_timeout_s=float(raw["--rtc-media-timeout"]) or None,
         opus_bitrate=parse_bitrate(str(raw["--rtc-opus-bitrate"])),
+        opus_dtx=flag_bool("--rtc-opus-dtx"),
         client_profile=check_profile(str(raw["--rtc-client-profile"])),
     )

@@ -43,6 +43,7 @@ class OpusSettings:
 
     bitrate: int = DEFAULT_BITRATE
     fec: bool = True
+    dtx: bool = False  # off, as Chrome; on: silent frames are not sent (engine Python path, stream.py)
 
     def __post_init__(self) -> None:
         if not MIN_BITRATE <= self.bitrate <= MAX_BITRATE:
@@ -51,8 +52,13 @@ class OpusSettings:
     @property
     def fmtp(self) -> str:
         """The fmtp Chrome puts on its Opus rtpmap (no stereo: mono)."""
-        return "minptime=10;useinbandfec=1" if self.fec else "minptime=10"
+        fmtp = "minptime=10;useinbandfec=1" if self.fec else "minptime=10"
+        return fmtp + ";usedtx=1" if self.dtx else fmtp
 
+
+# DTX as libopus does it (RFC 6716 / opus_encoder.c): after 200 ms of inactivity, one frame every 400 ms
+DTX_AFTER_FRAMES = 10
+DTX_EVERY_FRAMES = 20
 
 _current = OpusSettings()
 

@@ -41,7 +41,7 @@ from rtcload.media.engine.telephone_event import TELEPHONE_EVENT, negotiating_ev
 from rtcload.media.engine.transcode import Transcoder
 from rtcload.media.ice import IceServerSpec
 from rtcload.media.lean import PayloadAnalyzer
-from rtcload.media.opus_settings import current_opus
+from rtcload.media.opus_settings import celt_silence_frame, current_opus
 from rtcload.media.peer import CallMedia
 from rtcload.media.sdp_profile import AUDIO_LEVEL, DEFAULT_CLIENT_PROFILE, check_profile, shape_sdp
 from rtcload.media.session import AudioSession
@@ -105,6 +105,7 @@ class _EngineSession:
         self.decoder: Any = None
         self.dtmf_detector = DtmfDetector()  # RFC 4733 digits received in-band
         self.rtcp_cadence = AIORTC_CADENCE  # a client profile may set Chrome's (EngineCallMedia)
+        self.opus_dtx = False  # EngineCallMedia with DTX configured: silent Opus frames are not sent
         if not decode:
             self.analyzer = self.payloads
         self.stats = EngineStatsSampler(self, self.stats.interval_s, enrich=session._enrich_stats)
@@ -146,6 +147,9 @@ class _EngineSession:
             if self._send_frames_spec is not None:
                 stream.frames = encoded_frames(self._send_frames_spec, stream.codec.name)
                 stream.levels = frame_levels(self._send_frames_spec)
+                if self.opus_dtx and stream.codec.name == "opus" and not stream_is_native(stream):
+                    silence = celt_silence_frame()
+                    stream.dtx = tuple(payload == silence for payload in stream.frames)
             stream.audio_level_id = next(
                 (e.id for e in parameters.headerExtensions if e.uri == AUDIO_LEVEL and not stream_is_native(stream)),
                 None,
@@ -182,7 +186,9 @@ class _EngineSession:
             raise ValueError(f"the media engine carries {ENGINE_CODECS}, not {name!r}")
         tx, rx = srtp_sessions(dtls)
         connection = ice_connection(dtls)
-        stream = make_stream(
+        # DTX skips frames on the tick: only the Python path does (the C send path sends every tick)
+        build = EngineStream if self.opus_dtx and name == "opus" else make_stream
+        stream = build(
             Link(connection),
             tx,
             rx,
@@ -350,6 +356,7 @@ class EngineCallMedia(_EngineSession, CallMedia):
             track=PreEncodedTrack(spec, lambda: self.codec),  # type: ignore[arg-type]
         )
         self._engine_init(decode, one_way_after_s, energy_floor_dbfs)
+        self.opus_dtx = current_opus().dtx
         self._send_frames_spec = spec
         if self.codec_preference in ENGINE_CODECS:  # encode the source now, not while other calls' media flows
             encoded_frames(spec, self.codec_preference)

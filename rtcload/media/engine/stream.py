@@ -41,6 +41,7 @@ from rtcload.media.engine.rtcp import (
 from rtcload.media.engine.rtp import RtpPacket, audio_level_extension, pack_rtp, parse_rtp, with_extension
 from rtcload.media.engine.send_stats import SendStats
 from rtcload.media.engine.takeover import Link, Srtp
+from rtcload.media.opus_settings import DTX_AFTER_FRAMES, DTX_EVERY_FRAMES
 from rtcload.media.sequence import LossRunTracker
 from rtcload.media.stats import MediaStats
 
@@ -81,6 +82,9 @@ class EngineStream:
         self.frames: tuple[bytes, ...] | None = None  # the source's payloads; None = nothing sent on ticks
         self.levels: tuple[int, ...] | None = None  # each frame's audio level (-dBov, RFC 6464), with frames
         self.audio_level_id: int | None = None  # negotiated ssrc-audio-level extension id: written when set
+        self.dtx: tuple[bool, ...] | None = None  # Opus DTX: which frames are silent (None: send every frame)
+        self._silent_run = 0  # consecutive silent frames so far (DTX)
+        self.dtx_skipped = 0  # frames DTX did not send
         self.sending = False  # negotiated to send and not held
         self._index = 0
         self._sequence = random.getrandbits(16)
@@ -130,6 +134,8 @@ class EngineStream:
             for _ in range(send):
                 if self._dtmf and self._dtmf[0][0] <= self._ticks:
                     self._send_due_dtmf()  # a digit's ticks carry its events instead of audio
+                elif self.dtx is not None and self._dtx_skips():
+                    self.dtx_skipped += 1
                 elif self.audio_level_id is not None and self.levels:
                     level = self.levels[self._index % len(self.levels)]
                     extension = audio_level_extension(self.audio_level_id, level, level < SPEECH_BELOW_DBOV)
@@ -152,6 +158,19 @@ class EngineStream:
         """A client profile's cadence (chrome: Chrome's); the next report is rescheduled on it."""
         self._cadence = cadence
         self._next_rtcp = time.monotonic() + cadence.next_interval()
+
+    def _dtx_skips(self) -> bool:
+        """Opus DTX (libopus' rule): in a silence of more than DTX_AFTER_FRAMES frames, send one frame in
+        DTX_EVERY_FRAMES and skip the rest; the first frame after the silence is a talkspurt (marker)."""
+        assert self.dtx is not None
+        if not self.dtx[self._index % len(self.dtx)]:
+            if self._silent_run > DTX_AFTER_FRAMES:
+                self._marker = True
+            self._silent_run = 0
+            return False
+        self._silent_run += 1
+        over = self._silent_run - DTX_AFTER_FRAMES
+        return over > 0 and over % DTX_EVERY_FRAMES != 0
 
     def _tick_rtcp(self, now: float) -> None:
         if now >= self._next_rtcp:
