@@ -34,6 +34,11 @@ def record(metrics: GeneratorMetrics, sample: Sample) -> None:
         metrics.inc("ice_warnings", warning=sample.label or "other")
     elif sample.key == "call_reports":
         metrics.inc("call_reports", outcome=sample.label or "failed")
+    elif sample.key == "audio_scores":
+        metrics.inc("audio_scores", result=sample.label or "failed")
     if m.kind is Kind.HISTOGRAM and sample.ok and sample.value is not None:
         labels = {"direction": DIRECTION} if "direction" in m.labels else {}
+        if sample.key == "audio_mos":  # label is "method/codec", both from fixed sets (audio_calls.metric_label)
+            method, _, codec = sample.label.partition("/")
+            labels = {"method": method or "other", "codec": codec or "other"}
         metrics.observe(sample.key, sample.value, **labels)

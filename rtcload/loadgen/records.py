@@ -51,6 +51,9 @@ COLUMNS = (
     "media_gaps_s",
     "error",
     "error_code",
+    # --- audio scores (issue 24, rtcload/loadgen/audio_calls.py): set on scored calls only
+    "audio_mos",  # 1..5; what the method says (visqol-speech: MOS-LQO; plcmos: no-reference)
+    "audio_mos_method",  # visqol-speech | plcmos | silent | too_short | queue_full | over_budget | unavailable | failed
 )
 
 

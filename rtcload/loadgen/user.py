@@ -369,6 +369,7 @@ class WebRTCUser(User):
         if endpoint is not None:
             _Process.endpoints.discard(endpoint)
             self.bridge.run(endpoint.unregister(), timeout=30)
+            self.fire(endpoint.drain_events())  # audio scores that arrived after the last call
             self.write_records(endpoint)
 
     def on_stop(self) -> None:

@@ -21,6 +21,7 @@ from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
+from rtcload.media.capture import PcmCapture
 from rtcload.media.encoded import PreEncodedTrack, encoded_frames
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.engine.dtmf import DtmfDetector
@@ -80,6 +81,8 @@ class _EngineSession:
             lambda: session.codec, energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s
         )
         self.decoder: Any = None
+        self.capture: PcmCapture | None = None  # what a scored call heard (capture.py)
+        self.capture_seconds = 0.0  # > 0: keep up to this much of the received audio (needs decode=True)
         self.dtmf_detector = DtmfDetector()  # RFC 4733 digits received in-band
         if not decode:
             self.analyzer = self.payloads
@@ -175,6 +178,9 @@ class _EngineSession:
             from rtcload.media.engine.decode import SampledDecoder
 
             self.decoder = SampledDecoder(name, self.analyzer, asyncio.get_running_loop())
+            if self.capture_seconds > 0:
+                self.capture = PcmCapture(codec_parameters.clockRate, self.capture_seconds)
+                self.decoder.capture = self.capture
         if isinstance(stream, NativeEngineStream):
             if isinstance(self.payloads, NativePayloadAnalyzer):
                 self.payloads.follow(stream.nrx, name)  # audio presence is counted in C from here on
@@ -220,7 +226,7 @@ class _EngineSession:
         if target is not None and target.stream is not None and not isinstance(target.stream, NativeEngineStream):
             target.stream.forward(packet.payload, packet.timestamp, packet.marker, arrival)
         if self.decoder is not None:
-            self.decoder.push(packet.payload, arrival)
+            self.decoder.push(packet.payload, arrival, packet.timestamp)
 
     def _engine_first_rtp(self) -> None:
         session: Any = self
@@ -232,7 +238,7 @@ class _EngineSession:
             target.stream.forward(packet.payload, packet.timestamp, packet.marker, arrival)
         self.payloads.add_payload(packet.payload, arrival)
         if self.decoder is not None:
-            self.decoder.push(packet.payload, arrival)
+            self.decoder.push(packet.payload, arrival, packet.timestamp)
 
     def _engine_dtmf(self, packet: RtpPacket, _arrival: float) -> None:
         with contextlib.suppress(ValueError):  # a malformed event is not a digit
