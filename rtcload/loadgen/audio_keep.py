@@ -19,6 +19,7 @@ import numpy as np
 
 from rtcload.quality.audio_score.align import SCORE_RATE, resample
 
+AUDIO_DIR = "audio"  # under the run's ledger: <results>/ledger/audio/*.wav + index.<process>.jsonl
 NETWORK_COLUMNS = ("codec", "mos_mean", "loss_ratio_mean", "jitter_mean_s", "rtt_mean_s", "verdict")
 
 
@@ -109,17 +110,3 @@ class AudioKeeper:
             for entry in self.worst + self.random:
                 out.write(json.dumps(entry) + "\n")
         tmp.replace(path)
-
-
-def read_index(directory: Path) -> list[dict[str, Any]]:
-    """Every kept call of every process (report.html): entries whose WAV still exists."""
-    entries: list[dict[str, Any]] = []
-    for path in sorted(directory.glob("index.*.jsonl")):
-        for line in path.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if (directory / str(entry.get("wav"))).is_file():
-                entries.append(entry)
-    return entries

@@ -21,6 +21,7 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from rtcload.loadgen import health as health_mod
+from rtcload.loadgen.audio_keep import AUDIO_DIR, AudioKeeper
 from rtcload.loadgen.bridge import Bridge
 from rtcload.loadgen.credentials import CredentialPool, PoolEntry, load_pool
 from rtcload.loadgen.endpoint import Sample, VirtualEndpoint, locust_fields
@@ -86,6 +87,8 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
         _Process.ledger = Path(ledger)
         _Process.samples = SampleWriter(_Process.ledger / f"{SAMPLES_PART}.{_Process.process_tag}.csv")
         records = records or str(_Process.ledger / CALLS_PART)
+        keep = int(float(getattr(options, "rtc_keep_audio", 0) or 0))  # WAVs of scored calls (issue 24)
+        AudioKeeper.configure(_Process.ledger / AUDIO_DIR, keep, _Process.process_tag)
     if records:
         _Process.records = CallRecordWriter(f"{records}.{_Process.process_tag}.csv")
     # Creating the bridge yields to the gevent hub (it waits for the loop thread), and a worker may

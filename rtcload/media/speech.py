@@ -15,11 +15,14 @@ backwards: every packet arrives, the words do not). The last two exist so the em
 from __future__ import annotations
 
 import functools
-import io
 import logging
+import os
 import shutil
-import subprocess
+import sys
+import tempfile
 import wave
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,18 +59,34 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
+def _os(name: str) -> Any:
+    """An `os` function, the unpatched one under gevent: its patched posix_spawn/waitpid need the main
+    thread's hub, and the speech source is built in the asyncio thread (`subprocess` is patched too)."""
+    if "gevent.monkey" in sys.modules:
+        from gevent import monkey
+
+        return monkey.get_original("os", name)
+    return getattr(os, name)
+
+
+def _spawn_and_wait(argv: list[str]) -> int:
+    pid = _os("posix_spawnp")(argv[0], argv, dict(os.environ))
+    _, status = _os("waitpid")(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 @functools.lru_cache(maxsize=8)
 def _espeak(text: str) -> np.ndarray:
     """espeak-ng's WAV (22.05 kHz s16 mono) of `text`, as float64 at 48 kHz."""
-    result = subprocess.run(
-        ["espeak-ng", "-v", VOICE, "-s", str(WORDS_PER_MINUTE), "--stdout", text],
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    with wave.open(io.BytesIO(result.stdout), "rb") as wav:
-        rate = wav.getframerate()
-        raw = wav.readframes(wav.getnframes())
+    with tempfile.TemporaryDirectory(prefix="rtcload-speech-") as tmp:
+        path = Path(tmp) / "speech.wav"
+        argv = ["espeak-ng", "-v", VOICE, "-s", str(WORDS_PER_MINUTE), "-w", str(path), text]
+        code = _spawn_and_wait(argv)
+        if code != 0:
+            raise RuntimeError(f"espeak-ng exited with {code}")
+        with wave.open(str(path), "rb") as wav:
+            rate = wav.getframerate()
+            raw = wav.readframes(wav.getnframes())
     data = np.frombuffer(raw, dtype="<i2").astype(np.float64) / 32768.0
     return _resample(data, rate, SAMPLE_RATE)
 

@@ -563,6 +563,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "first_rtp",
     "hangup",
     "mos",
+    "audio_mos",  # sampled calls' audio score (issue 24): printed under the E-model MOS
     "rtt",
     "jitter",
     "packet_loss",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import logging
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -86,6 +87,8 @@ class AudioScorePool:
     def _spawn(self) -> Any:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
+        for conn in (parent, child):  # a socketpair made by gevent's patched socket is non-blocking
+            os.set_blocking(conn.fileno(), True)
         process = context.Process(target=run, args=(child,), daemon=True, name="rtcload-audio-score")
         process.start()
         child.close()
