@@ -12,7 +12,7 @@ from typing import Any
 
 from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
-from rtcload.loadgen.audio_calls import make_buffer_cached, reference_spec
+from rtcload.loadgen.audio_calls import make_buffer_cached
 from rtcload.media.capture import SKIP_SECONDS
 from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.loopback import use_loopback_only
@@ -20,6 +20,7 @@ from rtcload.media.rating import rate_report
 from rtcload.netem.impairment import Impairment
 from rtcload.netem.sdp_relay import ImpairedAnswerer
 from rtcload.quality.audio_score.pool import AudioScorePool
+from rtcload.quality.audio_score.reference import reference_spec
 from rtcload.quality.audio_score.score import AudioScore
 from rtcload.quality.audio_score.worker import ScoreJob, ScoreResult
 from rtcload.signaling import ClientConfig, InboundPolicy, PasswordCredentials, SignalingClient

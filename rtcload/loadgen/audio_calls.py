@@ -27,6 +27,7 @@ from rtcload.loadgen.settings import LoadSettings
 from rtcload.media.capture import SKIP_SECONDS
 from rtcload.media.sources import make_buffer
 from rtcload.quality.audio_score.pool import process_pool
+from rtcload.quality.audio_score.reference import reference_spec
 from rtcload.quality.audio_score.score import MIN_SECONDS
 from rtcload.quality.audio_score.worker import ScoreJob, ScoreResult
 
@@ -35,28 +36,13 @@ log = logging.getLogger("rtcload.audio")
 CAPTURE_S = 12.0
 NARROW_CODECS = ("pcmu", "pcma")
 CODEC_LABELS = ("opus", "pcmu", "pcma")
-PROMPT_SPEC = "speech"
 # (record, [(sample key, value, label)]): the endpoint turns them into Samples (no import of endpoint here)
 Deliver = Callable[[dict[str, Any], list[tuple[str, float, str]]], None]
-_ROUTE_REFERENCE = {"echo": None, "prompt": PROMPT_SPEC, "early": None}  # None: our own source
 
 
 def chosen(index: int, share: float) -> bool:
     """Call number `index` of this process is scored: exactly `share` of calls, evenly spread."""
     return share > 0 and int((index + 1) * share) > int(index * share)
-
-
-def reference_spec(destination: str, source: str) -> str | None:
-    """The source spec the platform should send back for `destination`, or None when unknown."""
-    name, *knobs = destination.strip().split(";")
-    name = name.strip().lower()
-    if name == "tone":
-        freq = next((k.split("=", 1)[1] for k in knobs if k.strip().startswith("freq=")), "440")
-        return f"tone:{freq.strip()}"
-    if name in _ROUTE_REFERENCE:
-        spec = _ROUTE_REFERENCE[name] or source
-        return None if spec.startswith("silence") else spec
-    return None
 
 
 def metric_label(method: str, codec: str | None) -> str:

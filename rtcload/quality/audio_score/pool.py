@@ -51,10 +51,13 @@ BURST_CPU_S = 3.0  # budget a pool may spend ahead of its average (a few calls e
 class AudioScorePool:
     """Submit from the loop (`submit`), callbacks from the feeding threads (hop to the loop yourself)."""
 
-    def __init__(self, workers: int = 1, max_queued: int = 4, cpu_budget: float = 0.25) -> None:
+    def __init__(
+        self, workers: int = 1, max_queued: int = 4, cpu_budget: float = 0.25, burst_cpu_s: float = BURST_CPU_S
+    ) -> None:
         self.workers = max(1, workers)
         self.max_queued = max(1, max_queued)
         self.cpu_budget = cpu_budget
+        self.burst_cpu_s = burst_cpu_s
         self.counts: collections.Counter[str] = collections.Counter()
         self.cpu_s = 0.0  # charged CPU (jobs only)
         self.warm_cpu_s = 0.0  # warm-up CPU, not charged
@@ -150,7 +153,7 @@ class AudioScorePool:
 
     def over_budget(self) -> bool:
         elapsed = time.monotonic() - self._started_at if self._started_at else 0.0
-        return self.cpu_s > self.cpu_budget * elapsed + BURST_CPU_S
+        return self.cpu_s > self.cpu_budget * elapsed + self.burst_cpu_s
 
     def submit(self, job: ScoreJob, callback: Callback) -> str:
         """Queue a job (on the loop; never blocks). Returns "queued" or why it was dropped (counted)."""
