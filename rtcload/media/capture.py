@@ -3,17 +3,23 @@
 Why a playout model and not just the decoded frames in arrival order: concatenating what arrived would
 hide loss (the gaps close up) and jitter (late packets still play). Here each decoded frame lands at its
 RTP timestamp's place; a lost packet leaves silence there (no concealment: what a receiver without PLC
-plays), and a packet that arrives more than `PLAYOUT_DELAY_S` after the earliest transit seen is
-discarded as late, as a fixed jitter buffer of that depth would. The capture is bounded (`max_seconds`)
-and written only by the decode thread (rtcload/media/engine/decode.py); the loop reads it once, after
-the call, so nothing here runs per packet on the loop beyond two float operations in `slot`.
+plays). Late packets are judged like an adaptive jitter buffer (simplified from WebRTC's NetEq): over the
+last 2 s of packets, a packet's relative delay is its transit minus the fastest transit; the buffer's
+depth is the 95th percentile of those (at least `PLAYOUT_MIN_S`, at most `PLAYOUT_MAX_S`), and a packet
+later than that is discarded as late. So jitter costs what it costs a real receiver: a few percent of
+packets, more when it bursts. The capture is bounded (`max_seconds`) and both `slot` and `write` run in
+the decode thread (rtcload/media/engine/decode.py); the loop reads the capture once, after the call.
 """
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 
-PLAYOUT_DELAY_S = 0.060  # fixed jitter buffer depth of the modelled listener
+PLAYOUT_MIN_S = 0.040  # the modelled listener's jitter buffer: never shallower than this ...
+PLAYOUT_MAX_S = 0.250  # ... nor deeper
+WINDOW_PACKETS = 100  # 2 s of 20 ms packets: what the buffer depth adapts to
 DEFAULT_MAX_SECONDS = 12.0
 SKIP_SECONDS = 1.0  # the first second is not kept: ICE/DTLS settle, the far end's first talkspurt starts
 
@@ -30,13 +36,13 @@ class PcmCapture:
         self.late = 0  # packets discarded as later than the playout buffer
         self.end = 0  # highest sample index written + 1
         self._first_ts: int | None = None
-        self._base_transit: float | None = None
+        self._transits: collections.deque[float] = collections.deque(maxlen=WINDOW_PACKETS)
         self._last_ts = 0
         self._unwrap = 0
 
     def slot(self, timestamp: int, arrival: float) -> int | None:
-        """On the loop, per received packet: the packet's place in RTP clock units from the call's first
-        kept packet, or None (before the kept window, too late for the playout buffer, or past the end)."""
+        """Per received packet, in arrival order: the packet's place in RTP clock units from the call's
+        first kept packet, or None (before the kept window, too late for the playout buffer, or past the end)."""
         if self._first_ts is None:
             self._first_ts = timestamp
             self._last_ts = timestamp
@@ -47,9 +53,15 @@ class PcmCapture:
         self._last_ts = timestamp
         units = timestamp + self._unwrap - self._first_ts
         transit = arrival - units / self.clock_rate
-        if self._base_transit is None or transit < self._base_transit:
-            self._base_transit = transit
-        if transit - self._base_transit > PLAYOUT_DELAY_S:
+        window = self._transits
+        late = False
+        if window:
+            base = min(window)
+            relative = sorted(t - base for t in window)
+            depth = min(PLAYOUT_MAX_S, max(PLAYOUT_MIN_S, relative[int(0.95 * (len(relative) - 1))]))
+            late = transit - base > depth
+        window.append(transit)
+        if late:
             self.late += 1
             return None
         units -= int(SKIP_SECONDS * self.clock_rate)

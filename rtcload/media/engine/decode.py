@@ -109,12 +109,9 @@ class SampledDecoder:
         timestamp places it in the capture, when the call's audio is kept)."""
         if self.stopped:
             return
-        capture = self.capture
-        if capture is not None and timestamp is not None:
-            slot = capture.slot(timestamp, arrival)
-            if slot is not None:
-                _worker().push(_Captured(self, slot), payload, arrival)
-                return
+        if self.capture is not None and timestamp is not None:
+            _worker().push(_Captured(self, timestamp), payload, arrival)  # placed in the decode thread
+            return
         _worker().push(self, payload, arrival)
 
     def decode(self, payload: bytes, arrival: float, slot: int | None = None) -> None:
@@ -138,13 +135,16 @@ class SampledDecoder:
 
 
 class _Captured:
-    """A payload of a captured call and its place in the capture (the decode thread's job)."""
+    """A payload of a captured call and its RTP timestamp (the decode thread's job: it places the frame
+    in the capture, then decodes it for the analyzer as for any decoded call)."""
 
-    __slots__ = ("decoder", "slot")
+    __slots__ = ("decoder", "timestamp")
 
-    def __init__(self, decoder: SampledDecoder, slot: int) -> None:
+    def __init__(self, decoder: SampledDecoder, timestamp: int) -> None:
         self.decoder = decoder
-        self.slot = slot
+        self.timestamp = timestamp
 
     def decode(self, payload: bytes, arrival: float) -> None:
-        self.decoder.decode(payload, arrival, self.slot)
+        capture = self.decoder.capture
+        slot = None if capture is None else capture.slot(self.timestamp, arrival)
+        self.decoder.decode(payload, arrival, slot)
