@@ -2,7 +2,8 @@
 
 Real calls (tests/audio_harness.py): the emulator on the engine path behind the impairment relay, a client
 sending the speech source and capturing what it decodes (10 s after the first second), scored by the real
-worker pool. Conditions: clean; 3 % and 10 % random loss; 60 ms jitter; a transcoded PCMU leg (the far
+worker pool. Conditions: clean; 3 % and 10 % random loss; 20 and 60 ms jitter (normal sd, FIFO); a
+transcoded PCMU leg (the far
 party on PCMU through the emulator's relay, the caller on Opus, scored against the wideband reference:
 what the caller hears is narrowband); PCMU end to end (scored against the narrowband reference); a one-way
 call. A wrong and a garbled prompt show the case the feature exists for. Calls run two at a time.
@@ -32,6 +33,7 @@ def conditions(pool: AudioScorePool) -> list:
         scored_call(pool, "clean (Opus echo)", capture_s=c),
         scored_call(pool, "3 % loss", down=Impairment(loss=0.03, seed=5), capture_s=c),
         scored_call(pool, "10 % loss", down=Impairment(loss=0.10, seed=5), capture_s=c),
+        scored_call(pool, "20 ms jitter", down=Impairment(delay_s=0.06, jitter_s=0.02, seed=5), capture_s=c),
         scored_call(pool, "60 ms jitter", down=Impairment(delay_s=0.06, jitter_s=0.06, seed=5), capture_s=c),
         scored_call(pool, "transcoded PCMU leg (far party on PCMU)", callee_codec="pcmu", capture_s=c),
         scored_call(pool, "PCMU end to end (narrowband reference)", codec="pcmu", capture_s=c),
@@ -62,7 +64,7 @@ async def main() -> None:
         results += await asyncio.gather(*batch)
     pool.close()
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), "(shared machine)")
-    print("| condition | codec (caller) | audio score | E-model MOS | loss | jitter | late (dropped by 60 ms buffer) |")
+    print("| condition | codec (caller) | audio score | E-model MOS | loss | jitter | late (discarded by playout) |")
     print("|---|---|---|---|---|---|---|")
     for call in results:
         print(row(call))
