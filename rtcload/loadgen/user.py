@@ -91,6 +91,7 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
         AudioKeeper.configure(_Process.ledger / AUDIO_DIR, keep, _Process.process_tag)
     if records:
         _Process.records = CallRecordWriter(f"{records}.{_Process.process_tag}.csv")
+    _pre_encode_source(options)
     # Creating the bridge yields to the gevent hub (it waits for the loop thread), and a worker may
     # start users meanwhile: they wait for this before touching the bridge.
     _Process.ready.set()
@@ -163,6 +164,21 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
         _close_leftovers()
     finally:
         _write_final_counters()
+
+
+def _pre_encode_source(options: Any) -> None:
+    """Encode the run's audio source now, before any call: a long source (the 10 s speech source, a WAV)
+    costs ~1 s to synthesise and encode, which the first call would otherwise spend on the media loop."""
+    audio = str(getattr(options, "rtc_audio", "") or "") if options else ""
+    if not audio or getattr(options, "rtc_media", "aiortc") == "none":
+        return
+    from rtcload.loadgen.endpoint import AUDIO_SPECS
+    from rtcload.media.encoded import encoded_frames
+
+    try:
+        encoded_frames(AUDIO_SPECS.get(audio, audio), str(getattr(options, "rtc_codec", "opus") or "opus").lower())
+    except ValueError:  # a bad spec or codec: the settings check reports it, with its option's name
+        pass
 
 
 def _close_leftovers() -> None:
