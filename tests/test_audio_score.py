@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from rtcload.emulator.routing import RouteError, route
+from rtcload.gates.slo import evaluate, parse_slo
 from rtcload.loadgen.audio_calls import chosen
 from rtcload.loadgen.audio_keep import AudioKeeper
 from rtcload.loadgen.settings import parse_share
@@ -27,6 +28,7 @@ from rtcload.quality.audio_score import missing_modules
 from rtcload.quality.audio_score.pool import AudioScorePool
 from rtcload.quality.audio_score.reference import reference_spec
 from rtcload.quality.audio_score.worker import ScoreJob
+from rtcload.report.audio_calls import audio_section
 from tests.audio_harness import scored_call
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,6 +118,27 @@ def test_kept_recordings_are_the_worst_and_a_random_few_within_bounded_disk(tmp_
     kept = {e["wav"] for e in keeper.worst + keeper.random}
     assert {p.name for p in tmp_path.glob("*.wav")} == kept
     assert len((tmp_path / "index.t.jsonl").read_text().splitlines()) == len(keeper.worst) + len(keeper.random)
+
+
+def test_the_report_plays_the_kept_calls_beside_their_network_figures_without_scripts(tmp_path):
+    keeper = AudioKeeper(tmp_path / "audio", count=1, tag="t")
+    rng = np.random.default_rng(0)
+    row = {"call_id": "c1", "destination": "prompt;garble=1", "audio_mos": 1.4, "audio_mos_method": "visqol-speech"}
+    figures = {"codec": "opus", "mos_mean": 4.41, "loss_ratio_mean": 0.0, "jitter_mean_s": 0.001, "rtt_mean_s": 0.0}
+    keeper.offer(row, (0.3 * rng.standard_normal(16000)).astype(np.float32), 16000, figures)
+    html = audio_section(tmp_path)
+    assert html.count('<audio controls preload="none" src="data:audio/wav;base64,') == 1  # one row per call
+    assert "<td>worst, random</td>" in html
+    assert "<svg" in html and "1.40</b> visqol-speech" in html and "<td>4.41</td>" in html
+    assert "<script" not in html and "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert audio_section(tmp_path / "nothing-here") == ""
+
+
+def test_an_audio_score_slo_reads_the_summary_percentile():
+    slo = parse_slo("audio_mos p50 >= 3.8")
+    summary = {"metrics": {"audio_mos": {"count": 3, "failures": 0, "p50": 3.2, "unit": "mos"}}}
+    (result,) = evaluate([slo], summary)
+    assert not result.passed and result.observed == pytest.approx(3.2)
 
 
 # --- the pool -----------------------------------------------------------------------------------

@@ -35,8 +35,15 @@ def read_index(directory: Path) -> list[dict[str, Any]]:
             wav_name = Path(str(entry.get("wav", ""))).name  # never a path out of the directory
             if wav_name and (directory / wav_name).is_file():
                 entries.append({**entry, "wav": wav_name})
-    worst = sorted((e for e in entries if e.get("kept") == "worst"), key=lambda e: float(e.get("audio_mos") or 0))
-    rest = [e for e in entries if e.get("kept") != "worst"]
+    merged: dict[str, dict[str, Any]] = {}  # a call both among the worst and drawn at random: one row
+    for entry in entries:
+        if entry["wav"] in merged:
+            merged[entry["wav"]]["kept"] = "worst, random"
+        else:
+            merged[entry["wav"]] = entry
+    rows = list(merged.values())
+    worst = sorted((e for e in rows if "worst" in str(e.get("kept"))), key=lambda e: float(e.get("audio_mos") or 0))
+    rest = [e for e in rows if "worst" not in str(e.get("kept"))]
     return (worst + rest)[:MAX_ROWS]
 
 
