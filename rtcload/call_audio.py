@@ -13,12 +13,17 @@ from typing import Any
 from rtcload.media.capture import SKIP_SECONDS
 from rtcload.media.sources import make_buffer
 from rtcload.quality.audio_score.pool import AudioScorePool, process_pool
-from rtcload.quality.audio_score.reference import reference_spec
+from rtcload.quality.audio_score.reference import reference_spec, scorable
 from rtcload.quality.audio_score.score import MIN_SECONDS
 from rtcload.quality.audio_score.worker import ScoreJob, ScoreResult
 
 CAPTURE_S = 12.0
 WAIT_S = 90.0  # warm-up (~10 s the first time on a machine, numba caches after) plus one score
+
+
+def worth_scoring(destination: str, source: str) -> bool:
+    """Speech we know or audio we do not (a tone is not scored: reference.py says why)."""
+    return scorable(reference_spec(destination, source))
 
 
 def start_pool() -> AudioScorePool:

@@ -100,7 +100,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
             # one call: decode all of it, so the report has the received level and dominant frequency
             media = EngineCallMedia(args.source, decode=True, **media_args)
-            if not getattr(args, "no_audio_score", True):
+            if not getattr(args, "no_audio_score", True) and call_audio.worth_scoring(args.to, args.source):
                 media.capture_seconds = call_audio.CAPTURE_S  # and keep what it heard for its audio score
                 call_audio.start_pool()
             return media
@@ -132,7 +132,11 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         out["hangup_s"] = call.timings.hangup_delay
         out["cause"], out["cause_code"], out["ended_by"] = call.cause, call.cause_code, str(call.ended_by)
         out.update(_media_summary(call.media_report))
-        if not args.no_media and not getattr(args, "no_audio_score", True):
+        if (
+            not args.no_media
+            and not getattr(args, "no_audio_score", True)
+            and call_audio.worth_scoring(args.to, args.source)
+        ):
             heard = args.duration if not ended_early else (call.timings.ended or 0) - (call.timings.answered or 0)
             out.update(await call_audio.score_call_media(call.media, args.to, args.source, out.get("codec"), heard))
         out["ok"] = True

@@ -26,7 +26,7 @@ from rtcload.media.capture import PLAYOUT_MIN_S, SKIP_SECONDS, PcmCapture
 from rtcload.netem.impairment import Impairment
 from rtcload.quality.audio_score import missing_modules
 from rtcload.quality.audio_score.pool import AudioScorePool
-from rtcload.quality.audio_score.reference import reference_spec
+from rtcload.quality.audio_score.reference import reference_spec, scorable
 from rtcload.quality.audio_score.worker import ScoreJob
 from rtcload.report.audio_calls import audio_section
 from tests.audio_harness import scored_call
@@ -62,6 +62,9 @@ def test_the_reference_is_known_for_echo_prompt_and_tone_only():
     assert reference_spec("prompt;garble=1", "tone:440") == "speech"  # what the prompt should have been
     assert reference_spec("tone;freq=1000", "speech") == "tone:1000"
     assert reference_spec("+15551234567", "speech") is None and reference_spec("echo", "silence") is None
+    # a tone is not scored against itself (ViSQOL speech hears no dropouts in it); unknown audio is (PLCMOS)
+    assert not scorable(reference_spec("tone", "speech")) and not scorable(reference_spec("echo", "tone:440"))
+    assert scorable(reference_spec("echo", "speech")) and scorable(None)
 
 
 def test_the_prompt_route_plays_the_prompt_or_the_wrong_one():

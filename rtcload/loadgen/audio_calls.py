@@ -27,7 +27,7 @@ from rtcload.loadgen.settings import LoadSettings
 from rtcload.media.capture import SKIP_SECONDS
 from rtcload.media.sources import make_buffer
 from rtcload.quality.audio_score.pool import process_pool
-from rtcload.quality.audio_score.reference import reference_spec
+from rtcload.quality.audio_score.reference import reference_spec, scorable
 from rtcload.quality.audio_score.score import MIN_SECONDS
 from rtcload.quality.audio_score.worker import ScoreJob, ScoreResult
 
@@ -56,6 +56,10 @@ class AudioScoring:
     def __init__(self, settings: LoadSettings, source: str) -> None:
         self.settings = settings
         self.source = source
+        # worth capturing: some destination of the pool sends speech we know, or audio we do not know
+        self.worthwhile = settings.audio_score > 0 and any(
+            scorable(reference_spec(name, source)) for name, _w in settings.destinations.items
+        )
         self.pending = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -79,6 +83,9 @@ class AudioScoring:
             return False
         destination = row.get("destination") or ""
         spec = reference_spec(destination, self.source)
+        if not scorable(spec):  # a tone: ViSQOL speech would call a broken tone perfect
+            row["audio_mos_method"] = "not_speech"
+            return False
         reference = None if spec is None else make_buffer_cached(spec)
         codec = str(row.get("codec") or "")
         job = ScoreJob(pcm, rate, reference, 48_000, narrow=codec in NARROW_CODECS)

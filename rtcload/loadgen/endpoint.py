@@ -150,7 +150,7 @@ class VirtualEndpoint:
                 if settings.media_path == "engine":
                     from rtcload.media.engine.call_media import EngineCallMedia
 
-                    scored = chosen(index, settings.audio_score)  # audio scores: decoded, captured
+                    scored = self.audio.worthwhile and chosen(index, settings.audio_score)  # decoded, captured
                     media = EngineCallMedia(source, decode=decode or scored, **options)
                     if scored:
                         self.audio.prepare(media)

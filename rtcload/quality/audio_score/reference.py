@@ -5,6 +5,10 @@
   garbled one must score low against it: that is the point);
 - `tone[;freq=F]`: the tone;
 - anything else (a real platform's IVR, another user): None, scored without a reference.
+
+Only speech is scored against a reference (`scorable`): ViSQOL's speech mode does not hear dropouts in a
+stationary tone (measured here: a 440 Hz tone with 10 % of its 20 ms frames zeroed scored 4.46, the clean
+tone 4.45), so a tone reference would report a perfect score for a broken call.
 """
 
 from __future__ import annotations
@@ -23,3 +27,9 @@ def reference_spec(destination: str, source: str) -> str | None:
     if name in ("echo", "early"):
         return None if source.strip().startswith("silence") else source
     return None
+
+
+def scorable(spec: str | None) -> bool:
+    """A reference worth scoring against (speech or a WAV), or None: the far end's unknown audio, scored
+    without a reference. Tones, dual tones and silence are not scored."""
+    return spec is None or spec.strip().startswith(("speech", "wav:"))
