@@ -173,6 +173,29 @@ async def test_the_pool_drops_and_counts_what_is_over_its_queue_or_cpu_budget():
         bounded.close()
 
 
+@needs_extra
+async def test_a_dead_worker_fails_its_job_and_later_calls_are_counted_unavailable():
+    pcm = np.zeros(4 * 16000, dtype=np.float32)
+    dying = AudioScorePool()
+    dying.start()
+    try:
+        assert await asyncio.to_thread(dying.wait_ready, 120) and not dying.broken
+        dying._processes[0].kill()  # as the OOM killer would
+        await asyncio.to_thread(dying._processes[0].join, 10)
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future = loop.create_future()
+        assert (
+            dying.submit(ScoreJob(pcm, 16000, None), lambda r: loop.call_soon_threadsafe(answered.set_result, r))
+            == "queued"
+        )
+        result = await asyncio.wait_for(answered, 30)
+        assert result.score is None and "worker lost" in result.error
+        assert dying.submit(ScoreJob(pcm, 16000, None), lambda r: None) == "unavailable"
+        assert dying.counts["failed"] == 1 and dying.counts["unavailable"] == 1
+    finally:
+        dying.close()
+
+
 def test_without_the_extra_rtcload_says_once_how_to_get_it_and_goes_on(tmp_path):
     """`rtcload call` with the scorers' modules hidden (a sitecustomize blocks their import): the call
     completes, exit 0, and the hint to install rtcload[audio] is printed once."""

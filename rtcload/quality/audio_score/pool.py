@@ -125,17 +125,28 @@ class AudioScorePool:
             try:
                 conn.send(job)
                 result: ScoreResult = conn.recv()
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError) as exc:  # the worker died (OOM killer, a crash in a native library)
                 result = ScoreResult(None, 0.0, f"worker lost: {exc!r}")
-                self._closed = True
+                self.broken = result.error  # later calls are counted unavailable, not queued for nobody
+                log.warning("audio scores off: %s", self.broken)
             finally:
                 self._running -= 1
             self.cpu_s += result.cpu_s
             self.counts["scored" if result.score is not None else "failed"] += 1
-            try:
-                callback(result)
-            except Exception as exc:  # a callback's bug must not stop scoring
-                log.warning("audio score callback failed: %r", exc)
+            self._answer(callback, result)
+            if self.broken:  # what is still queued gets its answer too: failed
+                while self._jobs:
+                    _job, waiting = self._jobs.popleft()
+                    self.counts["failed"] += 1
+                    self._answer(waiting, ScoreResult(None, 0.0, self.broken))
+                return
+
+    @staticmethod
+    def _answer(callback: Callback, result: ScoreResult) -> None:
+        try:
+            callback(result)
+        except Exception as exc:  # a callback's bug must not stop scoring
+            log.warning("audio score callback failed: %r", exc)
 
     def _set_ready(self) -> None:
         if not self._ready_set:
