@@ -20,7 +20,7 @@ import pytest
 from rtcload.emulator.routing import RouteError, route
 from rtcload.gates.slo import evaluate, parse_slo
 from rtcload.loadgen.audio_calls import chosen
-from rtcload.loadgen.audio_keep import AudioKeeper
+from rtcload.loadgen.audio_keep import AudioKeeper, wav_bytes
 from rtcload.loadgen.settings import parse_share
 from rtcload.media.capture import PLAYOUT_MIN_S, SKIP_SECONDS, PcmCapture
 from rtcload.netem.impairment import Impairment
@@ -115,7 +115,9 @@ def test_kept_recordings_are_the_worst_and_a_random_few_within_bounded_disk(tmp_
     keeper = AudioKeeper(tmp_path, count=2, tag="t", seed=1)
     pcm = np.zeros(8000, dtype=np.float32)
     for i, mos in enumerate([4.5, 1.2, 4.4, 3.0, 1.1, 4.6, 4.2, 2.0]):
-        keeper.offer({"call_id": f"c{i}", "audio_mos": mos, "audio_mos_method": "visqol-speech"}, pcm, 8000, {})
+        keeper.offer(
+            {"call_id": f"c{i}", "audio_mos": mos, "audio_mos_method": "visqol-speech"}, wav_bytes(pcm, 8000), {}
+        )
         assert len(list(tmp_path.glob("*.wav"))) <= 4
     assert [e["audio_mos"] for e in keeper.worst] == [1.1, 1.2]
     kept = {e["wav"] for e in keeper.worst + keeper.random}
@@ -128,7 +130,7 @@ def test_the_report_plays_the_kept_calls_beside_their_network_figures_without_sc
     rng = np.random.default_rng(0)
     row = {"call_id": "c1", "destination": "prompt;garble=1", "audio_mos": 1.4, "audio_mos_method": "visqol-speech"}
     figures = {"codec": "opus", "mos_mean": 4.41, "loss_ratio_mean": 0.0, "jitter_mean_s": 0.001, "rtt_mean_s": 0.0}
-    keeper.offer(row, (0.3 * rng.standard_normal(16000)).astype(np.float32), 16000, figures)
+    keeper.offer(row, wav_bytes((0.3 * rng.standard_normal(16000)).astype(np.float32), 16000), figures)
     html = audio_section(tmp_path)
     assert html.count('<audio controls preload="none" src="data:audio/wav;base64,') == 1  # one row per call
     assert "<td>worst, random</td>" in html

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rtcload.loadgen.audio_keep import AudioKeeper, network_figures
+from rtcload.loadgen.audio_keep import AudioKeeper, network_figures, wav_bytes
 from rtcload.loadgen.settings import LoadSettings
 from rtcload.media.capture import SKIP_SECONDS
 from rtcload.media.sources import make_buffer
@@ -92,8 +92,11 @@ class AudioScoring:
         loop = asyncio.get_running_loop()
         pool = process_pool(self.settings.audio_score_cpu)
 
-        def done(result: ScoreResult) -> None:  # in the pool's feeding thread
-            loop.call_soon_threadsafe(self._scored, result, row, pcm, rate, codec, deliver)
+        keep = AudioKeeper.current() is not None
+
+        def done(result: ScoreResult) -> None:  # in the pool's feeding thread: the WAV is made here, not on the loop
+            wav = wav_bytes(pcm, rate) if keep and result.score is not None else b""
+            loop.call_soon_threadsafe(self._scored, result, row, wav, codec, deliver)
 
         verdict = pool.submit(job, done)
         if verdict != "queued":
@@ -105,7 +108,7 @@ class AudioScoring:
         return True
 
     def _scored(
-        self, result: ScoreResult, row: dict[str, Any], pcm: np.ndarray, rate: int, codec: str,
+        self, result: ScoreResult, row: dict[str, Any], wav: bytes, codec: str,
         deliver: Deliver,
     ) -> None:  # fmt: skip
         self.pending -= 1
@@ -120,8 +123,8 @@ class AudioScoring:
         row["audio_mos"] = round(score.mos, 3)
         row["audio_mos_method"] = score.method
         keeper = AudioKeeper.current()
-        if keeper is not None:
-            keeper.offer(row, pcm, rate, network_figures(row))
+        if keeper is not None and wav:
+            keeper.offer(row, wav, network_figures(row))
         deliver(row, [("audio_mos", score.mos, metric_label(score.method, codec)), _counter("scored")])
 
     async def flush(self, timeout_s: float = 30.0) -> None:

@@ -9,6 +9,7 @@ was scored), at most the capture's 12 s (~380 KB each).
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import wave
@@ -28,14 +29,18 @@ def network_figures(row: dict[str, Any]) -> dict[str, Any]:
     return {key: row.get(key) for key in NETWORK_COLUMNS}
 
 
-def write_wav(path: Path, pcm: np.ndarray, rate: int) -> None:
+def wav_bytes(pcm: np.ndarray, rate: int) -> bytes:
+    """The call's audio as a 16 kHz mono s16 WAV file's bytes (tens of ms of numpy: not on the loop;
+    audio_calls.py calls it in the pool's feeding thread)."""
     data = resample(pcm, rate, SCORE_RATE)
     samples = np.clip(np.round(data * 32767.0), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as wav:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(SCORE_RATE)
         wav.writeframes(samples.tobytes())
+    return out.getvalue()
 
 
 class AudioKeeper:
@@ -73,7 +78,7 @@ class AudioKeeper:
             **figures,
         }
 
-    def offer(self, row: dict[str, Any], pcm: np.ndarray, rate: int, figures: dict[str, Any]) -> None:
+    def offer(self, row: dict[str, Any], wav: bytes, figures: dict[str, Any]) -> None:
         """A scored call: keep it if it is among the worst so far or drawn into the random sample."""
         self.seen += 1
         mos = float(row.get("audio_mos") or 0.0)
@@ -84,7 +89,7 @@ class AudioKeeper:
             return
         entry = self._entry(row, figures)
         self.directory.mkdir(parents=True, exist_ok=True)
-        write_wav(self.directory / entry["wav"], pcm, rate)
+        (self.directory / entry["wav"]).write_bytes(wav)
         evicted: list[dict[str, Any]] = []
         if keep_worst:
             self.worst.append({**entry, "kept": "worst"})
