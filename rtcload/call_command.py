@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from rtcload import call_audio
 from rtcload.media.ice_options import add_ice_arguments, ice_servers_from
 from rtcload.media_paths import DEFAULT_MEDIA_PATH
 from rtcload.protocol.redact import redact_text
@@ -60,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS (never the default)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for registration and answer")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--no-audio-score",
+        action="store_true",
+        help="do not score the received audio (engine media; needs the extra rtcload[audio])",
+    )
 
 
 def credentials_from(args: argparse.Namespace) -> Credentials:
@@ -105,7 +111,11 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
             from rtcload.media.engine.call_media import EngineCallMedia
 
             # one call: decode all of it, so the report has the received level and dominant frequency
-            return EngineCallMedia(args.source, decode=True, profile=args.client_profile, **media_args)
+            media = EngineCallMedia(args.source, decode=True, profile=args.client_profile, **media_args)
+            if not getattr(args, "no_audio_score", True) and call_audio.worth_scoring(args.to, args.source):
+                media.capture_seconds = call_audio.CAPTURE_S  # and keep what it heard for its audio score
+                call_audio.start_pool()
+            return media
 
     config = ClientConfig(
         url=url,
@@ -135,6 +145,13 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         out["hangup_s"] = call.timings.hangup_delay
         out["cause"], out["cause_code"], out["ended_by"] = call.cause, call.cause_code, str(call.ended_by)
         out.update(_media_summary(call.media_report))
+        if (
+            not args.no_media
+            and not getattr(args, "no_audio_score", True)
+            and call_audio.worth_scoring(args.to, args.source)
+        ):
+            heard = args.duration if not ended_early else (call.timings.ended or 0) - (call.timings.answered or 0)
+            out.update(await call_audio.score_call_media(call.media, args.to, args.source, out.get("codec"), heard))
         out["ok"] = True
     except (SignalingError, TimeoutError) as exc:
         out["ok"] = False
@@ -229,6 +246,12 @@ def render(out: dict[str, Any]) -> str:
                 )
         for warning in out.get("quality", {}).get("warnings", []):
             lines.append(f"{'SDK warning':<21}{warning['code']} {warning['name']}")
+        if out.get("audio_mos_method"):
+            score = out.get("audio_mos")
+            lines.append(
+                f"{'audio score':<21}{'-' if score is None else f'{score:.2f}'} ({out['audio_mos_method']})"
+                + (f", {out['audio_note']}" if out.get("audio_note") else "")
+            )
         lines.append(f"{'verdict':<21}{out.get('verdict')}")
         if out.get("one_way_audio"):
             lines.append("WARNING              one-way audio: nothing heard from the far end")

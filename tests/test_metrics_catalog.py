@@ -28,7 +28,11 @@ BOUNDED = {
     "loop": {"asyncio", "gevent", "rtp_send"},
     "role": {"local", "master", "worker"},
     "cause": {*CAUSES_BY_NAME, "OTHER", "NONE"},
+    # audio scores (issue 24): rtcload_audio_mos{method,codec}, rtcload_audio_scores_total{result}
+    "method": {"visqol-speech", "plcmos", "silent", "other"},
+    "codec": {"opus", "pcmu", "pcma", "other"},
 }
+BOUNDED["result"] |= {"scored", "failed", "queue_full", "over_budget", "unavailable"}
 CODE = re.compile(
     r"^(-?\d{1,6}|timeout|other|no_rtp|call_failed|bye_failed|reconnect_exhausted|not_reattached|midcall_.*)$"
 )

@@ -58,10 +58,28 @@ class AiortcAnswerer:
         self.endpoints[call_id] = endpoint
         return endpoint
 
+    async def _long_source_ready(self, mode: str) -> None:
+        """A long source (the `prompt` route's 10 s speech, issue 24) is synthesised and encoded in a
+        thread at its first call (~1 s of CPU), not on the loop where it would stall every call's media."""
+        if not mode.startswith(("speech", "wav:")):
+            return
+        warming = self.__dict__.setdefault("_warming", {})
+        if mode not in warming:
+            from rtcload.media.encoded import encoded_frames
+
+            def encode_all() -> None:
+                for codec in ("opus", "pcmu", "pcma"):
+                    encoded_frames(mode, codec)
+
+            warming[mode] = asyncio.ensure_future(asyncio.to_thread(encode_all))
+        await asyncio.shield(warming[mode])
+
     async def answer(self, call_id: str, offer: str, mode: str) -> str:
+        await self._long_source_ready(mode)
         return await self._new(call_id, mode).answer(offer)
 
     async def reoffer(self, call_id: str, mode: str, codec: str | None = None) -> str:
+        await self._long_source_ready(mode)
         return await self._new(call_id, mode, codec).offer()
 
     async def accept_answer(self, call_id: str, sdp: str) -> None:

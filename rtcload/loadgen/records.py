@@ -54,6 +54,11 @@ COLUMNS = (
     "rx_stale_stamps",
     "error",
     "error_code",
+    # --- audio scores (issue 24, rtcload/loadgen/audio_calls.py): set on scored calls only
+    "audio_mos",  # 1..5; what the method says (visqol-speech: MOS-LQO; plcmos: no-reference)
+    # visqol-speech | plcmos | silent, or why none: too_short, not_speech (a tone), queue_full, over_budget,
+    # unavailable (extra missing), failed
+    "audio_mos_method",
 )
 
 

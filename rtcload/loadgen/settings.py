@@ -93,6 +93,10 @@ class LoadSettings:
     opus_bitrate: int = DEFAULT_BITRATE
     opus_dtx: bool = False
     client_profile: str = DEFAULT_CLIENT_PROFILE
+    # audio scores (issue 24, rtcload/loadgen/audio_calls.py): share of calls scored, CPU budget, WAVs kept
+    audio_score: float = 0.05
+    audio_score_cpu: float = 0.25
+    keep_audio: int = 0
 
     @property
     def lean(self) -> bool:
@@ -175,6 +179,21 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ),
     ("--rtc-lean", "RTCLOAD_LEAN", False, "same as --rtc-media-path lean (baseline)", "bool"),
     ("--rtc-decode-every", "RTCLOAD_DECODE_EVERY", 0, "engine/lean media: fully decode 1 call in N (0 = none)", "int"),
+    (
+        "--rtc-audio-score",
+        "RTCLOAD_AUDIO_SCORE",
+        "0.05",
+        "engine media: share of calls whose received audio is scored (0.05 or 1/20; 0 = off), off the loop",
+        "str",
+    ),
+    (
+        "--rtc-audio-score-cpu",
+        "RTCLOAD_AUDIO_SCORE_CPU",
+        0.25,
+        "CPU budget of audio scoring per process, in cores (calls past it are dropped and counted)",
+        "float",
+    ),
+    ("--rtc-keep-audio", "RTCLOAD_KEEP_AUDIO", 0, "keep WAVs of the N worst and N random scored calls", "int"),
     ("--rtc-call-records", "RTCLOAD_CALL_RECORDS", "", "write one CSV row per call to PATH.<process>.csv", "str"),
     (
         "--rtc-ledger",
@@ -334,6 +353,22 @@ def _media_path(name: str, lean_flag: bool) -> str:
     return path
 
 
+def parse_share(text: str, flag: str = "--rtc-audio-score") -> float:
+    """A share of calls: a fraction 0..1 (`0.05`) or one in N (`1/20`)."""
+    raw = str(text).strip()
+    try:
+        if "/" in raw:
+            num, den = (float(part) for part in raw.split("/", 1))
+            value = num / den
+        else:
+            value = float(raw)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{flag} must be a share like 0.05 or 1/20 (got {raw!r})") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{flag} must be between 0 and 1 (got {raw!r})")
+    return value
+
+
 def settings_from_options(options: argparse.Namespace | Any, target: str) -> LoadSettings:
     """Build and validate settings; raises ValueError naming the bad option."""
     raw = {flag: _get(options, flag, env, default) for flag, env, default, _h, _k in _OPTIONS}
@@ -388,4 +423,7 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         opus_bitrate=parse_bitrate(str(raw["--rtc-opus-bitrate"])),
         opus_dtx=flag_bool("--rtc-opus-dtx"),
         client_profile=check_profile(str(raw["--rtc-client-profile"])),
+        audio_score=parse_share(str(raw["--rtc-audio-score"])),
+        audio_score_cpu=max(0.0, float(raw["--rtc-audio-score-cpu"])),
+        keep_audio=max(0, int(float(raw["--rtc-keep-audio"]))),
     )

@@ -21,6 +21,7 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from rtcload.loadgen import health as health_mod
+from rtcload.loadgen.audio_keep import AUDIO_DIR, AudioKeeper
 from rtcload.loadgen.bridge import Bridge
 from rtcload.loadgen.credentials import CredentialPool, PoolEntry, load_pool
 from rtcload.loadgen.endpoint import Sample, VirtualEndpoint, locust_fields
@@ -87,8 +88,11 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
         _Process.ledger = Path(ledger)
         _Process.samples = SampleWriter(_Process.ledger / f"{SAMPLES_PART}.{_Process.process_tag}.csv")
         records = records or str(_Process.ledger / CALLS_PART)
+        keep = int(float(getattr(options, "rtc_keep_audio", 0) or 0))  # WAVs of scored calls (issue 24)
+        AudioKeeper.configure(_Process.ledger / AUDIO_DIR, keep, _Process.process_tag)
     if records:
         _Process.records = CallRecordWriter(f"{records}.{_Process.process_tag}.csv")
+    _pre_encode_source(options)
     # Creating the bridge yields to the gevent hub (it waits for the loop thread), and a worker may
     # start users meanwhile: they wait for this before touching the bridge.
     _Process.ready.set()
@@ -162,6 +166,21 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
         _close_leftovers()
     finally:
         _write_final_counters()
+
+
+def _pre_encode_source(options: Any) -> None:
+    """Encode the run's audio source now, before any call: a long source (the 10 s speech source, a WAV)
+    costs ~1 s to synthesise and encode, which the first call would otherwise spend on the media loop."""
+    audio = str(getattr(options, "rtc_audio", "") or "") if options else ""
+    if not audio or getattr(options, "rtc_media", "aiortc") == "none":
+        return
+    from rtcload.loadgen.endpoint import AUDIO_SPECS
+    from rtcload.media.encoded import encoded_frames
+
+    try:
+        encoded_frames(AUDIO_SPECS.get(audio, audio), str(getattr(options, "rtc_codec", "opus") or "opus").lower())
+    except ValueError:  # a bad spec or codec: the settings check reports it, with its option's name
+        pass
 
 
 def _close_leftovers() -> None:
@@ -373,6 +392,7 @@ class WebRTCUser(User):
         if endpoint is not None:
             _Process.endpoints.discard(endpoint)
             self.bridge.run(endpoint.unregister(), timeout=30)
+            self.fire(endpoint.drain_events())  # audio scores that arrived after the last call
             self.write_records(endpoint)
 
     def on_stop(self) -> None:

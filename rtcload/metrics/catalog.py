@@ -239,6 +239,27 @@ CATALOG: tuple[Measurement, ...] = (
         labels=("direction",),
         quality=True,
     ),
+    # --- audio scores of sampled calls (issue 24): what the caller heard, not what the network did
+    _M(
+        "audio_mos",
+        "rtcload_audio_mos",
+        Kind.HISTOGRAM,
+        Unit.MOS,
+        "objective audio score of a sampled call's received audio, per scored call (method: visqol-speech "
+        "= ViSQOL v3 speech MOS-LQO against the known reference, plcmos = no-reference PLCMOS v2, silent)",
+        MOS_BUCKETS,
+        "QUALITY",
+        "audio_mos_x100",
+        ("method", "codec"),
+    ),
+    _M(
+        "audio_scores",
+        "rtcload_audio_scores_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "sampled calls offered for an audio score, by result: scored, failed, queue_full, over_budget, unavailable",
+        labels=("result",),
+    ),
     # ---------------------------------------------------------------- outcomes (counters)
     _M(
         "calls",
@@ -569,6 +590,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "first_rtp",
     "hangup",
     "mos",
+    "audio_mos",  # sampled calls' audio score (issue 24): printed under the E-model MOS
     "rtt",
     "jitter",
     "packet_loss",

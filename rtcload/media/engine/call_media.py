@@ -22,6 +22,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from rtcload.media import stray
 from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
+from rtcload.media.capture import PcmCapture
 from rtcload.media.consent import CHROME_CONSENT_INTERVAL_S, set_consent_interval
 from rtcload.media.encoded import PreEncodedTrack, encoded_frames, frame_levels
 from rtcload.media.endpoint import MediaEndpoint
@@ -104,6 +105,8 @@ class _EngineSession:
             lambda: session.codec, energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s
         )
         self.decoder: Any = None
+        self.capture: PcmCapture | None = None  # what a scored call heard (capture.py)
+        self.capture_seconds = 0.0  # > 0: keep up to this much of the received audio (needs decode=True)
         self.dtmf_detector = DtmfDetector()  # RFC 4733 digits received in-band
         self.rtcp_cadence = AIORTC_CADENCE  # a client profile may set Chrome's (EngineCallMedia)
         self.opus_dtx = False  # EngineCallMedia with DTX configured: silent Opus frames are not sent
@@ -212,6 +215,9 @@ class _EngineSession:
             from rtcload.media.engine.decode import SampledDecoder
 
             self.decoder = SampledDecoder(name, self.analyzer, asyncio.get_running_loop())
+            if self.capture_seconds > 0:
+                self.capture = PcmCapture(codec_parameters.clockRate, self.capture_seconds)
+                self.decoder.capture = self.capture
         if isinstance(stream, NativeEngineStream):
             if isinstance(self.payloads, NativePayloadAnalyzer):
                 self.payloads.follow(stream.nrx, name)  # audio presence is counted in C from here on
@@ -257,7 +263,7 @@ class _EngineSession:
         if target is not None and target.stream is not None and not isinstance(target.stream, NativeEngineStream):
             target.stream.forward(packet.payload, packet.timestamp, packet.marker, arrival)
         if self.decoder is not None:
-            self.decoder.push(packet.payload, arrival)
+            self.decoder.push(packet.payload, arrival, packet.timestamp)
 
     def _engine_first_rtp(self) -> None:
         session: Any = self
@@ -269,7 +275,7 @@ class _EngineSession:
             target.stream.forward(packet.payload, packet.timestamp, packet.marker, arrival)
         self.payloads.add_payload(packet.payload, arrival)
         if self.decoder is not None:
-            self.decoder.push(packet.payload, arrival)
+            self.decoder.push(packet.payload, arrival, packet.timestamp)
 
     def _engine_dtmf(self, packet: RtpPacket, _arrival: float) -> None:
         with contextlib.suppress(ValueError):  # a malformed event is not a digit
