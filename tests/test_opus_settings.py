@@ -6,6 +6,8 @@ Real encoder, real decoder: the frames are what the engine sends on the wire; no
 from __future__ import annotations
 
 import argparse
+import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,15 +99,28 @@ def test_rtc_opus_bitrate_option_reaches_the_settings() -> None:
         settings_from_options(argparse.Namespace(rtc_opus_bitrate="x"), "ws://127.0.0.1:1/")
 
 
+def talk_and_pause_wav(path: Path) -> str:
+    """1.5 s of a 440 Hz tone, then 0.5 s of digital silence: talk spurts whose pauses DTX may skip."""
+    t = np.arange(96_000) / 48_000
+    pcm = (0.4 * 32767 * np.sin(2 * np.pi * 440 * t) * ((t % 2.0) < 1.5)).astype("<i2")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(48_000)
+        wav.writeframes(pcm.tobytes())
+    return f"wav:{path}"
+
+
 @pytest.mark.parametrize("dtx", [False, True])
-async def test_dtx_sends_one_frame_per_400_ms_of_silence_and_offers_usedtx(dtx: bool) -> None:
-    """--rtc-opus-dtx: the speech source's pauses (0.5 s of digital silence every 2 s) are mostly not sent."""
+async def test_dtx_sends_one_frame_per_400_ms_of_silence_and_offers_usedtx(dtx: bool, tmp_path: Path) -> None:
+    """--rtc-opus-dtx: a source's pauses (0.5 s of digital silence every 2 s) are mostly not sent."""
     use_loopback_only()
+    source = talk_and_pause_wav(tmp_path / "talk.wav")
     configure_opus(OpusSettings(dtx=dtx))
     try:
         async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True)) as emu:
             config = ClientConfig(url=emu.url, credentials=PasswordCredentials("alice", "alice-pass"))
-            client = SignalingClient(config, lambda: EngineCallMedia("speech", profile="chrome"))
+            client = SignalingClient(config, lambda: EngineCallMedia(source, profile="chrome"))
             try:
                 await client.connect(timeout=20)
                 call = await client.call("echo", answer_timeout_s=20)
