@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import signal
 import socket
@@ -36,6 +35,8 @@ from rtcload.loadgen.summary import render_summary
 from rtcload.media.ice import parse_ice_servers
 from rtcload.media.ice_options import ENV_SERVERS, add_ice_arguments, ice_servers_text
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.options import env as process_env
+from rtcload.options.kinds import parse_bool
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, build_summary, read_records, read_samples
 from rtcload.results.schema import EXIT_OK, EXIT_RUN_BROKEN, EXIT_SLO_FAILED, EXIT_USAGE, write_summary
 
@@ -192,7 +193,7 @@ def start_emulator(
 ) -> Emulator:
     """The embedded emulator in a child process; its control token reaches Locust via the environment
     (never a command line), so the soak scenario can drive faults against it."""
-    os.environ.setdefault("RTCLOAD_CONTROL_TOKEN", secrets.token_urlsafe(24))
+    process_env.set_default("RTCLOAD_CONTROL_TOKEN", secrets.token_urlsafe(24))
     log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the emulator process
     cmd = [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", media, *(extra or [])]
     start = group.popen if group is not None else subprocess.Popen
@@ -276,7 +277,7 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
             defaults.update(SOAK_DEMO_DEFAULTS)
         for flag, value in defaults.items():
             env = "RTCLOAD_" + flag.removeprefix("--rtc-").replace("-", "_").upper()
-            if flag not in passthrough and env not in os.environ:
+            if flag not in passthrough and not process_env.is_set(env):
                 cmd += [flag, value]
     return cmd + passthrough
 
@@ -289,7 +290,11 @@ def free_tcp_port() -> int:
 
 def locust_env(args: argparse.Namespace) -> dict[str, str]:
     """Locust's environment: ours plus secrets given as options (ICE credentials), never on argv."""
-    env = dict(os.environ)
+    env = process_env.snapshot()
+    for _flag, name, _default, _help, kind in LOAD_OPTIONS:
+        value = env.get(name, "")
+        if kind == "bool" and value.strip():  # one boolean vocabulary: Locust's env parser knows no `y`/`n`
+            env[name] = "true" if parse_bool(value, name) else "false"
     _argv, secret = load_option_args(args)
     env.update(secret)
     servers = ice_servers_text(args)

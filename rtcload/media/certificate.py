@@ -18,7 +18,6 @@ to RTCPeerConnection's constructor by swapping the class its module calls for th
 
 from __future__ import annotations
 
-import os
 import time
 
 import aiortc.rtcpeerconnection
@@ -27,6 +26,7 @@ from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsFingerprint, SRTPProt
 from OpenSSL import SSL
 
 from rtcload.media.stray import install_stray_datagram_guard
+from rtcload.options import env
 
 ENV_POLICY = "RTCLOAD_DTLS_CERTIFICATE"
 POLICIES = ("shared", "per-call")
@@ -69,7 +69,7 @@ def certificate_policy() -> str:
     """This process' choice, "shared" or "per-call": set_certificate_policy(), else the environment, else shared."""
     if _policy is not None:
         return _policy
-    return check_certificate_policy(os.environ.get(ENV_POLICY, "") or DEFAULT_POLICY, ENV_POLICY)
+    return check_certificate_policy(env.text(ENV_POLICY) or DEFAULT_POLICY, ENV_POLICY)
 
 
 def check_certificate_policy(policy: str, source: str = "certificate policy") -> str:
