@@ -38,6 +38,7 @@ from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
 from rtcload.options import env as process_env
 from rtcload.options.kinds import parse_bool
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, build_summary, read_records, read_samples
+from rtcload.results.outcome import Outcome
 from rtcload.results.schema import EXIT_OK, EXIT_RUN_BROKEN, EXIT_SLO_FAILED, EXIT_USAGE, write_summary
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -466,7 +467,7 @@ def run(args: argparse.Namespace) -> int:
 
 def judge(
     args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, signum: int | None
-) -> tuple[list[SLOResult], str, str]:
+) -> tuple[list[SLOResult], Outcome, str]:
     """Default gates + SLOs; the run's outcome (passed, slo_failed, run_broken, interrupted) and why, in one line."""
     summary = outcome.summary
     assert summary is not None
@@ -476,18 +477,18 @@ def judge(
     if signum is not None:
         import signal
 
-        return verdicts, "interrupted", f"stopped by {signal.Signals(signum).name}; results cover what ran"
+        return verdicts, Outcome.INTERRUPTED, f"stopped by {signal.Signals(signum).name}; results cover what ran"
     if outcome.code not in (0, 1):  # Locust exits 1 when any request failed: those failures are in the ledger
-        return verdicts, "run_broken", f"Locust exited {outcome.code}; see {args.results}/locust.log"
+        return verdicts, Outcome.RUN_BROKEN, f"Locust exited {outcome.code}; see {args.results}/locust.log"
     if broken:
-        return verdicts, "run_broken", "; ".join(f"{v.name}: {v.message}" for v in broken)
+        return verdicts, Outcome.RUN_BROKEN, "; ".join(f"{v.name}: {v.message}" for v in broken)
     if failed:
         return (
             verdicts,
-            "slo_failed",
+            Outcome.SLO_FAILED,
             f"{len(failed)} SLO(s) failed: " + "; ".join(f"{v.name}: {v.message}" for v in failed),
         )
-    return verdicts, "passed", f"{len(verdicts)} gates held"
+    return verdicts, Outcome.PASSED, f"{len(verdicts)} gates held"
 
 
 def finish(
@@ -501,8 +502,8 @@ def finish(
     verdicts, verdict, reason = judge(args, outcome, gates, signum)
     summary["gates"] = [v.to_json() for v in verdicts if v.kind == "gate"]
     summary["slo"] = [v.to_json() for v in verdicts if v.kind == "slo"]
-    summary["outcome"] = {"verdict": verdict, "reason": reason}
-    summary["passed"] = verdict == "passed"
+    summary["outcome"] = {"verdict": verdict.value, "reason": reason}
+    summary["passed"] = verdict.passed
     write_summary(summary, results / "summary.json")
     print(render_summary(summary))
     if summary.get("load_model"):
@@ -534,8 +535,8 @@ def finish(
     print("\n" + render_results([v for v in verdicts if v.kind == "gate"], "Default gates"))
     if gates.slos:
         print("\n" + render_results([v for v in verdicts if v.kind == "slo"]))
-    if verdict == "passed":
+    if verdict.passed:
         return EXIT_OK
-    label = {"run_broken": "RUN BROKEN", "slo_failed": "SLO FAILED", "interrupted": "INTERRUPTED"}[verdict]
+    label = verdict.value.replace("_", " ").upper()
     print(f"rtcload run: {label}: {reason}", file=sys.stderr)
-    return {"run_broken": EXIT_RUN_BROKEN, "slo_failed": EXIT_SLO_FAILED}.get(verdict, EXIT_RUN_BROKEN)
+    return EXIT_SLO_FAILED if verdict is Outcome.SLO_FAILED else EXIT_RUN_BROKEN
