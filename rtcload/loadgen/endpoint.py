@@ -217,6 +217,9 @@ class VirtualEndpoint:
             )
         elif event.kind is EventKind.SESSION_NOT_REATTACHED:
             self._pending.append(Sample("reattach", None, "call not reattached", code="not_reattached"))
+        elif event.kind is EventKind.FRAME_IN_WRONG_STATE:  # method and state are bounded words: no free text
+            text = f"{event.detail.get('method')} in state {event.detail.get('state')}"
+            self._pending.append(Sample("errors", None, text, code="protocol_state"))
 
     def drain_records(self) -> list[dict[str, Any]]:
         out, self.records = self.records, []

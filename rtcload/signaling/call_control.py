@@ -179,21 +179,25 @@ class CallControl:
         call.dialog.telnyx.update_from_server(params)
         method = request.method
         if method == Method.RINGING:
+            if call.state is CallState.RINGING:
+                return  # a repeated ringing (a second 180): nothing new
+            if call.state not in (CallState.TRYING, CallState.REQUESTING):
+                self._wrong_state(call, method)
+                return
             call.timings.ringing = call.timings.ringing or self.events.emit(EventKind.RINGING, call_id=call.id).t
-            if call.state in (CallState.TRYING, CallState.REQUESTING) and call.machine.can(CallState.RINGING):
-                if call.state is CallState.REQUESTING:
-                    call.machine.to(CallState.TRYING, "ringing before invite result")
-                call.machine.to(CallState.RINGING, "telnyx_rtc.ringing")
+            if call.state is CallState.REQUESTING:
+                call.machine.to(CallState.TRYING, "ringing before invite result")
+            call.machine.to(CallState.RINGING, "telnyx_rtc.ringing")
         elif method == Method.MEDIA:
-            if call.timings.early_media is None and call.state in (
-                CallState.REQUESTING,
-                CallState.TRYING,
-                CallState.RINGING,
-            ):
+            if call.state not in (CallState.REQUESTING, CallState.TRYING, CallState.RINGING, CallState.EARLY):
+                self._wrong_state(call, method)
+            elif call.timings.early_media is None:
                 call.timings.early_media = self.events.emit(EventKind.EARLY_MEDIA, call_id=call.id).t
                 spawn(self._apply_remote_sdp(call, params.get("sdp"), CallState.EARLY, "telnyx_rtc.media"), "media")
         elif method == Method.ANSWER:
-            if call.timings.answered is None:
+            if call.timings.answered is not None:
+                self._wrong_state(call, method)  # a second answer: the call is answered already
+            else:
                 call.timings.answered = self.events.emit(EventKind.ANSWERED, call_id=call.id).t
                 sdp = params.get("sdp") if call.timings.early_media is None else None
                 spawn(self._apply_remote_sdp(call, sdp, CallState.ACTIVE, "telnyx_rtc.answer"), "answer")
@@ -204,6 +208,15 @@ class CallControl:
         elif method == Method.DISPLAY:
             call.inbound_params["display_name"] = params.get("display_name")
             call.inbound_params["display_number"] = params.get("display_number")
+
+    def _wrong_state(self, call: Call, method: str) -> None:
+        """A peer frame the call's state does not allow: one answer for all of them, like h11's protocol
+        errors. It is not applied (the state and timings stay true), and it is logged with the user and
+        the call, and emitted as a typed event that the load generator counts under a bounded code."""
+        log.warning(
+            "[%s][call %s] %s in state %s: not applied (protocol_state)", self.label, call.id, method, call.state.value
+        )
+        self.events.emit(EventKind.FRAME_IN_WRONG_STATE, call_id=call.id, method=str(method), state=call.state.value)
 
     def _on_remote_bye(self, call: Call, params: dict[str, Any]) -> None:
         call.sip_code = params.get("sipCode")
@@ -243,6 +256,9 @@ class CallControl:
                 call.machine.to(CallState.TRYING, f"{trigger} before invite result")
             if call.machine.can(target) or call.state is target:
                 call.machine.to(target, trigger)
+            else:  # the state moved on while the SDP was applied (a hangup races the answer)
+                self._wrong_state(call, trigger)
+                return
             if target is CallState.ACTIVE:
                 self._established(call)
 
