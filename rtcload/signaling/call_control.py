@@ -24,7 +24,7 @@ from rtcload.protocol.sdp import split_candidates
 from rtcload.signaling.call import Call, Direction, EndedBy
 from rtcload.signaling.errors import SignalingError
 from rtcload.signaling.events import EventKind
-from rtcload.signaling.media_port import MediaFactory, MediaPort
+from rtcload.signaling.media_port import InbandDtmf, MediaFactory, MediaPort, last_rtp_of
 from rtcload.signaling.session import Session
 
 log = logging.getLogger("rtcload.signaling")
@@ -434,7 +434,7 @@ class CallControl:
         assert session.sessid is not None
         async with call.media_lock:
             old, call.media = call.media, self.media_factory()
-            last_rtp = getattr(old, "last_rtp", None)
+            last_rtp = last_rtp_of(old)
             try:
                 offer = await call.media.create_offer()
                 if self.config.trickle_ice:
@@ -471,10 +471,10 @@ class CallControl:
         session = self.session
         await session.wait_signaling(call.id)
         assert session.sessid is not None
-        inband = getattr(call.media, "send_dtmf", None)  # media that can also send RFC 4733 events in RTP
+        media = call.media
         for digit in digits:
-            if inband is not None:
-                inband(digit)
+            if isinstance(media, InbandDtmf):  # media that can also send RFC 4733 events in RTP
+                media.send_dtmf(digit)
             await session.request(
                 messages.info_dtmf(sessid=session.sessid, dtmf=digit, dialog=call.dialog), call_id=call.id
             )
