@@ -25,6 +25,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsFingerprint, SRTPProtectionProfile
 from OpenSSL import SSL
 
+from rtcload.media.aiortc_private.dtls import certificates_of
 from rtcload.media.stray import install_stray_datagram_guard
 from rtcload.options import env
 
@@ -119,4 +120,4 @@ def new_peer_connection(configuration: RTCConfiguration) -> RTCPeerConnection:
 
 def local_certificate(pc: RTCPeerConnection) -> RTCCertificate:
     """The certificate a peer connection presents (tests: shared or not)."""
-    return pc._RTCPeerConnection__certificates[0]  # type: ignore[attr-defined]
+    return certificates_of(pc)[0]
