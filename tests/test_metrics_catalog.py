@@ -30,7 +30,7 @@ BOUNDED = {
     "cause": {*CAUSES_BY_NAME, "OTHER", "NONE"},
 }
 CODE = re.compile(
-    r"^(-?\d{1,6}|timeout|other|no_rtp|call_failed|bye_failed|reconnect_exhausted|not_reattached|midcall_.*)$"
+    r"^(-?\d{1,6}|timeout|other|no_rtp|protocol_state|call_failed|bye_failed|reconnect_exhausted|not_reattached|midcall_.*)$"
 )
 
 
