@@ -179,12 +179,12 @@ class CallControl:
         call.dialog.telnyx.update_from_server(params)
         method = request.method
         if method == Method.RINGING:
-            if call.state is CallState.RINGING:
-                return  # a repeated ringing (a second 180): nothing new
-            if call.state not in (CallState.TRYING, CallState.REQUESTING):
-                self._wrong_state(call, method)
+            if call.state not in (CallState.REQUESTING, CallState.TRYING, CallState.RINGING, CallState.EARLY):
+                self._wrong_state(call, method)  # ringing after the answer
                 return
             call.timings.ringing = call.timings.ringing or self.events.emit(EventKind.RINGING, call_id=call.id).t
+            if call.state in (CallState.RINGING, CallState.EARLY):
+                return  # a repeated 180, or a 180 after a 183 (SIP allows it): timed, nothing else is new
             if call.state is CallState.REQUESTING:
                 call.machine.to(CallState.TRYING, "ringing before invite result")
             call.machine.to(CallState.RINGING, "telnyx_rtc.ringing")
