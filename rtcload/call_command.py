@@ -45,7 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--source", default="tone:440", help="audio to send: tone:HZ, dualtone:A,B, speech, silence, wav:F"
     )
     parser.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
+    parser.add_argument("--opus-bitrate", default="32000", help="Opus bitrate, bit/s (32000: libwebrtc's default)")
+    parser.add_argument("--opus-dtx", action="store_true", help="Opus DTX: silences send one frame per 400 ms")
     parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
+    parser.add_argument(
+        "--client-profile",
+        default="chrome",
+        choices=("chrome", "minimal"),
+        help="chrome: offer, RTCP and consent timing like Chrome for what rtcload does (default); minimal: aiortc's",
+    )
+    parser.add_argument("--trickle", action="store_true", help="trickle ICE candidates, as the SDK's trickleIce")
     parser.add_argument(
         "--media-path",
         choices=(DEFAULT_MEDIA_PATH, "naive"),
@@ -85,6 +94,9 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         if url.startswith("ws://127.") or url.startswith("ws://localhost") or url.startswith("ws://[::1]"):
             use_loopback_only()
 
+        from rtcload.media.opus_settings import OpusSettings, configure_opus, parse_bitrate
+
+        configure_opus(OpusSettings(bitrate=parse_bitrate(args.opus_bitrate, "--opus-bitrate"), dtx=args.opus_dtx))
         ice_servers = list(ice_servers_from(args))  # turn:user:pass@host -> URL + username + credential
 
         def media_factory() -> CallMedia:
@@ -99,7 +111,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
             from rtcload.media.engine.call_media import EngineCallMedia
 
             # one call: decode all of it, so the report has the received level and dominant frequency
-            return EngineCallMedia(args.source, decode=True, **media_args)
+            return EngineCallMedia(args.source, decode=True, profile=args.client_profile, **media_args)
 
     config = ClientConfig(
         url=url,
@@ -108,6 +120,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         verify_tls=not args.insecure,
         ca_file=args.ca_file,
         auto_reconnect=False,
+        trickle_ice=args.trickle,
     )
     client = SignalingClient(config, media_factory)
     out: dict[str, Any] = {"target": url, "destination": args.to}
@@ -253,6 +266,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     try:
         ice_servers_from(args)
+        if not args.no_media:
+            from rtcload.media.opus_settings import parse_bitrate
+
+            parse_bitrate(args.opus_bitrate, "--opus-bitrate")
     except ValueError as exc:
         print(f"rtcload call: {exc}", file=sys.stderr)
         return 2

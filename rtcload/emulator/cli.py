@@ -72,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="engine: one media engine carries every call (default); lean/naive: aiortc baselines for bench/",
     )
     parser.add_argument("--lean-media", action="store_true", help="same as --media-path lean")
+    parser.add_argument(
+        "--opus-bitrate",
+        default=None,
+        help="Opus bitrate of the emulator's sources (tone, prompts, hold music) and transcoder, bit/s "
+        "(default 32000, libwebrtc's mono default; env RTCLOAD_OPUS_BITRATE)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for delays and fault sampling")
     sub = parser.add_subparsers(dest="emulator_action")
     token = sub.add_parser(
@@ -156,6 +162,14 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
+def opus_bitrate_from(args: argparse.Namespace) -> int:
+    """--opus-bitrate, else RTCLOAD_OPUS_BITRATE, else libwebrtc's default (ValueError names the flag)."""
+    from rtcload.media.opus_settings import DEFAULT_BITRATE, parse_bitrate
+
+    raw = getattr(args, "opus_bitrate", None) or os.environ.get("RTCLOAD_OPUS_BITRATE") or DEFAULT_BITRATE
+    return parse_bitrate(raw, "--opus-bitrate")
+
+
 def make_answerer(
     kind: str,
     impair_up: str | None = None,
@@ -219,6 +233,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         config = config_from_args(args)
+        bitrate = opus_bitrate_from(args)
+        if args.media != "static":
+            from rtcload.media.opus_settings import OpusSettings, configure_opus
+
+            configure_opus(OpusSettings(bitrate=bitrate))
         answerer = make_answerer(args.media, args.impair_up, args.impair_down, args.lean_media, args.media_path)
     except (OSError, ValueError, TypeError) as exc:
         print(f"rtcload emulator: {exc}", file=sys.stderr)

@@ -126,9 +126,11 @@ class VirtualEndpoint:
         self.rng = random.Random()
         if settings.media == "aiortc":
             from rtcload.media.lean import decode_this_call
+            from rtcload.media.opus_settings import OpusSettings, configure_opus
             from rtcload.media.peer import CallMedia
 
             choose_host_addresses(settings)
+            configure_opus(OpusSettings(bitrate=settings.opus_bitrate, dtx=settings.opus_dtx))
             source = AUDIO_SPECS.get(settings.audio, settings.audio)
             ice = list(settings.ice_servers)  # full specs: TURN needs the username and credential
             # relay-only for the whole run, or for this user's share of the population
@@ -145,7 +147,7 @@ class VirtualEndpoint:
                 if settings.media_path == "engine":
                     from rtcload.media.engine.call_media import EngineCallMedia
 
-                    return EngineCallMedia(source, decode=decode, **options)
+                    return EngineCallMedia(source, decode=decode, profile=settings.client_profile, **options)
                 if settings.media_path == "lean":
                     from rtcload.media.lean import LeanCallMedia
 

@@ -197,3 +197,8 @@ def merge_records(parts: list[Path], out: Path) -> int:
                     writer.writerow(row)
                     rows += 1
     return rows
+
+
+def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A record as its calls.csv row shows it (every column, same number format): for the live view's links."""
+    return {k: _fmt(row.get(k)) for k in COLUMNS}

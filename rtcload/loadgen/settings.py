@@ -12,6 +12,8 @@ from typing import Any
 
 from rtcload.distributions import Distribution, parse_distribution
 from rtcload.media.ice import IceServerSpec, parse_ice_servers
+from rtcload.media.opus_settings import DEFAULT_BITRATE, parse_bitrate
+from rtcload.media.sdp_profile import DEFAULT_CLIENT_PROFILE, check_profile
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
 from rtcload.options import env as process_env
 from rtcload.options.kinds import parse_bool
@@ -89,6 +91,9 @@ class LoadSettings:
     media_path: str = DEFAULT_MEDIA_PATH  # engine, lean or naive (rtcload.media_paths)
     decode_every: int = 0
     calls_per_user: int = 0
+    opus_bitrate: int = DEFAULT_BITRATE
+    opus_dtx: bool = False
+    client_profile: str = DEFAULT_CLIENT_PROFILE
 
     @property
     def lean(self) -> bool:
@@ -104,6 +109,27 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--rtc-call-duration", "RTCLOAD_CALL_DURATION", "uniform:8,12", "call hold time distribution (s)", "str"),
     ("--rtc-think-time", "RTCLOAD_THINK_TIME", "uniform:1,3", "pause between calls (s)", "str"),
     ("--rtc-codec", "RTCLOAD_CODEC", "opus", "opus, pcmu or pcma", "str"),
+    (
+        "--rtc-opus-bitrate",
+        "RTCLOAD_OPUS_BITRATE",
+        str(DEFAULT_BITRATE),
+        "Opus target bitrate in bit/s (32000 = libwebrtc's mono default; VBR, in-band FEC)",
+        "str",
+    ),
+    (
+        "--rtc-opus-dtx",
+        "RTCLOAD_OPUS_DTX",
+        False,
+        "Opus DTX (usedtx=1): silences send one frame per 400 ms (off, as Chrome; the engine's Python path)",
+        "bool",
+    ),
+    (
+        "--rtc-client-profile",
+        "RTCLOAD_CLIENT_PROFILE",
+        DEFAULT_CLIENT_PROFILE,
+        "chrome: offer, RTCP and consent timing like Chrome for what rtcload does; minimal: aiortc's lean offer",
+        "str",
+    ),
     ("--rtc-audio", "RTCLOAD_AUDIO", "tone", "tone, dualtone, speech, silence or wav:PATH", "str"),
     ("--rtc-ice-servers", "RTCLOAD_ICE_SERVERS", "", "stun:host:port,turn:user:pass@host:port", "secret"),
     ("--rtc-relay-only", "RTCLOAD_RELAY_ONLY", False, "force TURN relay candidates", "bool"),
@@ -365,4 +391,7 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         decode_every=int(float(raw["--rtc-decode-every"])),
         calls_per_user=max(0, int(float(raw["--rtc-calls-per-user"]))),
         media_timeout_s=float(raw["--rtc-media-timeout"]) or None,
+        opus_bitrate=parse_bitrate(str(raw["--rtc-opus-bitrate"])),
+        opus_dtx=flag_bool("--rtc-opus-dtx"),
+        client_profile=check_profile(str(raw["--rtc-client-profile"])),
     )

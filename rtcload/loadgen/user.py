@@ -24,6 +24,7 @@ from rtcload.loadgen import health as health_mod
 from rtcload.loadgen.bridge import Bridge
 from rtcload.loadgen.credentials import CredentialPool, PoolEntry, load_pool
 from rtcload.loadgen.endpoint import Sample, VirtualEndpoint, locust_fields
+from rtcload.loadgen.live import plugin as live
 from rtcload.loadgen.observe import record
 from rtcload.loadgen.records import CallRecordWriter
 from rtcload.loadgen.settings import (
@@ -114,6 +115,7 @@ def _start_metrics(environment: Environment, role: str, index: int) -> None:
         health.send_gaps = SEND_GAPS
         health.send_lateness = SEND_LATENESS
         metrics.set_function("loop_lag", health.send_spread, loop="rtp_send")
+    live.attach(environment, role, metrics.registry, health, _Process.process_tag)
     gevent.spawn(health_mod.cpu_sampler, health)
     gevent.spawn(health_mod.gevent_lag_probe, health.gevent_lag)
     if _Process.bridge is not None:
@@ -324,8 +326,9 @@ class WebRTCUser(User):
                 )
             if _Process.metrics is not None:
                 record(_Process.metrics, sample)
+            live.observe(sample)  # the live Quality view (quality samples are no Locust requests)
             if measurement(sample.key).locust_type is None:
-                continue  # a counter only (reattach outcomes): no Locust request of its own
+                continue  # a counter (reattach outcomes) or a quality sample: no Locust request of its own
             request_type, name, value = locust_fields(sample)
             self.environment.events.request.fire(
                 request_type=request_type,
@@ -344,6 +347,7 @@ class WebRTCUser(User):
         for row in rows:
             if _Process.records is not None:
                 _Process.records.write(row)
+            live.record(row)
             if row.get("outcome") == "interrupted" and _Process.metrics is not None:
                 # no sample (and no Locust request) decides these: the record is their only witness
                 _Process.metrics.inc("calls", result="interrupted")

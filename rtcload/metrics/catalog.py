@@ -46,16 +46,20 @@ class Measurement:
     locust_name: str | None = None
     labels: tuple[str, ...] = ()
     emulator: bool = False  # served by the emulator's /metrics, not by the Locust processes
+    # A call-quality sample (one per stats interval per call): in the ledger, the summary, Prometheus and the
+    # live Quality view, never a Locust request -- Locust's statistics are whole-ms response times, which
+    # turned MOS x100 into a 440 "ms" p95 in its Aggregated row and chart and rounded jitter/RTT to 0.
+    quality: bool = False
 
     @property
     def is_time(self) -> bool:
         return self.unit is Unit.SECONDS
 
     def locust_value(self, value: float) -> float:
-        """What goes in Locust's `response_time` column: ms for times, MOS x100, loss in permille.
+        """What goes in Locust's `response_time` column: ms for times.
 
-        Locust's statistics are response times in ms; scaling keeps every figure a readable
-        number there (and in its CSV/percentiles) without pretending MOS is a latency.
+        Quality samples are no Locust requests any more (`quality`); the MOS x100 and loss-in-permille
+        scalings remain so Locust CSVs of runs made before that still read back in base units.
         """
         if self.unit is Unit.SECONDS:
             return value * 1000.0
@@ -202,9 +206,8 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.SECONDS,
         "round-trip time from RTCP, per stats interval",
         RTT_BUCKETS,
-        "QUALITY",
-        "rtt",
-        ("direction",),
+        labels=("direction",),
+        quality=True,
     ),
     _M(
         "jitter",
@@ -213,9 +216,8 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.SECONDS,
         "RFC 3550 interarrival jitter, per stats interval",
         JITTER_BUCKETS,
-        "QUALITY",
-        "jitter",
-        ("direction",),
+        labels=("direction",),
+        quality=True,
     ),
     _M(
         "packet_loss",
@@ -224,9 +226,8 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.RATIO,
         "packet loss ratio, per stats interval",
         LOSS_BUCKETS,
-        "QUALITY",
-        "loss_permille",
-        ("direction",),
+        labels=("direction",),
+        quality=True,
     ),
     _M(
         "mos",
@@ -235,9 +236,8 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.MOS,
         "E-model (G.107) MOS, per stats interval",
         MOS_BUCKETS,
-        "QUALITY",
-        "mos_x100",
-        ("direction",),
+        labels=("direction",),
+        quality=True,
     ),
     # ---------------------------------------------------------------- outcomes (counters)
     _M(

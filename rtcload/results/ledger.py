@@ -22,7 +22,8 @@ from rtcload.results.schema import SCHEMA, STATISTICS
 SAMPLE_COLUMNS = ("t", "key", "value", "ok", "error", "code", "cause", "outcome", "label")
 SAMPLES_PART = "samples-part"  # per-process sample files: <results>/samples-part.<process>.csv
 CALLS_PART = "calls-part"  # per-process call records, merged into calls.csv at the end
-SUMMARY_KEYS = {m.key: m for m in CATALOG if m.locust_type}  # what the summary's metrics table holds
+# what the summary's metrics table holds: Locust's timings and the quality samples (no Locust requests)
+SUMMARY_KEYS = {m.key: m for m in CATALOG if m.locust_type or m.quality}
 _QUANTILES = {"p5": 0.05, "p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
 

@@ -20,7 +20,7 @@ from rtcload.protocol.codes import NORMAL_CLEARING, USER_BUSY, HangupCause, SdkC
 from rtcload.protocol.dialog import DialogParams, call_id_of, custom_headers_of
 from rtcload.protocol.jsonrpc import Request
 from rtcload.protocol.methods import Method, ModifyAction
-from rtcload.protocol.sdp import split_candidates
+from rtcload.protocol.sdp import split_candidates, trickle_sdp
 from rtcload.signaling.call import Call, Direction, EndedBy
 from rtcload.signaling.errors import SignalingError
 from rtcload.signaling.events import EventKind
@@ -110,7 +110,7 @@ class CallControl:
             raise SignalingError(int(SdkCode.SDP_SEND_FAILED), call.error, client=self.label, call_id=call_id) from exc
         candidates: list[str] = []
         if self.config.trickle_ice:
-            offer, candidates = split_candidates(offer)
+            offer, candidates = trickle_sdp(offer)
         assert session.sessid is not None
         request = messages.invite(
             sessid=session.sessid,
@@ -127,16 +127,19 @@ class CallControl:
             if call.state is CallState.REQUESTING:
                 call.machine.to(CallState.TRYING, "invite result")
 
+        sent = asyncio.Event()
+        invite = asyncio.ensure_future(session.request(request, call_id=call_id, on_result=on_invite_result, sent=sent))
+        if self.config.trickle_ice and await _sent(sent, invite):
+            # as the SDK: each candidate goes out once the invite is on the wire, not after its result
+            session.spawn(self._send_candidates(call, candidates), "trickle")
         try:
-            await session.request(request, call_id=call_id, on_result=on_invite_result)
+            await invite
         except SignalingError as exc:
             call.error = str(exc)
             if not call.ended:
                 cause = cause_by_name("NORMAL_TEMPORARY_FAILURE")
                 await self.finish(call, cause, EndedBy.FAILED)
             raise
-        if self.config.trickle_ice:
-            session.spawn(self._send_candidates(call, candidates), "trickle")
         return call
 
     async def call(self, destination: str, *, answer_timeout_s: float = 60.0, **kwargs: Any) -> Call:
@@ -146,16 +149,24 @@ class CallControl:
         return call
 
     async def _send_candidates(self, call: Call, candidates: list[str]) -> None:
+        """`telnyx_rtc.candidate` per candidate, then `telnyx_rtc.endOfCandidates`, pipelined like the SDK's
+        (each request is sent without waiting for the previous one's result; every result is awaited)."""
         sessid = self.session.sessid
         assert sessid is not None
-        for line in candidates:
-            await self.session.request(
-                messages.candidate(
-                    sessid=sessid, candidate_line=line, sdp_mid="0", sdp_mline_index=0, dialog=call.dialog
-                ),
-                call_id=call.id,
-            )
-        await self.session.request(messages.end_of_candidates(sessid=sessid, dialog=call.dialog), call_id=call.id)
+        requests = [
+            messages.candidate(sessid=sessid, candidate_line=line, sdp_mid="0", sdp_mline_index=0, dialog=call.dialog)
+            for line in candidates
+        ]
+        requests.append(messages.end_of_candidates(sessid=sessid, dialog=call.dialog))
+        pending: list[asyncio.Future[Any]] = []
+        for request in requests:
+            sent = asyncio.Event()
+            pending.append(asyncio.ensure_future(self.session.request(request, call_id=call.id, sent=sent)))
+            if not await _sent(sent, pending[-1]):
+                break
+        for outcome in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     # ================================================================ frames about a call
 
@@ -331,7 +342,7 @@ class CallControl:
                 ) from exc
             candidates: list[str] = []
             if self.config.trickle_ice:
-                sdp, candidates = split_candidates(sdp)
+                sdp, candidates = trickle_sdp(sdp)
             await session.wait_signaling(call.id)
             assert session.sessid is not None
             call.machine.to(CallState.ANSWERING, "answer sent")
@@ -511,3 +522,13 @@ class CallControl:
         """The session is over (close, punt, reconnect exhausted): every call ends without a bye."""
         for call in list(self.calls.values()):
             await self.finish(call, PURGE, EndedBy.PURGED)
+
+
+async def _sent(sent: asyncio.Event, request: asyncio.Future[Any]) -> bool:
+    """Wait until `request`'s frame is on the socket (True) or the request ended without sending (False)."""
+    waiter = asyncio.ensure_future(sent.wait())
+    try:
+        await asyncio.wait([waiter, request], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return sent.is_set()
