@@ -22,6 +22,7 @@ PRIVATE = {
     "_tx_srtp",
     "_setup_srtp",
     "_nominated",
+    "_query_consent_task",
     "_protocols",
     "_local_candidates",
     "_remote_candidates",
@@ -44,6 +45,7 @@ PATCHERS = {
     "rtcload/media/ice_diag.py",
     "rtcload/media/loopback.py",
     "rtcload/media/lean.py",
+    "rtcload/media/consent.py",  # replaces Connection.query_consent per instance
 }
 
 

@@ -166,7 +166,7 @@ def opus_bitrate_from(args: argparse.Namespace) -> int:
     """--opus-bitrate, else RTCLOAD_OPUS_BITRATE, else libwebrtc's default (ValueError names the flag)."""
     from rtcload.media.opus_settings import DEFAULT_BITRATE, parse_bitrate
 
-    raw = getattr(args, "opus_bitrate", None) or os.environ.get("RTCLOAD_OPUS_BITRATE") or DEFAULT_BITRATE
+    raw = getattr(args, "opus_bitrate", None) or env.given("RTCLOAD_OPUS_BITRATE") or DEFAULT_BITRATE
     return parse_bitrate(raw, "--opus-bitrate")
 
 

@@ -6,7 +6,8 @@ names are checked against the versions pinned in pyproject.toml, whose pin comme
 module that depends on them. Here:
 
 - `ice`: `RTCIceTransport._connection` (the aioice Connection), `Connection._local_candidates` /
-  `._remote_candidates` / `._nominated`, and the Connection behind a StunProtocol factory's closure;
+  `._remote_candidates` / `._nominated` / `._query_consent_task`, and the Connection behind a
+  StunProtocol factory's closure;
 - `dtls`: `RTCDtlsTransport._setup_srtp` (patched, stray.py), `._rx_srtp`, and the peer connection's
   `_RTCPeerConnection__certificates`;
 - `rtp`: `RTCRtpReceiver._handle_rtp_packet` (shadowed per instance), `RTCRtpTransceiver._codecs`,

@@ -33,6 +33,16 @@ def nominated_pair(connection: aioice.Connection) -> Any:
     return getattr(connection, "_nominated", {}).get(1)
 
 
+def nominated_pairs(connection: aioice.Connection) -> list[Any]:
+    """Every component's selected CandidatePair (`Connection._nominated`)."""
+    return list(connection._nominated.values())
+
+
+def forget_consent_task(connection: aioice.Connection) -> None:
+    """Let close() not cancel the consent task that is closing it (`Connection._query_consent_task`)."""
+    connection._query_consent_task = None
+
+
 def connection_of_protocol_factory(protocol_factory: Callable[[], Any]) -> aioice.Connection | None:
     """The Connection behind aioice's `lambda: StunProtocol(self)` (its closure cell)."""
     for cell in getattr(protocol_factory, "__closure__", None) or ():
