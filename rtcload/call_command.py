@@ -10,13 +10,14 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 from typing import Any
 
 from rtcload import call_audio
 from rtcload.media.ice_options import add_ice_arguments, ice_servers_from
 from rtcload.media_paths import DEFAULT_MEDIA_PATH
+from rtcload.options import env
+from rtcload.options.kinds import argparse_type, parse_duration
 from rtcload.protocol.redact import redact_text
 from rtcload.signaling import (
     ClientConfig,
@@ -35,7 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password", help="password (prefer env RTCLOAD_PASSWORD: command lines are visible)")
     parser.add_argument("--token", help="JWT for login_token (prefer env RTCLOAD_TOKEN)")
     parser.add_argument("--to", default="echo", help="destination (emulator: echo, tone, busy, a username, ...)")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds to stay in the call")
+    parser.add_argument(
+        "--duration",
+        type=argparse_type(parse_duration, "--duration"),
+        default=5.0,
+        help="time to stay in the call: 30s, 2m, 250ms (a bare number means seconds)",
+    )
     parser.add_argument(
         "--source", default="tone:440", help="audio to send: tone:HZ, dualtone:A,B, speech, silence, wav:F"
     )
@@ -69,10 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def credentials_from(args: argparse.Namespace) -> Credentials:
-    token = args.token or os.environ.get("RTCLOAD_TOKEN")
+    token = args.token or env.given("RTCLOAD_TOKEN")
     if token:
         return TokenCredentials(token)
-    password = args.password or os.environ.get("RTCLOAD_PASSWORD") or "rtcload-demo"
+    password = args.password or env.given("RTCLOAD_PASSWORD") or "rtcload-demo"
     return PasswordCredentials(args.login, password)
 
 

@@ -34,7 +34,7 @@ BOUNDED = {
 }
 BOUNDED["result"] |= {"scored", "failed", "queue_full", "over_budget", "unavailable"}
 CODE = re.compile(
-    r"^(-?\d{1,6}|timeout|other|no_rtp|call_failed|bye_failed|reconnect_exhausted|not_reattached|midcall_.*)$"
+    r"^(-?\d{1,6}|timeout|other|no_rtp|protocol_state|call_failed|bye_failed|reconnect_exhausted|not_reattached|midcall_.*)$"
 )
 
 

@@ -16,6 +16,7 @@ from rtcload.emulator.config import EmulatorConfig, Limits
 from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.options import env
 
 DEFAULT_SECRET_ENV = "RTCLOAD_JWT_SECRET"
 
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-ping", type=float, default=0.0, help="push telnyx_rtc.ping every N s (0 = off)")
     parser.add_argument(
         "--control-token",
-        default=os.environ.get("RTCLOAD_CONTROL_TOKEN"),
+        default=env.given("RTCLOAD_CONTROL_TOKEN"),
         help="enable runtime control (faults, drops, restart) with this token (env RTCLOAD_CONTROL_TOKEN)",
     )
     parser.add_argument("--max-calls", type=int, default=None, help="concurrent calls carried; more get 503/34")
@@ -125,7 +126,7 @@ def read_secret(path: str | None) -> str | None:
         if len(secret) < 16:
             raise ValueError(f"{path}: a JWT secret needs at least 16 characters")
         return secret
-    return os.environ.get(DEFAULT_SECRET_ENV) or None
+    return env.given(DEFAULT_SECRET_ENV)
 
 
 def write_generated_secret(secret: str) -> str:
@@ -165,7 +166,7 @@ def opus_bitrate_from(args: argparse.Namespace) -> int:
     """--opus-bitrate, else RTCLOAD_OPUS_BITRATE, else libwebrtc's default (ValueError names the flag)."""
     from rtcload.media.opus_settings import DEFAULT_BITRATE, parse_bitrate
 
-    raw = getattr(args, "opus_bitrate", None) or os.environ.get("RTCLOAD_OPUS_BITRATE") or DEFAULT_BITRATE
+    raw = getattr(args, "opus_bitrate", None) or env.given("RTCLOAD_OPUS_BITRATE") or DEFAULT_BITRATE
     return parse_bitrate(raw, "--opus-bitrate")
 
 

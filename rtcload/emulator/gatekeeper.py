@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from rtcload.emulator.auth import AuthError, Identity, check_token
+from rtcload.emulator.auth import AuthError, Identity, LoginRefusal, check_token
 from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.connection import Connection
 from rtcload.emulator.faults import Faults
@@ -23,7 +23,7 @@ from rtcload.protocol.jsonrpc import Request
 from rtcload.protocol.methods import Method
 
 log = logging.getLogger("rtcload.emulator")
-FAULT_REJECTION = "rejected by fault injection"  # the platform's own fault: never counted against the socket
+FAULT_REJECTION = LoginRefusal.FAULT_INJECTION  # the platform's own fault: never counted against the socket
 TOO_MANY_WAITING = (1013, "too many sockets not logged in; try again later")  # RFC 6455 1013: Try Again Later
 
 
@@ -74,20 +74,20 @@ class Gatekeeper:
             raise AuthError(FAULT_REJECTION)
         if request.method == Method.ANONYMOUS_LOGIN:
             if not self.config.allow_anonymous:
-                raise AuthError("anonymous login disabled")
+                raise AuthError(LoginRefusal.ANONYMOUS_DISABLED)
             target = params.get("target_id")
             if not isinstance(target, str) or not target:
-                raise AuthError("anonymous_login without target_id")
+                raise AuthError(LoginRefusal.ANONYMOUS_WITHOUT_TARGET)
             return Identity(f"anonymous-{uuid.uuid4().hex[:12]}", "", "anonymous")
         if params.get("login_token") is not None:
             identity = check_token(params["login_token"], self.config.secret, self.config.users)
         else:
             login = params.get("login")
             if isinstance(login, str) and self._too_long(login):
-                raise AuthError("login too long")
+                raise AuthError(LoginRefusal.LOGIN_TOO_LONG)
             identity = self.config.users.check_password(login, params.get("passwd"))
         if self._too_long(identity.username):
-            raise AuthError("login too long")
+            raise AuthError(LoginRefusal.LOGIN_TOO_LONG)
         return identity
 
     def _too_long(self, username: str) -> bool:

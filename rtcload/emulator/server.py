@@ -25,7 +25,7 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 
 from rtcload.emulator import control
-from rtcload.emulator.auth import AuthError, Identity, mint_token
+from rtcload.emulator.auth import AuthError, Identity, LoginRefusal, mint_token
 from rtcload.emulator.bounded import ByteBoundedLog, ReportStore
 from rtcload.emulator.calls import CallContext, CallHandler
 from rtcload.emulator.config import EmulatorConfig
@@ -444,13 +444,13 @@ class Emulator:
             identity = self.gatekeeper.authenticate(request)
         except AuthError as exc:
             self.counters["logins_failed"] += 1
-            self.counters[f"logins_failed_{exc.reason.replace(' ', '_')}"] += 1
+            self.counters[f"logins_failed_{exc.refusal.value}"] += 1  # a LoginRefusal: bounded, never message text
             log.info("login refused on conn #%d: %s", conn.id, exc.reason)
             reason = exc.reason
             await self.gatekeeper.refuse(
                 conn,
                 lambda: self._error(conn, RpcErrorCode.AUTHENTICATION_FAILURE, request, data={"reason": reason}),
-                counts=reason != FAULT_REJECTION,  # the platform's fault, not a guess
+                counts=exc.refusal is not FAULT_REJECTION,  # the platform's fault, not a guess
             )
             return
         current = conn.session
@@ -503,7 +503,7 @@ class Emulator:
                     return session, [leg for leg in session.live_legs() if leg.answered]
         if len(self.sessions) >= self.config.limits.max_sessions:
             self.counters["refused_sessions"] += 1
-            raise AuthError("session limit reached")
+            raise AuthError(LoginRefusal.SESSION_LIMIT)
         if conn.session is not None:
             self._detach(conn.session)
         session = Session(str(uuid.uuid4()), identity, f"vsdk-{uuid.uuid4()}", conn=conn)

@@ -228,6 +228,9 @@ class VirtualEndpoint:
             )
         elif event.kind is EventKind.SESSION_NOT_REATTACHED:
             self._pending.append(Sample("reattach", None, "call not reattached", code="not_reattached"))
+        elif event.kind is EventKind.FRAME_IN_WRONG_STATE:  # method and state are bounded words: no free text
+            text = f"{event.detail.get('method')} in state {event.detail.get('state')}"
+            self._pending.append(Sample("errors", None, text, code="protocol_state"))
 
     def _record_answered(self, call: Call) -> None:
         """An answered call's record; a scored call's waits for its audio score (audio_calls.py)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import signal
 import socket
@@ -36,7 +35,10 @@ from rtcload.loadgen.summary import render_summary
 from rtcload.media.ice import parse_ice_servers
 from rtcload.media.ice_options import ENV_SERVERS, add_ice_arguments, ice_servers_text
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.options import env as process_env
+from rtcload.options.kinds import parse_bool
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, build_summary, read_records, read_samples
+from rtcload.results.outcome import Outcome
 from rtcload.results.schema import EXIT_OK, EXIT_RUN_BROKEN, EXIT_SLO_FAILED, EXIT_USAGE, write_summary
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -192,7 +194,7 @@ def start_emulator(
 ) -> Emulator:
     """The embedded emulator in a child process; its control token reaches Locust via the environment
     (never a command line), so the soak scenario can drive faults against it."""
-    os.environ.setdefault("RTCLOAD_CONTROL_TOKEN", secrets.token_urlsafe(24))
+    process_env.set_default("RTCLOAD_CONTROL_TOKEN", secrets.token_urlsafe(24))
     log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the emulator process
     cmd = [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", media, *(extra or [])]
     start = group.popen if group is not None else subprocess.Popen
@@ -276,7 +278,7 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
             defaults.update(SOAK_DEMO_DEFAULTS)
         for flag, value in defaults.items():
             env = "RTCLOAD_" + flag.removeprefix("--rtc-").replace("-", "_").upper()
-            if flag not in passthrough and env not in os.environ:
+            if flag not in passthrough and not process_env.is_set(env):
                 cmd += [flag, value]
     return cmd + passthrough
 
@@ -289,7 +291,11 @@ def free_tcp_port() -> int:
 
 def locust_env(args: argparse.Namespace) -> dict[str, str]:
     """Locust's environment: ours plus secrets given as options (ICE credentials), never on argv."""
-    env = dict(os.environ)
+    env = process_env.snapshot()
+    for _flag, name, _default, _help, kind in LOAD_OPTIONS:
+        value = env.get(name, "")
+        if kind == "bool" and value.strip():  # one boolean vocabulary: Locust's env parser knows no `y`/`n`
+            env[name] = "true" if parse_bool(value, name) else "false"
     _argv, secret = load_option_args(args)
     env.update(secret)
     servers = ice_servers_text(args)
@@ -461,7 +467,7 @@ def run(args: argparse.Namespace) -> int:
 
 def judge(
     args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, signum: int | None
-) -> tuple[list[SLOResult], str, str]:
+) -> tuple[list[SLOResult], Outcome, str]:
     """Default gates + SLOs; the run's outcome (passed, slo_failed, run_broken, interrupted) and why, in one line."""
     summary = outcome.summary
     assert summary is not None
@@ -471,18 +477,18 @@ def judge(
     if signum is not None:
         import signal
 
-        return verdicts, "interrupted", f"stopped by {signal.Signals(signum).name}; results cover what ran"
+        return verdicts, Outcome.INTERRUPTED, f"stopped by {signal.Signals(signum).name}; results cover what ran"
     if outcome.code not in (0, 1):  # Locust exits 1 when any request failed: those failures are in the ledger
-        return verdicts, "run_broken", f"Locust exited {outcome.code}; see {args.results}/locust.log"
+        return verdicts, Outcome.RUN_BROKEN, f"Locust exited {outcome.code}; see {args.results}/locust.log"
     if broken:
-        return verdicts, "run_broken", "; ".join(f"{v.name}: {v.message}" for v in broken)
+        return verdicts, Outcome.RUN_BROKEN, "; ".join(f"{v.name}: {v.message}" for v in broken)
     if failed:
         return (
             verdicts,
-            "slo_failed",
+            Outcome.SLO_FAILED,
             f"{len(failed)} SLO(s) failed: " + "; ".join(f"{v.name}: {v.message}" for v in failed),
         )
-    return verdicts, "passed", f"{len(verdicts)} gates held"
+    return verdicts, Outcome.PASSED, f"{len(verdicts)} gates held"
 
 
 def finish(
@@ -496,8 +502,8 @@ def finish(
     verdicts, verdict, reason = judge(args, outcome, gates, signum)
     summary["gates"] = [v.to_json() for v in verdicts if v.kind == "gate"]
     summary["slo"] = [v.to_json() for v in verdicts if v.kind == "slo"]
-    summary["outcome"] = {"verdict": verdict, "reason": reason}
-    summary["passed"] = verdict == "passed"
+    summary["outcome"] = {"verdict": verdict.value, "reason": reason}
+    summary["passed"] = verdict.passed
     write_summary(summary, results / "summary.json")
     print(render_summary(summary))
     if summary.get("load_model"):
@@ -529,8 +535,8 @@ def finish(
     print("\n" + render_results([v for v in verdicts if v.kind == "gate"], "Default gates"))
     if gates.slos:
         print("\n" + render_results([v for v in verdicts if v.kind == "slo"]))
-    if verdict == "passed":
+    if verdict.passed:
         return EXIT_OK
-    label = {"run_broken": "RUN BROKEN", "slo_failed": "SLO FAILED", "interrupted": "INTERRUPTED"}[verdict]
+    label = verdict.value.replace("_", " ").upper()
     print(f"rtcload run: {label}: {reason}", file=sys.stderr)
-    return {"run_broken": EXIT_RUN_BROKEN, "slo_failed": EXIT_SLO_FAILED}.get(verdict, EXIT_RUN_BROKEN)
+    return EXIT_SLO_FAILED if verdict is Outcome.SLO_FAILED else EXIT_RUN_BROKEN

@@ -7,7 +7,6 @@ variable, so the same scenario runs from a laptop, CI or a Kubernetes worker unc
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,8 @@ from rtcload.media.ice import IceServerSpec, parse_ice_servers
 from rtcload.media.opus_settings import DEFAULT_BITRATE, parse_bitrate
 from rtcload.media.sdp_profile import DEFAULT_CLIENT_PROFILE, check_profile
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
+from rtcload.options import env as process_env
+from rtcload.options.kinds import parse_bool
 from rtcload.protocol.backoff import BackoffPolicy
 
 DEFAULT_DESTINATIONS = "echo"
@@ -298,8 +299,14 @@ def _get(options: Any, flag: str, env: str, default: Any) -> Any:
     attr = flag.removeprefix("--").replace("-", "_")
     value = getattr(options, attr, None) if options is not None else None
     if value is None or value == "":
-        value = os.environ.get(env, default)
+        value = process_env.text(env, default)
     return value
+
+
+def _flag_bool(flag: str, value: Any) -> bool:
+    """A boolean option given as a flag (a bool) or as text from its RTCLOAD_* variable (kinds.parse_bool)."""
+    env = next((e for f, e, *_rest in _OPTIONS if f == flag), "")
+    return parse_bool(value, f"{flag} (env {env})" if env else flag)
 
 
 @dataclass(frozen=True)
@@ -328,7 +335,7 @@ def metrics_settings_from_options(options: argparse.Namespace | Any) -> MetricsS
     return MetricsSettings(
         port=port,
         host=str(raw["--rtc-metrics-host"]),
-        fixed_port=fixed if isinstance(fixed, bool) else str(fixed).lower() in ("1", "true", "yes", "on"),
+        fixed_port=_flag_bool("--rtc-metrics-fixed-port", fixed),
         pushgateway=str(raw["--rtc-pushgateway"]) or None,
         saturation_lag_s=float(raw["--rtc-saturation-lag"]),
         saturation_cpu=float(raw["--rtc-saturation-cpu"]),
@@ -374,8 +381,7 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
     raw = {flag: _get(options, flag, env, default) for flag, env, default, _h, _k in _OPTIONS}
 
     def flag_bool(flag: str) -> bool:
-        value = raw[flag]
-        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        return _flag_bool(flag, raw[flag])
 
     stats_interval = float(raw["--rtc-stats-interval"])
     if stats_interval < 1.0:
@@ -413,7 +419,7 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         hold_share=float(raw["--rtc-hold-share"]),
         dtmf_share=float(raw["--rtc-dtmf-share"]),
         backoff=_backoff(str(raw["--rtc-backoff"])),
-        call_reports=str(raw["--rtc-call-reports"]).lower() in ("on", "1", "true", "yes"),
+        call_reports=flag_bool("--rtc-call-reports"),
         call_report_sample=float(raw["--rtc-call-report-sample"]),
         relay_share=float(raw["--rtc-relay-share"]),
         media_path=_media_path(str(raw["--rtc-media-path"]), flag_bool("--rtc-lean")),

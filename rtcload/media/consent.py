@@ -22,6 +22,8 @@ from typing import Any
 from aioice import stun
 from aioice.ice import CONSENT_FAILURES
 
+from rtcload.media.aiortc_private.ice import forget_consent_task, nominated_pairs
+
 log = logging.getLogger("rtcload.media")
 
 CHROME_CONSENT_INTERVAL_S = 2.5
@@ -36,7 +38,7 @@ def set_consent_interval(connection: Any, interval_s: float) -> None:
         failures = 0
         while True:
             await asyncio.sleep(interval_s * (0.8 + 0.4 * random.random()))
-            for pair in list(connection._nominated.values()):
+            for pair in nominated_pairs(connection):
                 request = connection.build_request(pair, nominate=False)
                 try:
                     await pair.protocol.request(
@@ -50,7 +52,7 @@ def set_consent_interval(connection: Any, interval_s: float) -> None:
                     failures += 1
                 if failures >= CONSENT_FAILURES:
                     log.info("ICE consent to send expired")
-                    connection._query_consent_task = None
+                    forget_consent_task(connection)
                     await connection.close()
                     return
 

@@ -29,6 +29,7 @@ import numpy as np
 from aiortc import RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
+from rtcload.media.aiortc_private.rtp import rtp_handler, set_rtp_handler
 from rtcload.media.analysis import DBFS_FLOOR, DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
 from rtcload.media.encoded import PacketEchoTrack, PreEncodedTrack
 from rtcload.media.endpoint import MediaEndpoint
@@ -194,13 +195,13 @@ def disable_decoder(receiver: RTCRtpReceiver) -> None:
 
 def hook_payloads(receiver: RTCRtpReceiver, analyzer: PayloadAnalyzer) -> None:
     """Feed every received RTP payload to `analyzer` (outermost wrapper over the session's RTP hook)."""
-    inner = receiver._handle_rtp_packet
+    inner = rtp_handler(receiver)
 
     async def observe(packet: Any, arrival_time_ms: int) -> None:
         analyzer.add_payload(packet.payload)
         await inner(packet, arrival_time_ms)
 
-    receiver._handle_rtp_packet = observe  # type: ignore[method-assign]
+    set_rtp_handler(receiver, observe)
 
 
 def decode_this_call(index: int, every: int) -> bool:

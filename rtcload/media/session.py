@@ -19,6 +19,8 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from rtcload.media import stray
+from rtcload.media.aiortc_private.ice import connection_of
+from rtcload.media.aiortc_private.rtp import rtp_handler, set_rtp_handler
 from rtcload.media.analysis import AnalyzerSummary, ReceiveAnalyzer
 from rtcload.media.certificate import new_peer_connection
 from rtcload.media.codec_prefs import check_codec, follow_answer, prefer_codec
@@ -76,7 +78,7 @@ def _hook_rtp(
     aiortc has no public per-packet event; the DTLS transport calls `receiver._handle_rtp_packet`,
     so an instance attribute shadows the method.
     """
-    original = receiver._handle_rtp_packet
+    original = rtp_handler(receiver)
     state = {"first": True}
 
     async def observe(packet: Any, arrival_time_ms: int) -> None:
@@ -87,7 +89,7 @@ def _hook_rtp(
         tracker.on_packet(packet.sequence_number)
         await original(packet, arrival_time_ms)
 
-    receiver._handle_rtp_packet = observe
+    set_rtp_handler(receiver, observe)
 
 
 _LIVE_SESSIONS: weakref.WeakSet[AudioSession] = weakref.WeakSet()
@@ -291,7 +293,7 @@ class AudioSession:
     def _ice_connection(self) -> Any:
         """The call's aioice Connection (its sockets are the media ports), or None before negotiation."""
         try:
-            return self.transceiver.sender.transport.transport._connection  # type: ignore[union-attr]
+            return connection_of(self.transceiver.sender.transport)  # type: ignore[union-attr]
         except AttributeError:
             return None
 

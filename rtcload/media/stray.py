@@ -33,14 +33,14 @@ from typing import Any
 import aioice.ice
 import pylibsrtp
 from aioice import stun
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+from rtcload.media.aiortc_private import dtls, ice
 
 # Every kind of rejected datagram, here and in the engine: a bounded label set (Prometheus `kind`).
 KINDS = ("empty", "oversized", "unauthenticated", "replayed", "malformed", "stun", "dtls", "unknown")
 
 _ORIGINAL = aioice.ice.StunProtocol.datagram_received
 _ORIGINAL_RESPOND_ERROR = aioice.ice.Connection.respond_error
-_ORIGINAL_SETUP_SRTP = RTCDtlsTransport._setup_srtp
 empty_datagrams_dropped = 0  # this process, every path that reached aioice
 _per_connection: weakref.WeakKeyDictionary[Any, Counter[str]] = weakref.WeakKeyDictionary()
 MAX_SRTP_DATAGRAM = 1500  # pylibsrtp's unprotect buffer (Session._cdata): longer packets raise ValueError
@@ -147,10 +147,10 @@ class CountingSession:
 
 
 def _setup_srtp(self: Any) -> None:
-    _ORIGINAL_SETUP_SRTP(self)
-    connection = getattr(getattr(self, "transport", None), "_connection", None)
-    if self._rx_srtp is not None and not isinstance(self._rx_srtp, CountingSession):
-        self._rx_srtp = CountingSession(self._rx_srtp, connection)
+    dtls.ORIGINAL_SETUP_SRTP(self)
+    received = dtls.receive_srtp(self)
+    if received is not None and not isinstance(received, CountingSession):
+        dtls.set_receive_srtp(self, CountingSession(received, ice.connection_or_none(self)))
 
 
 def install_stray_datagram_guard() -> None:
@@ -158,7 +158,7 @@ def install_stray_datagram_guard() -> None:
     SRTP sessions count what fails to unprotect."""
     aioice.ice.StunProtocol.datagram_received = _datagram_received  # type: ignore[method-assign]
     aioice.ice.Connection.respond_error = _respond_error  # type: ignore[method-assign]
-    RTCDtlsTransport._setup_srtp = _setup_srtp  # type: ignore[method-assign]
+    dtls.replace_setup_srtp(_setup_srtp)
 
 
 def counts_for(connection: Any) -> dict[str, int]:

@@ -20,7 +20,9 @@ from rtcload.metrics.catalog import Kind, emulator_measurements, measurement
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 MAX_VALUES_PER_LABEL = 50  # a guard: prefixed counters come from code literals, but never explode
 
-# counter key prefix -> (catalog key, label); the rest of the key is the label value
+# counter key prefix -> (catalog key, label); the rest of the key is the label value. Every rest is a
+# value of a closed set in the emulator's code, never message or exception text: LoginRefusal
+# (emulator/auth.py), RouteKind, cause_label(), JSON-RPC codes, limit names, stray-datagram kinds.
 PREFIXED: tuple[tuple[str, str], ...] = (
     ("logins_failed_", "emulator_logins"),
     ("calls_route_", "emulator_calls"),

@@ -19,7 +19,7 @@ KNOWN_LABEL_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
     "calls": {"result": ("answered", "failed")},
     "reconnects": {"result": ("ok", "exhausted")},
     "reattach": {"result": ("reattached", "lost")},
-    "errors": {"code": ("timeout", "no_rtp")},
+    "errors": {"code": ("timeout", "no_rtp", "protocol_state")},
     "rtt": {"direction": ("receive",)},
     "jitter": {"direction": ("receive",)},
     "packet_loss": {"direction": ("receive",)},

@@ -191,9 +191,9 @@ class Call:
                 reason=redact_text(self.error)[:300] if self.error else None,
             )
         if not ok:
-            state = self.state.value if hasattr(self.state, "value") else self.state
             raise TimeoutError(
-                f"[{self.client.label}][call {self.id}] not answered within {timeout:g} s (call state {state})"
+                f"[{self.client.label}][call {self.id}] not answered within {timeout:g} s "
+                f"(call state {self.state.value})"
             )
 
     async def wait_ended(self, timeout: float) -> bool:

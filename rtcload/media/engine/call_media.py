@@ -21,6 +21,7 @@ from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
 from rtcload.media import stray
+from rtcload.media.aiortc_private.rtp import negotiated_codecs, sender_ssrc
 from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
 from rtcload.media.capture import PcmCapture
 from rtcload.media.consent import CHROME_CONSENT_INTERVAL_S, set_consent_interval
@@ -184,7 +185,7 @@ class _EngineSession:
         transceiver = self.transceiver
         assert transceiver is not None
         dtls = transceiver.sender.transport
-        codec_parameters = transceiver._codecs[0]
+        codec_parameters = negotiated_codecs(transceiver)[0]
         name = codec_parameters.mimeType.split("/", 1)[-1].lower()
         if name not in ENGINE_CODECS:
             raise ValueError(f"the media engine carries {ENGINE_CODECS}, not {name!r}")
@@ -197,11 +198,11 @@ class _EngineSession:
             tx,
             rx,
             Codec(name, codec_parameters.payloadType, codec_parameters.clockRate),
-            ssrc=transceiver.sender._ssrc,
+            ssrc=sender_ssrc(transceiver.sender),
             cname=cname or str(uuid.uuid4()),
         )
         stream.dtmf_payload_type = next(
-            (c.payloadType for c in transceiver._codecs if c.mimeType.lower() == TELEPHONE_EVENT
+            (c.payloadType for c in negotiated_codecs(transceiver) if c.mimeType.lower() == TELEPHONE_EVENT
              and c.clockRate == codec_parameters.clockRate),
             None,
         )  # fmt: skip
