@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from rtcload.options import env
+
 log = logging.getLogger("rtcload.media")
 
 SAMPLE_RATE = 48_000
@@ -70,7 +72,7 @@ def _os(name: str) -> Any:
 
 
 def _spawn_and_wait(argv: list[str]) -> int:
-    pid = _os("posix_spawnp")(argv[0], argv, dict(os.environ))
+    pid = _os("posix_spawnp")(argv[0], argv, env.for_child())
     _, status = _os("waitpid")(pid, 0)
     return os.waitstatus_to_exitcode(status)
 

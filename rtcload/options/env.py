@@ -25,6 +25,11 @@ def given(name: str) -> str | None:
     return value if value is not None and value.strip() else None
 
 
+def for_child() -> dict[str, str]:
+    """A copy of the whole environment, to hand to a child process (not to read a variable from)."""
+    return dict(os.environ)
+
+
 def is_set(name: str) -> bool:
     return name in os.environ
 
