@@ -24,7 +24,7 @@ from typing import Any
 from rtcload.gates.defaults import DEFAULT_GATES, evaluate_gates
 from rtcload.gates.junit import write_junit
 from rtcload.gates.slo import SLO, SLOResult, SLOSet, evaluate, load_slo_file, parse_duration, parse_slo, render_results
-from rtcload.loadgen import open_options
+from rtcload.loadgen import open_options, run_config
 from rtcload.loadgen.lifecycle import Interrupted, ProcessGroup, stop_process
 from rtcload.loadgen.load_model import load_model_summary, read_scheduler_parts, render_load_model
 from rtcload.loadgen.procwatch import GeneratorLoad, run_watched
@@ -76,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web", action="store_true", help="show Locust's web UI instead of running headless")
     parser.add_argument("--web-host", default="127.0.0.1", help="--web: address the UI binds (default loopback)")
     parser.add_argument("--results", default="rtcload-results", help="directory for CSV, logs and summary.json")
+    run_config.add_config_arguments(parser)
     emu = parser.add_argument_group("embedded emulator (no --target)")
     emu.add_argument("--impair-up", help="impair media client->platform (profile or spec)")
     emu.add_argument("--impair-down", help="impair media platform->client (profile or spec)")
@@ -349,6 +350,8 @@ def run_locust(
         return LocustRun(code, None, load, csv_prefix, wall_s)
     summary.update({"scenario": args.scenario, "target": target, "users": args.users, "duration": args.duration})
     summary.update({"wall_s": wall_s, "warmup_s": warmup_s, "generator": load.to_json()})
+    if getattr(args, "_effective", None) is not None:
+        summary["options"] = run_config.recorded(args, args._effective)
     stats = read_locust_stats(results / "locust.json")
     summary["locust"] = stats
     return LocustRun(code, summary, load, csv_prefix, wall_s, stats)
@@ -410,13 +413,19 @@ def run(args: argparse.Namespace) -> int:
     results = Path(args.results)
     emulator: Emulator | None = None
     try:
+        args._effective = run_config.apply(
+            args, add_arguments, DEMO_DEFAULTS
+        )  # the run file, under flags and the environment
         open_options.prepare(args)
         scenario_file(args.scenario)
         gates = gate_set(args)
         locust_env(args)  # validates --ice-server before anything starts
-    except (ValueError, OSError) as exc:  # SLOError is a ValueError: a usage error
+    except (ValueError, OSError) as exc:  # SLOError and RunFileError are ValueErrors: a usage error
         print(f"rtcload run: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if getattr(args, "print_config", False):
+        print(run_config.render(args, args._effective))
+        return EXIT_OK
     if wants_locust_help(args):
         return subprocess.call([sys.executable, "-m", "locust", "-f", f"{scenario_file(args.scenario)}", "--help"])
     results.mkdir(parents=True, exist_ok=True)
