@@ -8,7 +8,8 @@ setups, which allocate a few hundred objects each, trigger one whenever the heap
 modules, classes and functions loaded at startup live as long as the process, so `gc.freeze()` moves them
 to the permanent generation once, before the first peer connection: later collections walk only what the
 calls themselves allocate (~400 objects per call side). Nothing a call allocates is frozen: an ended call's
-objects are reference cycles (aiortc's), which only a collection frees. `RTCLOAD_GC_FREEZE=0` turns it off.
+objects are freed by reference counting once teardown.py has cut their cycles, so collections find little.
+`RTCLOAD_GC_FREEZE=0` turns it off.
 """
 
 from __future__ import annotations
