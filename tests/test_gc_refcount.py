@@ -98,3 +98,43 @@ async def test_ended_calls_are_freed_without_the_garbage_collector():
         await endpoint.unregister()
     assert alive == [], f"still alive after teardown without a collection: {alive}"
     assert garbage <= MAX_GARBAGE_PER_CALL * CALLS, f"a collection found {garbage} objects after {CALLS} calls"
+
+
+class UdpSender:
+    """aioice's TransactionSender over a real loopback UDP socket (toward a port where nobody answers)."""
+
+    def __init__(self, transport: asyncio.DatagramTransport) -> None:
+        self.transport = transport
+
+    def send_stun(self, message: Any, addr: tuple[str, int]) -> None:
+        self.transport.sendto(bytes(message), addr)
+
+
+async def test_a_timed_out_stun_check_is_freed_without_the_garbage_collector():
+    """aioice keeps a timed-out transaction in a cycle through its TransactionTimeout's traceback: consent
+    checks of ending calls and losing candidate pairs left hundreds per minute under churn (teardown.py)."""
+    from aioice import stun
+
+    loop = asyncio.get_running_loop()
+    silent, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    sender, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+    gc.collect()
+    gc.disable()
+    try:
+        transaction = stun.Transaction(request, silent.get_extra_info("sockname"), UdpSender(sender), retransmissions=0)
+        ref = weakref.ref(transaction)
+        try:
+            await transaction.run()
+        except stun.TransactionTimeout:
+            pass
+        else:
+            raise AssertionError("nobody answers: the check must time out")
+        del transaction
+        await asyncio.sleep(0)  # the loop's handle that resumed this step holds the future until the next one
+        alive = ref() is not None
+    finally:
+        gc.enable()
+        silent.close()
+        sender.close()
+    assert not alive, "the timed-out transaction is only freed by a garbage collection"

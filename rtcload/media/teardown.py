@@ -164,6 +164,36 @@ def release_session(session: Any) -> None:
     release_peer_connection(session.pc)
 
 
+def _clear_transaction_after_run(run: Any) -> Any:
+    """aioice's STUN Transaction.run, then the transaction forgets its future and timer.
+
+    A transaction that times out (consent checks of an ending call, checks of candidate pairs that lose)
+    leaves transaction -> future -> TransactionTimeout -> traceback -> run()'s frame -> transaction: a
+    cycle per timed-out check, hundreds under churn. Once run() is over aioice never reads either again
+    (the protocol forgets the transaction in the same step), so dropping them cuts the cycle."""
+
+    async def run_then_forget(self: Any) -> Any:
+        try:
+            return await run(self)
+        finally:
+            self._Transaction__future = None
+            self._Transaction__timeout_handle = None
+
+    run_then_forget.__wrapped__ = run  # type: ignore[attr-defined]
+    return run_then_forget
+
+
+def patch_aioice_transactions() -> None:
+    """Install `_clear_transaction_after_run` once per process."""
+    from aioice import stun
+
+    if not hasattr(stun.Transaction.run, "__wrapped__"):
+        stun.Transaction.run = _clear_transaction_after_run(stun.Transaction.run)  # type: ignore[method-assign]
+
+
+patch_aioice_transactions()
+
+
 def _codec_or_none(session: Any) -> str | None:
     with contextlib.suppress(Exception):
         return session.codec
