@@ -1,5 +1,5 @@
-"""On/off environment switches of the media layer (RTCLOAD_ENGINE_NATIVE, RTCLOAD_GC_FREEZE): one spelling
-of "off" for all of them, so `=0`, `=off`, `=false` and `=no` mean the same wherever a switch is read."""
+"""On/off environment switches of the media layer (RTCLOAD_ENGINE_NATIVE, RTCLOAD_GC_FREEZE, RTCLOAD_GC_QUIET):
+one spelling of "off" for all of them, so `=0`, `=off`, `=false` and `=no` mean the same wherever a switch is read."""
 
 from __future__ import annotations
 
