@@ -35,6 +35,9 @@ def test_a_real_collection_is_counted_with_its_pause_and_what_it_collected():
     assert 0 < figures["gen2_max_pause_ms"] <= figures["max_pause_ms"]
     buckets, total = pauses.histogram(2)
     assert buckets[-1] == ("+Inf", float(pauses.count[2])) and total > 0
+    pauses.start_media()  # the first call: what came before is kept apart
+    assert pauses.to_json()["before_first_call"]["max_pause_ms"] == figures["max_pause_ms"]
+    assert pauses.to_json()["collections"] == {"0": 0, "1": 0, "2": 0}
     merged = merge_gc([figures, {**figures, "max_pause_ms": 999.0}])
     assert merged is not None and merged["collections"]["2"] == 2 * figures["collections"]["2"]
     assert merged["max_pause_ms"] == 999.0

@@ -503,8 +503,9 @@ def gc_text(gc: dict[str, Any] | None) -> str:
         return ""
     counts = gc.get("collections", {})
     largest, full = float(gc.get("max_pause_ms", 0.0)), float(gc.get("gen2_max_pause_ms", 0.0))
+    since = " since the first call" if "before_first_call_max_pause_ms" in gc else ""
     return (
-        f", largest GC pause {largest:.1f} ms (full collections: {counts.get('2', 0)} of "
+        f", largest GC pause{since} {largest:.1f} ms (full collections: {counts.get('2', 0)} of "
         f"{sum(int(n) for n in counts.values())}, longest {full:.1f} ms)"
     )
 

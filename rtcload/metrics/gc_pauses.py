@@ -37,9 +37,23 @@ class GcPauses:
     def __init__(self, install: bool = True) -> None:
         self.pauses: deque[tuple[int, float]] = deque(maxlen=RECENT)  # (generation, seconds), latest
         self._started = 0.0
+        self.startup: dict[str, float] | None = None  # before the process's first call (start_media)
         self.reset()
         if install:
             self.install()
+
+    def start_media(self) -> None:
+        """The process's first call starts: what was collected before (imports, the startup freeze's own
+        full collection) is kept apart, as `before_first_call`, and the figures start again from here."""
+        if self.startup is None:
+            self.startup = {
+                "collections": sum(self.count),
+                "max_pause_ms": round(self.max_ms(), 3),
+                "total_pause_ms": round(1000 * sum(self.total_s), 3),
+            }
+            buckets, sums = self.buckets, self.hist_sum_s
+            self.reset()
+            self.buckets, self.hist_sum_s = buckets, sums  # /metrics stays monotonic over the process's life
 
     def reset(self) -> None:
         """Start a new measurement window (benches: after warm-up)."""
@@ -49,6 +63,7 @@ class GcPauses:
         self.collected = [0, 0, 0]
         self.max_collected = [0, 0, 0]
         self.buckets = [[0] * (len(PAUSE_BUCKETS) + 1) for _ in GENERATIONS]  # per bucket, not cumulative
+        self.hist_sum_s = [0.0, 0.0, 0.0]
         self.pauses.clear()
 
     def install(self) -> None:
@@ -74,6 +89,7 @@ class GcPauses:
         self.collected[gen] += collected
         self.max_collected[gen] = max(self.max_collected[gen], collected)
         self.buckets[gen][bisect.bisect_left(PAUSE_BUCKETS, pause)] += 1
+        self.hist_sum_s[gen] += pause
         self.pauses.append((gen, pause))
 
     # ------------------------------------------------------------------ readings
@@ -105,6 +121,7 @@ class GcPauses:
             "max_pause_ms_by_generation": {str(g): round(1000 * self.max_s[g], 3) for g in GENERATIONS},
             "collected": {str(g): self.collected[g] for g in GENERATIONS},
             "gen2_max_collected": self.max_collected[2],
+            "before_first_call": self.startup,  # null when no call started (the figures above cover all)
         }
 
     def histogram(self, generation: int) -> tuple[list[tuple[str, float]], float]:
@@ -114,7 +131,7 @@ class GcPauses:
         for edge, n in zip((*PAUSE_BUCKETS, float("inf")), self.buckets[generation], strict=True):
             running += n
             out.append(("+Inf" if edge == float("inf") else repr(edge), float(running)))
-        return out, self.total_s[generation]
+        return out, self.hist_sum_s[generation]
 
 
 class GcPauseCollector(Collector):
@@ -145,6 +162,9 @@ def merge_gc(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
         "total_pause_ms": round(sum(float(p.get("total_pause_ms", 0.0)) for p in parts), 3),
         "gen2_max_collected": max(int(p.get("gen2_max_collected", 0)) for p in parts),
     }
+    startup = [p["before_first_call"] for p in parts if p.get("before_first_call")]
+    if startup:
+        out["before_first_call_max_pause_ms"] = max(float(s.get("max_pause_ms", 0.0)) for s in startup)
     return out
 
 
