@@ -27,6 +27,7 @@ BOUNDED = {
     "direction": {"receive"},
     "loop": {"asyncio", "gevent", "rtp_send"},
     "role": {"local", "master", "worker"},
+    "generation": {"0", "1", "2"},
     "cause": {*CAUSES_BY_NAME, "OTHER", "NONE"},
     # audio scores (issue 24): rtcload_audio_mos{method,codec}, rtcload_audio_scores_total{result}
     "method": {"visqol-speech", "plcmos", "silent", "other"},

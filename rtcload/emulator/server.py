@@ -37,6 +37,7 @@ from rtcload.emulator.http_front import HttpFront, websocket_factory
 from rtcload.emulator.session import Leg, LegState, Session
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.metrics.emulator_exporter import emulator_registry, exposition
+from rtcload.metrics.gc_pauses import process_gc_pauses
 from rtcload.protocol import messages
 from rtcload.protocol.codes import RECOVERY_ON_TIMER_EXPIRE, RpcErrorCode
 from rtcload.protocol.gateway import GatewayState
@@ -100,6 +101,7 @@ class Emulator:
         self._changed = asyncio.Event()
         self._tasks = TrackedTasks("emulator", log, on_error=lambda _exc: self.counters.update(["internal_errors"]))
         self._started_at = 0.0
+        process_gc_pauses()  # from now on this process's collections are measured (emulator.json "gc", /metrics)
         self.metrics_registry = emulator_registry(self.all_counters, self._metrics_state)
 
     # ---------------------------------------------------------------- lifecycle
@@ -199,6 +201,7 @@ class Emulator:
             "active_legs": sum(1 for leg in live if leg.answered),
             "held_legs": sum(1 for leg in live if leg.state is LegState.HELD),
             "counters": self.all_counters(),
+            "gc": process_gc_pauses().to_json(),  # this process's collection pauses (gc_pauses.py)
         }
 
     def all_counters(self) -> dict[str, int]:

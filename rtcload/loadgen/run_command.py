@@ -27,6 +27,7 @@ from rtcload.gates.slo import SLO, SLOResult, SLOSet, evaluate, load_slo_file, p
 from rtcload.loadgen import open_options, run_config
 from rtcload.loadgen.lifecycle import Interrupted, ProcessGroup, stop_process
 from rtcload.loadgen.load_model import load_model_summary, read_scheduler_parts, render_load_model
+from rtcload.loadgen.process_health import read_records as read_health_records
 from rtcload.loadgen.procwatch import GeneratorLoad, run_watched
 from rtcload.loadgen.records import merge_records
 from rtcload.loadgen.scenarios import SCENARIOS
@@ -35,6 +36,7 @@ from rtcload.loadgen.summary import render_summary
 from rtcload.media.ice import parse_ice_servers
 from rtcload.media.ice_options import ENV_SERVERS, add_ice_arguments, ice_servers_text
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.metrics.gc_pauses import merge_gc
 from rtcload.options import env as process_env
 from rtcload.options.kinds import parse_bool
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, build_summary, read_records, read_samples
@@ -390,23 +392,33 @@ def read_locust_stats(path: Path) -> dict[str, dict[str, int]]:
 
 
 def with_process_health(load: GeneratorLoad, ledger: Path) -> GeneratorLoad:
-    """Add the Locust processes' own verdicts: the worst send-clock lateness and loop lag of any process."""
-    verdicts = []
-    for part in sorted(ledger.glob(f"{HEALTH_PARTS}.*.json")):
-        try:
-            verdicts.append(json.loads(part.read_text()))
-        except (OSError, ValueError):
-            continue
-    if not verdicts:
+    """Add the Locust processes' own health records (process_health.py): each one as written, in
+    `per_process`; the worst send-clock lateness and loop lag of any of them; the busiest by CPU; their
+    collection pauses together. CPU is the larger of a process's own figure and the one sampled here."""
+    records = read_health_records(list(ledger.glob(f"{HEALTH_PARTS}.*.json")))
+    if not records:
         return load
+    for record in records:
+        record["cpu_watched_mean"] = load.cpu_by_pid.get(int(record.get("pid") or 0))
+    busiest = max(records, key=_record_cpu)
     return replace(
         load,
-        send_late_p99_s=max(float(v.get("send_late_p99_s", 0.0)) for v in verdicts),
-        loop_lag_p95_s=max(float(v.get("loop_lag_p95_s", 0.0)) for v in verdicts),
-        clock_saturated=any(bool(v.get("saturated")) for v in verdicts),
-        clock_saturated_whole_run=any(bool(v.get("saturated_whole_run")) for v in verdicts),
-        engine=",".join(sorted({str(v["engine"]) for v in verdicts if v.get("engine")})) or None,
+        cpu_mean=max(load.cpu_mean, _record_cpu(busiest)),
+        cpu_max=max(load.cpu_max, float(busiest.get("cpu_max") or 0.0)),
+        send_late_p99_s=max(float(v.get("send_late_p99_s", 0.0)) for v in records),
+        loop_lag_p95_s=max(float(v.get("loop_lag_p95_s", 0.0)) for v in records),
+        clock_saturated=any(bool(v.get("saturated")) for v in records),
+        clock_saturated_whole_run=any(bool(v.get("saturated_whole_run")) for v in records),
+        engine=",".join(sorted({str(v["engine"]) for v in records if v.get("engine")})) or None,
+        per_process=tuple(records),
+        busiest=str(busiest.get("process")),
+        gc=merge_gc([v.get("gc") or {} for v in records]),
     )
+
+
+def _record_cpu(record: dict[str, Any]) -> float:
+    """% of a core, mean over the run: the process's own figure or the watched one, whichever is larger."""
+    return max(float(record.get("cpu_mean") or 0.0), float(record.get("cpu_watched_mean") or 0.0))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -464,7 +476,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return group.exit_code or EXIT_RUN_BROKEN
         if snapshot:
-            outcome.summary["emulator"] = {"counters": snapshot.get("counters", {})}
+            outcome.summary["emulator"] = {"counters": snapshot.get("counters", {}), "gc": snapshot.get("gc")}
             (results / "emulator.json").write_text(json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
         try:
             code = finish(args, outcome, gates, results, group.signum)
@@ -500,6 +512,19 @@ def judge(
     return verdicts, Outcome.PASSED, f"{len(verdicts)} gates held"
 
 
+def gc_text(gc: dict[str, Any] | None) -> str:
+    """The largest garbage-collection pause, for the health line (it stops the media clock)."""
+    if not gc:
+        return ""
+    counts = gc.get("collections", {})
+    largest, full = float(gc.get("max_pause_ms", 0.0)), float(gc.get("gen2_max_pause_ms", 0.0))
+    since = " since the first call" if "before_first_call_max_pause_ms" in gc else ""
+    return (
+        f", largest GC pause{since} {largest:.1f} ms (full collections: {counts.get('2', 0)} of "
+        f"{sum(int(n) for n in counts.values())}, longest {full:.1f} ms)"
+    )
+
+
 def finish(
     args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, results: Path, signum: int | None = None
 ) -> int:
@@ -521,8 +546,11 @@ def finish(
     if load.send_late_p99_s is not None:
         print(
             f"\ngenerator health: media send clock late p99 {load.send_late_p99_s * 1000:.1f} ms, loop lag p95 "
-            f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process {load.cpu_mean:.0f} % CPU"
+            f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process "
+            + (f"{load.busiest} " if load.busiest and len(load.per_process) > 1 else "")
+            + f"{load.cpu_mean:.0f} % CPU"
             + (f", media engine {load.engine}" if load.engine else "")
+            + gc_text(load.gc)
             + ": "
             + (
                 "SATURATED"

@@ -21,6 +21,7 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from rtcload.loadgen import health as health_mod
+from rtcload.loadgen import process_health
 from rtcload.loadgen.audio_keep import AUDIO_DIR, AudioKeeper
 from rtcload.loadgen.bridge import Bridge
 from rtcload.loadgen.credentials import CredentialPool, PoolEntry, load_pool
@@ -60,6 +61,7 @@ class _Process:
     metrics: GeneratorMetrics | None = None
     health: health_mod.Health | None = None
     metrics_server: Any = None
+    health_final = False  # the quitting health record is written
 
 
 @events.init_command_line_parser.add_listener
@@ -121,6 +123,8 @@ def _start_metrics(environment: Environment, role: str, index: int) -> None:
         metrics.set_function("loop_lag", health.send_spread, loop="rtp_send")
     live.attach(environment, role, metrics.registry, health, _Process.process_tag)
     gevent.spawn(health_mod.cpu_sampler, health)
+    if role != "master":
+        gevent.spawn(_rewrite_health, environment)
     gevent.spawn(health_mod.gevent_lag_probe, health.gevent_lag)
     if _Process.bridge is not None:
         metrics.set_function("loop_lag", health.asyncio_lag.p99, loop="asyncio")
@@ -206,6 +210,8 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
     # On SIGTERM/SIGINT Locust fires `quitting` before it stops the users: stop them gracefully here,
     # while the bridge still runs, so calls in progress end with a bye and land in the ledger.
     runner = environment.runner
+    if isinstance(runner, MasterRunner):  # its workers stop their users and write the ledger first
+        process_health.wait_for_workers(runner, (environment.stop_timeout or 0.0) + process_health.WORKER_EXIT_GRACE_S)
     if runner is not None and not isinstance(runner, MasterRunner) and runner.state not in ("stopped", "ready"):
         try:
             runner.stop()
@@ -216,7 +222,7 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
         _Process.samples.close()
         _Process.samples = None
     _push_metrics(environment)
-    _write_health(environment)
+    _write_health(environment, final=True)
     if _Process.metrics_server is not None:
         _Process.metrics_server.stop(timeout=1)
         _Process.metrics_server = None
@@ -242,21 +248,31 @@ def _write_final_counters() -> None:
         log.warning("cannot write final counters to %s: %r", path, exc)
 
 
-def _write_health(environment: Environment) -> None:
-    """This process's whole-run health verdict for `rtcload run` (--rtc-health-file PATH -> PATH.<tag>.json)."""
+def _write_health(environment: Environment, final: bool = False) -> None:
+    """This process's whole-run health record for `rtcload run` (--rtc-health-file PATH -> PATH.<tag>.json):
+    process_health.py says what it holds and why workers rewrite it as they go."""
     options = metrics_settings_from_options(environment.parsed_options)
     if not options.health_file or _Process.health is None or _Process.bridge is None:
         return
-    import json
-
     from rtcload.media.engine.native import path_used
 
-    verdict = {"process": _Process.process_tag, **_Process.health.run_verdict(), "engine": path_used()}
-    try:
-        with open(f"{options.health_file}.{_Process.process_tag}.json", "w") as out:
-            json.dump(verdict, out)
-    except OSError as exc:
-        log.warning("cannot write the health file: %s", exc)
+    role = "worker" if isinstance(environment.runner, WorkerRunner) else "local"
+    record = process_health.health_record(_Process.health, _Process.process_tag, role, path_used(), final)
+    if _Process.health_final:
+        return  # the last record is written: nothing may overwrite it
+    _Process.health_final = final
+    process_health.write_record(f"{options.health_file}.{_Process.process_tag}.json", record)
+
+
+def _rewrite_health(environment: Environment) -> None:
+    """Greenlet: the health record every few seconds, so a process killed before it quits leaves one."""
+    import gevent
+
+    while True:
+        gevent.sleep(process_health.REWRITE_EVERY_S)
+        if _Process.health_final:
+            return
+        _write_health(environment)
 
 
 def _push_metrics(environment: Environment) -> None:

@@ -29,6 +29,7 @@ from rtcload.media.ice import rtc_configuration
 from rtcload.media.ice_diag import IceDiagnostics, IceReport
 from rtcload.media.sequence import LossRunTracker
 from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec, sample_stats
+from rtcload.media.teardown import release_session
 
 CLOSE_STATS_TIMEOUT_S = 1.0
 
@@ -277,7 +278,9 @@ class AudioSession:
         self.timings.first_frame = summary.first_frame_at
         self.timings.first_audio = summary.first_audio_at
         self.timings.closed = time.monotonic()
-        return self._report(codec, final, summary)
+        report = self._report(codec, final, summary)
+        release_session(self)  # freed by reference counting from here on, not by a full collection (teardown.py)
+        return report
 
     async def _final_stats(self) -> MediaStats | None:
         """The last statistics sample before the peer closes (None when there is none to take)."""

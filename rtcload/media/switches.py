@@ -1,4 +1,5 @@
-"""On/off environment switches of the media layer (RTCLOAD_ENGINE_NATIVE, RTCLOAD_GC_FREEZE).
+"""On/off environment switches of the media layer (RTCLOAD_ENGINE_NATIVE, RTCLOAD_GC_FREEZE,
+RTCLOAD_GC_QUIET).
 
 They are read with the one boolean vocabulary of rtcload (`rtcload.options.kinds.parse_bool`), so
 `=0/off/false/no/n` turns a switch off, `=1/on/true/yes/y` leaves it on, and anything else is an

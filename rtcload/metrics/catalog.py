@@ -31,6 +31,8 @@ JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
 LOSS_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Band edges of quality.md (poor < 3.6 <= fair < 4.0 <= good), the SDK warning (3.5) and finer steps near the top.
+# garbage-collection pauses: a young collection takes ~0.1-1 ms; 5 ms is what the media clock tolerates
+GC_PAUSE_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 MOS_BUCKETS = (1.5, 2.0, 2.5, 3.0, 3.1, 3.5, 3.6, 3.8, 4.0, 4.1, 4.2, 4.3, 4.4, 4.5)
 
 
@@ -362,6 +364,15 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.BOOLEAN,
         "1 when loop lag p99 or process CPU is above its threshold: the generator may be the bottleneck",
     ),
+    _M(
+        "gc_pause",
+        "rtcload_gc_pause_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "garbage-collection pauses of this process by generation (gc.callbacks): each one stops its media clock",
+        GC_PAUSE_BUCKETS,
+        labels=("generation",),
+    ),
     # ---------------------------------------------------------------- the emulator's own /metrics
     _M(
         "emulator_logins",
@@ -567,6 +578,16 @@ CATALOG: tuple[Measurement, ...] = (
         "stray datagrams dropped at the emulator's media ports, by kind (empty, oversized, unauthenticated, "
         "replayed, malformed, stun, dtls, unknown)",
         labels=("kind",),
+        emulator=True,
+    ),
+    _M(
+        "emulator_gc_pause",
+        "rtcload_emulator_gc_pause_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "garbage-collection pauses of the emulator process by generation (gc.callbacks): each stops its media",
+        GC_PAUSE_BUCKETS,
+        labels=("generation",),
         emulator=True,
     ),
     _M(

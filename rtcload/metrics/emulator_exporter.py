@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from rtcload.metrics.catalog import Kind, emulator_measurements, measurement
+from rtcload.metrics.gc_pauses import GcPauseCollector, process_gc_pauses
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 MAX_VALUES_PER_LABEL = 50  # a guard: prefixed counters come from code literals, but never explode
@@ -63,7 +64,7 @@ class EmulatorCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         counters = dict(self._counters())
         state = self._state()
-        families = {m.key: _family(m.key) for m in emulator_measurements()}
+        families = {m.key: _family(m.key) for m in emulator_measurements() if m.kind is not Kind.HISTOGRAM}
 
         logins = families["emulator_logins"]
         logins.add_metric(["ok"], counters.get("logins_ok", 0))
@@ -104,6 +105,7 @@ def emulator_registry(
     """A registry of its own per emulator, so several emulators in one process never collide."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EmulatorCollector(counters, state))
+    registry.register(GcPauseCollector("emulator_gc_pause", process_gc_pauses()))
     return registry
 
 

@@ -104,6 +104,8 @@ class RpcChannel:
             raise
         finally:
             self._pending.pop(request.id, None)
+            # an error raised from the future keeps this frame in its traceback: no cycle back to it
+            del future
 
     def expect(self, request_id: RequestId, method: str) -> None:
         """Register a request sent by other means (the health probe) so its result is recognised."""
