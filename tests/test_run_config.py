@@ -42,7 +42,7 @@ def config_lines(stdout: str) -> dict[str, tuple[str, str]]:
 def test_precedence_is_flag_then_environment_then_file_then_default(tmp_path):
     run_file = tmp_path / "run.toml"
     run_file.write_text(
-        'users = 3\nduration = "15s"\n\n[rtc]\ncodec = "pcma"\ncall-duration = "fixed:2"\n'
+        'users = 3\nduration = "15s"\n\n[rtc]\ncodec = "pcma"\nholding = "fixed:2"\n'
         '[gates]\nslo = ["call_success_ratio >= 0.9"]\n'
     )
     done = rtcload("run", "--config", str(run_file), "--users", "7", "--print-config", env={"RTCLOAD_CODEC": "pcmu"})
@@ -51,7 +51,7 @@ def test_precedence_is_flag_then_environment_then_file_then_default(tmp_path):
     assert shown["--users"] == ("7", "flag")  # the flag beats the file
     assert shown["--rtc-codec"] == ("pcmu", "env RTCLOAD_CODEC")  # the environment beats the file
     assert shown["--duration"] == ("15s", "file")
-    assert shown["--rtc-call-duration"] == ("fixed:2", "file")
+    assert shown["--rtc-holding"] == ("fixed:2", "file")
     assert shown["--slo"] == ('["call_success_ratio >= 0.9"]', "file")
     assert shown["--spawn-rate"] == ("5.0", "default")
     assert not (tmp_path / "rtcload-results").exists()  # --print-config runs nothing
@@ -83,9 +83,10 @@ def test_print_config_masks_every_secret(tmp_path):
         ("users = 4\nuserz = 3\n", ["run.toml:2:", "unknown key 'userz' at the top level", "did you mean 'users'?"]),
         ('\n\nusers = "ten"\n', ["run.toml:3:", "--users", "a correct example:", "users = 10"]),
         ('[gates]\nwarmup = "soon"\n', ["run.toml:2:", "is not a duration", '[gates]\n    warmup = "30s"']),
-        ('[rtc]\ncall-duraton = "fixed:3"\n', ["run.toml:2:", "did you mean 'call-duration'?"]),
+        ('[rtc]\nholdin = "fixed:3"\n', ["run.toml:2:", "did you mean 'holding'?"]),
+        ('[rtc]\ncall-duration = "fixed:3"\n', ["run.toml:2:", "--rtc-call-duration is now --rtc-holding"]),
         ('slo = ["mos p50 >= 4"]\n', ["run.toml:1:", "slo belongs in [gates]", "slo = ["]),
-        ('[rtc]\nlean = "yes"\n', ["run.toml:2:", "true or false", "lean = true"]),
+        ('[rtc]\ntrickle = "yes"\n', ["run.toml:2:", "true or false", "trickle = true"]),
         ('[open]\narrival = "weird"\n', ["run.toml:2:", "invalid choice", 'arrival = "poisson"']),
         ('[emulatr]\nimpair-up = "3g"\n', ["unknown table [emulatr]", "did you mean 'emulator'?"]),
         ("users = [\n", ["not valid TOML"]),
@@ -110,7 +111,7 @@ def test_the_examples_are_valid_run_files():
 # examples/ci.toml, spelled as flags
 CI_FLAGS = [
     "--scenario", "smoke", "--users", "4", "--spawn-rate", "4", "--duration", "15s",
-    "--rtc-call-duration", "uniform:3,5", "--rtc-think-time", "uniform:0.5,1.5", "--rtc-stats-interval", "1",
+    "--rtc-holding", "uniform:3,5", "--rtc-think-time", "uniform:0.5,1.5", "--rtc-stats-interval", "1",
     "--rtc-codec", "opus", "--warmup", "0s",
     "--slo", "call_success_ratio >= 0.9", "--slo", "call_setup p95 < 5s", "--slo", "one_way_calls == 0",
 ]  # fmt: skip

@@ -16,15 +16,19 @@ from rtcload.emulator.config import EmulatorConfig, Limits
 from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options import env
+from rtcload.options import env, names
 
 DEFAULT_SECRET_ENV = "RTCLOAD_JWT_SECRET"
+MEDIA_KINDS = ("aiortc", "none")  # `none`: signaling only, as --rtc-media none (`static` is its old name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8081, help="listen port (0 = any free port)")
-    parser.add_argument("--users", metavar="CSV", help="users file: username,password[,number]; default: open mode")
+    parser.add_argument(
+        "--users-file", metavar="CSV", help="users file: username,password[,number]; default: open mode"
+    )
+    names.add_renamed(parser, "--users", dest="users_file")
     parser.add_argument(
         "--jwt-secret-file",
         metavar="PATH",
@@ -59,7 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="advertise this call_report_id in REGED and accept POST /call_report (HTTP front on the same port)",
     )
     parser.add_argument(
-        "--media", choices=("aiortc", "static"), default="aiortc", help="real aiortc media, or a fixed SDP"
+        "--media",
+        type=names.choice("--media", MEDIA_KINDS, {"static": "none"}),
+        default="aiortc",
+        metavar="{aiortc,none}",
+        help="aiortc: real media; none: signaling only (a fixed SDP, no audio)",
     )
     parser.add_argument(
         "--impair-up", default=None, help="media impairment client->platform: a profile (4g, wifi, ...) or a spec"
@@ -71,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MEDIA_PATH,
         help="engine: one media engine carries every call (default); lean/naive: aiortc baselines for bench/",
     )
-    parser.add_argument("--lean-media", action="store_true", help="same as --media-path lean")
+    names.add_renamed(parser, "--lean-media", dest="media_path", const="lean")
     parser.add_argument(
         "--opus-bitrate",
         default=None,
@@ -140,7 +148,7 @@ def write_generated_secret(secret: str) -> str:
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
-    users = UserDirectory.from_csv(args.users) if args.users else UserDirectory.open_mode()
+    users = UserDirectory.from_csv(args.users_file) if args.users_file else UserDirectory.open_mode()
     limits = Limits(**{name: getattr(args, f"limit_{name}") for name in LIMIT_FLAGS})
     return EmulatorConfig(
         host=args.host,
@@ -177,7 +185,7 @@ def make_answerer(
     lean: bool = False,
     media_path: str = DEFAULT_MEDIA_PATH,
 ) -> MediaAnswerer:
-    if kind == "static":
+    if kind == "none":
         if impair_up or impair_down:
             raise ValueError("--impair-up/--impair-down need --media aiortc")
         return StaticAnswerer()
@@ -234,11 +242,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         bitrate = opus_bitrate_from(args)
-        if args.media != "static":
+        if args.media != "none":
             from rtcload.media.opus_settings import OpusSettings, configure_opus
 
             configure_opus(OpusSettings(bitrate=bitrate))
-        answerer = make_answerer(args.media, args.impair_up, args.impair_down, args.lean_media, args.media_path)
+        answerer = make_answerer(args.media, args.impair_up, args.impair_down, False, args.media_path)
     except (OSError, ValueError, TypeError) as exc:
         print(f"rtcload emulator: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 A run file holds the same options as the command line, by the same names without `--`: general ones at
 the top level, the others in the table of their `--help` group ([emulator], [ice], [gates], [outputs],
 [open]); the --rtc-* load options go in [rtc] without their prefix (`call-duration` is
---rtc-call-duration), Locust's own options in `locust-args`. Precedence is flag > environment > file >
+--rtc-holding), Locust's own options in `locust-args`. Precedence is flag > environment > file >
 default: a file value is used only when the flag was not given and its RTCLOAD_* variable is not set.
 Every value goes through the same argparse action (and kind parser) as the flag, so the file and the
 command line cannot disagree on what a value means. Secrets are masked wherever the configuration is
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtcload.loadgen.settings import LOAD_OPTIONS
+from rtcload.loadgen.scenario_options import ALL_LOAD_OPTIONS as LOAD_OPTIONS
 from rtcload.options import env as process_env
-from rtcload.options import kinds, runfile
+from rtcload.options import kinds, names, runfile
 from rtcload.options.runfile import RunFileError
 
 # table -> the start of its argparse group's title (run_command.add_arguments)
@@ -40,7 +40,8 @@ KIND_OF = {
     "--warmup": kinds.parse_duration,
     "--step-duration": kinds.parse_duration,
     "--holding": kinds.parse_distribution,
-    "--rtc-call-duration": kinds.parse_distribution,
+    "--rtc-holding": kinds.parse_distribution,
+    "--rtc-warmup": kinds.parse_duration,
     "--rtc-think-time": kinds.parse_distribution,
 }
 KIND_OF.update({flag: kinds.parse_number for flag, _e, _d, _h, kind in LOAD_OPTIONS if kind == "float"})
@@ -93,7 +94,8 @@ def specs(parser: argparse.ArgumentParser) -> dict[str, Spec]:
         title = group.title or ""
         table = next((name for name, start in TABLES.items() if title.startswith(start)), "")
         for action in group._group_actions:
-            if action.option_strings and action.option_strings[0] not in NOT_IN_FILE:
+            hidden = action.help == argparse.SUPPRESS  # an old spelling (names.RENAMED): not a file key
+            if action.option_strings and action.option_strings[0] not in NOT_IN_FILE and not hidden:
                 flag = max(action.option_strings, key=len)
                 out[flag] = Spec(flag, action, table)
     return out
@@ -199,6 +201,9 @@ def _unknown(at: str, table: str, key: str, by_key: dict[tuple[str, str], Spec])
     if elsewhere:
         right = f"[{elsewhere[0]}]" if elsewhere[0] else "the top level"
         return f"{at}: {key} belongs in {right}, not {place}:\n    {example(by_key[(elsewhere[0], key)])}"
+    old = next((r for r in names.RENAMED if r.old.split()[0] in (f"--{key}", f"--rtc-{key}")), None)
+    if old is not None:
+        return f"{at}: {key} is an old spelling: {old.old} is now {old.new} ({old.why})"
     same_table = [k for (t, k) in by_key if t == table]
     return f"{at}: unknown key {key!r} {place}{runfile.did_you_mean(key, same_table)}"
 
