@@ -59,3 +59,18 @@ def test_rtc_options_before_dash_dash_reach_locust_and_secrets_stay_off_the_comm
     assert not any("s3cret" in part or "pw@" in part for part in cmd)
     env = locust_env(args)
     assert env["RTCLOAD_OPEN_PASSWORD"] == "s3cret" and env["RTCLOAD_ICE_SERVERS"] == "turn:u:pw@h:1"
+
+
+def test_holding_reaches_locust_once_and_wins_over_the_embedded_demo_default():
+    """`--holding` is the call length of both models (`--rtc-holding`); the embedded run's demo default
+    must not follow it on Locust's command line (the last one wins there)."""
+    from rtcload.cli import build_parser
+    from rtcload.loadgen import open_options
+    from rtcload.loadgen.run_command import locust_command
+
+    for argv in (["run", "--cps", "5", "--holding", "exp:1"], ["run", "--holding", "fixed:2"]):
+        args = build_parser().parse_args(argv)
+        open_options.prepare(args)
+        cmd = locust_command(args, "ws://127.0.0.1:9/", Path("/tmp/x"))
+        values = [cmd[i + 1] for i, word in enumerate(cmd) if word == "--rtc-holding"]
+        assert values == [argv[-1]], cmd

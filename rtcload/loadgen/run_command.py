@@ -38,7 +38,7 @@ from rtcload.loadgen.run_options import (  # noqa: F401 - the argument builders,
     load_option_args,
 )
 from rtcload.loadgen.scenarios import SCENARIOS
-from rtcload.loadgen.settings import LOAD_OPTIONS
+from rtcload.loadgen.settings import LEGACY_ENV, LOAD_OPTIONS
 from rtcload.loadgen.summary import render_summary
 from rtcload.media.ice import parse_ice_servers
 from rtcload.media.ice_options import ENV_SERVERS, ice_servers_text
@@ -193,7 +193,8 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
             defaults.update(SOAK_DEMO_DEFAULTS)
         for flag, value in defaults.items():
             env = "RTCLOAD_" + flag.removeprefix("--rtc-").replace("-", "_").upper()
-            if flag not in passthrough and not process_env.is_set(env):
+            given_env = process_env.is_set(env) or process_env.is_set(LEGACY_ENV.get(env, env))
+            if flag not in passthrough and flag not in cmd and not given_env:  # --holding may have given it
                 cmd += [flag, value]
     return cmd + passthrough
 
