@@ -57,6 +57,19 @@ def free_ports(count: int) -> int:
     raise RuntimeError("no free port range")
 
 
+def test_the_checked_in_dashboards_are_what_build_py_writes(tmp_path):
+    """dashboards/build.py (grafana-foundation-sdk builders) is the source; the JSON must not drift from it."""
+    import subprocess
+    import sys
+
+    script = (REPO / "dashboards" / "build.py").read_text()
+    copy = tmp_path / "build.py"
+    copy.write_text(script)
+    subprocess.run([sys.executable, str(copy)], check=True, timeout=60)
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        assert (tmp_path / path.name).read_text() == path.read_text(), f"run python3 dashboards/build.py: {path.name}"
+
+
 def dashboard_queries() -> list[tuple[str, str, str]]:
     """(dashboard file, panel title, expr) of every target of every panel."""
     out = []
