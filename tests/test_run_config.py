@@ -45,7 +45,10 @@ def test_precedence_is_flag_then_environment_then_file_then_default(tmp_path):
         'users = 3\nduration = "15s"\n\n[rtc]\ncodec = "pcma"\nholding = "fixed:2"\n'
         '[gates]\nslo = ["call_success_ratio >= 0.9"]\n'
     )
-    done = rtcload("run", "--config", str(run_file), "--users", "7", "--print-config", env={"RTCLOAD_CODEC": "pcmu"})
+    done = rtcload(
+        "run", "--config", str(run_file), "--users", "7", "--print-config", "--", "--rtc-dtmf", "99#",
+        env={"RTCLOAD_CODEC": "pcmu"},
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     shown = config_lines(done.stdout)
     assert shown["--users"] == ("7", "flag")  # the flag beats the file
@@ -54,6 +57,7 @@ def test_precedence_is_flag_then_environment_then_file_then_default(tmp_path):
     assert shown["--rtc-holding"] == ("fixed:2", "file")
     assert shown["--slo"] == ('["call_success_ratio >= 0.9"]', "file")
     assert shown["--spawn-rate"] == ("5.0", "default")
+    assert shown["--rtc-dtmf"] == ("99#", "flag")  # given after `--`, for Locust
     assert not (tmp_path / "rtcload-results").exists()  # --print-config runs nothing
 
 

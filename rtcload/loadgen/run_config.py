@@ -264,10 +264,13 @@ def apply(args: argparse.Namespace, add: AddArguments, demo_defaults: dict[str, 
 def effective_values(args: argparse.Namespace, effective: Effective) -> dict[str, Any]:
     """flag -> the value in force (secrets masked); --rtc-* options not given show their default or variable."""
     out: dict[str, Any] = {}
+    after_dashes = _after_dashes(args)
     for flag, spec in specs(run_parser(effective.add)).items():
         source = effective.sources.get(flag, "default")
         if hasattr(args, spec.action.dest):
             value = getattr(args, spec.action.dest)
+        elif flag in after_dashes:
+            value = after_dashes[flag]
         elif source.startswith("env "):
             value = process_env.text(source.removeprefix("env "))
         elif flag in effective.demo_defaults and not getattr(args, "target", None):
@@ -278,6 +281,23 @@ def effective_values(args: argparse.Namespace, effective: Effective) -> dict[str
         out[flag] = runfile.masked(flag, value)
     passthrough = [a for a in (getattr(args, "locust_args", None) or []) if a != "--"]
     out[LOCUST_KEY] = passthrough
+    return out
+
+
+def _after_dashes(args: argparse.Namespace) -> dict[str, Any]:
+    """--rtc-* options given after `--` (Locust parses them): flag -> value (True for a switch)."""
+    words = [w for w in (getattr(args, "locust_args", None) or []) if w != "--"]
+    out: dict[str, Any] = {}
+    for i, word in enumerate(words):
+        flag, eq, value = word.partition("=")
+        if not flag.startswith("--rtc-"):
+            continue
+        if eq:
+            out[flag] = value
+        elif i + 1 < len(words) and not words[i + 1].startswith("--"):
+            out[flag] = words[i + 1]
+        else:
+            out[flag] = True
     return out
 
 
