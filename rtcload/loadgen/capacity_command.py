@@ -31,35 +31,39 @@ from rtcload.results.outcome import Outcome
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
-    parser.add_argument("--scenario", default="regression", help="a scenario without its own load shape")
-    parser.add_argument(
+    search = parser.add_argument_group("the search: what is stepped, from where, how far, how long")
+    load = parser.add_argument_group("the load of each step")
+    emu = parser.add_argument_group("embedded emulator (no --target)")
+    out = parser.add_argument_group("outputs")
+    load.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
+    load.add_argument("--scenario", default="regression", help="a scenario without its own load shape")
+    search.add_argument(
         "--by",
         choices=("users", "cps"),
         default="users",
         help="what is stepped: users (concurrent calls) or cps (call attempts per second, open model): "
         "--start/--step/--max count it",
     )
-    names.add_renamed(parser, "--cps", dest="by", const="cps")
-    parser.add_argument("--arrival", choices=("poisson", "fixed"), default="poisson", help="--by cps: inter-arrivals")
-    parser.add_argument("--max-concurrent", type=int, default=0, help="--by cps: cap on calls in progress (SIPp -l)")
-    parser.add_argument("--start", type=int, default=10, help="users (concurrent calls) at the first step")
-    parser.add_argument("--step", type=int, default=10, help="users added per step")
-    parser.add_argument("--max", type=int, default=200, help="highest step tried")
-    parser.add_argument("--resolution", type=int, default=1, help="bisect until pass and fail are this close")
-    parser.add_argument("--step-duration", default="60s", help="how long each step holds (Locust syntax)")
-    parser.add_argument(
+    names.add_renamed(search, "--cps", dest="by", const="cps")
+    load.add_argument("--arrival", choices=("poisson", "fixed"), default="poisson", help="--by cps: inter-arrivals")
+    load.add_argument("--max-concurrent", type=int, default=0, help="--by cps: cap on calls in progress (SIPp -l)")
+    search.add_argument("--start", type=int, default=10, help="users (concurrent calls) at the first step")
+    search.add_argument("--step", type=int, default=10, help="users added per step")
+    search.add_argument("--max", type=int, default=200, help="highest step tried")
+    search.add_argument("--resolution", type=int, default=1, help="bisect until pass and fail are this close")
+    search.add_argument("--step-duration", default="60s", help="how long each step holds (Locust syntax)")
+    load.add_argument(
         "--holding", default="", help="holding time after answer, a distribution (default: a third of the step)"
     )
-    names.add_renamed(parser, "--hold", dest="holding")
-    parser.add_argument("--think", default="fixed:0.2", help="pause between a user's calls")
-    parser.add_argument("--processes", type=int, default=1, help="Locust processes per step")
-    parser.add_argument("--results", default="rtcload-capacity", help="directory for per-step results and the report")
-    add_emulator_media_argument(parser)
-    parser.add_argument(
+    names.add_renamed(load, "--hold", dest="holding")
+    load.add_argument("--think", default="fixed:0.2", help="pause between a user's calls")
+    load.add_argument("--processes", type=int, default=1, help="Locust processes per step")
+    out.add_argument("--results", default="rtcload-capacity", help="directory for per-step results and the report")
+    add_emulator_media_argument(emu)
+    emu.add_argument(
         "--emulator-max-calls", type=int, help="embedded emulator: carry at most N calls, shed more with 503/34"
     )
-    parser.add_argument(
+    load.add_argument(
         "--media-path",
         choices=MEDIA_PATHS,
         default=DEFAULT_MEDIA_PATH,
