@@ -5,6 +5,7 @@ statistics and a verdict. The maths lives in `rtcload.quality`; this module only
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -59,7 +60,7 @@ def _summary(values: list[float]) -> dict[str, float] | None:
         return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
 
     return {
-        "mean": sum(ordered) / len(ordered),
+        "mean": min(max(math.fsum(ordered) / len(ordered), ordered[0]), ordered[-1]),  # never outside min..max
         "min": ordered[0],
         "max": ordered[-1],
         "p50": pct(0.5),

@@ -80,7 +80,9 @@ def statistics(values: list[float]) -> dict[str, float | None]:
     if not ordered:
         return dict.fromkeys(STATISTICS)
     out: dict[str, float | None] = {key: percentile(ordered, q) for key, q in _QUANTILES.items()}
-    out.update({"mean": sum(ordered) / len(ordered), "min": ordered[0], "max": ordered[-1]})
+    # fsum, then clamped: a plain sum of n equal values can divide back to one ulp above them (mean > max)
+    mean = min(max(math.fsum(ordered) / len(ordered), ordered[0]), ordered[-1])
+    out.update({"mean": mean, "min": ordered[0], "max": ordered[-1]})
     return out
 
 
