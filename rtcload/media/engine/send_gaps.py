@@ -1,0 +1,85 @@
+"""When the engine really sent: each stream's send gaps, send drops and oversized forwards.
+
+Why: the tick's lateness says how late the clock woke, not what the far end saw. The far end sees the
+interval between our packets; a stall of our own (a collection, a slow callback, a stalled thread)
+shows there as a gap the platform did not make. So every stream keeps, from the actual send times:
+the largest interval, how many were over the threshold (30 ms by default: one and a half frames), and
+when the latest of those began (the run finds its "worst instant" from them: how many calls one stall
+hit). Send drops (the kernel refused the packet: EAGAIN, ENOBUFS) are packets the far end will count as
+lost although the platform never saw them. The C path keeps the same figures in its Tx (`_native.c`);
+this is the pure-Python path's copy and the common record both hand out.
+
+Forwarded (echo, relay) packets follow the far end's timing: their gap is what this side added, the
+interval between sends less the interval between the packets' arrivals, on top of one frame period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GAP_THRESHOLD_S = 0.030
+GAP_EVENTS = 32  # the latest gaps over the threshold kept per stream (as the C Tx)
+PERIOD_S = 0.02
+
+
+@dataclass(frozen=True)
+class SendTiming:
+    """One stream's send timing so far (times on the monotonic clock)."""
+
+    gap_max_s: float = 0.0
+    gaps_over: int = 0
+    gaps: tuple[tuple[float, float], ...] = ()  # (start, length) of the latest gaps over the threshold
+    drops: int = 0  # packets the kernel refused to send (counted, never blamed on the platform)
+    oversized: int = 0  # forwarded payloads too big for one SRTP packet (dropped, counted)
+
+    @property
+    def lost_here(self) -> int:
+        """Packets of this stream that never reached the wire because of this side."""
+        return self.drops + self.oversized
+
+
+class SendGaps:
+    """The pure-Python engine's send-gap bookkeeping (the C Tx does the same in `gap_note`)."""
+
+    __slots__ = ("_arrival", "_events", "_last", "drops", "gap_max_s", "gaps_over", "oversized", "threshold_s")
+
+    def __init__(self, threshold_s: float = GAP_THRESHOLD_S) -> None:
+        self.threshold_s = threshold_s
+        self.gap_max_s = 0.0
+        self.gaps_over = 0
+        self.drops = 0
+        self.oversized = 0
+        self._last = 0.0
+        self._arrival = 0.0
+        self._events: list[tuple[float, float]] = []
+
+    def _note(self, at: float, gap: float) -> None:
+        if gap > self.gap_max_s:
+            self.gap_max_s = gap
+        if gap > self.threshold_s:
+            self.gaps_over += 1
+            self._events.append((at - gap, gap))
+            if len(self._events) > GAP_EVENTS:
+                del self._events[0]
+
+    def sent(self, at: float) -> None:
+        """A clock-driven packet left at `at`."""
+        if self._last > 0.0:
+            self._note(at, at - self._last)
+        self._last = at
+
+    def forwarded(self, at: float, arrival: float) -> None:
+        """A forwarded packet (received at `arrival`) left at `at`."""
+        if self._last > 0.0 and self._arrival > 0.0:
+            added = (at - self._last) - (arrival - self._arrival)
+            self._note(at, PERIOD_S + max(0.0, added))
+        self._last = at
+        self._arrival = arrival
+
+    def pause(self) -> None:
+        """On hold: the next packet starts a new run; the pause is no gap."""
+        self._last = 0.0
+        self._arrival = 0.0
+
+    def snapshot(self) -> SendTiming:
+        return SendTiming(self.gap_max_s, self.gaps_over, tuple(self._events), self.drops, self.oversized)
