@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rtcload.gates.slo import SLOResult
+from rtcload.results.send_gaps import gate_verdict
 
 GateCheck = Callable[[dict[str, Any]], tuple[bool, float | None, str]]
 
@@ -51,6 +52,12 @@ def _generator(s: dict[str, Any]) -> tuple[bool, float | None, str]:
         return False, load_model.get("achieved_cps"), str(load_model.get("generator_message"))
     late = gen.get("send_late_p99_s")
     clock = f", media send clock late p99 {late * 1000:.1f} ms" if late is not None else ""
+    stalled = gate_verdict(gen.get("send_gaps"))
+    if stalled is not None:  # a stall the platform noticed: not only a p99
+        return False, gen["send_gaps"].get("gap_max_ms"), stalled
+    gaps = gen.get("send_gaps") or {}
+    if gaps.get("calls_measured"):
+        clock += f", largest send gap {gaps.get('gap_max_ms', 0.0):.1f} ms"
     if not gen.get("saturated_whole_run", gen.get("saturated")):
         tail = " (late at times: the figures' tail includes its own delay)" if gen.get("saturated") else ""
         return True, cpu, f"busiest Locust process at {cpu or 0:.0f} % CPU on average{clock}{tail}"
@@ -69,7 +76,7 @@ DEFAULT_GATES: dict[str, tuple[str, GateCheck]] = {
     "registered": ("at least one registration succeeded", _registered),
     "calls_answered": ("some call was answered when calls were attempted", _calls_answered),
     "media": ("every answered call received RTP", _media),
-    "generator": ("the load generator was not saturated for the run", _generator),
+    "generator": ("the load generator was not saturated and did not stall its own media", _generator),
 }
 
 

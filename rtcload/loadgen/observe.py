@@ -34,6 +34,8 @@ def record(metrics: GeneratorMetrics, sample: Sample) -> None:
         metrics.inc("ice_warnings", warning=sample.label or "other")
     elif sample.key == "call_reports":
         metrics.inc("call_reports", outcome=sample.label or "failed")
+    elif sample.key in ("send_gaps", "send_drops") and sample.value:
+        metrics.inc(sample.key, sample.value)
     if m.kind is Kind.HISTOGRAM and sample.ok and sample.value is not None:
         labels = {"direction": DIRECTION} if "direction" in m.labels else {}
         metrics.observe(sample.key, sample.value, **labels)

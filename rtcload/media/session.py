@@ -63,6 +63,7 @@ class MediaReport:
     connected: bool
     samples: list[MediaStats] = field(default_factory=list)
     ice: IceReport | None = None  # candidates, selected pair, TURN allocation, ICE warnings (ice_diag.py)
+    send_timing: Any = None  # the engine's SendTiming (send gaps, drops) of our stream; None off the engine
 
 
 def _hook_rtp(

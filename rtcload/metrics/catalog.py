@@ -309,6 +309,29 @@ CATALOG: tuple[Measurement, ...] = (
         "virtual endpoints registered (gateway REGED) and not closed",
     ),
     _M(
+        "send_gap_max",
+        "rtcload_send_gap_max_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "largest interval between two RTP packets the engine sent on one call (one observation per call):"
+        " the generator's own stalls as the platform sees them",
+        (0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0),
+    ),
+    _M(
+        "send_gaps",
+        "rtcload_send_gaps_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "intervals between the engine's RTP packets longer than the gap threshold (30 ms)",
+    ),
+    _M(
+        "send_drops",
+        "rtcload_send_drops_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "RTP packets the generator's own socket refused (EAGAIN, ENOBUFS) or forwards too big to send",
+    ),
+    _M(
         "loop_lag",
         "rtcload_loop_lag_seconds",
         Kind.GAUGE,

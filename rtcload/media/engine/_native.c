@@ -148,6 +148,7 @@ typedef struct {
     double last_send_s;
     int err_kind; /* 0 none, 1 sendto errno, 2 libsrtp status */
     int err_code;
+    int inject_errno, inject_left; /* test hook: the next sends fail with this errno (inject_send_errors) */
     int in_sender;  /* registered with a Sender (its thread ticks this stream) */
     int attention;  /* the Sender's thread wants Python to look at this stream (under the Sender's lock) */
     /* actual send times (CLOCK_MONOTONIC right after each sendto) */
@@ -216,7 +217,14 @@ static int tx_send(TxObject *t, int pt, const unsigned char *payload, Py_ssize_t
         t->err_code = status;
         return -1;
     }
-    ssize_t sent = sendto(t->fd, t->buf, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&t->addr, t->addrlen);
+    ssize_t sent;
+    if (t->inject_left > 0) {
+        t->inject_left--;
+        errno = t->inject_errno;
+        sent = -1;
+    } else {
+        sent = sendto(t->fd, t->buf, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&t->addr, t->addrlen);
+    }
     if (sent < 0) {
         if (tx_fatal_errno(errno)) {
             t->err_kind = 1;
@@ -710,7 +718,21 @@ static PyObject *Tx_send_state(TxObject *t, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue("(Nkd)", PyBool_FromLong(has), (unsigned long)ts, at);
 }
 
+/* inject_send_errors(count, errno): the next `count` sends fail as if sendto said `errno` (tests). */
+static PyObject *Tx_inject_send_errors(TxObject *t, PyObject *args) {
+    int count, code;
+    if (!PyArg_ParseTuple(args, "ii", &count, &code))
+        return NULL;
+    tx_lock(t);
+    t->inject_left = count;
+    t->inject_errno = code;
+    pthread_mutex_unlock(&t->lock);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Tx_methods[] = {
+    {"inject_send_errors", (PyCFunction)Tx_inject_send_errors, METH_VARARGS,
+     "inject_send_errors(count, errno): the next sends fail with errno (a test hook for send drops)."},
     {"send_rtp", (PyCFunction)Tx_send_rtp, METH_VARARGS, "send_rtp(pt, payload, timestamp, marker): one packet now."},
     {"forward", (PyCFunction)Tx_forward, METH_VARARGS, "forward(payload, timestamp, marker, now[, arrival]): echo/relay."},
     {"take_error", (PyCFunction)Tx_take_error, METH_NOARGS, "The exception that stopped this stream, or None."},

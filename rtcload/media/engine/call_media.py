@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -261,6 +262,13 @@ class _EngineSession:
 
     async def _final_stats(self) -> MediaStats | None:
         return self.engine_stats() if self.transceiver is not None else None
+
+    def _report(self, codec: str | None, final: MediaStats | None, summary: Any) -> Any:
+        """AudioSession's report plus when our packets really left (send gaps, drops: send_gaps.py)."""
+        report = super()._report(codec, final, summary)  # type: ignore[misc]
+        if self.stream is None:
+            return report
+        return dataclasses.replace(report, send_timing=self.stream.send_timing())
 
     def _release_media(self) -> None:
         """Stop the stream (RTCP BYE) and give the sockets back to aiortc."""

@@ -299,6 +299,7 @@ class EngineStream:
             codec=self.codec.name,
             clock_rate=clock_rate,
             packets_sent=self.sent.packets_sent,
+            send_drops=self.send_timing().drops,
             bytes_sent=self.sent.octets_sent,
             packets_received=rx.packets_received,
             bytes_received=rx.bytes_received,
