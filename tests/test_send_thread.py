@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import itertools
 import json
 import os
 import signal
@@ -101,7 +102,7 @@ def native_stream(remote: tuple[str, int]) -> NativeEngineStream:
 
 def max_interval(arrivals: list[tuple[int, float]]) -> float:
     times = [t for _, t in arrivals]
-    return max(b - a for a, b in zip(times, times[1:], strict=False))
+    return max(b - a for a, b in itertools.pairwise(times))
 
 
 class Cycle:

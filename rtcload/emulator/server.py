@@ -36,6 +36,7 @@ from rtcload.emulator.gatekeeper import FAULT_REJECTION, Gatekeeper
 from rtcload.emulator.http_front import HttpFront, websocket_factory
 from rtcload.emulator.session import Leg, LegState, Session
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
+from rtcload.media.engine.send_gaps import EMULATOR_SEND_GAPS
 from rtcload.metrics.emulator_exporter import emulator_registry, exposition
 from rtcload.protocol import messages
 from rtcload.protocol.codes import RECOVERY_ON_TIMER_EXPIRE, RpcErrorCode
@@ -199,6 +200,8 @@ class Emulator:
             "active_legs": sum(1 for leg in live if leg.answered),
             "held_legs": sum(1 for leg in live if leg.state is LegState.HELD),
             "counters": dict(self.counters),
+            # the emulator's own media clock: send gaps and drops of its ended echo/tone/relay streams
+            "media_clock": {"send_gaps": EMULATOR_SEND_GAPS.summary()},
         }
 
     def _metrics_state(self) -> dict[str, Any]:

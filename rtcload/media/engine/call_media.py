@@ -28,6 +28,7 @@ from rtcload.media.engine.dtmf import DtmfDetector
 from rtcload.media.engine.engine import MediaEngine, engine_for
 from rtcload.media.engine.native import NativeEngineStream, NativePayloadAnalyzer, make_payload_analyzer, make_stream
 from rtcload.media.engine.rtp import RtpPacket
+from rtcload.media.engine.send_gaps import EMULATOR_SEND_GAPS
 from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Link, hook_transceiver, ice_connection, intercept_datagrams, srtp_sessions
 from rtcload.media.engine.telephone_event import TELEPHONE_EVENT, negotiating_events
@@ -434,6 +435,8 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
             partner._stop_transcoding()
             session: Any = partner
             session._forward_to = None
+        if self.stream is not None:  # the emulator's media clock: its own send gaps and drops
+            EMULATOR_SEND_GAPS.add(self.stream.send_timing(), str(id(self)))
         super()._release_media()
 
     def set_hold(self, held: bool) -> None:

@@ -15,7 +15,10 @@ interval between sends less the interval between the packets' arrivals, on top o
 
 from __future__ import annotations
 
+import collections
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 GAP_THRESHOLD_S = 0.030
 GAP_EVENTS = 32  # the latest gaps over the threshold kept per stream (as the C Tx)
@@ -83,3 +86,56 @@ class SendGaps:
 
     def snapshot(self) -> SendTiming:
         return SendTiming(self.gap_max_s, self.gaps_over, tuple(self._events), self.drops, self.oversized)
+
+
+def worst_instant(starts: list[tuple[float, str]], window_s: float = 0.1) -> tuple[int, float | None]:
+    """(streams, when): the most distinct streams with a gap beginning within one `window_s` window."""
+    events = sorted(starts)
+    best, best_at, low = 0, None, 0
+    for high in range(len(events)):
+        while events[high][0] - events[low][0] > window_s:
+            low += 1
+        count = len({key for _, key in events[low : high + 1]})
+        if count > best:
+            best, best_at = count, events[low][0]
+    return best, best_at
+
+
+class SendGapTotals:
+    """Send timing summed over the streams of one process that ended (the emulator's media clock)."""
+
+    def __init__(self, threshold_s: float = GAP_THRESHOLD_S) -> None:
+        self.threshold_s = threshold_s
+        self.streams = 0
+        self.gap_max_s = 0.0
+        self.gaps_over = 0
+        self.streams_with_gaps = 0
+        self.drops = 0
+        self._starts: collections.deque[tuple[float, str]] = collections.deque(maxlen=20_000)
+
+    def add(self, timing: SendTiming, key: str) -> None:
+        self.streams += 1
+        self.gap_max_s = max(self.gap_max_s, timing.gap_max_s)
+        self.gaps_over += timing.gaps_over
+        self.streams_with_gaps += timing.gaps_over > 0
+        self.drops += timing.lost_here
+        self._starts.extend((start, key) for start, _gap in timing.gaps)
+
+    def summary(self) -> dict[str, object]:
+        """The same object as summary.json's generator.send_gaps (calls = streams here)."""
+        worst, at = worst_instant(list(self._starts))
+        wall = time.time() - time.monotonic()
+        return {
+            "threshold_ms": self.threshold_s * 1000,
+            "gap_max_ms": round(self.gap_max_s * 1000, 3),
+            "gaps_over_threshold": self.gaps_over,
+            "calls_with_gaps": self.streams_with_gaps,
+            "worst_instant_calls": worst,
+            "worst_instant_at": None
+            if at is None
+            else datetime.fromtimestamp(at + wall, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "send_drops": self.drops,
+        }
+
+
+EMULATOR_SEND_GAPS = SendGapTotals()  # the emulator's media legs (EngineMediaEndpoint), as they end
