@@ -148,6 +148,40 @@ def test_packets_keep_their_spacing_while_the_loop_is_blocked_by_a_sleep_and_a_f
     assert abs(timing.gap_max_s - gap) < 0.03  # the sender's own record agrees with the wire
 
 
+def test_the_python_engine_reports_the_stall_its_loop_clock_suffers(monkeypatch):
+    """RTCLOAD_ENGINE_NATIVE=0: the reference path keeps its loop-driven clock, and says when it stalled."""
+    from rtcload.media.engine.native import ENV_SWITCH
+    from rtcload.media.engine.stream import EngineStream
+
+    monkeypatch.setenv(ENV_SWITCH, "0")
+    receiver = stamped_receiver()
+
+    async def scenario() -> EngineStream:
+        engine = MediaEngine(asyncio.get_running_loop())
+        assert engine.sender is None
+        stream = EngineStream(UdpLink(receiver.getsockname()), Srtp(session(True)), Srtp(session(False)), PCMU, 7, "py")  # type: ignore[arg-type]
+        stream._next_rtcp = float("inf")
+        stream.frames = (bytes(160),)
+        stream.set_sending(True)
+        engine.add(stream)
+        await asyncio.sleep(0.2)
+        time.sleep(0.3)
+        await asyncio.sleep(0.2)
+        engine.remove(stream)
+        return stream
+
+    loop = uvloop.new_event_loop()
+    try:
+        stream = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    wire = max_interval(kernel_arrivals(receiver))
+    receiver.close()
+    timing = stream.send_timing()
+    assert wire >= 0.25 and timing.gap_max_s >= 0.25 and timing.gaps_over >= 1  # the wire's gap, and it knows
+    assert abs(timing.gap_max_s - wire) < 0.03
+
+
 CHILD = textwrap.dedent(
     """
     import asyncio, json, sys, uvloop
@@ -266,3 +300,40 @@ def test_send_drops_are_counted_and_not_blamed_on_the_platform():
     (verdict,) = evaluate_gates(summary, disabled=("registered", "calls_answered", "media"))
     assert not verdict.passed and "3 RTP packets dropped" in verdict.message
     stream.close()
+
+
+async def test_a_real_echo_call_keeps_its_send_spacing_while_the_loop_is_blocked_and_the_emulator_owns_its_stall():
+    """Through the real emulator (same loop): the generator's stream is sent by the thread, unharmed by a
+    blocked loop; the emulator's echo waited for the loop, and its own media clock says so."""
+    from rtcload.emulator import Emulator
+    from rtcload.emulator.aiortc_answerer import AiortcAnswerer
+    from rtcload.media.engine.call_media import EngineCallMedia
+    from rtcload.media.engine.send_gaps import EMULATOR_SEND_GAPS
+    from rtcload.media.loopback import use_loopback_only
+    from tests.conftest import fast_config
+    from tests.test_media_engine import connect
+
+    use_loopback_only()
+    over_before = EMULATOR_SEND_GAPS.gaps_over
+    async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True)) as emu:
+        client = await connect(emu.url, lambda: EngineCallMedia("tone:440", codec="pcmu", stats_interval_s=0.5))
+        try:
+            call = await client.call("echo", answer_timeout_s=20)
+            media = call.media
+            assert await media.analyzer.wait_until(lambda a: a.first_audio_at is not None, 20)
+            assert isinstance(media.stream, NativeEngineStream)
+            time.sleep(0.3)  # the loop (generator, emulator, signaling) runs nothing for 300 ms
+            await asyncio.sleep(0.5)
+            await call.hangup()
+            timing = call.media_report.send_timing
+            assert timing is not None and timing.gap_max_s < 0.1 and timing.drops == 0, timing
+            for _ in range(200):  # the emulator ends its leg on the bye (no event to wait on from here)
+                if EMULATOR_SEND_GAPS.gaps_over > over_before:
+                    break
+                await asyncio.sleep(0.05)
+            snapshot = emu.snapshot()
+        finally:
+            await client.close()
+    gaps = snapshot["media_clock"]["send_gaps"]
+    assert EMULATOR_SEND_GAPS.gaps_over > over_before  # the echo was held by the loop: counted as its own
+    assert gaps["gap_max_ms"] >= 250 and gaps["worst_instant_at"], gaps

@@ -104,9 +104,18 @@ def tick(streams: tuple[Any, ...], elapsed: int, send: int, now: float) -> list[
     return _native.tick(streams, elapsed, send, now)  # type: ignore[no-any-return]
 
 
+REALTIME_SWITCH = "RTCLOAD_SEND_THREAD_RT"
+
+
 def sender() -> Any:
-    """The engine's send thread when the C path carries calls (None otherwise: the loop's clock sends)."""
-    return _native.Sender() if native_enabled() else None  # type: ignore[union-attr]
+    """The engine's send thread when the C path carries calls (None otherwise: the loop's clock sends).
+    It asks for SCHED_FIFO priority 1 (RTCLOAD_SEND_THREAD_RT=0: no): its work is a burst of ~1-3 ms per
+    20 ms, and on a busy machine an ordinary thread waits behind other processes' time slices (gaps of
+    40-60 ms measured at 100-500 calls with the run queue full, docs/benchmarks.md). Without root or
+    CAP_SYS_NICE the request fails and the thread runs as an ordinary one (`Sender.realtime` says which)."""
+    if not native_enabled():
+        return None
+    return _native.Sender(realtime=not switched_off(REALTIME_SWITCH))  # type: ignore[union-attr]
 
 
 def set_gap_threshold(seconds: float) -> None:
