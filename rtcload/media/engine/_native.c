@@ -32,6 +32,7 @@ typedef int (*srtp_fn)(void *ctx, void *buf, int *len);
 static srtp_fn srtp_protect_fn = NULL;
 static srtp_fn srtp_unprotect_fn = NULL;
 static srtp_fn srtp_unprotect_rtcp_fn = NULL;
+static srtp_fn srtp_protect_rtcp_fn = NULL; /* set by configure_rtcp(): Tx.protect_rtcp */
 static PyObject *srtp_error_type = NULL; /* pylibsrtp.Error */
 static PyObject *rtp_packet_type = NULL; /* rtcload.media.engine.rtp.RtpPacket */
 
@@ -471,14 +472,18 @@ static PyObject *Tx_close(TxObject *t, PyObject *Py_UNUSED(ignored)) {
     Py_RETURN_NONE;
 }
 
-/* Run f(t) with the stream's lock; the lock is taken with the GIL released, so a send thread busy on this
- * stream never waits for Python, and Python never holds the GIL while it waits. */
-static void tx_lock(TxObject *t) {
-    if (pthread_mutex_trylock(&t->lock) == 0)
-        return;
-    Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&t->lock);
-    Py_END_ALLOW_THREADS
+/* Take a mutex from a thread that holds the GIL. It waits with the GIL released, and never holds the mutex
+ * while it waits for the GIL: the send thread, which needs the mutex and never the GIL, is then never held
+ * up by Python (another thread's long collection, say) beyond the few instructions of a locked section. */
+static void lock_with_gil(pthread_mutex_t *m) {
+    while (pthread_mutex_trylock(m) != 0) {
+        Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(m);
+        pthread_mutex_unlock(m);
+        Py_END_ALLOW_THREADS
+    }
 }
+
+static void tx_lock(TxObject *t) { lock_with_gil(&t->lock); }
 
 static PyObject *Tx_send_rtp(TxObject *t, PyObject *args) {
     int pt, marker;
@@ -629,15 +634,29 @@ fail:
     return NULL;
 }
 
-/* lock()/unlock(): Python's own use of this stream's SRTP session (RTCP protect) excludes the send thread
- * (libsrtp sessions are not thread-safe). */
-static PyObject *Tx_lock(TxObject *t, PyObject *Py_UNUSED(ignored)) {
+/* protect_rtcp(plain) -> bytes: SRTCP on this stream's own session (the one the send thread protects RTP
+ * with: libsrtp sessions are not thread-safe), under the stream's lock and without Python in between. */
+static PyObject *Tx_protect_rtcp(TxObject *t, PyObject *arg) {
+    Py_buffer plain;
+    if (srtp_protect_rtcp_fn == NULL)
+        return PyErr_Format(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
+    if (PyObject_GetBuffer(arg, &plain, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (plain.len > MAX_DATAGRAM - 144 || plain.len < 8) {
+        PyBuffer_Release(&plain);
+        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError,
+                            "RTCP packet of %zd bytes cannot be protected", plain.len);
+    }
+    unsigned char out[MAX_DATAGRAM];
+    memcpy(out, plain.buf, (size_t)plain.len);
+    int len = (int)plain.len;
+    PyBuffer_Release(&plain);
     tx_lock(t);
-    Py_RETURN_NONE;
-}
-static PyObject *Tx_unlock(TxObject *t, PyObject *Py_UNUSED(ignored)) {
+    int status = srtp_protect_rtcp_fn(t->ctx, out, &len);
     pthread_mutex_unlock(&t->lock);
-    Py_RETURN_NONE;
+    if (status)
+        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError, "libsrtp error %d", status);
+    return PyBytes_FromStringAndSize((const char *)out, len);
 }
 
 /* send_timing() -> (gap_max_s, gaps_over, ((start_s, gap_s), ...), send_drops, oversized): one snapshot. */
@@ -739,8 +758,7 @@ static PyMethodDef Tx_methods[] = {
     {"close", (PyCFunction)Tx_close, METH_NOARGS, "Close the duplicated socket."},
     {"queue_dtmf", (PyCFunction)Tx_queue_dtmf, METH_VARARGS,
      "queue_dtmf(pt, [(offset_ticks, ts_offset, payload, marker)]): telephone-events from the next tick."},
-    {"lock", (PyCFunction)Tx_lock, METH_NOARGS, "Take the stream's lock (pair with unlock(); RTCP protect)."},
-    {"unlock", (PyCFunction)Tx_unlock, METH_NOARGS, "Release the stream's lock."},
+    {"protect_rtcp", (PyCFunction)Tx_protect_rtcp, METH_O, "SRTCP-protect an RTCP packet on this stream's session."},
     {"send_timing", (PyCFunction)Tx_send_timing, METH_NOARGS,
      "(gap_max_s, gaps_over_threshold, ((start, gap), ...), send_drops, oversized)."},
     {"record_intervals", (PyCFunction)Tx_record_intervals, METH_VARARGS, "Keep every send interval (bench)."},
@@ -1854,6 +1872,7 @@ typedef struct {
     pthread_t thread;
     int started, stop, idle;
     int want_realtime, realtime; /* asked for SCHED_FIFO; got it (root or CAP_SYS_NICE) */
+    pid_t pid;                   /* the process the thread runs in */
     TxObject **txs; /* strong references, taken and released by Python (GIL) under the lock */
     Py_ssize_t n, cap;
     double period;
@@ -1947,10 +1966,13 @@ static void *sender_main(void *arg) {
 
 /* Take the Sender's lock from Python without holding the GIL while the thread finishes a tick. */
 static void sender_lock(SenderObject *s) {
-    if (pthread_mutex_trylock(&s->lock) == 0)
-        return;
-    Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&s->lock);
-    Py_END_ALLOW_THREADS
+    lock_with_gil(&s->lock);
+    if (s->pid != getpid()) { /* a fork()ed child: the thread stayed in the parent; start one here */
+        s->pid = getpid();
+        s->started = 0;
+        s->stop = 0;
+        s->idle = 1;
+    }
 }
 
 static PyObject *Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
@@ -1971,6 +1993,7 @@ static PyObject *Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     s->max_catch_up = max_catch_up;
     s->want_realtime = realtime;
     s->idle = 1;
+    s->pid = getpid();
     return (PyObject *)s;
 }
 
@@ -2258,6 +2281,16 @@ static PyObject *native_parse_rtp(PyObject *self, PyObject *args) {
     return res;
 }
 
+static PyObject *native_configure_rtcp(PyObject *self, PyObject *args) {
+    unsigned long long protect_rtcp;
+    if (!PyArg_ParseTuple(args, "K", &protect_rtcp))
+        return NULL;
+    if (!protect_rtcp)
+        return PyErr_Format(PyExc_ValueError, "libsrtp function pointers must not be NULL");
+    srtp_protect_rtcp_fn = (srtp_fn)(uintptr_t)protect_rtcp;
+    Py_RETURN_NONE;
+}
+
 static PyObject *native_set_gap_threshold(PyObject *self, PyObject *args) {
     double threshold;
     if (!PyArg_ParseTuple(args, "d", &threshold))
@@ -2277,6 +2310,8 @@ static PyMethodDef native_methods[] = {
     {"configure", native_configure, METH_VARARGS,
      "configure(protect, unprotect, unprotect_rtcp, error_type, packet_type): libsrtp entry points."},
     {"parse_rtp", native_parse_rtp, METH_VARARGS, "parse_rtp(data) -> RtpPacket or None (the receive parser)."},
+    {"configure_rtcp", native_configure_rtcp, METH_VARARGS,
+     "configure_rtcp(protect_rtcp): libsrtp's srtp_protect_rtcp, for Tx.protect_rtcp (same signature as protect)."},
     {"set_gap_threshold", native_set_gap_threshold, METH_VARARGS,
      "set_gap_threshold(seconds): send intervals longer than this are counted as gaps (default 0.030)."},
     {"monotonic", native_monotonic, METH_NOARGS, "The arrival clock (CLOCK_MONOTONIC, as time.monotonic())."},

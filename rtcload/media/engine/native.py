@@ -60,6 +60,7 @@ else:
         pylibsrtp.Error,
         RtpPacket,
     )
+    _native.configure_rtcp(_address("srtp_protect_rtcp"))  # Tx.protect_rtcp: SRTCP under the stream's lock
 
 _logged = False
 
@@ -321,13 +322,8 @@ class NativeEngineStream(EngineStream):
         return True
 
     def _send_rtcp_packet(self, plain: bytes) -> None:
-        ntx = self.ntx
-        ntx.lock()  # the send thread protects RTP on the same libsrtp session
-        try:
-            protected = self._tx.protect_rtcp(plain)
-        finally:
-            ntx.unlock()
-        self.link.send(protected)
+        """SRTCP in C under the stream's lock: the send thread protects RTP on the same libsrtp session."""
+        self.link.send(self.ntx.protect_rtcp(plain))
 
     def on_native(self, elapsed: int, send: int, now: float) -> None:
         """The send thread (or the synchronous tick) handed this stream back: it failed, or RTCP is due."""
