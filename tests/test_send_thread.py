@@ -337,3 +337,17 @@ async def test_a_real_echo_call_keeps_its_send_spacing_while_the_loop_is_blocked
     gaps = snapshot["media_clock"]["send_gaps"]
     assert EMULATOR_SEND_GAPS.gaps_over > over_before  # the echo was held by the loop: counted as its own
     assert gaps["gap_max_ms"] >= 250 and gaps["worst_instant_at"], gaps
+
+
+def test_the_worst_instant_is_the_window_where_most_calls_had_a_gap_begin():
+    def row(call: str, gap_max: float, over: int, starts: str) -> dict:
+        return {"call_id": call, "send_gap_max_ms": gap_max, "send_gaps_over_30ms": over, "send_drops": 0,
+                "send_gap_starts": starts}  # fmt: skip
+
+    rows = [row("a", 210.0, 1, "100.00"), row("b", 190.0, 2, "100.05;300.0"), row("c", 35.0, 1, "300.02"),
+            row("d", 20.1, 0, "")]  # fmt: skip
+    gaps = send_gap_summary(rows, limit_ms=250)
+    assert (gaps["gap_max_ms"], gaps["gaps_over_threshold"], gaps["calls_with_gaps"]) == (210.0, 4, 3)
+    assert gaps["worst_instant_calls"] == 2 and gaps["worst_instant_at"] == "1970-01-01T00:01:40.000Z"
+    (verdict,) = evaluate_gates({"generator": {"send_gaps": gaps}}, disabled=("registered", "calls_answered", "media"))
+    assert verdict.passed and "largest send gap 210.0 ms" in verdict.message  # under the 250 ms limit given

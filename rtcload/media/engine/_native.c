@@ -23,7 +23,9 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -476,6 +478,15 @@ static PyObject *Tx_close(TxObject *t, PyObject *Py_UNUSED(ignored)) {
  * while it waits for the GIL: the send thread, which needs the mutex and never the GIL, is then never held
  * up by Python (another thread's long collection, say) beyond the few instructions of a locked section. */
 static void lock_with_gil(pthread_mutex_t *m) {
+    /* The send thread holds a stream's lock for one packet (a few us): spin that long first, because giving
+     * the GIL away lets another Python thread keep it for a whole switch interval (5 ms). */
+    for (int spin = 0; spin < 2000; spin++) {
+        if (pthread_mutex_trylock(m) == 0)
+            return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
     while (pthread_mutex_trylock(m) != 0) {
         Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(m);
         pthread_mutex_unlock(m);
@@ -1866,15 +1877,34 @@ static PyTypeObject DemuxType = {
 #define LATE_RING 8192
 
 typedef struct {
+    TxObject *tx;
+    unsigned long long seq; /* the tick that may still hold it (the thread's tick_seq at removal) */
+} Removed;
+
+typedef struct {
     PyObject_HEAD
-    pthread_mutex_t lock; /* txs, the clock, the lateness ring, the attention flags; taken before any Tx lock */
+    /* `lock` guards the registry, the clock, the lateness ring and the attention list; the thread holds it
+     * only to take a snapshot of the registry before a tick and to post the tick's news after it, so
+     * Python (add, remove, drain) never waits for a whole tick. A Tx removed while a tick may still use it
+     * (it is in that tick's snapshot) is released later, once that tick is over (`removed`). */
+    pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_t thread;
     int started, stop, idle;
     int want_realtime, realtime; /* asked for SCHED_FIFO; got it (root or CAP_SYS_NICE) */
     pid_t pid;                   /* the process the thread runs in */
-    TxObject **txs; /* strong references, taken and released by Python (GIL) under the lock */
+    TxObject **txs;              /* strong references, taken and released by Python (GIL) */
     Py_ssize_t n, cap;
+    TxObject **snap; /* the thread's copy of txs for the tick in progress (no references of its own) */
+    Py_ssize_t snap_cap;
+    TxObject **need; /* the thread's: streams of this tick that need Python */
+    Py_ssize_t need_cap;
+    int in_tick;
+    unsigned long long tick_seq;
+    Removed *removed; /* references to release once tick_seq has moved past (or no tick runs) */
+    Py_ssize_t n_removed, removed_cap;
+    TxObject **att; /* streams the thread handed to Python (each once: Tx.attention) */
+    Py_ssize_t n_att, att_cap;
     double period;
     long max_catch_up;
     double origin;
@@ -1885,21 +1915,19 @@ typedef struct {
     double late_max;
 } SenderObject;
 
-static void sender_tick(SenderObject *s, long elapsed, long send, double now) {
-    for (Py_ssize_t i = 0; i < s->n; i++) {
-        TxObject *t = s->txs[i];
-        pthread_mutex_lock(&t->lock);
-        int needs;
-        if (t->python_ticks || t->err_kind) {
-            needs = 1;
-        } else {
-            t->now = now;
-            needs = tx_tick(t, elapsed, send) < 0 || now >= t->next_rtcp;
-        }
-        pthread_mutex_unlock(&t->lock);
-        if (needs)
-            t->attention = 1;
-    }
+/* Grow *array (of `size`-byte items) to hold `need`; 0 on success. Lock held; plain malloc (no GIL). */
+static int grow(void **array, Py_ssize_t *cap, Py_ssize_t need, size_t size) {
+    if (need <= *cap)
+        return 0;
+    Py_ssize_t want = *cap ? *cap : 64;
+    while (want < need)
+        want *= 2;
+    void *grown = realloc(*array, (size_t)want * size);
+    if (grown == NULL)
+        return -1;
+    *array = grown;
+    *cap = want;
+    return 0;
 }
 
 static void *sender_main(void *arg) {
@@ -1958,13 +1986,45 @@ static void *sender_main(void *arg) {
         else
             s->late_dropped++;
         s->ticks++;
-        sender_tick(s, elapsed, elapsed < s->max_catch_up ? elapsed : s->max_catch_up, now);
+        if (grow((void **)&s->snap, &s->snap_cap, s->n, sizeof(TxObject *)) < 0 ||
+            grow((void **)&s->need, &s->need_cap, s->n, sizeof(TxObject *)) < 0)
+            continue; /* out of memory: this tick is skipped (the next one is a stall, and counted) */
+        Py_ssize_t n = s->n, needs = 0;
+        memcpy(s->snap, s->txs, (size_t)n * sizeof(TxObject *));
+        s->in_tick = 1;
+        s->tick_seq++;
+        pthread_mutex_unlock(&s->lock);
+        long send = elapsed < s->max_catch_up ? elapsed : s->max_catch_up;
+        for (Py_ssize_t i = 0; i < n; i++) { /* every Tx in the snapshot outlives this tick (see removed) */
+            TxObject *t = s->snap[i];
+            int python;
+            pthread_mutex_lock(&t->lock);
+            if (t->python_ticks || t->err_kind) {
+                python = 1;
+            } else {
+                t->now = now;
+                python = tx_tick(t, elapsed, send) < 0 || now >= t->next_rtcp;
+            }
+            pthread_mutex_unlock(&t->lock);
+            if (python)
+                s->need[needs++] = t;
+        }
+        pthread_mutex_lock(&s->lock);
+        s->in_tick = 0;
+        for (Py_ssize_t i = 0; i < needs; i++) { /* still registered ones only: a removed Tx is Python's already */
+            TxObject *t = s->need[i];
+            if (t->in_sender && !t->attention &&
+                grow((void **)&s->att, &s->att_cap, s->n_att + 1, sizeof(TxObject *)) == 0) {
+                t->attention = 1;
+                s->att[s->n_att++] = t;
+            }
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
-/* Take the Sender's lock from Python without holding the GIL while the thread finishes a tick. */
+/* Take the Sender's lock from Python (never waiting for the GIL while holding it). */
 static void sender_lock(SenderObject *s) {
     lock_with_gil(&s->lock);
     if (s->pid != getpid()) { /* a fork()ed child: the thread stayed in the parent; start one here */
@@ -1972,7 +2032,30 @@ static void sender_lock(SenderObject *s) {
         s->started = 0;
         s->stop = 0;
         s->idle = 1;
+        s->in_tick = 0;
     }
+}
+
+/* The removed Txs no tick can hold any more, taken out of `removed` (lock held); the caller releases them
+ * after unlocking. Returns how many were put in `out` (at most `room`). */
+static Py_ssize_t sender_reap(SenderObject *s, TxObject **out, Py_ssize_t room) {
+    Py_ssize_t kept = 0, reaped = 0;
+    for (Py_ssize_t i = 0; i < s->n_removed; i++) {
+        Removed r = s->removed[i];
+        if ((!s->in_tick || s->tick_seq > r.seq) && reaped < room)
+            out[reaped++] = r.tx;
+        else
+            s->removed[kept++] = r;
+    }
+    s->n_removed = kept;
+    return reaped;
+}
+
+#define REAP_BATCH 64
+
+static void sender_release(TxObject **reaped, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_DECREF(reaped[i]);
 }
 
 static PyObject *Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
@@ -1998,9 +2081,11 @@ static PyObject *Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
 }
 
 static void sender_join(SenderObject *s) {
-    if (!s->started)
-        return;
     sender_lock(s);
+    if (!s->started) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
     s->stop = 1;
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
@@ -2008,26 +2093,25 @@ static void sender_join(SenderObject *s) {
     Py_END_ALLOW_THREADS s->started = 0;
     s->stop = 0;
     s->idle = 1;
+    s->in_tick = 0;
 }
 
 static PyObject *Sender_add(SenderObject *s, PyObject *arg) {
     if (!PyObject_TypeCheck(arg, &TxType))
         return PyErr_Format(PyExc_TypeError, "Sender.add() takes a Tx");
     TxObject *t = (TxObject *)arg;
+    TxObject *reaped[REAP_BATCH];
     sender_lock(s);
+    Py_ssize_t n_reaped = sender_reap(s, reaped, REAP_BATCH);
     if (t->in_sender) {
         pthread_mutex_unlock(&s->lock);
+        sender_release(reaped, n_reaped);
         return PyErr_Format(PyExc_ValueError, "this Tx is already registered with a Sender");
     }
-    if (s->n == s->cap) {
-        Py_ssize_t cap = s->cap ? 2 * s->cap : 64;
-        TxObject **grown = PyMem_RawRealloc(s->txs, (size_t)cap * sizeof(TxObject *));
-        if (grown == NULL) {
-            pthread_mutex_unlock(&s->lock);
-            return PyErr_NoMemory();
-        }
-        s->txs = grown;
-        s->cap = cap;
+    if (grow((void **)&s->txs, &s->cap, s->n + 1, sizeof(TxObject *)) < 0) {
+        pthread_mutex_unlock(&s->lock);
+        sender_release(reaped, n_reaped);
+        return PyErr_NoMemory();
     }
     Py_INCREF(t);
     s->txs[s->n++] = t;
@@ -2038,6 +2122,7 @@ static PyObject *Sender_add(SenderObject *s, PyObject *arg) {
         s->started = 1;
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
+    sender_release(reaped, n_reaped);
     if (start) {
         int rc = pthread_create(&s->thread, NULL, sender_main, s);
         if (rc != 0) {
@@ -2052,47 +2137,76 @@ static PyObject *Sender_add(SenderObject *s, PyObject *arg) {
 static PyObject *Sender_remove(SenderObject *s, PyObject *arg) {
     if (!PyObject_TypeCheck(arg, &TxType))
         return PyErr_Format(PyExc_TypeError, "Sender.remove() takes a Tx");
-    TxObject *found = NULL;
+    TxObject *found = NULL, *reaped[REAP_BATCH];
+    int later = 0;
     sender_lock(s);
+    Py_ssize_t n_reaped = sender_reap(s, reaped, REAP_BATCH);
     for (Py_ssize_t i = 0; i < s->n; i++) {
         if (s->txs[i] == (TxObject *)arg) {
             found = s->txs[i];
             memmove(&s->txs[i], &s->txs[i + 1], (size_t)(s->n - i - 1) * sizeof(TxObject *));
             s->n--;
-            found->in_sender = 0;
-            found->attention = 0;
             break;
         }
     }
+    if (found != NULL) {
+        found->in_sender = 0;
+        if (found->attention) { /* no longer Python's to collect from here */
+            found->attention = 0;
+            for (Py_ssize_t i = 0; i < s->n_att; i++) {
+                if (s->att[i] == found) {
+                    memmove(&s->att[i], &s->att[i + 1], (size_t)(s->n_att - i - 1) * sizeof(TxObject *));
+                    s->n_att--;
+                    break;
+                }
+            }
+        }
+        /* the tick in progress may still use it: its reference goes when that tick is over */
+        if (s->in_tick && grow((void **)&s->removed, &s->removed_cap, s->n_removed + 1, sizeof(Removed)) == 0) {
+            s->removed[s->n_removed].tx = found;
+            s->removed[s->n_removed].seq = s->tick_seq;
+            s->n_removed++;
+            later = 1;
+        } else if (s->in_tick) { /* no memory to defer it: wait for the tick (rare; GIL not held) */
+            while (s->in_tick) {
+                pthread_mutex_unlock(&s->lock);
+                Py_BEGIN_ALLOW_THREADS sched_yield();
+                Py_END_ALLOW_THREADS lock_with_gil(&s->lock);
+            }
+        }
+    }
     pthread_mutex_unlock(&s->lock);
-    Py_XDECREF(found); /* after the lock: the thread no longer sees it */
+    sender_release(reaped, n_reaped);
+    if (found != NULL && !later)
+        Py_DECREF(found);
     return PyBool_FromLong(found != NULL);
 }
 
 /* drain() -> (txs needing Python, lateness samples (s)): what the loop's tick does with the thread's news. */
 static PyObject *Sender_drain(SenderObject *s, PyObject *Py_UNUSED(ignored)) {
     refresh_realtime_offset(); /* the receive stamps' clock conversion, refreshed on the loop's thread */
-    PyObject *attention = PyList_New(0), *late = NULL;
-    if (attention == NULL)
-        return NULL;
-    double copy[LATE_RING];
-    int n_late;
+    PyObject *attention = NULL, *late = NULL;
+    TxObject *reaped[REAP_BATCH];
+    static double copy[LATE_RING]; /* the loop's thread only (drain holds the GIL) */
     sender_lock(s);
-    for (Py_ssize_t i = 0; i < s->n; i++) {
-        TxObject *t = s->txs[i];
-        if (t->attention) {
+    Py_ssize_t n_reaped = sender_reap(s, reaped, REAP_BATCH);
+    attention = PyList_New(s->n_att);
+    if (attention != NULL) {
+        for (Py_ssize_t i = 0; i < s->n_att; i++) {
+            TxObject *t = s->att[i];
             t->attention = 0;
-            if (PyList_Append(attention, (PyObject *)t) < 0) {
-                pthread_mutex_unlock(&s->lock);
-                Py_DECREF(attention);
-                return NULL;
-            }
+            Py_INCREF(t);
+            PyList_SET_ITEM(attention, i, (PyObject *)t);
         }
+        s->n_att = 0;
     }
-    n_late = s->late_len;
+    int n_late = s->late_len;
     memcpy(copy, s->late, (size_t)n_late * sizeof(double));
     s->late_len = 0;
     pthread_mutex_unlock(&s->lock);
+    sender_release(reaped, n_reaped);
+    if (attention == NULL)
+        return NULL;
     late = PyList_New(n_late);
     if (late == NULL) {
         Py_DECREF(attention);
@@ -2116,12 +2230,19 @@ static PyObject *Sender_stop(SenderObject *s, PyObject *Py_UNUSED(ignored)) {
 }
 
 static void Sender_dealloc(SenderObject *s) {
-    sender_join(s);
+    sender_join(s); /* no tick runs after this: every reference can go */
     for (Py_ssize_t i = 0; i < s->n; i++) {
         s->txs[i]->in_sender = 0;
+        s->txs[i]->attention = 0;
         Py_DECREF(s->txs[i]);
     }
-    PyMem_RawFree(s->txs);
+    for (Py_ssize_t i = 0; i < s->n_removed; i++)
+        Py_DECREF(s->removed[i].tx);
+    free(s->txs);
+    free(s->snap);
+    free(s->need);
+    free(s->removed);
+    free(s->att);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     Py_TYPE(s)->tp_free((PyObject *)s);
