@@ -8,7 +8,8 @@
  *
  * libsrtp is called through the function pointers of pylibsrtp's own cffi module (no headers needed);
  * each object keeps a reference to its pylibsrtp Session so the srtp_t context outlives every call.
- * Python keeps RTCP (1/s per stream), DTMF scheduling, telephone-event and sampled-decode packets.
+ * Python keeps RTCP building and parsing (1/s per stream; SRTCP is protected here, Tx.protect_rtcp) and
+ * sampled decoding; DTMF events are computed in Python and queued into the Tx (queue_dtmf).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
