@@ -30,11 +30,13 @@ _ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaEngine] = we
 class MediaEngine:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.sender = native.sender()  # the C path's send thread, or None (pure-Python engine)
+        self.sender = native.sender()  # the C path's send thread, or None (loop clock: RTCLOAD_SEND_THREAD=0)
         # the loop's clock times sends only for Python-path streams: its lateness is the send clock's then
         self.clock = EngineClock(
             loop, self._tick, gate=native.tick_gate(), lateness=SEND_LATENESS if self.sender is None else None
         )
+        self._native_loop: tuple[native.NativeEngineStream, ...] = ()  # C streams the loop ticks (no thread)
+        self._native_loop_txs: tuple[object, ...] = ()
         self._streams: dict[int, EngineStream] = {}
         self._order: tuple[EngineStream, ...] = ()  # the Python-path streams, ticked one by one
         self._by_tx: dict[int, native.NativeEngineStream] = {}  # id(ntx) -> stream, for the thread's hand-backs
@@ -64,6 +66,10 @@ class MediaEngine:
 
     def _reorder(self) -> None:
         self._order = tuple(s for s in self._streams.values() if id(getattr(s, "ntx", None)) not in self._by_tx)
+        if self.sender is None:  # C streams without the thread: one C call per loop tick, as before it
+            self._native_loop = tuple(s for s in self._order if isinstance(s, native.NativeEngineStream))
+            self._native_loop_txs = tuple(s.ntx for s in self._native_loop)
+            self._order = tuple(s for s in self._order if not isinstance(s, native.NativeEngineStream))
         if self.sender is not None:  # Python-path streams inside a native engine: their clock is the loop's
             self.clock.lateness = SEND_LATENESS if self._order else None
 
@@ -78,6 +84,12 @@ class MediaEngine:
                 stream = self._by_tx.get(id(tx))
                 if stream is not None:
                     self._run(stream.on_native, stream, elapsed, send, now)
+        if self._native_loop_txs:
+            handed_back = native.tick(self._native_loop_txs, elapsed, send, now)
+            if handed_back is not None:
+                streams = self._native_loop
+                for index in handed_back:
+                    self._run(streams[index].on_native, streams[index], elapsed, send, now)
         for stream in self._order:
             self._run(stream.on_tick, stream, elapsed, send, now)
 

@@ -106,6 +106,7 @@ def tick(streams: tuple[Any, ...], elapsed: int, send: int, now: float) -> list[
 
 
 REALTIME_SWITCH = "RTCLOAD_SEND_THREAD_RT"
+THREAD_SWITCH = "RTCLOAD_SEND_THREAD"  # =0: C streams are ticked by the loop's clock, as before the thread
 
 
 def sender() -> Any:
@@ -114,7 +115,7 @@ def sender() -> Any:
     20 ms, and on a busy machine an ordinary thread waits behind other processes' time slices (gaps of
     40-60 ms measured at 100-500 calls with the run queue full, docs/benchmarks.md). Without root or
     CAP_SYS_NICE the request fails and the thread runs as an ordinary one (`Sender.realtime` says which)."""
-    if not native_enabled():
+    if not native_enabled() or switched_off(THREAD_SWITCH):
         return None
     return _native.Sender(realtime=not switched_off(REALTIME_SWITCH))  # type: ignore[union-attr]
 
