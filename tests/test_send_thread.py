@@ -384,3 +384,30 @@ def test_streams_come_and_go_while_the_thread_ticks_and_each_is_released_once():
     for s in streams:
         s.close()
     receiver.close()
+
+
+@pytest.mark.parametrize("value", ["fast", "0ms"])
+def test_a_bad_max_send_gap_is_a_usage_error_before_anything_runs(tmp_path, value):
+    command = [sys.executable, "-m", "rtcload", "run", "--duration", "5s", "--results", str(tmp_path)]
+    done = subprocess.run(
+        [*command, "--rtc-max-send-gap", value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "--rtc-max-send-gap must be" in done.stderr, done.stderr
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_the_python_engine_drops_and_counts_an_oversized_forward_too():
+    from rtcload.media.engine.stream import EngineStream
+
+    receiver = stamped_receiver()
+    stream = EngineStream(UdpLink(receiver.getsockname()), Srtp(session(True)), Srtp(session(False)), PCMU, 9, "py")  # type: ignore[arg-type]
+    stream.set_sending(True)
+    for payload in (b"\x01" * 160, b"\x02" * 1400, b"\x03" * 160):
+        stream.forward(payload, 1000, False, time.monotonic())
+    assert stream.send_timing().oversized == 1
+    arrivals = kernel_arrivals(receiver)
+    assert len(arrivals) == 2 and arrivals[1][0] == arrivals[0][0] + 1
+    receiver.close()

@@ -353,7 +353,13 @@ def run_locust(
 def max_send_gap_ms(args: argparse.Namespace) -> float:
     """--rtc-max-send-gap / RTCLOAD_MAX_SEND_GAP in ms (default 40 ms): the `generator` gate's limit."""
     text = getattr(args, "rtc_max_send_gap", None) or os.environ.get("RTCLOAD_MAX_SEND_GAP") or "40ms"
-    return parse_duration(str(text)) * 1000.0
+    try:
+        limit = parse_duration(str(text))
+    except ValueError:
+        raise ValueError(f"--rtc-max-send-gap must be a duration such as 40ms (got {text!r})") from None
+    if limit <= 0:
+        raise ValueError(f"--rtc-max-send-gap must be longer than 0 (got {text!r})")
+    return limit * 1000.0
 
 
 def summarize(results: Path, warmup_s: float, trunks: int | None = None) -> dict[str, Any] | None:
@@ -415,6 +421,7 @@ def run(args: argparse.Namespace) -> int:
         open_options.prepare(args)
         scenario_file(args.scenario)
         gates = gate_set(args)
+        max_send_gap_ms(args)  # --rtc-max-send-gap: a bad value is a usage error now, not after the run
         locust_env(args)  # validates --ice-server before anything starts
     except (ValueError, OSError) as exc:  # SLOError is a ValueError: a usage error
         print(f"rtcload run: {exc}", file=sys.stderr)
