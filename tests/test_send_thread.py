@@ -225,7 +225,7 @@ def test_a_stopped_generator_reports_the_stall_and_the_generator_gate_fails():
     receiver.setblocking(False)
     arrivals = kernel_arrivals(receiver)
     receiver.close()
-    assert 0.24 <= timing["gap_max_s"] < 0.6, timing  # the stall, as the sender measured it
+    assert 0.24 <= timing["gap_max_s"] < 1.5, timing  # the stall (250 ms, more if the machine is busy)
     assert timing["gaps_over"] >= 1 and timing["drops"] == 0
     assert abs(max_interval(arrivals) - timing["gap_max_s"]) < 0.03  # and as the wire showed it
     wall = time.time() - time.monotonic()
