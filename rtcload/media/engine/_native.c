@@ -1941,6 +1941,7 @@ static void *sender_main(void *arg) {
         struct sched_param param = {.sched_priority = 1};
         realtime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param) == 0;
     }
+    int slow_ticks = 0; /* consecutive ticks whose work took over half a period */
     pthread_mutex_lock(&s->lock);
     s->realtime = realtime;
     while (!s->stop) {
@@ -2010,7 +2011,15 @@ static void *sender_main(void *arg) {
             if (python)
                 s->need[needs++] = t;
         }
+        slow_ticks = monotonic_now() - now > 0.5 * s->period ? slow_ticks + 1 : 0;
+        if (realtime && slow_ticks >= 5) {
+            /* ticks that take half a period would make a real-time thread hog a core: back to ordinary */
+            struct sched_param param = {.sched_priority = 0};
+            if (pthread_setschedparam(pthread_self(), SCHED_OTHER, &param) == 0)
+                realtime = 0;
+        }
         pthread_mutex_lock(&s->lock);
+        s->realtime = realtime;
         s->in_tick = 0;
         for (Py_ssize_t i = 0; i < needs; i++) { /* still registered ones only: a removed Tx is Python's already */
             TxObject *t = s->need[i];

@@ -13,6 +13,7 @@ under Locust's gevent patching too (the loop is the bridge's, a real OS thread).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import time
 import weakref
@@ -25,6 +26,14 @@ from rtcload.media.engine.stream import EngineStream
 log = logging.getLogger("rtcload.media.engine")
 
 _ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaEngine] = weakref.WeakKeyDictionary()
+
+
+@atexit.register
+def _stop_send_threads() -> None:
+    """Join every engine's send thread before the interpreter tears down the objects it reads."""
+    for engine in list(_ENGINES.values()):
+        if engine.sender is not None:
+            engine.sender.stop()
 
 
 class MediaEngine:
