@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import math
 import os
@@ -17,6 +16,7 @@ from typing import Any
 import psutil
 
 from rtcload.loadgen.health import asyncio_lag_probe
+from rtcload.metrics.gc_pauses import GcPauses  # noqa: F401  (the benches' import; one copy, in rtcload)
 from rtcload.metrics.lag import LagWindow
 
 
@@ -154,30 +154,3 @@ async def serve_rpc(handler: Any) -> asyncio.AbstractServer:
     server = await asyncio.start_server(client, "127.0.0.1", 0, limit=2**22)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     return server
-
-
-class GcPauses:
-    """Garbage-collection pauses of this process (gc.callbacks), per generation: a full collection stops the loop."""
-
-    def __init__(self) -> None:
-        self.pauses: list[tuple[int, float]] = []
-        self._started = 0.0
-        gc.callbacks.append(self._callback)
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.pauses.append((info["generation"], time.perf_counter() - self._started))
-
-    def summary(self) -> dict[str, float]:
-        full = [d for g, d in self.pauses if g == 2]
-        return {
-            "gc_count": len(self.pauses),
-            "gc_full": len(full),
-            "gc_max_ms": 1000 * max((d for _, d in self.pauses), default=0.0),
-            "gc_total_ms": 1000 * sum(d for _, d in self.pauses),
-        }
-
-    def max_ms(self) -> float:
-        return 1000 * max((d for _, d in self.pauses), default=0.0)

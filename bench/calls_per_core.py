@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import statistics
 import subprocess
@@ -115,7 +114,7 @@ async def serve(mode: str) -> None:
             wait_start, wall_start = runqueue_wait_s(), time.monotonic()
             lag.reset()
             SEND_LATENESS.samples.clear()
-            gc_pauses.pauses.clear()
+            gc_pauses.reset()
             if mode in ENGINE_MODES and req.get("tick_timer", True):
                 ticks.attach()
             ticks.durations.clear()
@@ -260,7 +259,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
             ticks.attach()
         ticks.durations.clear()
         ticks.cpu_durations.clear()
-        gc_pauses.pauses.clear()
+        gc_pauses.reset()
         SEND_GAPS.samples.clear()
         SEND_LATENESS.samples.clear()
         naive_gaps.clear()
@@ -340,7 +339,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
             "emu_rss_mb_per_call": emu["rss_mb_per_call"],
         }
     finally:
-        gc.callbacks.remove(gc_pauses._callback)
+        gc_pauses.uninstall()
         lag.stop()
         await asyncio.gather(*(c.close() for c in calls), return_exceptions=True)
         await rpcs[0].call(op="close")

@@ -83,7 +83,7 @@ class Window:
         self.cpu.start()
         self.wait0, self.wall0 = runqueue_wait_s(), time.monotonic()
         SEND_LATENESS.samples.clear()
-        self.gc.pauses.clear()
+        self.gc.reset()
 
     def end(self) -> dict[str, float]:
         wall = time.monotonic() - self.wall0

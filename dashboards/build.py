@@ -168,6 +168,11 @@ QUALITY = dashboard(
             [(f'sum(rate(rtcload_errors_total{{code="no_rtp"}}{R}))', "no RTP")],
             "reqps",
         ),
+        # audio scores of sampled calls (issue 24): what the caller heard, beside the network's E-model MOS
+        panel(
+            "Audio score of sampled calls (p50, p5 by method)",
+            [(q("rtcload_audio_mos", p, "le, method"), f"p{round(p * 100)} {{{{method}}}}") for p in (0.05, 0.5)],
+        ),
     ],
 )
 

@@ -10,12 +10,14 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 from typing import Any
 
+from rtcload import call_audio
 from rtcload.media.ice_options import add_ice_arguments, ice_servers_from
 from rtcload.media_paths import DEFAULT_MEDIA_PATH
+from rtcload.options import env
+from rtcload.options.kinds import argparse_type, parse_duration
 from rtcload.protocol.redact import redact_text
 from rtcload.signaling import (
     ClientConfig,
@@ -34,12 +36,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password", help="password (prefer env RTCLOAD_PASSWORD: command lines are visible)")
     parser.add_argument("--token", help="JWT for login_token (prefer env RTCLOAD_TOKEN)")
     parser.add_argument("--to", default="echo", help="destination (emulator: echo, tone, busy, a username, ...)")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds to stay in the call")
+    parser.add_argument(
+        "--duration",
+        type=argparse_type(parse_duration, "--duration"),
+        default=5.0,
+        help="time to stay in the call: 30s, 2m, 250ms (a bare number means seconds)",
+    )
     parser.add_argument(
         "--source", default="tone:440", help="audio to send: tone:HZ, dualtone:A,B, speech, silence, wav:F"
     )
     parser.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
+    parser.add_argument("--opus-bitrate", default="32000", help="Opus bitrate, bit/s (32000: libwebrtc's default)")
+    parser.add_argument("--opus-dtx", action="store_true", help="Opus DTX: silences send one frame per 400 ms")
     parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
+    parser.add_argument(
+        "--client-profile",
+        default="chrome",
+        choices=("chrome", "minimal"),
+        help="chrome: offer, RTCP and consent timing like Chrome for what rtcload does (default); minimal: aiortc's",
+    )
+    parser.add_argument("--trickle", action="store_true", help="trickle ICE candidates, as the SDK's trickleIce")
     parser.add_argument(
         "--media-path",
         choices=(DEFAULT_MEDIA_PATH, "naive"),
@@ -51,13 +67,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--insecure", action="store_true", help="do not verify TLS (never the default)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for registration and answer")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--no-audio-score",
+        action="store_true",
+        help="do not score the received audio (engine media; needs the extra rtcload[audio])",
+    )
 
 
 def credentials_from(args: argparse.Namespace) -> Credentials:
-    token = args.token or os.environ.get("RTCLOAD_TOKEN")
+    token = args.token or env.given("RTCLOAD_TOKEN")
     if token:
         return TokenCredentials(token)
-    password = args.password or os.environ.get("RTCLOAD_PASSWORD") or "rtcload-demo"
+    password = args.password or env.given("RTCLOAD_PASSWORD") or "rtcload-demo"
     return PasswordCredentials(args.login, password)
 
 
@@ -79,6 +100,9 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         if url.startswith("ws://127.") or url.startswith("ws://localhost") or url.startswith("ws://[::1]"):
             use_loopback_only()
 
+        from rtcload.media.opus_settings import OpusSettings, configure_opus, parse_bitrate
+
+        configure_opus(OpusSettings(bitrate=parse_bitrate(args.opus_bitrate, "--opus-bitrate"), dtx=args.opus_dtx))
         ice_servers = list(ice_servers_from(args))  # turn:user:pass@host -> URL + username + credential
 
         def media_factory() -> CallMedia:
@@ -93,7 +117,11 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
             from rtcload.media.engine.call_media import EngineCallMedia
 
             # one call: decode all of it, so the report has the received level and dominant frequency
-            return EngineCallMedia(args.source, decode=True, **media_args)
+            media = EngineCallMedia(args.source, decode=True, profile=args.client_profile, **media_args)
+            if not getattr(args, "no_audio_score", True) and call_audio.worth_scoring(args.to, args.source):
+                media.capture_seconds = call_audio.CAPTURE_S  # and keep what it heard for its audio score
+                call_audio.start_pool()
+            return media
 
     config = ClientConfig(
         url=url,
@@ -102,6 +130,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         verify_tls=not args.insecure,
         ca_file=args.ca_file,
         auto_reconnect=False,
+        trickle_ice=args.trickle,
     )
     client = SignalingClient(config, media_factory)
     out: dict[str, Any] = {"target": url, "destination": args.to}
@@ -122,6 +151,13 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         out["hangup_s"] = call.timings.hangup_delay
         out["cause"], out["cause_code"], out["ended_by"] = call.cause, call.cause_code, str(call.ended_by)
         out.update(_media_summary(call.media_report))
+        if (
+            not args.no_media
+            and not getattr(args, "no_audio_score", True)
+            and call_audio.worth_scoring(args.to, args.source)
+        ):
+            heard = args.duration if not ended_early else (call.timings.ended or 0) - (call.timings.answered or 0)
+            out.update(await call_audio.score_call_media(call.media, args.to, args.source, out.get("codec"), heard))
         out["ok"] = True
     except (SignalingError, TimeoutError) as exc:
         out["ok"] = False
@@ -216,6 +252,12 @@ def render(out: dict[str, Any]) -> str:
                 )
         for warning in out.get("quality", {}).get("warnings", []):
             lines.append(f"{'SDK warning':<21}{warning['code']} {warning['name']}")
+        if out.get("audio_mos_method"):
+            score = out.get("audio_mos")
+            lines.append(
+                f"{'audio score':<21}{'-' if score is None else f'{score:.2f}'} ({out['audio_mos_method']})"
+                + (f", {out['audio_note']}" if out.get("audio_note") else "")
+            )
         lines.append(f"{'verdict':<21}{out.get('verdict')}")
         if out.get("one_way_audio"):
             lines.append("WARNING              one-way audio: nothing heard from the far end")
@@ -247,6 +289,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     try:
         ice_servers_from(args)
+        if not args.no_media:
+            from rtcload.media.opus_settings import parse_bitrate
+
+            parse_bitrate(args.opus_bitrate, "--opus-bitrate")
     except ValueError as exc:
         print(f"rtcload call: {exc}", file=sys.stderr)
         return 2

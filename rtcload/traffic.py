@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from dataclasses import dataclass
+
+from rtcload.options.kinds import parse_duration
 
 ARRIVALS = ("poisson", "fixed")
 
@@ -33,13 +34,9 @@ def binomial_sigma(probability: float, trials: int) -> float:
     return math.sqrt(max(probability * (1 - probability), 0.0) / trials)
 
 
-def parse_seconds(text: str) -> float:
-    """`30`, `30s`, `2m`, `1h`, `500ms` -> seconds."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*", text)
-    if not match:
-        raise ValueError(f"bad duration {text!r}: use e.g. 30s, 2m, 500ms")
-    value = float(match.group(1))
-    return value * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[match.group(2)]
+def parse_seconds(text: str, name: str = "duration") -> float:
+    """`30`, `30s`, `2m`, `1h`, `500ms` -> seconds (the shared duration kind, rtcload.options.kinds)."""
+    return parse_duration(text, name)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ from rtcload.emulator import Emulator
 from rtcload.emulator.auth import UserDirectory, mint_token
 from rtcload.emulator.bounded import StoredReport
 from rtcload.emulator.config import OPEN_MODE_JWT_SECRET, Limits
+from rtcload.metrics.emulator_exporter import exposition
+from rtcload.protocol.redact import FRAME_VOCABULARY, short_frame
 from rtcload.protocol.sdp import static_sdp
 from tests.conftest import TEST_USERS, fast_config
 
@@ -156,6 +159,31 @@ async def test_a_socket_that_never_logs_in_is_closed():
         assert emu.counters["refused_login_timeout"] == 1
 
 
+async def test_sockets_waiting_to_log_in_are_capped_and_the_refusals_counted():
+    """At `max_unauthenticated_sockets` idle sockets a new one is closed at once (1013, a reason that says
+    why); logged-in sockets do not count, so a socket that logs in makes room for the next."""
+    async with Emulator(fast_config(limits=Limits(max_unauthenticated_sockets=3))) as emu:
+        idle = [await connect(emu.url) for _ in range(3)]
+        try:
+            assert await still_serving(idle[0])  # admitted: answered (a ping before login gets an answer)
+            async with connect(emu.url) as refused:
+                await asyncio.wait_for(refused.wait_closed(), 10)
+                assert refused.close_code == 1013
+                assert refused.close_reason == "too many sockets not logged in; try again later"
+            assert emu.counters["refused_unauthenticated_sockets"] == 1
+            families = {f.name: f for f in text_string_to_metric_families(exposition(emu.metrics_registry).decode())}
+            samples = {s.labels.get("limit"): s.value for s in families["rtcload_emulator_refused"].samples}
+            assert samples["unauthenticated_sockets"] == 1
+            await login(idle[0])  # no longer waiting: room for one more
+            async with connect(emu.url) as admitted:
+                assert await still_serving(admitted)
+            for ws in idle[1:]:  # the waiting ones were never disturbed
+                assert await still_serving(ws)
+        finally:
+            for ws in idle:
+                await ws.close()
+
+
 # ------------------------------------------------------------------------------------------ what it logs
 
 
@@ -175,6 +203,52 @@ async def test_malformed_frames_never_put_secrets_in_the_log(caplog):
     assert "sent a bad frame" in caplog.text
     for secret in ("alice-pass", token, CONTROL_TOKEN, token.split(".")[1]):
         assert secret not in caplog.text
+
+
+@pytest.mark.parametrize("password", ["method", "params", "telnyx_rtc.login", "telnyx_rtc.ping", "true", "2.0"])
+async def test_a_password_equal_to_a_verto_word_never_reaches_the_log(caplog, password):
+    """The skeleton of an unparseable frame keeps Verto's own words; a login frame keeps none, or a
+    password that happens to be one ("method", "params") would be logged. Sent over a real socket, the
+    frames are cut, corrupted (a flipped quote, a garbled key) or not JSON-RPC; the websockets DEBUG
+    frame log and the emulator's bad-frame line both go through the skeleton."""
+    caplog.set_level(logging.DEBUG)
+    async with Emulator(fast_config()) as emu, connect(emu.url) as ws:
+        whole = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "login", "params": {"login": "zed", "passwd": password}}
+        )
+        cut = whole[: whole.rindex(password) + len(password)]  # the value (a key may spell it too)
+        for broken in (
+            cut,  # truncated right after the password
+            cut.replace('"', "C", 1),  # a flipped quote
+            cut.replace("passwd", "p\nsswd"),  # a garbled key (a raw newline: not JSON either)
+            cut.replace('"login"', '"l\\u006fgin"'),  # a JSON escape in a key
+            whole.replace('"jsonrpc": "2.0", ', ""),  # valid JSON, not JSON-RPC
+        ):
+            await ws.send(broken)
+            assert "error" in await recv_json(ws)
+    # what the log shows of the frames the client sent: the emulator's bad-frame line (its frame part: the
+    # error text is the emulator's own, e.g. "missing jsonrpc: '2.0'") and websockets' frame lines
+    bad = [m[m.index(" ({") :] for m in (r.getMessage() for r in caplog.records) if "sent a bad frame" in m]
+    frames = [
+        r.getMessage()
+        for r in caplog.records
+        if (r.name == "websockets.client" and "> TEXT" in r.getMessage())
+        or (r.name == "websockets.server" and "< TEXT" in r.getMessage())
+    ]
+    assert len(bad) == 5 and len(frames) == 10  # each frame, as sent and as received
+    lines = bad + frames
+    for line in lines:
+        assert password not in re.findall(r"[\w.+/=@-]+", line), line
+
+
+def test_a_login_frame_skeleton_shows_its_shape_and_no_word():
+    frame = '{"jsonrpc":"2.0","id":1,"method":"login","params":{"login":"zed","passwd":"method"'
+    assert short_frame(frame) == '{"***":"***","***":***,"***":"***","***":{"***":"***","***":"***"'
+    other = '{"jsonrpc":"2.0","id":1,"method":"telnyx_rtc.bye","params":{"cause":"USER_BUSY"'
+    assert short_frame(other) == '{"jsonrpc":"2.0","id":1,"method":"telnyx_rtc.bye","params":{"cause":"***"'
+    for word in sorted(FRAME_VOCABULARY):  # every Verto word as a password, in a cut login frame
+        cut = '{"jsonrpc":"2.0","id":1,"method":"login","params":{"login":"zed","passwd":"' + word + '"'
+        assert word not in short_frame(cut, limit=10_000).split('"'), word
 
 
 # ------------------------------------------------------------------------------------------ what it answers

@@ -56,6 +56,12 @@ def test_the_extension_is_built_and_is_the_default_path(monkeypatch):
     assert native_path() == "python"
 
 
+def native_kinds(rx: Any) -> dict[str, int]:
+    """The C receive path's rejections by kind, as EngineStream.rejected_datagrams() reports them."""
+    kinds = ("oversized", "unauthenticated", "replayed", "malformed")
+    return {kind: getattr(rx, kind) for kind in kinds if getattr(rx, kind)}
+
+
 def session(outbound: bool) -> pylibsrtp.Session:
     ssrc_type = pylibsrtp.Policy.SSRC_ANY_OUTBOUND if outbound else pylibsrtp.Policy.SSRC_ANY_INBOUND
     return pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=ssrc_type))
@@ -202,6 +208,7 @@ def test_the_c_receive_path_computes_what_the_python_engine_computes(seed, packe
     assert (rx.first_arrival, rx.last_arrival) == (stats.first_arrival_s, stats.last_arrival_s)
     assert (rx.first_rtp, rx.last_rtp) == (python.stream.first_rtp, python.stream.last_rtp)
     assert rx.rejected == python.stream.rejected
+    assert native_kinds(rx) == python.stream.rejected_datagrams()  # replays (network duplicates), garbage
     assert native.first_rtp_calls == python.first_rtp_calls == (0 if rx.first_rtp is None else 1)
     assert rx.drain_loss() == python.stream.loss_runs.drain()
     assert native.dtmf == python.dtmf
@@ -243,6 +250,7 @@ def test_malformed_or_unauthenticated_datagrams_are_counted_never_crash(data):
     native.rx.datagram(data, 1.0)
     python.stream.on_datagram(data, 1.0)
     assert native.rx.rejected == python.stream.rejected == 1
+    assert native_kinds(native.rx) == python.stream.rejected_datagrams()  # one kind, the same on both paths
     assert native.rx.packets == 0 and native.rx.first_rtp is None
 
 

@@ -27,10 +27,15 @@ BOUNDED = {
     "direction": {"receive"},
     "loop": {"asyncio", "gevent", "rtp_send"},
     "role": {"local", "master", "worker"},
+    "generation": {"0", "1", "2"},
     "cause": {*CAUSES_BY_NAME, "OTHER", "NONE"},
+    # audio scores (issue 24): rtcload_audio_mos{method,codec}, rtcload_audio_scores_total{result}
+    "method": {"visqol-speech", "plcmos", "silent", "other"},
+    "codec": {"opus", "pcmu", "pcma", "other"},
 }
+BOUNDED["result"] |= {"scored", "failed", "queue_full", "over_budget", "unavailable"}
 CODE = re.compile(
-    r"^(-?\d{1,6}|timeout|other|no_rtp|call_failed|bye_failed|reconnect_exhausted|not_reattached|midcall_.*)$"
+    r"^(-?\d{1,6}|timeout|other|no_rtp|protocol_state|call_failed|bye_failed|reconnect_exhausted|not_reattached|midcall_.*)$"
 )
 
 

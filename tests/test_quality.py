@@ -35,6 +35,7 @@ from rtcload.quality import (
     warning_mos,
     warning_sample,
 )
+from rtcload.quality.codecs import OPUS_DEFAULT_BITRATE, opus_profile, set_opus_bitrate
 from rtcload.quality.rfc3550 import JitterEstimator
 
 # ---------------------------------------------------------------- section 7 anchors
@@ -161,7 +162,7 @@ def test_echo_path_option_costs_r() -> None:
     [
         ({"ta_ms": 20, "ppl_percent": 0.73, "codec": "PCMU", "plc": False}, 4.0),
         ({"ta_ms": 20, "ppl_percent": 4.28, "codec": "PCMU"}, 4.0),
-        ({"ta_ms": 20, "ppl_percent": 1.92, "codec": "opus"}, 4.0),
+        ({"ta_ms": 20, "ppl_percent": 1.92, "codec": opus_profile(40_000)}, 4.0),
         ({"ta_ms": 292, "ppl_percent": 0.0, "codec": "PCMU"}, 4.0),
         ({"ta_ms": 20, "ppl_percent": 14.7, "codec": "PCMU"}, 3.0),
         ({"ta_ms": 597, "ppl_percent": 0.0, "codec": "PCMU"}, 3.0),
@@ -176,7 +177,7 @@ def test_v16_five_pct_random_loss_with_plc() -> None:
 
 
 def test_opus_fullband_route_lands_on_nb_scale() -> None:
-    res = rate(0, 0, codec="OPUS")
+    res = rate(0, 0, codec=opus_profile(64_000))
     assert res.r == pytest.approx((148 - 10.2) / 1.48, abs=1e-9)
     assert res.mos == pytest.approx(4.41, abs=0.01)
     assert res.codec == "OPUS"
@@ -501,3 +502,19 @@ def test_burst_r_from_loss_trace() -> None:
     # 4 lost of 20 in 2 bursts of 2: mean burst 2, p = 0.2 -> BurstR 1.6
     trace = [False] * 5 + [True, True] + [False] * 5 + [True, True] + [False] * 6
     assert burst_r_from_losses(trace) == pytest.approx(1.6)
+
+
+def test_opus_profile_follows_the_bitrate_encoded() -> None:
+    """G.113's fullband values at and above 40 kbit/s; below, the SWB VBR curve (quality.md section 3)."""
+    assert opus_profile(40_000).ie == pytest.approx(10.2) and opus_profile(40_000).bpl == pytest.approx(9.6)
+    at_32k = opus_profile(32_000)
+    assert at_32k.ie == pytest.approx(16.83 + (14.76 - 16.83) / 3, abs=0.01)
+    assert opus_profile(14_000).ie == pytest.approx(38.06) and opus_profile(8_000).ie == pytest.approx(38.06)
+    assert rate(0, 0, codec=opus_profile(24_000)).mos < rate(0, 0, codec=at_32k).mos < rate(0, 0, codec="PCMU").mos
+    try:
+        set_opus_bitrate(32_000)
+        assert get_codec("opus") == at_32k
+        set_opus_bitrate(64_000)
+        assert get_codec("opus").ie == pytest.approx(10.2)
+    finally:
+        set_opus_bitrate(OPUS_DEFAULT_BITRATE)

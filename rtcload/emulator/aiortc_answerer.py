@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ class AiortcAnswerer:
         self.media_path = "lean" if lean else check_media_path(media_path)
         self.endpoints: dict[str, MediaEndpoint] = {}
         self.reports: dict[str, dict[str, Any]] = {}
+        self._rejected_ended: Counter[str] = Counter()  # stray datagrams of released endpoints, by kind
 
     def _new(self, call_id: str, mode: str, codec: str | None = None) -> MediaEndpoint:
         if self.media_path == "engine":
@@ -56,10 +58,28 @@ class AiortcAnswerer:
         self.endpoints[call_id] = endpoint
         return endpoint
 
+    async def _long_source_ready(self, mode: str) -> None:
+        """A long source (the `prompt` route's 10 s speech, issue 24) is synthesised and encoded in a
+        thread at its first call (~1 s of CPU), not on the loop where it would stall every call's media."""
+        if not mode.startswith(("speech", "wav:")):
+            return
+        warming = self.__dict__.setdefault("_warming", {})
+        if mode not in warming:
+            from rtcload.media.encoded import encoded_frames
+
+            def encode_all() -> None:
+                for codec in ("opus", "pcmu", "pcma"):
+                    encoded_frames(mode, codec)
+
+            warming[mode] = asyncio.ensure_future(asyncio.to_thread(encode_all))
+        await asyncio.shield(warming[mode])
+
     async def answer(self, call_id: str, offer: str, mode: str) -> str:
+        await self._long_source_ready(mode)
         return await self._new(call_id, mode).answer(offer)
 
     async def reoffer(self, call_id: str, mode: str, codec: str | None = None) -> str:
+        await self._long_source_ready(mode)
         return await self._new(call_id, mode, codec).offer()
 
     async def accept_answer(self, call_id: str, sdp: str) -> None:
@@ -86,6 +106,13 @@ class AiortcAnswerer:
         if endpoint is not None:
             await endpoint.add_remote_candidate(candidate, sdp_mid, index)
 
+    def rejected_datagrams(self) -> dict[str, int]:
+        """Stray datagrams dropped at the media ports of every call so far (live ones included), by kind."""
+        total = Counter(self._rejected_ended)
+        for endpoint in self.endpoints.values():
+            total.update(endpoint.rejected_datagrams())
+        return dict(total)
+
     async def release(self, call_id: str) -> dict[str, Any] | None:
         endpoint = self.endpoints.pop(call_id, None)
         if endpoint is None:
@@ -95,6 +122,7 @@ class AiortcAnswerer:
         except (TimeoutError, Exception) as exc:
             log.warning("call %s: media endpoint close failed: %r", call_id, exc)
             return None
+        self._rejected_ended.update(getattr(report, "rejected_datagrams", None) or {})
         summary = asdict(report) if is_dataclass(report) else {"report": repr(report)}
         self.reports[call_id] = summary
         if len(self.reports) > 1000:

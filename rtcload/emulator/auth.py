@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,53 @@ class Identity:
     via: str  # password | jwt | anonymous
 
 
-class AuthError(Exception):
-    """Login refused; `reason` is safe to show (it never contains a credential)."""
+class LoginRefusal(StrEnum):
+    """Why a login was refused: a closed set, so the emulator's counter keys and metric labels
+    (`logins_failed_<value>`, rtcload_emulator_logins_total{result}) never come from message text.
+    The values are the old labels (the reason text with `_` for spaces), so dashboards keep working."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    MISSING_CREDENTIALS = "missing_login_or_passwd"
+    UNKNOWN_USER = "unknown_user"
+    WRONG_PASSWORD = "wrong_password"
+    MALFORMED_TOKEN = "malformed_token"
+    TOKEN_EXPIRED = "token_expired"
+    BAD_SIGNATURE = "bad_token_signature"
+    NO_SUBJECT = "token_has_no_subject"
+    FAULT_INJECTION = "rejected_by_fault_injection"
+    ANONYMOUS_DISABLED = "anonymous_login_disabled"
+    ANONYMOUS_WITHOUT_TARGET = "anonymous_login_without_target_id"
+    LOGIN_TOO_LONG = "login_too_long"
+    SESSION_LIMIT = "session_limit_reached"
+
+    @property
+    def text(self) -> str:
+        """The reason in words, as sent in the error's `data.reason` and logged."""
+        return _REFUSAL_TEXT[self]
+
+
+_REFUSAL_TEXT: dict[LoginRefusal, str] = {
+    LoginRefusal.MISSING_CREDENTIALS: "missing login or passwd",
+    LoginRefusal.UNKNOWN_USER: "unknown user",
+    LoginRefusal.WRONG_PASSWORD: "wrong password",
+    LoginRefusal.MALFORMED_TOKEN: "malformed token",
+    LoginRefusal.TOKEN_EXPIRED: "token expired",
+    LoginRefusal.BAD_SIGNATURE: "bad token signature",
+    LoginRefusal.NO_SUBJECT: "token has no subject",
+    LoginRefusal.FAULT_INJECTION: "rejected by fault injection",
+    LoginRefusal.ANONYMOUS_DISABLED: "anonymous login disabled",
+    LoginRefusal.ANONYMOUS_WITHOUT_TARGET: "anonymous_login without target_id",
+    LoginRefusal.LOGIN_TOO_LONG: "login too long",
+    LoginRefusal.SESSION_LIMIT: "session limit reached",
+}
+
+
+class AuthError(Exception):
+    """Login refused: `refusal` is the bounded kind (counters, labels), `reason` its words (never a credential)."""
+
+    def __init__(self, refusal: LoginRefusal) -> None:
+        super().__init__(refusal.text)
+        self.refusal = refusal
+        self.reason = refusal.text
 
 
 @dataclass(frozen=True)
@@ -75,14 +117,14 @@ class UserDirectory:
 
     def check_password(self, username: Any, password: Any) -> Identity:
         if not isinstance(username, str) or not username or not isinstance(password, str):
-            raise AuthError("missing login or passwd")
+            raise AuthError(LoginRefusal.MISSING_CREDENTIALS)
         record = self.users.get(username)
         if record is None:
             if self.open:
                 return Identity(username, username, "password")
-            raise AuthError("unknown user")
+            raise AuthError(LoginRefusal.UNKNOWN_USER)
         if not hmac.compare_digest(record.password.encode(), password.encode()):
-            raise AuthError("wrong password")
+            raise AuthError(LoginRefusal.WRONG_PASSWORD)
         return Identity(username, record.number or username, "password")
 
     def identity_for(self, username: str, via: str) -> Identity:
@@ -112,20 +154,20 @@ def mint_token(username: str, secret: str, ttl_s: float = 3600.0, now: float | N
 
 def check_token(token: Any, secret: str, directory: UserDirectory) -> Identity:
     if not isinstance(token, str) or token.count(".") != 2:
-        raise AuthError("malformed token")
+        raise AuthError(LoginRefusal.MALFORMED_TOKEN)
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError:
-        raise AuthError("token expired") from None
+        raise AuthError(LoginRefusal.TOKEN_EXPIRED) from None
     except jwt.InvalidSignatureError:
-        raise AuthError("bad token signature") from None
+        raise AuthError(LoginRefusal.BAD_SIGNATURE) from None
     except jwt.PyJWTError:
-        raise AuthError("malformed token") from None
+        raise AuthError(LoginRefusal.MALFORMED_TOKEN) from None
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
-        raise AuthError("token has no subject")
+        raise AuthError(LoginRefusal.NO_SUBJECT)
     if not directory.open and subject not in directory.users:
-        raise AuthError("unknown user")
+        raise AuthError(LoginRefusal.UNKNOWN_USER)
     return directory.identity_for(subject, "jwt")
 
 

@@ -55,9 +55,12 @@ class CallContext:
 
 
 def mark_answered(ctx: CallContext, leg: Leg) -> None:
-    """The leg is up: answered now, counted once, waiters woken."""
+    """The leg is up: answered now, counted once, waiters woken; a leg that ended while its answer was
+    on the way (a bye raced it) stays ended (the transition table has no way back)."""
+    if leg.ended:
+        return
+    leg.move(LegState.ACTIVE, "answered")
     leg.answered_at = time.monotonic()
-    leg.state = LegState.ACTIVE
     ctx.counters["calls_answered"] += 1
     ctx.changed()
 

@@ -198,7 +198,9 @@ class CallHandler:
             leg.answer_sdp = sdp
             if kind is RouteKind.EARLY:
                 await self.replies.send_to(leg, messages.early_media(leg.call_id, sdp, leg.ids))
-                leg.state = LegState.EARLY
+                if leg.ended:
+                    return
+                leg.move(LegState.EARLY, "early media")
                 await asyncio.sleep(answer_after)
                 if leg.ended:
                     return

@@ -16,6 +16,7 @@ from rtcload.emulator.config import EmulatorConfig, Limits
 from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.options import env
 
 DEFAULT_SECRET_ENV = "RTCLOAD_JWT_SECRET"
 
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-ping", type=float, default=0.0, help="push telnyx_rtc.ping every N s (0 = off)")
     parser.add_argument(
         "--control-token",
-        default=os.environ.get("RTCLOAD_CONTROL_TOKEN"),
+        default=env.given("RTCLOAD_CONTROL_TOKEN"),
         help="enable runtime control (faults, drops, restart) with this token (env RTCLOAD_CONTROL_TOKEN)",
     )
     parser.add_argument("--max-calls", type=int, default=None, help="concurrent calls carried; more get 503/34")
@@ -71,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="engine: one media engine carries every call (default); lean/naive: aiortc baselines for bench/",
     )
     parser.add_argument("--lean-media", action="store_true", help="same as --media-path lean")
+    parser.add_argument(
+        "--opus-bitrate",
+        default=None,
+        help="Opus bitrate of the emulator's sources (tone, prompts, hold music) and transcoder, bit/s "
+        "(default 32000, libwebrtc's mono default; env RTCLOAD_OPUS_BITRATE)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for delays and fault sampling")
     sub = parser.add_subparsers(dest="emulator_action")
     token = sub.add_parser(
@@ -91,6 +98,7 @@ LIMIT_FLAGS: dict[str, str] = {
     "login_log_bytes": "bytes of the login log",
     "call_report_bytes": "bytes of accepted call reports kept",
     "login_timeout_s": "seconds a socket may stay without logging in",
+    "max_unauthenticated_sockets": "open sockets that have not logged in yet (more are closed 1013)",
     "auth_failures_before_backoff": "failed logins/control tokens per socket answered at once",
     "auth_failures_before_close": "failed logins/control tokens per socket before it is closed",
 }
@@ -118,7 +126,7 @@ def read_secret(path: str | None) -> str | None:
         if len(secret) < 16:
             raise ValueError(f"{path}: a JWT secret needs at least 16 characters")
         return secret
-    return os.environ.get(DEFAULT_SECRET_ENV) or None
+    return env.given(DEFAULT_SECRET_ENV)
 
 
 def write_generated_secret(secret: str) -> str:
@@ -152,6 +160,14 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         control_token=args.control_token,
         seed=args.seed,
     )
+
+
+def opus_bitrate_from(args: argparse.Namespace) -> int:
+    """--opus-bitrate, else RTCLOAD_OPUS_BITRATE, else libwebrtc's default (ValueError names the flag)."""
+    from rtcload.media.opus_settings import DEFAULT_BITRATE, parse_bitrate
+
+    raw = getattr(args, "opus_bitrate", None) or env.given("RTCLOAD_OPUS_BITRATE") or DEFAULT_BITRATE
+    return parse_bitrate(raw, "--opus-bitrate")
 
 
 def make_answerer(
@@ -217,6 +233,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         config = config_from_args(args)
+        bitrate = opus_bitrate_from(args)
+        if args.media != "static":
+            from rtcload.media.opus_settings import OpusSettings, configure_opus
+
+            configure_opus(OpusSettings(bitrate=bitrate))
         answerer = make_answerer(args.media, args.impair_up, args.impair_down, args.lean_media, args.media_path)
     except (OSError, ValueError, TypeError) as exc:
         print(f"rtcload emulator: {exc}", file=sys.stderr)

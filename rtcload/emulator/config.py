@@ -27,6 +27,7 @@ class Limits:
     login_log_bytes: int = 1 << 20  # who logged in (Emulator.login_log), oldest dropped first
     call_report_bytes: int = 32 << 20  # accepted call reports, stored raw, oldest dropped first
     login_timeout_s: float = 10.0  # a socket that has not logged in by then is closed (1008)
+    max_unauthenticated_sockets: int = 1_000  # open sockets not logged in (nor control) yet; more are closed 1013
     auth_failures_before_backoff: int = 3  # per socket: failed logins / control tokens answered at once
     auth_failures_before_close: int = 10  # per socket: then the socket is closed (1008)
     auth_backoff_s: float = 0.25  # delay of the first throttled answer, doubling up to 4 s

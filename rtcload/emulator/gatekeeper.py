@@ -1,6 +1,6 @@
-"""Who gets onto the emulator and who may stay: the credentials check of a login, the deadline by
-which a socket must log in, and the growing delay (then the close) after failed logins or control
-tokens on one socket.
+"""Who gets onto the emulator and who may stay: how many sockets may wait to log in at once, the
+credentials check of a login, the deadline by which a socket must log in, and the growing delay (then
+the close) after failed logins or control tokens on one socket.
 
 Apart from the server's frame loop because this is the emulator's defence against guessing and
 idle sockets: one place holds the rules, and both the login and the control channel go through it.
@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from rtcload.emulator.auth import AuthError, Identity, check_token
+from rtcload.emulator.auth import AuthError, Identity, LoginRefusal, check_token
 from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.connection import Connection
 from rtcload.emulator.faults import Faults
@@ -23,7 +23,8 @@ from rtcload.protocol.jsonrpc import Request
 from rtcload.protocol.methods import Method
 
 log = logging.getLogger("rtcload.emulator")
-FAULT_REJECTION = "rejected by fault injection"  # the platform's own fault: never counted against the socket
+FAULT_REJECTION = LoginRefusal.FAULT_INJECTION  # the platform's own fault: never counted against the socket
+TOO_MANY_WAITING = (1013, "too many sockets not logged in; try again later")  # RFC 6455 1013: Try Again Later
 
 
 class Gatekeeper:
@@ -40,6 +41,31 @@ class Gatekeeper:
         self.rng = rng
         self.counters = counters
         self.connections = connections
+        self._waiting: set[Connection] = set()  # admitted, maybe logged in since (pruned when the cap is near)
+
+    def admit(self, conn: Connection) -> bool:
+        """False (counted as `refused_unauthenticated_sockets`) when `max_unauthenticated_sockets` sockets
+        are open and have neither logged in nor proved the control token: the login deadline alone lets
+        a client hold (rate x deadline) idle sockets, each with its buffers and a task.
+
+        The set is pruned of sockets that logged in (or closed) only when it reaches the cap, so a new
+        socket costs O(1) normally and O(cap) under a flood of idle ones.
+        """
+        cap = self.config.limits.max_unauthenticated_sockets
+        if len(self._waiting) >= cap:
+            self._waiting = {c for c in self._waiting if c.session is None and not c.control_ok}
+        if len(self._waiting) >= cap:
+            self.counters["refused_unauthenticated_sockets"] += 1
+            refused = self.counters["refused_unauthenticated_sockets"]
+            if refused == 1 or refused % 1000 == 0:  # a flood logs once per thousand, not once per socket
+                log.info("socket refused: %d sockets have not logged in yet (refused so far: %d)", cap, refused)
+            return False
+        self._waiting.add(conn)
+        return True
+
+    def forget(self, conn: Connection) -> None:
+        """The socket closed: it no longer waits to log in."""
+        self._waiting.discard(conn)
 
     def authenticate(self, request: Request) -> Identity:
         """The identity a login or anonymous_login proves, or AuthError naming the failure class."""
@@ -48,20 +74,20 @@ class Gatekeeper:
             raise AuthError(FAULT_REJECTION)
         if request.method == Method.ANONYMOUS_LOGIN:
             if not self.config.allow_anonymous:
-                raise AuthError("anonymous login disabled")
+                raise AuthError(LoginRefusal.ANONYMOUS_DISABLED)
             target = params.get("target_id")
             if not isinstance(target, str) or not target:
-                raise AuthError("anonymous_login without target_id")
+                raise AuthError(LoginRefusal.ANONYMOUS_WITHOUT_TARGET)
             return Identity(f"anonymous-{uuid.uuid4().hex[:12]}", "", "anonymous")
         if params.get("login_token") is not None:
             identity = check_token(params["login_token"], self.config.secret, self.config.users)
         else:
             login = params.get("login")
             if isinstance(login, str) and self._too_long(login):
-                raise AuthError("login too long")
+                raise AuthError(LoginRefusal.LOGIN_TOO_LONG)
             identity = self.config.users.check_password(login, params.get("passwd"))
         if self._too_long(identity.username):
-            raise AuthError("login too long")
+            raise AuthError(LoginRefusal.LOGIN_TOO_LONG)
         return identity
 
     def _too_long(self, username: str) -> bool:

@@ -80,7 +80,9 @@ class Hangup:
         cause = cause_by_name(cause_name)
         if send_bye:
             await self.replies.send_to(leg, messages.server_bye(leg.call_id, cause, leg.ids))
-        leg.state = LegState.ENDED
+            if leg.ended:  # ended on another path while its bye was on the way: counted there, once
+                return
+        leg.move(LegState.ENDED, f"end {cause.name}")
         leg.cause, leg.cause_code, leg.ended_by = (
             cause.name,
             cause_code if cause_code is not None else cause.code,

@@ -79,7 +79,7 @@ class MidCall:
             held = False
         else:
             held = not held
-        leg.state = LegState.HELD if held else LegState.ACTIVE
+        leg.move(LegState.HELD if held else LegState.ACTIVE, f"modify {action}")
         if leg.media:
             self.ctx.answerer.hold(leg.call_id, held)
         self.ctx.counters[f"modify_{action}"] += 1

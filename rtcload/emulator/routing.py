@@ -2,7 +2,9 @@
 
 Destinations are a name plus optional `;key=value` knobs, e.g. `echo`, `tone;freq=1000`,
 `echo;hangup=2` (remote bye 2 s after answer), `echo;ring=1.5;answer=0.5` (per-call delays),
-`early` (early media, then answer without SDP). Registered usernames/numbers ring that client.
+`early` (early media, then answer without SDP), `prompt` (a spoken prompt; `prompt;text=other` a
+different one, `prompt;garble=1` the same one garbled: audio-score tests). Registered usernames/numbers
+ring that client.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rtcload.distributions import Distribution, parse_distribution
 class RouteKind(StrEnum):
     ECHO = "echo"  # answered; media sent back as received
     TONE = "tone"  # answered; a steady tone (freq knob, default 440 Hz)
+    PROMPT = "prompt"  # answered; a spoken prompt (the `speech` source); text=other / garble=1: the wrong one
     SILENCE = "silence"  # answered; digital silence
     ONEWAY = "oneway"  # answered; the platform sends no audio (one-way audio fault)
     EARLY = "early"  # early media (telnyx_rtc.media with SDP), then answer without SDP
@@ -26,7 +29,9 @@ class RouteKind(StrEnum):
     UNALLOCATED = "unallocated"  # nobody there: bye UNALLOCATED_NUMBER / 404
 
 
-MEDIA_KINDS = frozenset({RouteKind.ECHO, RouteKind.TONE, RouteKind.SILENCE, RouteKind.ONEWAY, RouteKind.EARLY})
+MEDIA_KINDS = frozenset(
+    {RouteKind.ECHO, RouteKind.TONE, RouteKind.PROMPT, RouteKind.SILENCE, RouteKind.ONEWAY, RouteKind.EARLY}
+)
 _SERVICE_NAMES = {kind.value: kind for kind in RouteKind if kind not in (RouteKind.USER, RouteKind.UNALLOCATED)}
 
 
@@ -48,6 +53,10 @@ class Route:
         """The emulator media endpoint's mode for this route."""
         if self.kind is RouteKind.TONE:
             return f"tone:{self.knobs.get('freq', '440')}"
+        if self.kind is RouteKind.PROMPT:  # audio scores (issue 24): a platform playing a wrong or garbled prompt
+            if self.knobs.get("garble", "0") not in ("", "0"):
+                return "speech:garbled"
+            return "speech:other" if self.knobs.get("text") == "other" else "speech"
         if self.kind is RouteKind.EARLY:
             return "echo"
         return self.kind.value
@@ -71,6 +80,10 @@ def parse_destination(destination: str) -> tuple[str, dict[str, str]]:
                 parse_distribution(knobs[key])
             except ValueError as exc:
                 raise RouteError(f"bad {key} delay: {exc}") from None
+    if knobs.get("text", "") not in ("", "other"):
+        raise RouteError(f"bad text value {knobs['text']!r} (expected other)")
+    if knobs.get("garble", "0") not in ("", "0", "1"):
+        raise RouteError(f"bad garble value {knobs['garble']!r} (expected 0 or 1)")
     for key in ("hangup", "freq"):
         if key in knobs:
             try:

@@ -25,19 +25,20 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 
 from rtcload.emulator import control
-from rtcload.emulator.auth import AuthError, Identity, mint_token
+from rtcload.emulator.auth import AuthError, Identity, LoginRefusal, mint_token
 from rtcload.emulator.bounded import ByteBoundedLog, ReportStore
 from rtcload.emulator.calls import CallContext, CallHandler
 from rtcload.emulator.config import EmulatorConfig
 from rtcload.emulator.connection import Connection
 from rtcload.emulator.control import CONTROL_METHOD, token_ok
 from rtcload.emulator.faults import Faults
-from rtcload.emulator.gatekeeper import FAULT_REJECTION, Gatekeeper
+from rtcload.emulator.gatekeeper import FAULT_REJECTION, TOO_MANY_WAITING, Gatekeeper
 from rtcload.emulator.http_front import HttpFront, websocket_factory
 from rtcload.emulator.session import Leg, LegState, Session
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media.engine.send_gaps import EMULATOR_SEND_GAPS
 from rtcload.metrics.emulator_exporter import emulator_registry, exposition
+from rtcload.metrics.gc_pauses import process_gc_pauses
 from rtcload.protocol import messages
 from rtcload.protocol.codes import RECOVERY_ON_TIMER_EXPIRE, RpcErrorCode
 from rtcload.protocol.gateway import GatewayState
@@ -101,7 +102,8 @@ class Emulator:
         self._changed = asyncio.Event()
         self._tasks = TrackedTasks("emulator", log, on_error=lambda _exc: self.counters.update(["internal_errors"]))
         self._started_at = 0.0
-        self.metrics_registry = emulator_registry(lambda: self.counters, self._metrics_state)
+        process_gc_pauses()  # from now on this process's collections are measured (emulator.json "gc", /metrics)
+        self.metrics_registry = emulator_registry(self.all_counters, self._metrics_state)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -199,10 +201,19 @@ class Emulator:
             "live_legs": len(live),
             "active_legs": sum(1 for leg in live if leg.answered),
             "held_legs": sum(1 for leg in live if leg.state is LegState.HELD),
-            "counters": dict(self.counters),
+            "counters": self.all_counters(),
+            "gc": process_gc_pauses().to_json(),  # this process's collection pauses (gc_pauses.py)
             # the emulator's own media clock: send gaps and drops of its ended echo/tone/relay streams
             "media_clock": {"send_gaps": EMULATOR_SEND_GAPS.summary()},
         }
+
+    def all_counters(self) -> dict[str, int]:
+        """The event counters plus the media answerer's stray-datagram counts (`rejected_datagrams_<kind>`)."""
+        counts = dict(self.counters)
+        rejected = getattr(self.answerer, "rejected_datagrams", None)
+        for kind, n in (rejected() if callable(rejected) else {}).items():
+            counts[f"rejected_datagrams_{kind}"] = n
+        return counts
 
     def _metrics_state(self) -> dict[str, Any]:
         """Gauges for /metrics: the snapshot's counts plus the media endpoints open now."""
@@ -316,6 +327,9 @@ class Emulator:
 
     async def _handle_socket(self, ws: ServerConnection) -> None:
         conn = Connection(ws, self.faults)
+        if not self.gatekeeper.admit(conn):
+            await conn.close(*TOO_MANY_WAITING)
+            return
         conn.query = dict(parse_qsl(urlsplit(ws.request.path if ws.request else "/").query))
         self.connections.add(conn)
         self.counters["connections_total"] += 1
@@ -333,6 +347,7 @@ class Emulator:
             pass
         finally:
             deadline.cancel()
+            self.gatekeeper.forget(conn)
             self.connections.discard(conn)
             self._on_socket_closed(conn)
 
@@ -435,13 +450,13 @@ class Emulator:
             identity = self.gatekeeper.authenticate(request)
         except AuthError as exc:
             self.counters["logins_failed"] += 1
-            self.counters[f"logins_failed_{exc.reason.replace(' ', '_')}"] += 1
+            self.counters[f"logins_failed_{exc.refusal.value}"] += 1  # a LoginRefusal: bounded, never message text
             log.info("login refused on conn #%d: %s", conn.id, exc.reason)
             reason = exc.reason
             await self.gatekeeper.refuse(
                 conn,
                 lambda: self._error(conn, RpcErrorCode.AUTHENTICATION_FAILURE, request, data={"reason": reason}),
-                counts=reason != FAULT_REJECTION,  # the platform's fault, not a guess
+                counts=exc.refusal is not FAULT_REJECTION,  # the platform's fault, not a guess
             )
             return
         current = conn.session
@@ -494,7 +509,7 @@ class Emulator:
                     return session, [leg for leg in session.live_legs() if leg.answered]
         if len(self.sessions) >= self.config.limits.max_sessions:
             self.counters["refused_sessions"] += 1
-            raise AuthError("session limit reached")
+            raise AuthError(LoginRefusal.SESSION_LIMIT)
         if conn.session is not None:
             self._detach(conn.session)
         session = Session(str(uuid.uuid4()), identity, f"vsdk-{uuid.uuid4()}", conn=conn)

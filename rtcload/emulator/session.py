@@ -44,6 +44,25 @@ class LegState(StrEnum):
     ENDED = "ended"
 
 
+# How a leg's state may move, as rtcload.protocol.call_state's table does for the client's calls.
+LEG_TRANSITIONS: dict[LegState, frozenset[LegState]] = {
+    LegState.RINGING: frozenset({LegState.EARLY, LegState.ACTIVE, LegState.ENDED}),
+    LegState.EARLY: frozenset({LegState.ACTIVE, LegState.ENDED}),
+    LegState.ACTIVE: frozenset({LegState.HELD, LegState.ENDED}),
+    LegState.HELD: frozenset({LegState.ACTIVE, LegState.ENDED}),
+    LegState.ENDED: frozenset(),
+}
+_IDEMPOTENT = frozenset({LegState.ACTIVE, LegState.HELD})  # hold while held, unhold while active
+
+
+class IllegalLegTransition(Exception):
+    """A leg asked to move where its table does not allow: a bug of the emulator, reported with the call."""
+
+    def __init__(self, call_id: str, current: LegState, target: LegState, trigger: str) -> None:
+        super().__init__(f"leg {call_id}: illegal transition {current.value} -> {target.value} (on {trigger})")
+        self.current, self.target, self.trigger = current, target, trigger
+
+
 def new_telnyx_ids() -> TelnyxIds:
     return TelnyxIds(
         call_control_id=f"v3:{secrets.token_urlsafe(24)}",
@@ -83,6 +102,14 @@ class Leg:
     @property
     def answered(self) -> bool:
         return self.answered_at is not None
+
+    def move(self, target: LegState, trigger: str) -> None:
+        """Change state through LEG_TRANSITIONS; IllegalLegTransition when the table forbids it."""
+        if target is self.state and target in _IDEMPOTENT:
+            return
+        if target not in LEG_TRANSITIONS[self.state]:
+            raise IllegalLegTransition(self.call_id, self.state, target, trigger)
+        self.state = target
 
     @property
     def ended(self) -> bool:

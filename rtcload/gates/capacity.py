@@ -19,16 +19,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rtcload.gates.slo import SLOSet, evaluate
+from rtcload.results.outcome import Outcome
 
 EXIT_BELOW_TARGET = 1
 EXIT_USAGE = 2
 DEFAULT_SLO = "call_success_ratio >= 0.99"
+# /2: steps[].verdict is an Outcome (passed, slo_failed, generator_saturated, run_broken), was pass/target/...
+CAPACITY_SCHEMA = "rtcload.capacity/2"
 
 
 @dataclass
 class Step:
     users: int
-    verdict: str  # pass, target, generator, no_data
+    verdict: Outcome  # passed, slo_failed (the target broke), generator_saturated, run_broken (no data)
     failed: list[dict[str, Any]] = field(default_factory=list)
     slo: list[dict[str, Any]] = field(default_factory=list)
     generator: dict[str, Any] = field(default_factory=dict)
@@ -38,16 +41,22 @@ class Step:
 
     @property
     def passed(self) -> bool:
-        return self.verdict == "pass"
+        return self.verdict is Outcome.PASSED
 
 
 def judge_step(users: int, summary: dict[str, Any], gates: SLOSet, generator: dict[str, Any], where: str) -> Step:
-    """One step's verdict from its summary: pass, target (an SLO broke) or generator (it saturated)."""
+    """One step's verdict from its summary: passed, slo_failed (the target broke an SLO) or generator_saturated."""
     verdicts = evaluate(gates.slos, summary)
     summary["slo"] = [v.to_json() for v in verdicts]
     summary["passed"] = all(v.passed for v in verdicts)
     failed = [v.to_json() for v in verdicts if not v.passed]
-    verdict = "pass" if not failed else "generator" if generator.get("saturated") else "target"
+    verdict = (
+        Outcome.PASSED
+        if not failed
+        else Outcome.GENERATOR_SATURATED
+        if generator.get("saturated")
+        else Outcome.SLO_FAILED
+    )
     return Step(users, verdict, failed, summary["slo"], generator, summary["metrics"], summary["calls"], where)
 
 
@@ -62,14 +71,14 @@ def search(run_step: Callable[[int], Step], args: argparse.Namespace) -> list[St
         steps.append(step)
         shown = ", ".join(f"{f['name']}: {f['message']}" for f in step.failed) or "all SLOs met"
         cpu = step.generator.get("cpu_mean", 0)
-        print(f"  {users:>6} {axis_unit(args)}: {step.verdict.upper():<9} cpu {cpu:.0f} %  {shown}")
+        print(f"  {users:>6} {axis_unit(args)}: {step.verdict.upper():<19} cpu {cpu:.0f} %  {shown}")
         return step
 
     good, bad = 0, None
     users = args.start
     while users <= args.max:
         step = probe(users)
-        if step.verdict == "generator":
+        if step.verdict is Outcome.GENERATOR_SATURATED:
             return steps
         if not step.passed:
             bad = users
@@ -79,7 +88,7 @@ def search(run_step: Callable[[int], Step], args: argparse.Namespace) -> list[St
     while bad is not None and bad - good > args.resolution:
         mid = (good + bad) // 2
         step = probe(mid)
-        if step.verdict == "generator":
+        if step.verdict is Outcome.GENERATOR_SATURATED:
             return steps
         if step.passed:
             good = mid
@@ -103,7 +112,7 @@ def conclude(steps: list[Step], args: argparse.Namespace) -> dict[str, Any]:
     if first is None:
         verdict = "no_limit_found"
         text = f"all SLOs held up to {knee} {unit} (--max {args.max}); the knee is above that"
-    elif first.verdict == "generator":
+    elif first.verdict is Outcome.GENERATOR_SATURATED:
         verdict = "generator_saturated"
         why = first.generator.get("reason") or f"cpu {first.generator.get('cpu_mean', 0):.0f} %"
         text = (
@@ -118,7 +127,7 @@ def conclude(steps: list[Step], args: argparse.Namespace) -> dict[str, Any]:
         broken = "; ".join(f"{f['name']} ({f['message']})" for f in first.failed) or first.verdict
         text = f"knee at {knee} {unit}; at {first.users} {unit} the target broke: {broken}"
     return {
-        "schema": "rtcload.capacity/1",
+        "schema": CAPACITY_SCHEMA,
         "verdict": verdict,
         "axis": unit,
         "knee_users": knee if unit == "users" else None,

@@ -58,6 +58,9 @@ def _generator(s: dict[str, Any]) -> tuple[bool, float | None, str]:
     gaps = gen.get("send_gaps") or {}
     if gaps.get("calls_measured"):
         clock += f", largest send gap {gaps.get('gap_max_ms', 0.0):.1f} ms"
+    processes = [p for p in gen.get("per_process") or [] if p.get("role") == "worker"]
+    if processes:  # --processes N: each worker's own clock and CPU (the master runs no users)
+        clock += " (" + "; ".join(_worker_text(p) for p in processes) + ")"
     if not gen.get("saturated_whole_run", gen.get("saturated")):
         tail = " (late at times: the figures' tail includes its own delay)" if gen.get("saturated") else ""
         return True, cpu, f"busiest Locust process at {cpu or 0:.0f} % CPU on average{clock}{tail}"
@@ -69,6 +72,12 @@ def _generator(s: dict[str, Any]) -> tuple[bool, float | None, str]:
             "its timings measure itself - add --processes or machines"
         ),
     )
+
+
+def _worker_text(record: dict[str, Any]) -> str:
+    cpu = max(float(record.get("cpu_mean") or 0.0), float(record.get("cpu_watched_mean") or 0.0))
+    late = float(record.get("send_late_p99_s") or 0.0)
+    return f"{record.get('process')}: {cpu:.0f} % CPU, send clock late p99 {late * 1000:.1f} ms"
 
 
 # name -> (what it guards, check); the order is the order of the report and JUnit.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rtcload.metrics.catalog import BY_KEY, Unit
+from rtcload.options import kinds
 
 STATS = ("mean", "p5", "p50", "p90", "p95", "p99", "min", "max", "count", "failures", "failure_ratio")
 STAT_ALIASES = {"avg": "mean", "median": "p50"}
@@ -210,15 +211,12 @@ class SLOSet:
     warmup_s: float = 0.0
 
 
-def parse_duration(text: str | float | int) -> float:
-    """`30s`, `2m`, `1h`, `500ms` or a plain number of seconds."""
-    if isinstance(text, int | float):
-        return float(text)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
-    if not match:
-        raise SLOError(f"bad duration {text!r}; use e.g. 30s, 2m, 1h")
-    scale = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[match[2]]
-    return float(match[1]) * scale
+def parse_duration(text: str | float | int, name: str = "duration") -> float:
+    """`30s`, `2m`, `1h`, `500ms` or a plain number of seconds (the shared duration kind), as an SLOError."""
+    try:
+        return kinds.parse_duration(text, name)
+    except kinds.OptionError as exc:
+        raise SLOError(str(exc)) from None
 
 
 def _rules(items: Any, where: str) -> list[SLO]:

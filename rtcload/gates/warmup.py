@@ -8,12 +8,14 @@ aggregate; a worker's last unsent report (at most one report interval) can still
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import gevent
 from locust import events
 from locust.runners import WorkerRunner
+
+from rtcload.options import env
+from rtcload.options.kinds import argparse_type, parse_duration
 
 log = logging.getLogger("rtcload.warmup")
 
@@ -22,9 +24,9 @@ log = logging.getLogger("rtcload.warmup")
 def _add_option(parser: Any) -> None:
     parser.add_argument(
         "--rtc-warmup",
-        type=float,
-        default=float(os.environ.get("RTCLOAD_WARMUP", "0") or 0),
-        help="seconds after the start whose samples are dropped from the statistics",
+        type=argparse_type(parse_duration, "--rtc-warmup"),
+        default=env.duration("RTCLOAD_WARMUP", 0.0),
+        help="time after the start whose samples are dropped from the statistics (10s, 1m; bare number = seconds)",
     )
 
 

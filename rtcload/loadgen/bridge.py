@@ -108,6 +108,9 @@ class Bridge:
                     self._complete(result, asyncio.CancelledError(), None)
                 else:
                     self._complete(result, t.exception(), None if t.exception() else t.result())
+                # the task's exception, re-raised in run() below, holds run()'s frame and so `holder`:
+                # without this, task -> exception -> traceback -> frame -> holder -> task is a cycle
+                holder.clear()
 
             task.add_done_callback(done)
 

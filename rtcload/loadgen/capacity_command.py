@@ -25,6 +25,7 @@ from rtcload.loadgen.run_command import (
     start_emulator,
     stop_emulator,
 )
+from rtcload.results.outcome import Outcome
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +111,7 @@ def run_step(args: argparse.Namespace, target: str, gates: SLOSet, users: int, g
     where.mkdir(parents=True, exist_ok=True)
     outcome = run_locust(_step_args(args, users), target, where, gates.warmup_s, group)
     if outcome.summary is None:
-        return Step(users, "no_data", generator=outcome.load.to_json(), results=str(where))
+        return Step(users, Outcome.RUN_BROKEN, generator=outcome.load.to_json(), results=str(where))
     log_text = (where / "locust.log").read_text(errors="replace")
     generator = {**outcome.load.to_json()}
     generator["saturated"] = outcome.load.saturated or "CPU usage above 90%" in log_text

@@ -124,12 +124,18 @@ class VirtualEndpoint:
         self.settings = settings
         self.label = label
         self.rng = random.Random()
+        self.audio: Any = None  # audio scores of sampled calls (audio_calls.AudioScoring), engine media only
         if settings.media == "aiortc":
             from rtcload.media.lean import decode_this_call
+            from rtcload.media.opus_settings import OpusSettings, configure_opus
             from rtcload.media.peer import CallMedia
 
             choose_host_addresses(settings)
+            configure_opus(OpusSettings(bitrate=settings.opus_bitrate, dtx=settings.opus_dtx))
             source = AUDIO_SPECS.get(settings.audio, settings.audio)
+            from rtcload.loadgen.audio_calls import AudioScoring, chosen
+
+            self.audio = AudioScoring(settings, source)
             ice = list(settings.ice_servers)  # full specs: TURN needs the username and credential
             # relay-only for the whole run, or for this user's share of the population
             relay_only = settings.relay_only or self.rng.random() < settings.relay_share
@@ -141,11 +147,16 @@ class VirtualEndpoint:
                     "stats_interval_s": settings.stats_interval_s,
                     "relay_only": relay_only,
                 }
-                decode = decode_this_call(next(_CALL_INDEX), settings.decode_every)
+                index = next(_CALL_INDEX)
+                decode = decode_this_call(index, settings.decode_every)
                 if settings.media_path == "engine":
                     from rtcload.media.engine.call_media import EngineCallMedia
 
-                    return EngineCallMedia(source, decode=decode, **options)
+                    scored = self.audio.worthwhile and chosen(index, settings.audio_score)  # decoded, captured
+                    media = EngineCallMedia(source, decode=decode or scored, profile=settings.client_profile, **options)
+                    if scored:
+                        self.audio.prepare(media)
+                    return media
                 if settings.media_path == "lean":
                     from rtcload.media.lean import LeanCallMedia
 
@@ -217,6 +228,20 @@ class VirtualEndpoint:
             )
         elif event.kind is EventKind.SESSION_NOT_REATTACHED:
             self._pending.append(Sample("reattach", None, "call not reattached", code="not_reattached"))
+        elif event.kind is EventKind.FRAME_IN_WRONG_STATE:  # method and state are bounded words: no free text
+            text = f"{event.detail.get('method')} in state {event.detail.get('state')}"
+            self._pending.append(Sample("errors", None, text, code="protocol_state"))
+
+    def _record_answered(self, call: Call) -> None:
+        """An answered call's record; a scored call's waits for its audio score (audio_calls.py)."""
+        row = call_record(call, self.label, "answered")
+        if self.audio is None or not self.audio.finish(call, row, self._deliver_scored):
+            self.records.append(row)
+
+    def _deliver_scored(self, row: dict[str, Any], samples: list[tuple[str, float, str]]) -> None:
+        """On the loop: a scored call's record and its audio samples (fired with the next batch)."""
+        self.records.append(row)
+        self._pending.extend(Sample(key, value, label=label) for key, value, label in samples)
 
     def drain_records(self) -> list[dict[str, Any]]:
         out, self.records = self.records, []
@@ -230,6 +255,8 @@ class VirtualEndpoint:
         self.closing = True  # a call cut short from here on is the run's end, not a failure
         await self.client.close(hangup_calls=True)
         await self.reporter.drain(10.0)  # as the SDK's disconnect() waits for report uploads
+        if self.audio is not None:
+            await self.audio.flush(15.0)  # scored calls' records wait for their scores (bounded)
 
     def report_samples(self) -> list[Sample]:
         """Outcomes of call-report uploads finished since the last call (a labelled counter)."""
@@ -266,7 +293,7 @@ class VirtualEndpoint:
             samples.append(Sample("post_dial_delay", call.timings.post_dial_delay))
         samples.append(Sample("call_setup", call.timings.answer_delay, outcome="answered"))
         samples += await self._in_call(call, duration_s)
-        self.records.append(call_record(call, self.label, "answered"))
+        self._record_answered(call)
         return samples + self.drain_events()
 
     async def answer_next(self, wait_s: float, max_talk_s: float) -> list[Sample]:
@@ -285,7 +312,7 @@ class VirtualEndpoint:
             Sample("inbound_answer", call.timings.inbound_answer_delay, outcome="answered"),
         ]
         samples += await self._in_call(call, max_talk_s, hang_up=False)
-        self.records.append(call_record(call, self.label, "answered"))
+        self._record_answered(call)
         return samples + self.drain_events()
 
     async def _in_call(self, call: Call, duration_s: float, hang_up: bool = True) -> list[Sample]:
@@ -353,6 +380,10 @@ def media_samples(report: Any) -> list[Sample]:
         from rtcload.media.ice_diag import ice_samples
 
         out += [Sample(**fields) for fields in ice_samples(ice)]
+    for kind, count in (getattr(report, "rejected_datagrams", None) or {}).items():  # stray.KINDS: bounded
+        out.append(Sample("rejected_datagrams", float(count), label=kind))
+    if getattr(report, "stale_stamps", 0):
+        out.append(Sample("stale_receive_stamps", float(report.stale_stamps)))
     return out
 
 

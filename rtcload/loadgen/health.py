@@ -55,6 +55,8 @@ class Health:
     send_grid_s: float = 0.02
     cpu_intervals: int = 0  # CPU samples taken, and how many of them were over the CPU threshold
     cpu_saturated_intervals: int = 0
+    cpu_sum: float = 0.0  # of the samples' ratios (their mean is the process's CPU over the run)
+    cpu_peak: float = 0.0
     _warned_at: float = -1e9
 
     def send_spread(self, whole: bool = False, quantile: float = 0.99) -> float:
@@ -92,6 +94,9 @@ class Health:
             "send_late_p99_s": send_late,
             "send_late_p50_s": send_late_p50,
             "cpu_saturated_share": cpu_share,
+            # measured by the process itself (1 s samples, 100 = one core): a worker's own figure
+            "cpu_mean": round(100 * self.cpu_sum / self.cpu_intervals, 1) if self.cpu_intervals else 0.0,
+            "cpu_max": round(100 * self.cpu_peak, 1),
             # arrival times are stamped on the loop: a wake-up later than the send limit smears them as much
             "saturated": (
                 lag > self.send_late_threshold_s or send_late > self.send_late_threshold_s or cpu_share > 0.1
@@ -129,5 +134,7 @@ def cpu_sampler(health: Health, interval_s: float = 1.0) -> None:
         gevent.sleep(interval_s)
         health.cpu_ratio = process.cpu_percent(None) / 100.0
         health.cpu_intervals += 1
+        health.cpu_sum += health.cpu_ratio
+        health.cpu_peak = max(health.cpu_peak, health.cpu_ratio)
         health.cpu_saturated_intervals += health.cpu_ratio > health.cpu_threshold
         health.warn_if_saturated()

@@ -34,8 +34,17 @@ def record(metrics: GeneratorMetrics, sample: Sample) -> None:
         metrics.inc("ice_warnings", warning=sample.label or "other")
     elif sample.key == "call_reports":
         metrics.inc("call_reports", outcome=sample.label or "failed")
+    elif sample.key == "rejected_datagrams":
+        metrics.inc("rejected_datagrams", sample.value or 0.0, kind=sample.label or "unknown")
+    elif sample.key == "stale_receive_stamps":
+        metrics.inc("stale_receive_stamps", sample.value or 0.0)
+    elif sample.key == "audio_scores":
+        metrics.inc("audio_scores", result=sample.label or "failed")
     elif sample.key in ("send_gaps", "send_drops") and sample.value:
         metrics.inc(sample.key, sample.value)
     if m.kind is Kind.HISTOGRAM and sample.ok and sample.value is not None:
         labels = {"direction": DIRECTION} if "direction" in m.labels else {}
+        if sample.key == "audio_mos":  # label is "method/codec", both from fixed sets (audio_calls.metric_label)
+            method, _, codec = sample.label.partition("/")
+            labels = {"method": method or "other", "codec": codec or "other"}
         metrics.observe(sample.key, sample.value, **labels)

@@ -33,6 +33,7 @@ from locust.runners import MasterRunner
 
 from rtcload.distributions import Distribution, parse_distribution
 from rtcload.loadgen.load_model import LATE_LIMIT_S, OPEN_MODEL_PART
+from rtcload.options import env as process_env
 from rtcload.traffic import ARRIVALS, Arrivals, RatePlan, parse_rate_plan
 
 log = logging.getLogger("rtcload.loadgen")
@@ -53,11 +54,9 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
 
 def add_open_model_arguments(parser: Any) -> None:
     """The open-model options as Locust custom arguments (each with its RTCLOAD_* variable)."""
-    import os
-
     group = parser.add_argument_group("rtcload open-model load (--rtc-cps)")
     for flag, env, default, help_text in OPTIONS:
-        group.add_argument(flag, default=os.environ.get(env, default), help=f"{help_text} (env {env})")
+        group.add_argument(flag, default=process_env.text(env, default), help=f"{help_text} (env {env})")
 
 
 class PoolMember(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 import psutil
@@ -15,7 +15,7 @@ SATURATED_CPU_PERCENT = 90.0
 
 @dataclass(frozen=True)
 class GeneratorLoad:
-    processes: int
+    processes: int  # Locust processes watched (a master and its workers, or one local process)
     cpu_mean: float  # % of one core, the busiest Locust process, averaged over the run
     cpu_max: float  # % of one core, the busiest Locust process, highest sample
     samples: int
@@ -25,6 +25,12 @@ class GeneratorLoad:
     clock_saturated: bool = False  # some process's clock tail was late: figures include its own delay
     clock_saturated_whole_run: bool = False  # some process's median tick or wake-up was late
     engine: str | None = None  # the media engine's per-packet path in the processes: native, python (or both)
+    # every process that ran users (the local process, or each worker): its own health record
+    # (process_health.py), plus `cpu_watched_mean` sampled from outside; `busiest` names the one with most CPU
+    per_process: tuple[dict[str, Any], ...] = ()
+    busiest: str | None = None
+    gc: dict[str, Any] | None = None  # garbage-collection pauses over those processes (gc_pauses.merge_gc)
+    cpu_by_pid: dict[int, float] = field(default_factory=dict)  # % of a core, mean over the run, per pid
 
     @property
     def saturated(self) -> bool:
@@ -36,8 +42,11 @@ class GeneratorLoad:
         return self.cpu_mean >= SATURATED_CPU_PERCENT or self.clock_saturated_whole_run
 
     def to_json(self) -> dict[str, Any]:
+        fields = asdict(self)
+        fields.pop("cpu_by_pid")
+        fields["per_process"] = list(self.per_process)
         return {
-            **asdict(self),
+            **fields,
             "saturated": self.saturated,
             "saturated_whole_run": self.saturated_whole_run,
             "threshold": SATURATED_CPU_PERCENT,
@@ -78,7 +87,9 @@ def run_watched(
                     watched[p.pid] = p
                     p.cpu_percent(None)  # first call only primes the counter
                     continue
-                totals.setdefault(p.pid, []).append(p.cpu_percent(None))
+                # the cached object: children() returns new ones, whose first cpu_percent() is always 0.0
+                # (every worker of --processes N read 0 % CPU that way)
+                totals.setdefault(p.pid, []).append(watched[p.pid].cpu_percent(None))
             except psutil.NoSuchProcess:
                 continue
     busiest = max(totals.values(), key=lambda s: sum(s) / len(s), default=[])
@@ -87,5 +98,6 @@ def run_watched(
         cpu_mean=round(sum(busiest) / len(busiest), 1) if busiest else 0.0,
         cpu_max=round(max(busiest), 1) if busiest else 0.0,
         samples=len(busiest),
+        cpu_by_pid={pid: round(sum(s) / len(s), 1) for pid, s in totals.items() if s},
     )
     return code, load

@@ -49,12 +49,20 @@ COLUMNS = (
     "sdk_warnings",
     "reattaches",
     "media_gaps_s",
+    "rx_rejected",
+    "rx_rejected_kinds",
+    "rx_stale_stamps",
     "send_gap_max_ms",  # the generator's own send timing (engine path): largest interval between our packets
     "send_gaps_over_30ms",  # intervals over the gap threshold (30 ms unless set otherwise)
     "send_drops",  # packets our socket refused or forwards too big to send: never the platform's loss
     "send_gap_starts",  # Unix seconds each of the latest gaps began, ';'-separated (the run's worst instant)
     "error",
     "error_code",
+    # --- audio scores (issue 24, rtcload/loadgen/audio_calls.py): set on scored calls only
+    "audio_mos",  # 1..5; what the method says (visqol-speech: MOS-LQO; plcmos: no-reference)
+    # visqol-speech | plcmos | silent, or why none: too_short, not_speech (a tone), queue_full, over_budget,
+    # unavailable (extra missing), failed
+    "audio_mos_method",
 )
 
 
@@ -152,9 +160,21 @@ def call_record(
                 "burst_r_mean": mean("burst_r"),
                 "verdict": quality.verdict,
                 "sdk_warnings": ";".join(sorted({str(int(w.code)) for w in quality.warnings})),
+                **datagram_columns(report),
             }
         )
     return row
+
+
+def datagram_columns(report: Any) -> dict[str, Any]:
+    """Stray datagrams dropped at the call's media ports (stray.KINDS: `empty:3;replayed:1`), and the
+    datagrams stamped at the callback because their kernel stamp was unusable."""
+    kinds: dict[str, int] = getattr(report, "rejected_datagrams", None) or {}
+    return {
+        "rx_rejected": sum(kinds.values()),
+        "rx_rejected_kinds": ";".join(f"{kind}:{n}" for kind, n in kinds.items()),
+        "rx_stale_stamps": getattr(report, "stale_stamps", 0),
+    }
 
 
 class CallRecordWriter:
@@ -197,3 +217,8 @@ def merge_records(parts: list[Path], out: Path) -> int:
                     writer.writerow(row)
                     rows += 1
     return rows
+
+
+def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A record as its calls.csv row shows it (every column, same number format): for the live view's links."""
+    return {k: _fmt(row.get(k)) for k in COLUMNS}

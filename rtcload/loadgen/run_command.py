@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import signal
 import socket
@@ -28,6 +27,7 @@ from rtcload.gates.slo import SLO, SLOResult, SLOSet, evaluate, load_slo_file, p
 from rtcload.loadgen import open_options
 from rtcload.loadgen.lifecycle import Interrupted, ProcessGroup, stop_process
 from rtcload.loadgen.load_model import load_model_summary, read_scheduler_parts, render_load_model
+from rtcload.loadgen.process_health import read_records as read_health_records
 from rtcload.loadgen.procwatch import GeneratorLoad, run_watched
 from rtcload.loadgen.records import merge_records
 from rtcload.loadgen.scenarios import SCENARIOS
@@ -36,7 +36,11 @@ from rtcload.loadgen.summary import render_summary
 from rtcload.media.ice import parse_ice_servers
 from rtcload.media.ice_options import ENV_SERVERS, add_ice_arguments, ice_servers_text
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.metrics.gc_pauses import merge_gc
+from rtcload.options import env as process_env
+from rtcload.options.kinds import parse_bool
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, build_summary, read_records, read_samples
+from rtcload.results.outcome import Outcome
 from rtcload.results.schema import EXIT_OK, EXIT_RUN_BROKEN, EXIT_SLO_FAILED, EXIT_USAGE, write_summary
 from rtcload.results.send_gaps import send_gap_summary
 
@@ -193,7 +197,7 @@ def start_emulator(
 ) -> Emulator:
     """The embedded emulator in a child process; its control token reaches Locust via the environment
     (never a command line), so the soak scenario can drive faults against it."""
-    os.environ.setdefault("RTCLOAD_CONTROL_TOKEN", secrets.token_urlsafe(24))
+    process_env.set_default("RTCLOAD_CONTROL_TOKEN", secrets.token_urlsafe(24))
     log_file = open(log_path, "w")  # noqa: SIM115 - lives as long as the emulator process
     cmd = [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", media, *(extra or [])]
     start = group.popen if group is not None else subprocess.Popen
@@ -277,7 +281,7 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
             defaults.update(SOAK_DEMO_DEFAULTS)
         for flag, value in defaults.items():
             env = "RTCLOAD_" + flag.removeprefix("--rtc-").replace("-", "_").upper()
-            if flag not in passthrough and env not in os.environ:
+            if flag not in passthrough and not process_env.is_set(env):
                 cmd += [flag, value]
     return cmd + passthrough
 
@@ -290,7 +294,11 @@ def free_tcp_port() -> int:
 
 def locust_env(args: argparse.Namespace) -> dict[str, str]:
     """Locust's environment: ours plus secrets given as options (ICE credentials), never on argv."""
-    env = dict(os.environ)
+    env = process_env.snapshot()
+    for _flag, name, _default, _help, kind in LOAD_OPTIONS:
+        value = env.get(name, "")
+        if kind == "bool" and value.strip():  # one boolean vocabulary: Locust's env parser knows no `y`/`n`
+            env[name] = "true" if parse_bool(value, name) else "false"
     _argv, secret = load_option_args(args)
     env.update(secret)
     servers = ice_servers_text(args)
@@ -352,7 +360,7 @@ def run_locust(
 
 def max_send_gap_ms(args: argparse.Namespace) -> float:
     """--rtc-max-send-gap / RTCLOAD_MAX_SEND_GAP in ms (default 40 ms): the `generator` gate's limit."""
-    text = getattr(args, "rtc_max_send_gap", None) or os.environ.get("RTCLOAD_MAX_SEND_GAP") or "40ms"
+    text = getattr(args, "rtc_max_send_gap", None) or process_env.given("RTCLOAD_MAX_SEND_GAP") or "40ms"
     try:
         limit = parse_duration(str(text))
     except ValueError:
@@ -395,23 +403,33 @@ def read_locust_stats(path: Path) -> dict[str, dict[str, int]]:
 
 
 def with_process_health(load: GeneratorLoad, ledger: Path) -> GeneratorLoad:
-    """Add the Locust processes' own verdicts: the worst send-clock lateness and loop lag of any process."""
-    verdicts = []
-    for part in sorted(ledger.glob(f"{HEALTH_PARTS}.*.json")):
-        try:
-            verdicts.append(json.loads(part.read_text()))
-        except (OSError, ValueError):
-            continue
-    if not verdicts:
+    """Add the Locust processes' own health records (process_health.py): each one as written, in
+    `per_process`; the worst send-clock lateness and loop lag of any of them; the busiest by CPU; their
+    collection pauses together. CPU is the larger of a process's own figure and the one sampled here."""
+    records = read_health_records(list(ledger.glob(f"{HEALTH_PARTS}.*.json")))
+    if not records:
         return load
+    for record in records:
+        record["cpu_watched_mean"] = load.cpu_by_pid.get(int(record.get("pid") or 0))
+    busiest = max(records, key=_record_cpu)
     return replace(
         load,
-        send_late_p99_s=max(float(v.get("send_late_p99_s", 0.0)) for v in verdicts),
-        loop_lag_p95_s=max(float(v.get("loop_lag_p95_s", 0.0)) for v in verdicts),
-        clock_saturated=any(bool(v.get("saturated")) for v in verdicts),
-        clock_saturated_whole_run=any(bool(v.get("saturated_whole_run")) for v in verdicts),
-        engine=",".join(sorted({str(v["engine"]) for v in verdicts if v.get("engine")})) or None,
+        cpu_mean=max(load.cpu_mean, _record_cpu(busiest)),
+        cpu_max=max(load.cpu_max, float(busiest.get("cpu_max") or 0.0)),
+        send_late_p99_s=max(float(v.get("send_late_p99_s", 0.0)) for v in records),
+        loop_lag_p95_s=max(float(v.get("loop_lag_p95_s", 0.0)) for v in records),
+        clock_saturated=any(bool(v.get("saturated")) for v in records),
+        clock_saturated_whole_run=any(bool(v.get("saturated_whole_run")) for v in records),
+        engine=",".join(sorted({str(v["engine"]) for v in records if v.get("engine")})) or None,
+        per_process=tuple(records),
+        busiest=str(busiest.get("process")),
+        gc=merge_gc([v.get("gc") or {} for v in records]),
     )
+
+
+def _record_cpu(record: dict[str, Any]) -> float:
+    """% of a core, mean over the run: the process's own figure or the watched one, whichever is larger."""
+    return max(float(record.get("cpu_mean") or 0.0), float(record.get("cpu_watched_mean") or 0.0))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -464,7 +482,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return group.exit_code or EXIT_RUN_BROKEN
         if snapshot:
-            outcome.summary["emulator"] = {"counters": snapshot.get("counters", {})}
+            outcome.summary["emulator"] = {"counters": snapshot.get("counters", {}), "gc": snapshot.get("gc")}
             (results / "emulator.json").write_text(json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
         try:
             code = finish(args, outcome, gates, results, group.signum)
@@ -476,7 +494,7 @@ def run(args: argparse.Namespace) -> int:
 
 def judge(
     args: argparse.Namespace, outcome: LocustRun, gates: SLOSet, signum: int | None
-) -> tuple[list[SLOResult], str, str]:
+) -> tuple[list[SLOResult], Outcome, str]:
     """Default gates + SLOs; the run's outcome (passed, slo_failed, run_broken, interrupted) and why, in one line."""
     summary = outcome.summary
     assert summary is not None
@@ -486,18 +504,31 @@ def judge(
     if signum is not None:
         import signal
 
-        return verdicts, "interrupted", f"stopped by {signal.Signals(signum).name}; results cover what ran"
+        return verdicts, Outcome.INTERRUPTED, f"stopped by {signal.Signals(signum).name}; results cover what ran"
     if outcome.code not in (0, 1):  # Locust exits 1 when any request failed: those failures are in the ledger
-        return verdicts, "run_broken", f"Locust exited {outcome.code}; see {args.results}/locust.log"
+        return verdicts, Outcome.RUN_BROKEN, f"Locust exited {outcome.code}; see {args.results}/locust.log"
     if broken:
-        return verdicts, "run_broken", "; ".join(f"{v.name}: {v.message}" for v in broken)
+        return verdicts, Outcome.RUN_BROKEN, "; ".join(f"{v.name}: {v.message}" for v in broken)
     if failed:
         return (
             verdicts,
-            "slo_failed",
+            Outcome.SLO_FAILED,
             f"{len(failed)} SLO(s) failed: " + "; ".join(f"{v.name}: {v.message}" for v in failed),
         )
-    return verdicts, "passed", f"{len(verdicts)} gates held"
+    return verdicts, Outcome.PASSED, f"{len(verdicts)} gates held"
+
+
+def gc_text(gc: dict[str, Any] | None) -> str:
+    """The largest garbage-collection pause, for the health line (it stops the media clock)."""
+    if not gc:
+        return ""
+    counts = gc.get("collections", {})
+    largest, full = float(gc.get("max_pause_ms", 0.0)), float(gc.get("gen2_max_pause_ms", 0.0))
+    since = " since the first call" if "before_first_call_max_pause_ms" in gc else ""
+    return (
+        f", largest GC pause{since} {largest:.1f} ms (full collections: {counts.get('2', 0)} of "
+        f"{sum(int(n) for n in counts.values())}, longest {full:.1f} ms)"
+    )
 
 
 def finish(
@@ -511,8 +542,8 @@ def finish(
     verdicts, verdict, reason = judge(args, outcome, gates, signum)
     summary["gates"] = [v.to_json() for v in verdicts if v.kind == "gate"]
     summary["slo"] = [v.to_json() for v in verdicts if v.kind == "slo"]
-    summary["outcome"] = {"verdict": verdict, "reason": reason}
-    summary["passed"] = verdict == "passed"
+    summary["outcome"] = {"verdict": verdict.value, "reason": reason}
+    summary["passed"] = verdict.passed
     write_summary(summary, results / "summary.json")
     print(render_summary(summary))
     if summary.get("load_model"):
@@ -526,8 +557,11 @@ def finish(
             f"largest send gap {gaps.get('gap_max_ms', 0.0):.1f} ms ({gaps.get('gaps_over_threshold', 0)} gaps over "
             f"{gaps.get('threshold_ms', 30):.0f} ms in {gaps.get('calls_with_gaps', 0)} calls, "
             f"{gaps.get('send_drops', 0)} send drops), loop lag p95 "
-            f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process {load.cpu_mean:.0f} % CPU"
+            f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process "
+            + (f"{load.busiest} " if load.busiest and len(load.per_process) > 1 else "")
+            + f"{load.cpu_mean:.0f} % CPU"
             + (f", media engine {load.engine}" if load.engine else "")
+            + gc_text(load.gc)
             + ": "
             + (
                 "SATURATED"
@@ -551,8 +585,8 @@ def finish(
     print("\n" + render_results([v for v in verdicts if v.kind == "gate"], "Default gates"))
     if gates.slos:
         print("\n" + render_results([v for v in verdicts if v.kind == "slo"]))
-    if verdict == "passed":
+    if verdict.passed:
         return EXIT_OK
-    label = {"run_broken": "RUN BROKEN", "slo_failed": "SLO FAILED", "interrupted": "INTERRUPTED"}[verdict]
+    label = verdict.value.replace("_", " ").upper()
     print(f"rtcload run: {label}: {reason}", file=sys.stderr)
-    return {"run_broken": EXIT_RUN_BROKEN, "slo_failed": EXIT_SLO_FAILED}.get(verdict, EXIT_RUN_BROKEN)
+    return EXIT_SLO_FAILED if verdict is Outcome.SLO_FAILED else EXIT_RUN_BROKEN

@@ -7,13 +7,16 @@ variable, so the same scenario runs from a laptop, CI or a Kubernetes worker unc
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from rtcload.distributions import Distribution, parse_distribution
 from rtcload.media.ice import IceServerSpec, parse_ice_servers
+from rtcload.media.opus_settings import DEFAULT_BITRATE, parse_bitrate
+from rtcload.media.sdp_profile import DEFAULT_CLIENT_PROFILE, check_profile
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
+from rtcload.options import env as process_env
+from rtcload.options.kinds import parse_bool
 from rtcload.protocol.backoff import BackoffPolicy
 
 DEFAULT_DESTINATIONS = "echo"
@@ -88,6 +91,13 @@ class LoadSettings:
     media_path: str = DEFAULT_MEDIA_PATH  # engine, lean or naive (rtcload.media_paths)
     decode_every: int = 0
     calls_per_user: int = 0
+    opus_bitrate: int = DEFAULT_BITRATE
+    opus_dtx: bool = False
+    client_profile: str = DEFAULT_CLIENT_PROFILE
+    # audio scores (issue 24, rtcload/loadgen/audio_calls.py): share of calls scored, CPU budget, WAVs kept
+    audio_score: float = 0.05
+    audio_score_cpu: float = 0.25
+    keep_audio: int = 0
 
     @property
     def lean(self) -> bool:
@@ -103,6 +113,27 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--rtc-call-duration", "RTCLOAD_CALL_DURATION", "uniform:8,12", "call hold time distribution (s)", "str"),
     ("--rtc-think-time", "RTCLOAD_THINK_TIME", "uniform:1,3", "pause between calls (s)", "str"),
     ("--rtc-codec", "RTCLOAD_CODEC", "opus", "opus, pcmu or pcma", "str"),
+    (
+        "--rtc-opus-bitrate",
+        "RTCLOAD_OPUS_BITRATE",
+        str(DEFAULT_BITRATE),
+        "Opus target bitrate in bit/s (32000 = libwebrtc's mono default; VBR, in-band FEC)",
+        "str",
+    ),
+    (
+        "--rtc-opus-dtx",
+        "RTCLOAD_OPUS_DTX",
+        False,
+        "Opus DTX (usedtx=1): silences send one frame per 400 ms (off, as Chrome; the engine's Python path)",
+        "bool",
+    ),
+    (
+        "--rtc-client-profile",
+        "RTCLOAD_CLIENT_PROFILE",
+        DEFAULT_CLIENT_PROFILE,
+        "chrome: offer, RTCP and consent timing like Chrome for what rtcload does; minimal: aiortc's lean offer",
+        "str",
+    ),
     ("--rtc-audio", "RTCLOAD_AUDIO", "tone", "tone, dualtone, speech, silence or wav:PATH", "str"),
     ("--rtc-ice-servers", "RTCLOAD_ICE_SERVERS", "", "stun:host:port,turn:user:pass@host:port", "secret"),
     ("--rtc-relay-only", "RTCLOAD_RELAY_ONLY", False, "force TURN relay candidates", "bool"),
@@ -149,6 +180,21 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ),
     ("--rtc-lean", "RTCLOAD_LEAN", False, "same as --rtc-media-path lean (baseline)", "bool"),
     ("--rtc-decode-every", "RTCLOAD_DECODE_EVERY", 0, "engine/lean media: fully decode 1 call in N (0 = none)", "int"),
+    (
+        "--rtc-audio-score",
+        "RTCLOAD_AUDIO_SCORE",
+        "0.05",
+        "engine media: share of calls whose received audio is scored (0.05 or 1/20; 0 = off), off the loop",
+        "str",
+    ),
+    (
+        "--rtc-audio-score-cpu",
+        "RTCLOAD_AUDIO_SCORE_CPU",
+        0.25,
+        "CPU budget of audio scoring per process, in cores (calls past it are dropped and counted)",
+        "float",
+    ),
+    ("--rtc-keep-audio", "RTCLOAD_KEEP_AUDIO", 0, "keep WAVs of the N worst and N random scored calls", "int"),
     ("--rtc-call-records", "RTCLOAD_CALL_RECORDS", "", "write one CSV row per call to PATH.<process>.csv", "str"),
     (
         "--rtc-ledger",
@@ -260,8 +306,14 @@ def _get(options: Any, flag: str, env: str, default: Any) -> Any:
     attr = flag.removeprefix("--").replace("-", "_")
     value = getattr(options, attr, None) if options is not None else None
     if value is None or value == "":
-        value = os.environ.get(env, default)
+        value = process_env.text(env, default)
     return value
+
+
+def _flag_bool(flag: str, value: Any) -> bool:
+    """A boolean option given as a flag (a bool) or as text from its RTCLOAD_* variable (kinds.parse_bool)."""
+    env = next((e for f, e, *_rest in _OPTIONS if f == flag), "")
+    return parse_bool(value, f"{flag} (env {env})" if env else flag)
 
 
 @dataclass(frozen=True)
@@ -290,7 +342,7 @@ def metrics_settings_from_options(options: argparse.Namespace | Any) -> MetricsS
     return MetricsSettings(
         port=port,
         host=str(raw["--rtc-metrics-host"]),
-        fixed_port=fixed if isinstance(fixed, bool) else str(fixed).lower() in ("1", "true", "yes", "on"),
+        fixed_port=_flag_bool("--rtc-metrics-fixed-port", fixed),
         pushgateway=str(raw["--rtc-pushgateway"]) or None,
         saturation_lag_s=float(raw["--rtc-saturation-lag"]),
         saturation_cpu=float(raw["--rtc-saturation-cpu"]),
@@ -315,13 +367,28 @@ def _media_path(name: str, lean_flag: bool) -> str:
     return path
 
 
+def parse_share(text: str, flag: str = "--rtc-audio-score") -> float:
+    """A share of calls: a fraction 0..1 (`0.05`) or one in N (`1/20`)."""
+    raw = str(text).strip()
+    try:
+        if "/" in raw:
+            num, den = (float(part) for part in raw.split("/", 1))
+            value = num / den
+        else:
+            value = float(raw)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{flag} must be a share like 0.05 or 1/20 (got {raw!r})") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{flag} must be between 0 and 1 (got {raw!r})")
+    return value
+
+
 def settings_from_options(options: argparse.Namespace | Any, target: str) -> LoadSettings:
     """Build and validate settings; raises ValueError naming the bad option."""
     raw = {flag: _get(options, flag, env, default) for flag, env, default, _h, _k in _OPTIONS}
 
     def flag_bool(flag: str) -> bool:
-        value = raw[flag]
-        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        return _flag_bool(flag, raw[flag])
 
     stats_interval = float(raw["--rtc-stats-interval"])
     if stats_interval < 1.0:
@@ -359,11 +426,17 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         hold_share=float(raw["--rtc-hold-share"]),
         dtmf_share=float(raw["--rtc-dtmf-share"]),
         backoff=_backoff(str(raw["--rtc-backoff"])),
-        call_reports=str(raw["--rtc-call-reports"]).lower() in ("on", "1", "true", "yes"),
+        call_reports=flag_bool("--rtc-call-reports"),
         call_report_sample=float(raw["--rtc-call-report-sample"]),
         relay_share=float(raw["--rtc-relay-share"]),
         media_path=_media_path(str(raw["--rtc-media-path"]), flag_bool("--rtc-lean")),
         decode_every=int(float(raw["--rtc-decode-every"])),
         calls_per_user=max(0, int(float(raw["--rtc-calls-per-user"]))),
         media_timeout_s=float(raw["--rtc-media-timeout"]) or None,
+        opus_bitrate=parse_bitrate(str(raw["--rtc-opus-bitrate"])),
+        opus_dtx=flag_bool("--rtc-opus-dtx"),
+        client_profile=check_profile(str(raw["--rtc-client-profile"])),
+        audio_score=parse_share(str(raw["--rtc-audio-score"])),
+        audio_score_cpu=max(0.0, float(raw["--rtc-audio-score-cpu"])),
+        keep_audio=max(0, int(float(raw["--rtc-keep-audio"]))),
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from rtcload.emulator.control import ACTIONS, send_control
 from rtcload.loadgen.resources import DEFAULT_TOLERANCE, ResourceSample, Tolerance, growth, leaks, take_sample
+from rtcload.options.kinds import parse_bool, parse_duration
 
 log = logging.getLogger("rtcload.loadgen")
 
@@ -28,14 +29,6 @@ class FaultClause:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _seconds(text: str) -> float:
-    text = text.strip().lower()
-    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * scale
-    return float(text)
-
-
 def parse_fault_schedule(spec: str) -> list[FaultClause]:
     clauses: list[FaultClause] = []
     for raw in (c.strip() for c in spec.split(";") if c.strip()):
@@ -45,17 +38,17 @@ def parse_fault_schedule(spec: str) -> list[FaultClause]:
         action = fields.pop("action")
         if action not in ACTIONS:
             raise ValueError(f"unknown fault action {action!r}; known: {', '.join(ACTIONS)}")
-        every = _seconds(fields.pop("every"))
+        every = parse_duration(fields.pop("every"), "--rtc-faults every")
         if every <= 0:
             raise ValueError(f"fault clause {raw!r}: every must be > 0")
         params: dict[str, Any] = {}
+        if "keep_sessions" in fields:  # a boolean word (`keep_sessions=no` is off, not the truthy string "no")
+            params["keep_sessions"] = parse_bool(fields.pop("keep_sessions"), "--rtc-faults keep_sessions")
         for key, value in fields.items():
             try:
                 params[key] = float(value)
             except ValueError:
                 params[key] = value
-        if "keep_sessions" in params:
-            params["keep_sessions"] = bool(params["keep_sessions"])
         clauses.append(FaultClause(every, action, params))
     return clauses
 

@@ -10,6 +10,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from rtcload.loadgen.live.csvfiles import read_final
 from rtcload.metrics.catalog import SUMMARY_KEYS
 from rtcload.results.schema import BY_LOCUST, EXTRA_COLUMNS, MOS_COLUMNS, PERCENTILES, SCHEMA, write_summary
 
@@ -26,7 +27,7 @@ def _num(text: str | None) -> float | None:
 
 
 def read_summary(csv_prefix: str | Path) -> dict[str, Any]:
-    """Summary dict from `<prefix>_stats.csv` and `<prefix>_failures.csv` (Locust --csv output)."""
+    """Summary dict from `<prefix>_stats.csv`, `<prefix>_quality.csv` and `<prefix>_failures.csv` (--csv output)."""
     prefix = str(csv_prefix)
     metrics: dict[str, dict[str, Any]] = {}
     with open(f"{prefix}_stats.csv", newline="") as handle:
@@ -46,6 +47,9 @@ def read_summary(csv_prefix: str | Path) -> dict[str, Any]:
                     None if value is None or entry["count"] == entry["failures"] else m.from_locust_value(value)
                 )
             metrics[m.key] = entry
+    # quality samples are no Locust requests: their figures are in PREFIX_quality.csv (rtcload.loadgen.live)
+    for key, entry in read_final(f"{prefix}_quality.csv").items():
+        metrics.setdefault(key, entry)
     failures: list[dict[str, Any]] = []
     failures_path = Path(f"{prefix}_failures.csv")
     if failures_path.exists():

@@ -21,9 +21,12 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from rtcload.loadgen import health as health_mod
+from rtcload.loadgen import process_health
+from rtcload.loadgen.audio_keep import AUDIO_DIR, AudioKeeper
 from rtcload.loadgen.bridge import Bridge
 from rtcload.loadgen.credentials import CredentialPool, PoolEntry, load_pool
 from rtcload.loadgen.endpoint import Sample, VirtualEndpoint, locust_fields
+from rtcload.loadgen.live import plugin as live
 from rtcload.loadgen.observe import record
 from rtcload.loadgen.records import CallRecordWriter
 from rtcload.loadgen.settings import (
@@ -58,6 +61,7 @@ class _Process:
     metrics: GeneratorMetrics | None = None
     health: health_mod.Health | None = None
     metrics_server: Any = None
+    health_final = False  # the quitting health record is written
 
 
 @events.init_command_line_parser.add_listener
@@ -86,8 +90,11 @@ def _on_init(environment: Environment, **_kw: Any) -> None:
         _Process.ledger = Path(ledger)
         _Process.samples = SampleWriter(_Process.ledger / f"{SAMPLES_PART}.{_Process.process_tag}.csv")
         records = records or str(_Process.ledger / CALLS_PART)
+        keep = int(float(getattr(options, "rtc_keep_audio", 0) or 0))  # WAVs of scored calls (issue 24)
+        AudioKeeper.configure(_Process.ledger / AUDIO_DIR, keep, _Process.process_tag)
     if records:
         _Process.records = CallRecordWriter(f"{records}.{_Process.process_tag}.csv")
+    _pre_encode_source(options)
     # Creating the bridge yields to the gevent hub (it waits for the loop thread), and a worker may
     # start users meanwhile: they wait for this before touching the bridge.
     _Process.ready.set()
@@ -114,7 +121,10 @@ def _start_metrics(environment: Environment, role: str, index: int) -> None:
         health.send_gaps = SEND_GAPS
         health.send_lateness = SEND_LATENESS
         metrics.set_function("loop_lag", health.send_spread, loop="rtp_send")
+    live.attach(environment, role, metrics.registry, health, _Process.process_tag)
     gevent.spawn(health_mod.cpu_sampler, health)
+    if role != "master":
+        gevent.spawn(_rewrite_health, environment)
     gevent.spawn(health_mod.gevent_lag_probe, health.gevent_lag)
     if _Process.bridge is not None:
         metrics.set_function("loop_lag", health.asyncio_lag.p99, loop="asyncio")
@@ -162,6 +172,21 @@ def _on_test_stop(environment: Environment, **_kw: Any) -> None:
         _write_final_counters()
 
 
+def _pre_encode_source(options: Any) -> None:
+    """Encode the run's audio source now, before any call: a long source (the 10 s speech source, a WAV)
+    costs ~1 s to synthesise and encode, which the first call would otherwise spend on the media loop."""
+    audio = str(getattr(options, "rtc_audio", "") or "") if options else ""
+    if not audio or getattr(options, "rtc_media", "aiortc") == "none":
+        return
+    from rtcload.loadgen.endpoint import AUDIO_SPECS
+    from rtcload.media.encoded import encoded_frames
+
+    try:
+        encoded_frames(AUDIO_SPECS.get(audio, audio), str(getattr(options, "rtc_codec", "opus") or "opus").lower())
+    except ValueError:  # a bad spec or codec: the settings check reports it, with its option's name
+        pass
+
+
 def _close_leftovers() -> None:
     bridge = _Process.bridge
     if bridge is None or not _Process.endpoints:
@@ -185,6 +210,8 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
     # On SIGTERM/SIGINT Locust fires `quitting` before it stops the users: stop them gracefully here,
     # while the bridge still runs, so calls in progress end with a bye and land in the ledger.
     runner = environment.runner
+    if isinstance(runner, MasterRunner):  # its workers stop their users and write the ledger first
+        process_health.wait_for_workers(runner, (environment.stop_timeout or 0.0) + process_health.WORKER_EXIT_GRACE_S)
     if runner is not None and not isinstance(runner, MasterRunner) and runner.state not in ("stopped", "ready"):
         try:
             runner.stop()
@@ -195,7 +222,7 @@ def _on_quitting(environment: Environment, **_kw: Any) -> None:
         _Process.samples.close()
         _Process.samples = None
     _push_metrics(environment)
-    _write_health(environment)
+    _write_health(environment, final=True)
     if _Process.metrics_server is not None:
         _Process.metrics_server.stop(timeout=1)
         _Process.metrics_server = None
@@ -221,21 +248,31 @@ def _write_final_counters() -> None:
         log.warning("cannot write final counters to %s: %r", path, exc)
 
 
-def _write_health(environment: Environment) -> None:
-    """This process's whole-run health verdict for `rtcload run` (--rtc-health-file PATH -> PATH.<tag>.json)."""
+def _write_health(environment: Environment, final: bool = False) -> None:
+    """This process's whole-run health record for `rtcload run` (--rtc-health-file PATH -> PATH.<tag>.json):
+    process_health.py says what it holds and why workers rewrite it as they go."""
     options = metrics_settings_from_options(environment.parsed_options)
     if not options.health_file or _Process.health is None or _Process.bridge is None:
         return
-    import json
-
     from rtcload.media.engine.native import path_used
 
-    verdict = {"process": _Process.process_tag, **_Process.health.run_verdict(), "engine": path_used()}
-    try:
-        with open(f"{options.health_file}.{_Process.process_tag}.json", "w") as out:
-            json.dump(verdict, out)
-    except OSError as exc:
-        log.warning("cannot write the health file: %s", exc)
+    role = "worker" if isinstance(environment.runner, WorkerRunner) else "local"
+    record = process_health.health_record(_Process.health, _Process.process_tag, role, path_used(), final)
+    if _Process.health_final:
+        return  # the last record is written: nothing may overwrite it
+    _Process.health_final = final
+    process_health.write_record(f"{options.health_file}.{_Process.process_tag}.json", record)
+
+
+def _rewrite_health(environment: Environment) -> None:
+    """Greenlet: the health record every few seconds, so a process killed before it quits leaves one."""
+    import gevent
+
+    while True:
+        gevent.sleep(process_health.REWRITE_EVERY_S)
+        if _Process.health_final:
+            return
+        _write_health(environment)
 
 
 def _push_metrics(environment: Environment) -> None:
@@ -324,8 +361,9 @@ class WebRTCUser(User):
                 )
             if _Process.metrics is not None:
                 record(_Process.metrics, sample)
+            live.observe(sample)  # the live Quality view (quality samples are no Locust requests)
             if measurement(sample.key).locust_type is None:
-                continue  # a counter only (reattach outcomes): no Locust request of its own
+                continue  # a counter (reattach outcomes) or a quality sample: no Locust request of its own
             request_type, name, value = locust_fields(sample)
             self.environment.events.request.fire(
                 request_type=request_type,
@@ -344,6 +382,7 @@ class WebRTCUser(User):
         for row in rows:
             if _Process.records is not None:
                 _Process.records.write(row)
+            live.record(row)
             if row.get("outcome") == "interrupted" and _Process.metrics is not None:
                 # no sample (and no Locust request) decides these: the record is their only witness
                 _Process.metrics.inc("calls", result="interrupted")
@@ -369,6 +408,7 @@ class WebRTCUser(User):
         if endpoint is not None:
             _Process.endpoints.discard(endpoint)
             self.bridge.run(endpoint.unregister(), timeout=30)
+            self.fire(endpoint.drain_events())  # audio scores that arrived after the last call
             self.write_records(endpoint)
 
     def on_stop(self) -> None:

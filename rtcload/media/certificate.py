@@ -18,7 +18,6 @@ to RTCPeerConnection's constructor by swapping the class its module calls for th
 
 from __future__ import annotations
 
-import os
 import time
 
 import aiortc.rtcpeerconnection
@@ -26,7 +25,9 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsFingerprint, SRTPProtectionProfile
 from OpenSSL import SSL
 
+from rtcload.media.aiortc_private.dtls import certificates_of
 from rtcload.media.stray import install_stray_datagram_guard
+from rtcload.options import env
 
 ENV_POLICY = "RTCLOAD_DTLS_CERTIFICATE"
 POLICIES = ("shared", "per-call")
@@ -69,7 +70,7 @@ def certificate_policy() -> str:
     """This process' choice, "shared" or "per-call": set_certificate_policy(), else the environment, else shared."""
     if _policy is not None:
         return _policy
-    return check_certificate_policy(os.environ.get(ENV_POLICY, "") or DEFAULT_POLICY, ENV_POLICY)
+    return check_certificate_policy(env.text(ENV_POLICY) or DEFAULT_POLICY, ENV_POLICY)
 
 
 def check_certificate_policy(policy: str, source: str = "certificate policy") -> str:
@@ -119,4 +120,4 @@ def new_peer_connection(configuration: RTCConfiguration) -> RTCPeerConnection:
 
 def local_certificate(pc: RTCPeerConnection) -> RTCCertificate:
     """The certificate a peer connection presents (tests: shared or not)."""
-    return pc._RTCPeerConnection__certificates[0]  # type: ignore[attr-defined]
+    return certificates_of(pc)[0]

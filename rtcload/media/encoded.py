@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable
 
 import av
+import numpy as np
 from aiortc.codecs import get_encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from rtcload.media.opus_settings import OpusSettings, current_opus, encode_loop
 from rtcload.media.sources import FRAME_SAMPLES, PTIME_S, SAMPLE_RATE, TIME_BASE, PcmBuffer, make_buffer
 from rtcload.metrics.lag import LagWindow
 
@@ -47,15 +49,21 @@ def cached_buffer(spec: str) -> PcmBuffer:
     return make_buffer(spec)
 
 
-@functools.lru_cache(maxsize=64)
-@functools.lru_cache(maxsize=128)
 def encoded_frames(spec: str, codec: str) -> tuple[bytes, ...]:
-    """One payload per 20 ms frame of the looped source, encoded with aiortc's own encoder."""
-    encoder = get_encoder(codec_parameters(codec))
+    """One payload per 20 ms frame of the looped source: Opus with this process's settings
+    (opus_settings.py: like libwebrtc unless configured), G.711 with aiortc's own encoder."""
+    return _encoded_frames(spec, codec, current_opus() if codec == "opus" else None)
+
+
+@functools.lru_cache(maxsize=128)
+def _encoded_frames(spec: str, codec: str, opus: OpusSettings | None) -> tuple[bytes, ...]:
     buffer = cached_buffer(spec)
+    frames = max(buffer.frames, 1)
+    if opus is not None:
+        return encode_loop([buffer.frame(index) for index in range(frames)], opus)
+    encoder = get_encoder(codec_parameters(codec))
     payloads: list[bytes] = []
     # Two passes over the loop so the encoder/resampler state at the seam is the steady state.
-    frames = max(buffer.frames, 1)
     for index in range(2 * frames):
         frame = av.AudioFrame.from_ndarray(buffer.frame(index).reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
@@ -65,6 +73,17 @@ def encoded_frames(spec: str, codec: str) -> tuple[bytes, ...]:
         if index >= frames:
             payloads.append(b"".join(out))
     return tuple(payloads)
+
+
+@functools.lru_cache(maxsize=64)
+def frame_levels(spec: str) -> tuple[int, ...]:
+    """Each 20 ms frame's level in -dBov (RFC 6464: 0 = full scale, 127 = silence), as a sender reports it
+    in ssrc-audio-level; it follows the frame tables of `encoded_frames` index for index."""
+    buffer = cached_buffer(spec)
+    pcm = buffer.pcm.astype(np.float64).reshape(buffer.frames, FRAME_SAMPLES) / 32768.0
+    rms = np.sqrt(np.mean(pcm * pcm, axis=1))
+    dbov = np.where(rms > 0, -20.0 * np.log10(np.maximum(rms, 1e-12)), 127.0)
+    return tuple(int(v) for v in np.clip(np.round(dbov), 0, 127))
 
 
 def silence_frames(codec: str) -> tuple[bytes, ...]:

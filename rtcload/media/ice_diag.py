@@ -22,6 +22,13 @@ from typing import Any
 import aioice.ice
 import aioice.stun
 
+from rtcload.media.aiortc_private.ice import (
+    candidate_lists,
+    connection_of,
+    connection_of_protocol_factory,
+    nominated_pair,
+)
+
 # SDK warning codes (TELNYX_WARNING_CODES in @telnyx/webrtc 2.27.10)
 ICE_GATHERING_TIMEOUT = 33002
 ICE_GATHERING_EMPTY = 33003
@@ -79,15 +86,6 @@ _ALLOCATIONS: weakref.WeakKeyDictionary[Any, list[TurnAllocation]] = weakref.Wea
 _ORIGINAL_RELAYED: Callable[..., Awaitable[Any]] = aioice.ice.relayed_candidate
 
 
-def _owner(protocol_factory: Callable[[], Any]) -> Any:
-    """The aioice Connection behind `lambda: StunProtocol(self)` (its closure cell)."""
-    for cell in getattr(protocol_factory, "__closure__", None) or ():
-        contents = cell.cell_contents
-        if isinstance(contents, aioice.ice.Connection):
-            return contents
-    return None
-
-
 def classify_turn_error(exc: BaseException) -> tuple[str, str]:
     """(result, message) for a failed allocation: 401 -> auth_failed, 486/508 -> quota."""
     if isinstance(exc, asyncio.CancelledError | TimeoutError | aioice.stun.TransactionTimeout):
@@ -103,7 +101,7 @@ def classify_turn_error(exc: BaseException) -> tuple[str, str]:
 
 
 async def _probed_relayed_candidate(**kwargs: Any) -> Any:
-    conn = _owner(kwargs.get("protocol_factory"))  # type: ignore[arg-type]
+    conn = connection_of_protocol_factory(kwargs.get("protocol_factory"))  # type: ignore[arg-type]
     host, port = kwargs.get("turn_server", ("?", 0))
     server = f"{host}:{port}/{'tls' if kwargs.get('turn_ssl') else kwargs.get('turn_transport', 'udp')}"
     started = time.monotonic()
@@ -206,7 +204,7 @@ class IceDiagnostics:
             if dtls is None:
                 continue
             self._dtls_hooked = True
-            self._connection = dtls.transport._connection
+            self._connection = connection_of(dtls)
             dtls.on("statechange", lambda d=dtls: self._mark("dtls", d.state))
             return
 
@@ -218,8 +216,7 @@ class IceDiagnostics:
             return
         # aioice's candidate properties copy their lists: read the lists themselves, and count kinds again only
         # when they changed (a state change happens ~10 times per call; candidates are added only while gathering)
-        local = getattr(conn, "_local_candidates", None) or conn.local_candidates
-        remote = getattr(conn, "_remote_candidates", None) or conn.remote_candidates
+        local, remote = candidate_lists(conn)
         counted = (id(local), len(local), id(remote), len(remote))
         if counted != self._counted:
             self._counted = counted
@@ -227,7 +224,7 @@ class IceDiagnostics:
                 self._local = _kinds(local)
             if remote:
                 self._remote = _kinds(remote)
-        nominated = getattr(conn, "_nominated", {}).get(1)
+        nominated = nominated_pair(conn)
         if nominated is not None:
             key = (nominated.local_candidate, nominated.remote_candidate)
             if self._pair is not None and self._pair != key:

@@ -9,9 +9,9 @@ line (which `ps` shows to everyone).
 from __future__ import annotations
 
 import argparse
-import os
 
 from rtcload.media.ice import IceServerSpec, parse_ice_servers
+from rtcload.options import env
 
 ENV_SERVERS = "RTCLOAD_ICE_SERVERS"
 
@@ -31,7 +31,7 @@ def add_ice_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
 def ice_servers_text(args: argparse.Namespace) -> str:
     """The servers as one comma-separated string (the --rtc-ice-servers format), flags before the env."""
     given = [s for s in getattr(args, "ice_server", []) or [] if s.strip()]
-    return ",".join(given) if given else os.environ.get(ENV_SERVERS, "")
+    return ",".join(given) if given else env.text(ENV_SERVERS)
 
 
 def ice_servers_from(args: argparse.Namespace) -> tuple[IceServerSpec, ...]:

@@ -7,9 +7,10 @@ executor; at hundreds of calls per core that, not the RTP path, is the cost. Her
   RTP statistics, RTCP (RTT, loss, jitter in getStats) and our per-packet hook (first RTP, loss runs)
   are untouched;
 - audio presence: `PayloadAnalyzer` estimates each packet's level from the payload. G.711 is decoded
-  exactly with a 256-entry table (cheap, exact level). Opus: libopus sends 3-byte frames for digital
-  silence and ~250-480 bytes for anything audible (aiortc's encoder, CBR-like), so "payload > 8 bytes"
-  = audio. Trade-off: Opus level is nominal (ACTIVE_OPUS_DBFS), quiet-but-not-silent noise counts
+  exactly with a 256-entry table (cheap, exact level). Opus: digital silence is a 3-byte frame (libopus'
+  CELT silence, what libwebrtc sends; opus_settings.py) and anything audible takes tens of bytes and more
+  (~60-120 at libwebrtc's 32 kbit/s VBR), so "payload > 8 bytes" = audio.
+  Trade-off: Opus level is nominal (ACTIVE_OPUS_DBFS), quiet-but-not-silent noise counts
   as audio, and no dominant frequency is available. Calls that need exact content: `decode=True`
   (full ReceiveAnalyzer on decoded frames) for a sampled subset, see `decode_this_call`.
 """
@@ -28,6 +29,7 @@ import numpy as np
 from aiortc import RTCRtpReceiver, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
+from rtcload.media.aiortc_private.rtp import rtp_handler, set_rtp_handler
 from rtcload.media.analysis import DBFS_FLOOR, DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
 from rtcload.media.encoded import PacketEchoTrack, PreEncodedTrack
 from rtcload.media.endpoint import MediaEndpoint
@@ -35,7 +37,7 @@ from rtcload.media.ice import IceServerSpec
 from rtcload.media.peer import CallMedia
 from rtcload.media.session import AudioSession
 
-OPUS_SILENT_MAX_BYTES = 8  # libopus digital-silence frames are 3 bytes; audible frames are hundreds
+OPUS_SILENT_MAX_BYTES = 8  # libopus digital-silence frames are 3 bytes; audible frames are tens to hundreds
 ACTIVE_OPUS_DBFS = -20.0  # nominal level reported for an audible Opus packet (its true level is unknown)
 _G711_SAMPLES_PER_PACKET = 160
 
@@ -193,13 +195,13 @@ def disable_decoder(receiver: RTCRtpReceiver) -> None:
 
 def hook_payloads(receiver: RTCRtpReceiver, analyzer: PayloadAnalyzer) -> None:
     """Feed every received RTP payload to `analyzer` (outermost wrapper over the session's RTP hook)."""
-    inner = receiver._handle_rtp_packet
+    inner = rtp_handler(receiver)
 
     async def observe(packet: Any, arrival_time_ms: int) -> None:
         analyzer.add_payload(packet.payload)
         await inner(packet, arrival_time_ms)
 
-    receiver._handle_rtp_packet = observe  # type: ignore[method-assign]
+    set_rtp_handler(receiver, observe)
 
 
 def decode_this_call(index: int, every: int) -> bool:

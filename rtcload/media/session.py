@@ -18,6 +18,9 @@ from aiortc import RTCRtpReceiver, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from rtcload.media import stray
+from rtcload.media.aiortc_private.ice import connection_of
+from rtcload.media.aiortc_private.rtp import rtp_handler, set_rtp_handler
 from rtcload.media.analysis import AnalyzerSummary, ReceiveAnalyzer
 from rtcload.media.certificate import new_peer_connection
 from rtcload.media.codec_prefs import check_codec, follow_answer, prefer_codec
@@ -26,6 +29,7 @@ from rtcload.media.ice import rtc_configuration
 from rtcload.media.ice_diag import IceDiagnostics, IceReport
 from rtcload.media.sequence import LossRunTracker
 from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec, sample_stats
+from rtcload.media.teardown import release_session
 
 CLOSE_STATS_TIMEOUT_S = 1.0
 
@@ -63,6 +67,8 @@ class MediaReport:
     connected: bool
     samples: list[MediaStats] = field(default_factory=list)
     ice: IceReport | None = None  # candidates, selected pair, TURN allocation, ICE warnings (ice_diag.py)
+    rejected_datagrams: dict[str, int] = field(default_factory=dict)  # stray datagrams dropped, by stray.KINDS
+    stale_stamps: int = 0  # received datagrams whose kernel stamp was unusable (stamped at the callback)
     send_timing: Any = None  # the engine's SendTiming (send gaps, drops) of our stream; None off the engine
 
 
@@ -74,7 +80,7 @@ def _hook_rtp(
     aiortc has no public per-packet event; the DTLS transport calls `receiver._handle_rtp_packet`,
     so an instance attribute shadows the method.
     """
-    original = receiver._handle_rtp_packet
+    original = rtp_handler(receiver)
     state = {"first": True}
 
     async def observe(packet: Any, arrival_time_ms: int) -> None:
@@ -85,7 +91,7 @@ def _hook_rtp(
         tracker.on_packet(packet.sequence_number)
         await original(packet, arrival_time_ms)
 
-    receiver._handle_rtp_packet = observe
+    set_rtp_handler(receiver, observe)
 
 
 _LIVE_SESSIONS: weakref.WeakSet[AudioSession] = weakref.WeakSet()
@@ -273,7 +279,9 @@ class AudioSession:
         self.timings.first_frame = summary.first_frame_at
         self.timings.first_audio = summary.first_audio_at
         self.timings.closed = time.monotonic()
-        return self._report(codec, final, summary)
+        report = self._report(codec, final, summary)
+        release_session(self)  # freed by reference counting from here on, not by a full collection (teardown.py)
+        return report
 
     async def _final_stats(self) -> MediaStats | None:
         """The last statistics sample before the peer closes (None when there is none to take)."""
@@ -285,6 +293,21 @@ class AudioSession:
 
     def _release_media(self) -> None:
         """Hook: stop sending before the peer closes (the media engine's streams)."""
+
+    def _ice_connection(self) -> Any:
+        """The call's aioice Connection (its sockets are the media ports), or None before negotiation."""
+        try:
+            return connection_of(self.transceiver.sender.transport)  # type: ignore[union-attr]
+        except AttributeError:
+            return None
+
+    def rejected_datagrams(self) -> dict[str, int]:
+        """Stray datagrams dropped at this call's media ports so far, by kind (stray.py)."""
+        return stray.merge(stray.counts_for(self._ice_connection()))
+
+    def stale_receive_stamps(self) -> int:
+        """Datagrams stamped at the callback because their kernel stamp was unusable (the engine's C path)."""
+        return 0
 
     def _report(self, codec: str | None, final: MediaStats | None, summary: AnalyzerSummary) -> MediaReport:
         applied = self.timings.remote_sdp_applied
@@ -304,4 +327,6 @@ class AudioSession:
             connected=self.timings.dtls_connected is not None,
             samples=list(self.stats.samples),
             ice=self.ice_diag.report(),
+            rejected_datagrams=self.rejected_datagrams(),
+            stale_stamps=self.stale_receive_stamps(),
         )

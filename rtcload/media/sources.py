@@ -73,23 +73,11 @@ def silence_buffer() -> PcmBuffer:
     return PcmBuffer(np.zeros(FRAME_SAMPLES, dtype=np.int16), "silence")
 
 
-def speech_buffer(seconds: float = 6.0, seed: int = 1234, amplitude: float = 0.5) -> PcmBuffer:
-    """Speech-like: 300-3400 Hz noise, ~4 Hz syllable envelope, with pauses between 'phrases'."""
-    rng = np.random.default_rng(seed)
-    n = int(SAMPLE_RATE * seconds)
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
-    spectrum[(freqs < 300) | (freqs > 3400)] = 0
-    noise = np.fft.irfft(spectrum, n)
-    noise /= np.max(np.abs(noise)) or 1.0
-    t = np.arange(n) / SAMPLE_RATE
-    # Syllables: ~4 Hz envelope dipping to -14 dB (not to zero) between syllables.
-    syllables = 0.2 + 0.8 * (0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, np.pi))) ** 2
-    # Phrases: ~1.5 s talk then ~0.5 s pause, with short ramps so the gate is not a click.
-    phrase = ((t % 2.0) < 1.5).astype(float)
-    ramp = int(0.02 * SAMPLE_RATE)
-    phrase = np.convolve(phrase, np.ones(ramp) / ramp, mode="same")
-    return PcmBuffer(_to_int16(amplitude * noise * syllables * phrase), "speech")
+def speech_buffer(variant: str = "") -> PcmBuffer:
+    """Synthesised speech (rtcload/media/speech.py): `speech`, `speech:other`, `speech:garbled`."""
+    from rtcload.media.speech import speech_pcm
+
+    return PcmBuffer(_to_int16(speech_pcm(variant)), f"speech:{variant}" if variant else "speech")
 
 
 def wav_buffer(path: str | Path) -> PcmBuffer:
@@ -170,20 +158,23 @@ def _floats(text: str, spec: str, count: int) -> list[float]:
 
 
 def make_buffer(spec: str) -> PcmBuffer:
-    """Parse a source spec: tone:<hz> | dualtone:<f1>,<f2> | speech | silence | wav:<path>."""
+    """Parse a source spec: tone:<hz> | dualtone:<f1>,<f2> | speech[:other|:garbled] | silence | wav:<path>."""
     kind, _, arg = spec.strip().partition(":")
     if kind == "tone" and arg:
         return tone_buffer(_floats(arg, spec, 1)[0])
     if kind == "dualtone" and arg:
         f1, f2 = _floats(arg, spec, 2)
         return dualtone_buffer(f1, f2)
-    if kind == "speech" and not arg:
-        return speech_buffer()
+    if kind == "speech":
+        return speech_buffer(arg)
     if kind == "silence" and not arg:
         return silence_buffer()
     if kind == "wav" and arg:
         return wav_buffer(arg)
-    raise ValueError(f"bad source spec {spec!r}: expected tone:<hz>, dualtone:<f1>,<f2>, speech, silence or wav:<path>")
+    raise ValueError(
+        f"bad source spec {spec!r}: expected tone:<hz>, dualtone:<f1>,<f2>, speech[:other|:garbled], silence"
+        " or wav:<path>"
+    )
 
 
 def make_source(spec: str) -> PcmTrack:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
+from rtcload.media.aiortc_private.rtp import negotiated_codecs
+
 
 @dataclass(frozen=True)
 class MediaStats:
@@ -44,7 +46,7 @@ class MediaStats:
 
 def negotiated_codec(transceiver: RTCRtpTransceiver | None) -> tuple[str | None, int | None]:
     """(codec name, clock rate) of the first negotiated codec, e.g. ("opus", 48000)."""
-    codecs = getattr(transceiver, "_codecs", None) if transceiver is not None else None
+    codecs = negotiated_codecs(transceiver)
     if not codecs:
         return None, None
     codec = codecs[0]

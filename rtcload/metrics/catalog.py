@@ -31,6 +31,8 @@ JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
 LOSS_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Band edges of quality.md (poor < 3.6 <= fair < 4.0 <= good), the SDK warning (3.5) and finer steps near the top.
+# garbage-collection pauses: a young collection takes ~0.1-1 ms; 5 ms is what the media clock tolerates
+GC_PAUSE_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 MOS_BUCKETS = (1.5, 2.0, 2.5, 3.0, 3.1, 3.5, 3.6, 3.8, 4.0, 4.1, 4.2, 4.3, 4.4, 4.5)
 
 
@@ -46,16 +48,20 @@ class Measurement:
     locust_name: str | None = None
     labels: tuple[str, ...] = ()
     emulator: bool = False  # served by the emulator's /metrics, not by the Locust processes
+    # A call-quality sample (one per stats interval per call): in the ledger, the summary, Prometheus and the
+    # live Quality view, never a Locust request -- Locust's statistics are whole-ms response times, which
+    # turned MOS x100 into a 440 "ms" p95 in its Aggregated row and chart and rounded jitter/RTT to 0.
+    quality: bool = False
 
     @property
     def is_time(self) -> bool:
         return self.unit is Unit.SECONDS
 
     def locust_value(self, value: float) -> float:
-        """What goes in Locust's `response_time` column: ms for times, MOS x100, loss in permille.
+        """What goes in Locust's `response_time` column: ms for times.
 
-        Locust's statistics are response times in ms; scaling keeps every figure a readable
-        number there (and in its CSV/percentiles) without pretending MOS is a latency.
+        Quality samples are no Locust requests any more (`quality`); the MOS x100 and loss-in-permille
+        scalings remain so Locust CSVs of runs made before that still read back in base units.
         """
         if self.unit is Unit.SECONDS:
             return value * 1000.0
@@ -202,9 +208,8 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.SECONDS,
         "round-trip time from RTCP, per stats interval",
         RTT_BUCKETS,
-        "QUALITY",
-        "rtt",
-        ("direction",),
+        labels=("direction",),
+        quality=True,
     ),
     _M(
         "jitter",
@@ -213,9 +218,8 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.SECONDS,
         "RFC 3550 interarrival jitter, per stats interval",
         JITTER_BUCKETS,
-        "QUALITY",
-        "jitter",
-        ("direction",),
+        labels=("direction",),
+        quality=True,
     ),
     _M(
         "packet_loss",
@@ -224,9 +228,8 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.RATIO,
         "packet loss ratio, per stats interval",
         LOSS_BUCKETS,
-        "QUALITY",
-        "loss_permille",
-        ("direction",),
+        labels=("direction",),
+        quality=True,
     ),
     _M(
         "mos",
@@ -235,9 +238,29 @@ CATALOG: tuple[Measurement, ...] = (
         Unit.MOS,
         "E-model (G.107) MOS, per stats interval",
         MOS_BUCKETS,
+        labels=("direction",),
+        quality=True,
+    ),
+    # --- audio scores of sampled calls (issue 24): what the caller heard, not what the network did
+    _M(
+        "audio_mos",
+        "rtcload_audio_mos",
+        Kind.HISTOGRAM,
+        Unit.MOS,
+        "objective audio score of a sampled call's received audio, per scored call (method: visqol-speech "
+        "= ViSQOL v3 speech MOS-LQO against the known reference, plcmos = no-reference PLCMOS v2, silent)",
+        MOS_BUCKETS,
         "QUALITY",
-        "mos_x100",
-        ("direction",),
+        "audio_mos_x100",
+        ("method", "codec"),
+    ),
+    _M(
+        "audio_scores",
+        "rtcload_audio_scores_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "sampled calls offered for an audio score, by result: scored, failed, queue_full, over_budget, unavailable",
+        labels=("result",),
     ),
     # ---------------------------------------------------------------- outcomes (counters)
     _M(
@@ -387,6 +410,15 @@ CATALOG: tuple[Measurement, ...] = (
         Kind.GAUGE,
         Unit.BOOLEAN,
         "1 when loop lag p99 or process CPU is above its threshold: the generator may be the bottleneck",
+    ),
+    _M(
+        "gc_pause",
+        "rtcload_gc_pause_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "garbage-collection pauses of this process by generation (gc.callbacks): each one stops its media clock",
+        GC_PAUSE_BUCKETS,
+        labels=("generation",),
     ),
     # ---------------------------------------------------------------- the emulator's own /metrics
     _M(
@@ -569,6 +601,43 @@ CATALOG: tuple[Measurement, ...] = (
         labels=("outcome",),
     ),
     _M(
+        "rejected_datagrams",
+        "rtcload_rejected_datagrams_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "stray datagrams dropped at the generator's media ports, by kind (empty, oversized, unauthenticated, "
+        "replayed, malformed, stun, dtls, unknown); counted per call, added when the call ends",
+        labels=("kind",),
+    ),
+    _M(
+        "stale_receive_stamps",
+        "rtcload_stale_receive_stamps_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "received datagrams whose kernel stamp was unusable (over 1 s old or ahead of the clock), stamped "
+        "at the socket callback instead: their jitter includes the generator's own wait",
+    ),
+    _M(
+        "emulator_rejected_datagrams",
+        "rtcload_emulator_rejected_datagrams_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "stray datagrams dropped at the emulator's media ports, by kind (empty, oversized, unauthenticated, "
+        "replayed, malformed, stun, dtls, unknown)",
+        labels=("kind",),
+        emulator=True,
+    ),
+    _M(
+        "emulator_gc_pause",
+        "rtcload_emulator_gc_pause_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "garbage-collection pauses of the emulator process by generation (gc.callbacks): each stops its media",
+        GC_PAUSE_BUCKETS,
+        labels=("generation",),
+        emulator=True,
+    ),
+    _M(
         "emulator_call_reports",
         "rtcload_emulator_call_reports_total",
         Kind.COUNTER,
@@ -589,6 +658,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "first_rtp",
     "hangup",
     "mos",
+    "audio_mos",  # sampled calls' audio score (issue 24): printed under the E-model MOS
     "rtt",
     "jitter",
     "packet_loss",

@@ -16,17 +16,21 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from rtcload.metrics.catalog import Kind, emulator_measurements, measurement
+from rtcload.metrics.gc_pauses import GcPauseCollector, process_gc_pauses
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 MAX_VALUES_PER_LABEL = 50  # a guard: prefixed counters come from code literals, but never explode
 
-# counter key prefix -> (catalog key, label); the rest of the key is the label value
+# counter key prefix -> (catalog key, label); the rest of the key is the label value. Every rest is a
+# value of a closed set in the emulator's code, never message or exception text: LoginRefusal
+# (emulator/auth.py), RouteKind, cause_label(), JSON-RPC codes, limit names, stray-datagram kinds.
 PREFIXED: tuple[tuple[str, str], ...] = (
     ("logins_failed_", "emulator_logins"),
     ("calls_route_", "emulator_calls"),
     ("calls_ended_", "emulator_calls_ended"),
     ("errors_", "emulator_errors"),
     ("refused_", "emulator_refused"),
+    ("rejected_datagrams_", "emulator_rejected_datagrams"),  # kinds: rtcload.media.stray.KINDS (bounded)
 )
 # fault kind -> counter keys that count it
 FAULTS: dict[str, tuple[str, ...]] = {
@@ -60,7 +64,7 @@ class EmulatorCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         counters = dict(self._counters())
         state = self._state()
-        families = {m.key: _family(m.key) for m in emulator_measurements()}
+        families = {m.key: _family(m.key) for m in emulator_measurements() if m.kind is not Kind.HISTOGRAM}
 
         logins = families["emulator_logins"]
         logins.add_metric(["ok"], counters.get("logins_ok", 0))
@@ -105,6 +109,7 @@ def emulator_registry(
     """A registry of its own per emulator, so several emulators in one process never collide."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EmulatorCollector(counters, state))
+    registry.register(GcPauseCollector("emulator_gc_pause", process_gc_pauses()))
     return registry
 
 

@@ -13,13 +13,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from rtcload.metrics.catalog import Kind, Measurement, generator_measurements, measurement
+from rtcload.metrics.gc_pauses import GcPauseCollector, process_gc_pauses
 
 # Label values created up front so rate()/increase() see a zero series from the first scrape.
 KNOWN_LABEL_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
     "calls": {"result": ("answered", "failed")},
     "reconnects": {"result": ("ok", "exhausted")},
     "reattach": {"result": ("reattached", "lost")},
-    "errors": {"code": ("timeout", "no_rtp")},
+    "errors": {"code": ("timeout", "no_rtp", "protocol_state")},
     "rtt": {"direction": ("receive",)},
     "jitter": {"direction": ("receive",)},
     "packet_loss": {"direction": ("receive",)},
@@ -46,6 +47,9 @@ class GeneratorMetrics:
         self.registry = registry or CollectorRegistry()
         self._metrics: dict[str, Any] = {}
         for m in tuple(measurements) or generator_measurements():
+            if m.key == "gc_pause":  # recorded inside collections (gc_pauses.py): read at scrape time
+                self.registry.register(GcPauseCollector(m.key, process_gc_pauses()))
+                continue
             self._metrics[m.key] = build_metric(m, self.registry)
             for label, values in KNOWN_LABEL_VALUES.get(m.key, {}).items():
                 if m.labels == (label,):

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from rtcload.options.kinds import OptionError, parse_bool
+
 __all__ = [
     "PROFILES",
     "Drop",
@@ -284,12 +286,12 @@ def _blackout(text: str, key: str) -> tuple[float, float]:
 
 
 def _flag(text: str, key: str) -> bool:
-    value = text.strip().lower()
-    if value in ("", "1", "true", "yes", "on"):
+    if not text.strip():  # a bare key (`reorder`) turns it on
         return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise SpecError(f"{key}={text!r}: expected a boolean")
+    try:
+        return parse_bool(text, key)
+    except OptionError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def parse_impairment(spec: str) -> Impairment:

@@ -113,6 +113,11 @@ class ImpairedAnswerer:
         if hold is not None:
             hold(call_id, held)
 
+    def rejected_datagrams(self) -> dict[str, int]:
+        """The inner answerer's stray-datagram counts (the emulator's /metrics and emulator.json show them)."""
+        inner = getattr(self.inner, "rejected_datagrams", None)
+        return inner() if callable(inner) else {}
+
     def relay(self, call_id: str) -> UdpRelay | None:
         return self.relays.get(call_id) or self.finished.get(call_id)
 

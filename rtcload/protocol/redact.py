@@ -61,18 +61,35 @@ _WORD = re.compile(r"[\w.+/=@-]+")
 _STRUCTURE = frozenset('{}[]:," ')
 
 
+# Fragments of the words that mark a frame as carrying credentials (login, anonymous_login, passwd,
+# login_token, the control channel's token, an SDP's ice-pwd), matched case-insensitively anywhere in the
+# text with JSON escapes decoded and backslashes dropped, so a corrupted key (`"p\nsswd"`, `"p\u0061sswd"`)
+# still marks it. Short fragments on purpose: masking a harmless frame too costs a log line some detail.
+_CREDENTIAL_MARKS = ("ogin", "pass", "sswd", "pwd", "token", "oken", "secret", "credential", "auth", "control")
+
+
+def carries_credentials(text: str) -> bool:
+    """True when `text` may be a frame with a password or token in it (then no word of it is logged)."""
+    folded = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text).replace("\\", "").lower()
+    return any(mark in folded for mark in _CREDENTIAL_MARKS)
+
+
 def frame_skeleton(text: str) -> str:
     """Unparseable frame text with every word outside FRAME_VOCABULARY masked, for logs.
 
     Keeps the shape a developer needs (braces, keys, method) and nothing a client typed as a value.
+    In a frame that carries credentials every word is masked, Verto's own included: a password may be
+    any string, "method" or "params" as well, and the vocabulary would let exactly those through.
     """
+    vocabulary: frozenset[str] = frozenset() if carries_credentials(text) else FRAME_VOCABULARY
     out: list[str] = []
     position = 0
     for match in _WORD.finditer(text):
         start, end = match.span()
         out.extend(ch if ch in _STRUCTURE else "?" for ch in text[position:start])
         word = match.group(0)
-        out.append(word if word in FRAME_VOCABULARY or (word.isdigit() and len(word) <= 3) else MASK)
+        keep = word in vocabulary or (bool(vocabulary) and word.isdigit() and len(word) <= 3)
+        out.append(word if keep else MASK)
         position = end
     out.extend(ch if ch in _STRUCTURE else "?" for ch in text[position:])
     return "".join(out)

@@ -47,6 +47,25 @@ def split_candidates(sdp: str) -> tuple[str, list[str]]:
     return "\r\n".join(kept), candidates
 
 
+def trickle_sdp(sdp: str) -> tuple[str, list[str]]:
+    """The SDP a trickling SDK sends before any candidate, and the candidates to trickle after it.
+
+    Chrome's trickle offer (official SDK, `trickleIce: true`; traces/signaling_trickle.jsonl) is written
+    before gathering: no `a=candidate`, no `a=end-of-candidates`, and the RFC 8840 placeholders
+    `m=audio 9` and `c=IN IP4 0.0.0.0`. aiortc has gathered already, so its SDP is rewritten to that.
+    """
+    kept, candidates = split_candidates(sdp)
+    lines = []
+    for line in kept.split("\r\n"):
+        if line.startswith("m=audio "):
+            fields = line.split(" ")
+            line = " ".join([fields[0], "9", *fields[2:]])
+        elif line.startswith("c=IN IP4 ") or line.startswith("c=IN IP6 "):
+            line = "c=IN IP4 0.0.0.0"
+        lines.append(line)
+    return "\r\n".join(lines), candidates
+
+
 MAX_SDP_BYTES = 64 * 1024  # an audio SDP with many candidates is a few KiB
 MAX_CANDIDATE_BYTES = 1024
 _SDP_LINE = re.compile(r"[a-z]=[\x20-\x7e\t]*")

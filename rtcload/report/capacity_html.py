@@ -9,6 +9,7 @@ from typing import Any
 from rtcload.gates.slo import parse_slo
 from rtcload.metrics.catalog import Unit
 from rtcload.report.svg import CSS, Chart, Series, render
+from rtcload.results.outcome import CAPACITY_V1_STEP, Outcome
 
 PAGE_CSS = """
 body { font: 14px/1.4 sans-serif; margin: 24px; color: #222; max-width: 1200px; }
@@ -17,6 +18,12 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 4
 .charts { display: flex; flex-wrap: wrap; }
 """
 SCALE = {Unit.SECONDS: (1000.0, "ms"), Unit.RATIO: (100.0, "%"), Unit.MOS: (1.0, "MOS"), Unit.COUNT: (1.0, "")}
+
+
+def _step_passed(step: dict[str, Any]) -> bool:
+    """A step's verdict, of capacity.json schema /2 (an Outcome) or /1 ("pass", "target", ...)."""
+    verdict = str(step.get("verdict", ""))
+    return CAPACITY_V1_STEP.get(verdict, verdict) == Outcome.PASSED
 
 
 def charts(report: dict[str, Any]) -> list[str]:
@@ -44,7 +51,7 @@ def charts(report: dict[str, Any]) -> list[str]:
 
 def write_capacity_report(report: dict[str, Any], path: str | Path) -> None:
     rows = "".join(
-        f'<tr><td>{s["users"]}</td><td class="{"pass" if s["verdict"] == "pass" else "fail"}">{s["verdict"]}</td>'
+        f'<tr><td>{s["users"]}</td><td class="{"pass" if _step_passed(s) else "fail"}">{escape(s["verdict"])}</td>'
         f"<td>{s['calls'].get('answered', '-')}/{s['calls'].get('attempted', '-')}</td>"
         f"<td>{s['generator'].get('cpu_mean', '-')} %</td>"
         f"<td>{escape('; '.join(f['name'] + ': ' + f['message'] for f in s['failed']))}</td></tr>"

@@ -9,6 +9,7 @@ from typing import Any
 
 from rtcload.gates.slo import format_value
 from rtcload.metrics.catalog import BY_KEY, SUMMARY_KEYS, Unit
+from rtcload.report.audio_calls import audio_section
 from rtcload.report.history import (
     RunHistory,
     ledger_distributions,
@@ -270,6 +271,7 @@ def render_report(summary: dict[str, Any], csv_prefix: str | Path, ledger: Path 
 <div class="charts">{latency_chart(dists)}</div>
 <h2>Call quality over time</h2>
 <div class="charts">{charts_quality}</div>
+{audio_section(ledger)}
 <h2>Calls and failures over time</h2>
 <div class="charts">{calls_chart(history)}</div>
 <h2>Failures by cause</h2>

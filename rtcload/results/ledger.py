@@ -22,7 +22,8 @@ from rtcload.results.schema import SCHEMA, STATISTICS
 SAMPLE_COLUMNS = ("t", "key", "value", "ok", "error", "code", "cause", "outcome", "label")
 SAMPLES_PART = "samples-part"  # per-process sample files: <results>/samples-part.<process>.csv
 CALLS_PART = "calls-part"  # per-process call records, merged into calls.csv at the end
-SUMMARY_KEYS = {m.key: m for m in CATALOG if m.locust_type}  # what the summary's metrics table holds
+# what the summary's metrics table holds: Locust's timings and the quality samples (no Locust requests)
+SUMMARY_KEYS = {m.key: m for m in CATALOG if m.locust_type or m.quality}
 _QUANTILES = {"p5": 0.05, "p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
 
@@ -98,6 +99,33 @@ def call_outcome_cause(record: dict[str, str]) -> str:
     return record.get("cause") or record.get("error_code") or "unknown"
 
 
+def parse_kinds(text: str | None) -> dict[str, int]:
+    """`empty:3;replayed:1` (calls.csv's rx_rejected_kinds) back to counts; malformed parts are skipped."""
+    out: Counter[str] = Counter()
+    for part in (text or "").split(";"):
+        kind, _, count = part.partition(":")
+        if kind and count.isdigit():
+            out[kind] += int(count)
+    return dict(out)
+
+
+def datagram_summary(records: list[dict[str, str]]) -> dict[str, Any]:
+    """Stray datagrams the generator's calls dropped at their media ports (calls.csv rx_rejected_kinds)."""
+    kinds: Counter[str] = Counter()
+    for r in records:
+        kinds.update(parse_kinds(r.get("rx_rejected_kinds")))
+    return {
+        "total": sum(kinds.values()),
+        "calls": sum(1 for r in records if parse_kinds(r.get("rx_rejected_kinds"))),
+        "by_kind": dict(sorted(kinds.items())),
+    }
+
+
+def stale_stamps(records: list[dict[str, str]]) -> int:
+    """Datagrams stamped at the socket callback because their kernel stamp was unusable (calls.csv)."""
+    return sum(int(r.get("rx_stale_stamps") or 0) for r in records if (r.get("rx_stale_stamps") or "0").isdigit())
+
+
 def build_summary(
     samples: Iterable[dict[str, Any]], records: list[dict[str, str]], since: float = 0.0
 ) -> dict[str, Any]:
@@ -145,6 +173,8 @@ def build_summary(
             "with_media": sum(1 for r in media_calls if r.get("first_rtp_s")),
             "without_media": sum(1 for r in media_calls if not r.get("first_rtp_s")),
             "decided_samples": dict(decided),
+            "rx_rejected": datagram_summary(counted),
+            "rx_stale_stamps": stale_stamps(counted),
         },
         "registrations": {
             "attempted": counts["registration"],

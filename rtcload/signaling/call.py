@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -129,7 +130,7 @@ class Call:
         self._changed = asyncio.Event()
         self._ended = asyncio.Event()
         self._on_state = on_state
-        self.machine = CallStateMachine(call_id, on_change=self._state_changed)
+        self.machine = CallStateMachine(call_id, on_change=_weak_on_change(self))
 
     def held_total_s(self, now: float | None = None) -> float:
         """Seconds this call spent on hold (the current hold up to `now` included)."""
@@ -191,9 +192,9 @@ class Call:
                 reason=redact_text(self.error)[:300] if self.error else None,
             )
         if not ok:
-            state = self.state.value if hasattr(self.state, "value") else self.state
             raise TimeoutError(
-                f"[{self.client.label}][call {self.id}] not answered within {timeout:g} s (call state {state})"
+                f"[{self.client.label}][call {self.id}] not answered within {timeout:g} s "
+                f"(call state {self.state.value})"
             )
 
     async def wait_ended(self, timeout: float) -> bool:
@@ -228,3 +229,16 @@ class Call:
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.direction} {self.state}>"
+
+
+def _weak_on_change(call: Call) -> Callable[[CallState, CallState, str], None]:
+    """The machine reports to its call through a weak reference: a bound method would make the pair a
+    reference cycle, which only a full garbage collection frees (rtcload/media/teardown.py says why)."""
+    ref = weakref.ref(call)
+
+    def on_change(old: CallState, new: CallState, trigger: str) -> None:
+        owner = ref()
+        if owner is not None:
+            owner._state_changed(old, new, trigger)
+
+    return on_change

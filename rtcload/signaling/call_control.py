@@ -20,11 +20,11 @@ from rtcload.protocol.codes import NORMAL_CLEARING, USER_BUSY, HangupCause, SdkC
 from rtcload.protocol.dialog import DialogParams, call_id_of, custom_headers_of
 from rtcload.protocol.jsonrpc import Request
 from rtcload.protocol.methods import Method, ModifyAction
-from rtcload.protocol.sdp import split_candidates
+from rtcload.protocol.sdp import split_candidates, trickle_sdp
 from rtcload.signaling.call import Call, Direction, EndedBy
 from rtcload.signaling.errors import SignalingError
 from rtcload.signaling.events import EventKind
-from rtcload.signaling.media_port import MediaFactory, MediaPort
+from rtcload.signaling.media_port import InbandDtmf, MediaFactory, MediaPort, last_rtp_of
 from rtcload.signaling.session import Session
 
 log = logging.getLogger("rtcload.signaling")
@@ -110,7 +110,7 @@ class CallControl:
             raise SignalingError(int(SdkCode.SDP_SEND_FAILED), call.error, client=self.label, call_id=call_id) from exc
         candidates: list[str] = []
         if self.config.trickle_ice:
-            offer, candidates = split_candidates(offer)
+            offer, candidates = trickle_sdp(offer)
         assert session.sessid is not None
         request = messages.invite(
             sessid=session.sessid,
@@ -127,16 +127,19 @@ class CallControl:
             if call.state is CallState.REQUESTING:
                 call.machine.to(CallState.TRYING, "invite result")
 
+        sent = asyncio.Event()
+        invite = asyncio.ensure_future(session.request(request, call_id=call_id, on_result=on_invite_result, sent=sent))
+        if self.config.trickle_ice and await _sent(sent, invite):
+            # as the SDK: each candidate goes out once the invite is on the wire, not after its result
+            session.spawn(self._send_candidates(call, candidates), "trickle")
         try:
-            await session.request(request, call_id=call_id, on_result=on_invite_result)
+            await invite
         except SignalingError as exc:
             call.error = str(exc)
             if not call.ended:
                 cause = cause_by_name("NORMAL_TEMPORARY_FAILURE")
                 await self.finish(call, cause, EndedBy.FAILED)
             raise
-        if self.config.trickle_ice:
-            session.spawn(self._send_candidates(call, candidates), "trickle")
         return call
 
     async def call(self, destination: str, *, answer_timeout_s: float = 60.0, **kwargs: Any) -> Call:
@@ -146,16 +149,24 @@ class CallControl:
         return call
 
     async def _send_candidates(self, call: Call, candidates: list[str]) -> None:
+        """`telnyx_rtc.candidate` per candidate, then `telnyx_rtc.endOfCandidates`, pipelined like the SDK's
+        (each request is sent without waiting for the previous one's result; every result is awaited)."""
         sessid = self.session.sessid
         assert sessid is not None
-        for line in candidates:
-            await self.session.request(
-                messages.candidate(
-                    sessid=sessid, candidate_line=line, sdp_mid="0", sdp_mline_index=0, dialog=call.dialog
-                ),
-                call_id=call.id,
-            )
-        await self.session.request(messages.end_of_candidates(sessid=sessid, dialog=call.dialog), call_id=call.id)
+        requests = [
+            messages.candidate(sessid=sessid, candidate_line=line, sdp_mid="0", sdp_mline_index=0, dialog=call.dialog)
+            for line in candidates
+        ]
+        requests.append(messages.end_of_candidates(sessid=sessid, dialog=call.dialog))
+        pending: list[asyncio.Future[Any]] = []
+        for request in requests:
+            sent = asyncio.Event()
+            pending.append(asyncio.ensure_future(self.session.request(request, call_id=call.id, sent=sent)))
+            if not await _sent(sent, pending[-1]):
+                break
+        for outcome in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     # ================================================================ frames about a call
 
@@ -179,21 +190,25 @@ class CallControl:
         call.dialog.telnyx.update_from_server(params)
         method = request.method
         if method == Method.RINGING:
+            if call.state not in (CallState.REQUESTING, CallState.TRYING, CallState.RINGING, CallState.EARLY):
+                self._wrong_state(call, method)  # ringing after the answer
+                return
             call.timings.ringing = call.timings.ringing or self.events.emit(EventKind.RINGING, call_id=call.id).t
-            if call.state in (CallState.TRYING, CallState.REQUESTING) and call.machine.can(CallState.RINGING):
-                if call.state is CallState.REQUESTING:
-                    call.machine.to(CallState.TRYING, "ringing before invite result")
-                call.machine.to(CallState.RINGING, "telnyx_rtc.ringing")
+            if call.state in (CallState.RINGING, CallState.EARLY):
+                return  # a repeated 180, or a 180 after a 183 (SIP allows it): timed, nothing else is new
+            if call.state is CallState.REQUESTING:
+                call.machine.to(CallState.TRYING, "ringing before invite result")
+            call.machine.to(CallState.RINGING, "telnyx_rtc.ringing")
         elif method == Method.MEDIA:
-            if call.timings.early_media is None and call.state in (
-                CallState.REQUESTING,
-                CallState.TRYING,
-                CallState.RINGING,
-            ):
+            if call.state not in (CallState.REQUESTING, CallState.TRYING, CallState.RINGING, CallState.EARLY):
+                self._wrong_state(call, method)
+            elif call.timings.early_media is None:
                 call.timings.early_media = self.events.emit(EventKind.EARLY_MEDIA, call_id=call.id).t
                 spawn(self._apply_remote_sdp(call, params.get("sdp"), CallState.EARLY, "telnyx_rtc.media"), "media")
         elif method == Method.ANSWER:
-            if call.timings.answered is None:
+            if call.timings.answered is not None:
+                self._wrong_state(call, method)  # a second answer: the call is answered already
+            else:
                 call.timings.answered = self.events.emit(EventKind.ANSWERED, call_id=call.id).t
                 sdp = params.get("sdp") if call.timings.early_media is None else None
                 spawn(self._apply_remote_sdp(call, sdp, CallState.ACTIVE, "telnyx_rtc.answer"), "answer")
@@ -204,6 +219,15 @@ class CallControl:
         elif method == Method.DISPLAY:
             call.inbound_params["display_name"] = params.get("display_name")
             call.inbound_params["display_number"] = params.get("display_number")
+
+    def _wrong_state(self, call: Call, method: str) -> None:
+        """A peer frame the call's state does not allow: one answer for all of them, like h11's protocol
+        errors. It is not applied (the state and timings stay true), and it is logged with the user and
+        the call, and emitted as a typed event that the load generator counts under a bounded code."""
+        log.warning(
+            "[%s][call %s] %s in state %s: not applied (protocol_state)", self.label, call.id, method, call.state.value
+        )
+        self.events.emit(EventKind.FRAME_IN_WRONG_STATE, call_id=call.id, method=str(method), state=call.state.value)
 
     def _on_remote_bye(self, call: Call, params: dict[str, Any]) -> None:
         call.sip_code = params.get("sipCode")
@@ -243,6 +267,9 @@ class CallControl:
                 call.machine.to(CallState.TRYING, f"{trigger} before invite result")
             if call.machine.can(target) or call.state is target:
                 call.machine.to(target, trigger)
+            else:  # the state moved on while the SDP was applied (a hangup races the answer)
+                self._wrong_state(call, trigger)
+                return
             if target is CallState.ACTIVE:
                 self._established(call)
 
@@ -315,7 +342,7 @@ class CallControl:
                 ) from exc
             candidates: list[str] = []
             if self.config.trickle_ice:
-                sdp, candidates = split_candidates(sdp)
+                sdp, candidates = trickle_sdp(sdp)
             await session.wait_signaling(call.id)
             assert session.sessid is not None
             call.machine.to(CallState.ANSWERING, "answer sent")
@@ -418,7 +445,7 @@ class CallControl:
         assert session.sessid is not None
         async with call.media_lock:
             old, call.media = call.media, self.media_factory()
-            last_rtp = getattr(old, "last_rtp", None)
+            last_rtp = last_rtp_of(old)
             try:
                 offer = await call.media.create_offer()
                 if self.config.trickle_ice:
@@ -455,10 +482,10 @@ class CallControl:
         session = self.session
         await session.wait_signaling(call.id)
         assert session.sessid is not None
-        inband = getattr(call.media, "send_dtmf", None)  # media that can also send RFC 4733 events in RTP
+        media = call.media
         for digit in digits:
-            if inband is not None:
-                inband(digit)
+            if isinstance(media, InbandDtmf):  # media that can also send RFC 4733 events in RTP
+                media.send_dtmf(digit)
             await session.request(
                 messages.info_dtmf(sessid=session.sessid, dtmf=digit, dialog=call.dialog), call_id=call.id
             )
@@ -495,3 +522,13 @@ class CallControl:
         """The session is over (close, punt, reconnect exhausted): every call ends without a bye."""
         for call in list(self.calls.values()):
             await self.finish(call, PURGE, EndedBy.PURGED)
+
+
+async def _sent(sent: asyncio.Event, request: asyncio.Future[Any]) -> bool:
+    """Wait until `request`'s frame is on the socket (True) or the request ended without sending (False)."""
+    waiter = asyncio.ensure_future(sent.wait())
+    try:
+        await asyncio.wait([waiter, request], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return sent.is_set()

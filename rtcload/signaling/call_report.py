@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rtcload.signaling.events import EventKind, SignalingEvent
+from rtcload.signaling.media_port import MediaPort, ReportedMedia
 
 log = logging.getLogger("rtcload.call_report")
 
@@ -54,8 +55,9 @@ def build_report(call: Any, media_report: Any, auth_type: str, ended_wall: float
     offset = ended_wall - end_mono  # monotonic -> wall clock
     dialog = call.dialog
     stats: list[dict[str, Any]] = []
-    samples = list(getattr(media_report, "samples", None) or [])
-    final = getattr(media_report, "stats", None)
+    report = media_report if isinstance(media_report, ReportedMedia) else None  # None: signaling-only media
+    samples = list(report.samples if report is not None else [])
+    final = report.stats if report is not None else None
     if final is not None and (not samples or final.at > samples[-1].at):
         samples.append(final)  # the close-time getStats closes the last interval
     previous_at = start_mono
@@ -76,14 +78,14 @@ def build_report(call: Any, media_report: Any, auth_type: str, ended_wall: float
             }
         )  # fmt: skip
         previous_at = sample.at
-    ice = getattr(media_report, "ice", None)
+    ice = report.ice if report is not None else None
     media_summary: dict[str, Any] = {}
-    if media_report is not None:
+    if report is not None:
         media_summary = {
-            "codec": getattr(media_report, "codec", None),
-            "connected": getattr(media_report, "connected", None),
-            "firstAudioSeconds": getattr(media_report, "first_audio_s", None),
-            "oneWay": getattr(media_report, "one_way", None),
+            "codec": report.codec,
+            "connected": report.connected,
+            "firstAudioSeconds": report.first_audio_s,
+            "oneWay": report.one_way,
         }
     connection: dict[str, Any] = {}
     if ice is not None:
@@ -104,7 +106,7 @@ def build_report(call: Any, media_report: Any, auth_type: str, ended_wall: float
             "callId": call.id,
             "destinationNumber": dialog.destination_number,
             "callerNumber": dialog.caller_id_number,
-            "direction": str(getattr(call.direction, "value", call.direction)),
+            "direction": str(call.direction.value),
             "state": "destroy",
             "telnyxSessionId": dialog.telnyx.session_id,
             "telnyxLegId": dialog.telnyx.leg_id,
@@ -236,7 +238,7 @@ class CallReporter:
 
     async def _send(self, call: Any, media: Any, ended_wall: float) -> None:
         media_report = None
-        if media is not None and hasattr(media, "close"):
+        if isinstance(media, MediaPort):
             with contextlib.suppress(Exception):
                 media_report = await asyncio.wait_for(media.close(), MEDIA_CLOSE_WAIT_S)  # idempotent
         credentials = type(self.client.config.credentials).__name__

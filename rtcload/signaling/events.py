@@ -35,6 +35,9 @@ class EventKind(StrEnum):
     SERVER_PING = "server_ping"
     RECOVERY_REQUIRED = "recovery_required"
     PROTOCOL_ERROR = "protocol_error"
+    # A peer frame about a known call that its state does not allow (a late ringing, a second answer):
+    # not applied, acknowledged, counted as rtcload_errors_total{code="protocol_state"}. detail: method, state.
+    FRAME_IN_WRONG_STATE = "frame_in_wrong_state"
     INVITE_SENT = "invite_sent"
     INVITE_RESULT = "invite_result"
     RINGING = "ringing"

@@ -24,7 +24,7 @@ from rtcload.signaling.call import Call, EndedBy
 from rtcload.signaling.call_control import CallControl
 from rtcload.signaling.errors import SignalingError
 from rtcload.signaling.events import EventKind
-from rtcload.signaling.media_port import MediaPort
+from rtcload.signaling.media_port import MediaPort, RtpTimed, last_rtp_of
 
 log = logging.getLogger("rtcload.signaling")
 
@@ -78,7 +78,7 @@ class CallRecovery:
             if call.machine.can(CallState.RECOVERING):
                 call.machine.to(CallState.RECOVERING, "telnyx_rtc.attach")
             old, call.media = call.media, control.media_factory()
-            last_rtp = getattr(old, "last_rtp", None)
+            last_rtp = last_rtp_of(old)
             if old is not None:
                 session.spawn(old.close(), "old-media-close")
             try:
@@ -127,10 +127,9 @@ class CallRecovery:
         self, call: Call, last_rtp: float, media: Any, timeout: float = MEDIA_GAP_TIMEOUT_S
     ) -> None:
         """design.md media_gap: last RTP before the fault -> first RTP on the recovered media."""
-        waiter = getattr(media, "wait_first_rtp", None)
-        if waiter is None:
+        if not isinstance(media, RtpTimed):
             return
-        first = await waiter(timeout)
+        first = await media.wait_first_rtp(timeout)
         gap = None if first is None else max(0.0, first - last_rtp)
         call.media_gaps.append(gap)
         call.notify()
@@ -142,7 +141,7 @@ class CallRecovery:
             await asyncio.sleep(timeout / 4)
             if call.state is not CallState.ACTIVE or not self.session.ready or call.media is None:
                 continue
-            last_rtp = getattr(call.media, "last_rtp", None)
+            last_rtp = last_rtp_of(call.media)
             reference = max(t for t in (last_rtp, call.timings.answered, call.last_media_update, 0.0) if t is not None)
             if time.monotonic() - reference < timeout:
                 continue

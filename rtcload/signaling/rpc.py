@@ -69,8 +69,12 @@ class RpcChannel:
         timeout: float | None = None,
         call_id: str | None = None,
         on_result: Callable[[Any], None] | None = None,
+        sent: asyncio.Event | None = None,
     ) -> Any:
-        """Send a request and wait for its result; errors become ServerError, silence RequestTimeout."""
+        """Send a request and wait for its result; errors become ServerError, silence RequestTimeout.
+
+        `sent` is set once the frame is on the socket: a caller can pipeline the next request after it
+        (trickle candidates, as the SDK sends them) while this one waits for its result."""
         assert request.id is not None
         critical = request.method in CRITICAL_METHODS
         if timeout is None:
@@ -79,6 +83,8 @@ class RpcChannel:
         self._pending[request.id] = Pending(future, request.method, call_id, on_result)
         try:
             await self.send(request)
+            if sent is not None:
+                sent.set()
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             self.events.emit(
@@ -98,6 +104,8 @@ class RpcChannel:
             raise
         finally:
             self._pending.pop(request.id, None)
+            # an error raised from the future keeps this frame in its traceback: no cycle back to it
+            del future
 
     def expect(self, request_id: RequestId, method: str) -> None:
         """Register a request sent by other means (the health probe) so its result is recognised."""

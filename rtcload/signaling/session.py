@@ -168,8 +168,9 @@ class Session:
         timeout: float | None = None,
         call_id: str | None = None,
         on_result: Callable[[Any], None] | None = None,
+        sent: asyncio.Event | None = None,
     ) -> Any:
-        return await self.rpc.request(request, timeout, call_id, on_result)
+        return await self.rpc.request(request, timeout, call_id, on_result, sent)
 
     # ================================================================ lifecycle
 

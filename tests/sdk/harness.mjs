@@ -53,11 +53,17 @@ function parseArgs(argv) {
     timeout: 25,
     hangup: 'local',
     callReports: false,
+    fakeAudio: '', // a WAV file Chromium captures instead of its beep (the twin test feeds both clients one file)
+    trickle: false, // newCall({trickleIce: true})
   };
   for (let i = 1; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     if (key === 'hold') {
       opts.hold = true;
+      continue;
+    }
+    if (key === 'trickle') {
+      opts.trickle = true;
       continue;
     }
     if (key === 'call-reports') {
@@ -68,6 +74,7 @@ function parseArgs(argv) {
     if (value === undefined) throw new Error(`missing value for --${key}`);
     if (key === 'stay' || key === 'timeout') opts[key] = Number(value);
     else if (key === 'hold-for') opts.holdFor = Number(value);
+    else if (key === 'fake-audio') opts.fakeAudio = value;
     else if (key in opts) opts[key] = value;
     else throw new Error(`unknown option --${key}`);
   }
@@ -280,7 +287,9 @@ async function pageScenario(opts) {
     call.answer();
   } else {
     mark('newCall');
-    call = client.newCall({ destinationNumber: opts.dest, audio: true, video: false });
+    const callOptions = { destinationNumber: opts.dest, audio: true, video: false };
+    if (opts.trickle) callOptions.trickleIce = true;
+    call = client.newCall(callOptions);
   }
   result.call_id = call.id;
   result.direction = call.direction;
@@ -379,7 +388,7 @@ async function main() {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: opts.fakeAudio ? [...CHROMIUM_ARGS, `--use-file-for-fake-audio-capture=${opts.fakeAudio}`] : CHROMIUM_ARGS,
     });
     const page = context.pages()[0] || (await context.newPage());
     await page.exposeFunction('__emit', (obj) => emit(obj));

@@ -4,11 +4,10 @@ Step size, step length and the ceiling come from RTCLOAD_STEP_USERS (10), RTCLOA
 and RTCLOAD_MAX_USERS (100). Every load loop is bounded: the shape ends after the last step.
 """
 
-import os
-
 from locust import LoadTestShape
 
 from rtcload.loadgen.user import CallerUser
+from rtcload.options import env
 
 
 class CapacityCaller(CallerUser):
@@ -16,9 +15,9 @@ class CapacityCaller(CallerUser):
 
 
 class StepShape(LoadTestShape):
-    step_users = int(os.environ.get("RTCLOAD_STEP_USERS", "10"))
-    step_seconds = float(os.environ.get("RTCLOAD_STEP_SECONDS", "60"))
-    max_users = int(os.environ.get("RTCLOAD_MAX_USERS", "100"))
+    step_users = env.count("RTCLOAD_STEP_USERS", 10, minimum=1)
+    step_seconds = env.duration("RTCLOAD_STEP_SECONDS", 60.0)
+    max_users = env.count("RTCLOAD_MAX_USERS", 100, minimum=1)
 
     def tick(self) -> tuple[int, float] | None:
         run_time = self.get_run_time()

@@ -76,15 +76,17 @@ static void refresh_realtime_offset(void) {
  * tick); stamping it there counts the generator's own wait as network jitter. The first ioctl on a socket
  * enables stamping and answers ENOENT; SO_TIMESTAMPNS must NOT be set: with it, the kernel delivers the stamp
  * as a control message (dropped by uvloop's recvfrom) instead of keeping it for this ioctl. */
-static double kernel_arrival(int fd, double now) {
+static double kernel_arrival(int fd, double now, long long *stale) {
     if (fd < 0)
         return now;
     struct timespec ts;
     if (ioctl(fd, SIOCGSTAMPNS, &ts) < 0)
         return now;
     double arrival = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - realtime_offset;
-    if (arrival > now || arrival < now - 1.0) /* a wall-clock step between refreshes, or no fresh stamp */
+    if (arrival > now || arrival < now - 1.0) { /* a wall-clock step between refreshes, or no fresh stamp */
+        (*stale)++;                             /* counted (Rx.stale_stamps): jitter then includes our own wait */
         return now;
+    }
     return arrival;
 }
 
@@ -778,13 +780,18 @@ static PyMethodDef Tx_methods[] = {
     {"send_state", (PyCFunction)Tx_send_state, METH_NOARGS, "(has_sent, last_ts, last_send_s) at one instant."},
     {NULL}};
 
+/* A setter's answer to `del obj.field`: TypeError("cannot delete <field>"). Why: a setter that returns -1 with
+ * no exception set makes the interpreter raise SystemError ("error return without exception set"). */
+static int cannot_delete(const char *field) {
+    PyErr_Format(PyExc_TypeError, "cannot delete %s", field);
+    return -1;
+}
+
 #define INT_GETSET(obj, field, type, cast)                                                                            \
     static PyObject *obj##_get_##field(type *o, void *c) { return PyLong_FromLongLong((long long)o->field); }         \
     static int obj##_set_##field(type *o, PyObject *v, void *c) {                                                    \
-        if (v == NULL) {                                                                                              \
-            PyErr_SetString(PyExc_AttributeError, "cannot delete");                                                   \
-            return -1;                                                                                                \
-        }                                                                                                             \
+        if (v == NULL)                                                                                                \
+            return cannot_delete(#field);                                                                             \
         unsigned long long x = PyLong_AsUnsignedLongLongMask(v);                                                      \
         if (x == (unsigned long long)-1 && PyErr_Occurred())                                                          \
             return -1;                                                                                                \
@@ -794,7 +801,9 @@ static PyMethodDef Tx_methods[] = {
 #define BOOL_GETSET(obj, field, type)                                                                                 \
     static PyObject *obj##_get_##field(type *o, void *c) { return PyBool_FromLong(o->field); }                        \
     static int obj##_set_##field(type *o, PyObject *v, void *c) {                                                    \
-        int b = v == NULL ? -1 : PyObject_IsTrue(v);                                                                  \
+        if (v == NULL)                                                                                                \
+            return cannot_delete(#field);                                                                             \
+        int b = PyObject_IsTrue(v);                                                                                   \
         if (b < 0)                                                                                                    \
             return -1;                                                                                                \
         o->field = b;                                                                                                 \
@@ -803,8 +812,10 @@ static PyMethodDef Tx_methods[] = {
 #define DOUBLE_GETSET(obj, field, type)                                                                               \
     static PyObject *obj##_get_##field(type *o, void *c) { return PyFloat_FromDouble(o->field); }                     \
     static int obj##_set_##field(type *o, PyObject *v, void *c) {                                                    \
-        double d = v == NULL ? -1.0 : PyFloat_AsDouble(v);                                                            \
-        if (v == NULL || (d == -1.0 && PyErr_Occurred()))                                                             \
+        if (v == NULL)                                                                                                \
+            return cannot_delete(#field);                                                                             \
+        double d = PyFloat_AsDouble(v);                                                                               \
+        if (d == -1.0 && PyErr_Occurred())                                                                            \
             return -1;                                                                                                \
         o->field = d;                                                                                                 \
         return 0;                                                                                                     \
@@ -819,9 +830,10 @@ enum { F_U16, F_U32, F_ULL, F_LL, F_BOOL, F_DOUBLE, F_INT };
 typedef struct {
     size_t offset;
     int kind;
+    const char *name;
 } TxField;
 
-#define TXF(name, kind) static TxField txf_##name = {offsetof(TxObject, name), kind};
+#define TXF(name, kind) static TxField txf_##name = {offsetof(TxObject, name), kind, #name};
 TXF(seq, F_U16)
 TXF(ts, F_U32)
 TXF(index, F_ULL)
@@ -875,7 +887,7 @@ static PyObject *tx_field_get(TxObject *t, void *closure) {
 static int tx_field_set(TxObject *t, PyObject *value, void *closure) {
     TxField *f = closure;
     if (value == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete a stream field");
+        PyErr_Format(PyExc_TypeError, "cannot delete %s", f->name);
         return -1;
     }
     unsigned long long u = 0;
@@ -953,7 +965,7 @@ static PyObject *tx_get_echo_offset(TxObject *t, void *c) {
 
 static int tx_set_echo_offset(TxObject *t, PyObject *v, void *c) {
     if (v == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete echo_offset");
+        PyErr_SetString(PyExc_TypeError, "cannot delete echo_offset");
         return -1;
     }
     unsigned long long x = 0;
@@ -1027,8 +1039,12 @@ typedef struct {
     int has_transit;
     long long packets, bytes, duplicates;
     double first_arrival, last_arrival, first_rtp, last_rtp;
-    long long rejected;
-    long long empty; /* zero-length datagrams dropped at the Demux */
+    long long rejected; /* every RTP/RTCP-range datagram dropped here (the kinds below, and any after close) */
+    long long empty;    /* zero-length datagrams dropped at the Demux */
+    /* why RTP/RTCP-range datagrams were dropped (stray.py's KINDS): over 1500 bytes, failed SRTP/SRTCP
+     * authentication, a replay (libsrtp replay_fail/replay_old), too short or unparseable once decrypted */
+    long long oversized, unauthenticated, replayed, malformed;
+    long long stale_stamps; /* kernel stamps out of range: the callback time was used instead */
     /* loss runs (sequence.py LossRunTracker) */
     int track_loss, loss_started;
     long long loss_highest;
@@ -1273,62 +1289,75 @@ static int call_packet_callback(PyObject *callback, int pt, int marker, uint16_t
     return 0;
 }
 
+/* One datagram dropped: counted in the total and under its kind. */
+static int rx_reject(RxObject *r, long long *kind) {
+    r->rejected++;
+    (*kind)++;
+    return 0;
+}
+
+/* libsrtp's srtp_err_status_replay_fail (9) and _replay_old (10), checked against libsrtp 2.x's srtp.h (the
+ * pylibsrtp pin in pyproject.toml); every other failure is an unauthenticated (forged, garbled) packet. */
+#define SRTP_REPLAY_FAIL 9
+#define SRTP_REPLAY_OLD 10
+static long long *srtp_failure_kind(RxObject *r, int status) {
+    return status == SRTP_REPLAY_FAIL || status == SRTP_REPLAY_OLD ? &r->replayed : &r->unauthenticated;
+}
+
 /* EngineStream.on_datagram: -1 only when a Python callback raised (uvloop logs it, as it would today). */
 static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, double arrival, double now) {
-    if (size > MAX_DATAGRAM || r->ctx == NULL) {
+    if (r->ctx == NULL) { /* the call ended: late datagrams are no one's concern */
         r->rejected++;
         return 0;
     }
+    if (size > MAX_DATAGRAM)
+        return rx_reject(r, &r->oversized);
+    if (size < 12) /* shorter than an RTP header or an SRTCP packet's header + index */
+        return rx_reject(r, &r->malformed);
     unsigned char *b = r->buf;
     memcpy(b, data, (size_t)size);
     int len = (int)size;
-    if (size > 1 && data[1] > 191 && data[1] < 224) {
-        if (srtp_unprotect_rtcp_fn(r->ctx, b, &len) || r->on_rtcp == NULL) {
+    if (data[1] > 191 && data[1] < 224) {
+        int status = srtp_unprotect_rtcp_fn(r->ctx, b, &len);
+        if (status)
+            return rx_reject(r, srtp_failure_kind(r, status));
+        if (r->on_rtcp == NULL) {
             r->rejected++;
             return 0;
         }
         PyObject *res = PyObject_CallFunction(r->on_rtcp, "y#d", (const char *)b, (Py_ssize_t)len, arrival);
         if (res == NULL)
             return -1;
-        if (res == Py_False)
+        if (res == Py_False) {
             r->rejected++;
+            r->malformed++;
+        }
         Py_DECREF(res);
         return 0;
     }
-    if (srtp_unprotect_fn(r->ctx, b, &len)) {
-        r->rejected++;
-        return 0;
-    }
+    int status = srtp_unprotect_fn(r->ctx, b, &len);
+    if (status)
+        return rx_reject(r, srtp_failure_kind(r, status));
     /* parse_rtp */
-    if (len < 12 || (b[0] >> 6) != 2 || (b[1] >= 192 && b[1] <= 223)) {
-        r->rejected++;
-        return 0;
-    }
+    if (len < 12 || (b[0] >> 6) != 2 || (b[1] >= 192 && b[1] <= 223))
+        return rx_reject(r, &r->malformed);
     int offset = 12 + 4 * (b[0] & 0x0F);
-    if (offset > len) {
-        r->rejected++;
-        return 0;
-    }
+    if (offset > len)
+        return rx_reject(r, &r->malformed);
     if (b[0] & 0x10) {
-        if (len < offset + 4) {
-            r->rejected++;
-            return 0;
-        }
+        if (len < offset + 4)
+            return rx_reject(r, &r->malformed);
         offset += 4 + 4 * ((b[offset + 2] << 8) | b[offset + 3]);
     }
     int end = len;
     if (b[0] & 0x20) {
         int padding = b[len - 1];
-        if (padding == 0) {
-            r->rejected++;
-            return 0;
-        }
+        if (padding == 0)
+            return rx_reject(r, &r->malformed);
         end -= padding;
     }
-    if (offset > end) {
-        r->rejected++;
-        return 0;
-    }
+    if (offset > end)
+        return rx_reject(r, &r->malformed);
     int pt = b[1] & 0x7F, marker = b[1] > 127;
     uint16_t seq = (uint16_t)((b[2] << 8) | b[3]);
     uint32_t ts = ((uint32_t)b[4] << 24) | ((uint32_t)b[5] << 16) | ((uint32_t)b[6] << 8) | b[7];
@@ -1535,6 +1564,11 @@ RO_INT(rx, packets, RxObject)
 RO_INT(rx, bytes, RxObject)
 RO_INT(rx, duplicates, RxObject)
 RO_INT(rx, empty, RxObject)
+RO_INT(rx, oversized, RxObject)
+RO_INT(rx, unauthenticated, RxObject)
+RO_INT(rx, replayed, RxObject)
+RO_INT(rx, malformed, RxObject)
+RO_INT(rx, stale_stamps, RxObject)
 RO_INT(rx, rejected, RxObject)
 RO_INT(rx, generation, RxObject)
 RO_INT(rx, frames, RxObject)
@@ -1554,8 +1588,10 @@ static PyObject *rx_get_remote_ssrc(RxObject *r, void *c) {
 }
 
 static int rx_set_rejected(RxObject *r, PyObject *v, void *c) {
-    long long x = v == NULL ? -1 : PyLong_AsLongLong(v);
-    if (x == -1 && (v == NULL || PyErr_Occurred()))
+    if (v == NULL)
+        return cannot_delete("rejected");
+    long long x = PyLong_AsLongLong(v);
+    if (x == -1 && PyErr_Occurred())
         return -1;
     r->rejected = x;
     return 0;
@@ -1616,8 +1652,13 @@ static int rx_set_forward(RxObject *r, PyObject *v, void *c) {
 }
 static PyObject *rx_get_closed(RxObject *r, void *c) { return PyBool_FromLong(r->ctx == NULL); }
 static int rx_set_closed(RxObject *r, PyObject *v, void *c) {
-    if (v != NULL && PyObject_IsTrue(v) == 1)
-        r->ctx = NULL; /* no unprotect after the call ended */
+    if (v == NULL)
+        return cannot_delete("closed");
+    int closed = PyObject_IsTrue(v);
+    if (closed < 0)
+        return -1; /* bool(v) raised: the error goes to the caller, the stream stays as it was */
+    if (closed)
+        r->ctx = NULL; /* no unprotect after the call ended (a closed stream is never reopened) */
     return 0;
 }
 
@@ -1632,6 +1673,11 @@ static PyGetSetDef Rx_getset[] = {G(rx, first_rtp),
                                   G(rx, bytes),
                                   G(rx, duplicates),
                                   G(rx, empty),
+                                  G(rx, oversized),
+                                  G(rx, unauthenticated),
+                                  G(rx, replayed),
+                                  G(rx, malformed),
+                                  G(rx, stale_stamps),
                                   GS(rx, rejected),
                                   G(rx, generation),
                                   G(rx, frames),
@@ -1717,12 +1763,11 @@ static int gate_check(TickGateObject *g, double now) {
 
 static PyObject *gate_get_deadline(TickGateObject *g, void *c) { return PyFloat_FromDouble(g->deadline); }
 static int gate_set_deadline(TickGateObject *g, PyObject *v, void *c) {
-    double x = v == NULL ? -1.0 : PyFloat_AsDouble(v);
-    if (x == -1.0 && (v == NULL || PyErr_Occurred())) {
-        if (v == NULL)
-            PyErr_SetString(PyExc_AttributeError, "cannot delete");
+    if (v == NULL)
+        return cannot_delete("deadline");
+    double x = PyFloat_AsDouble(v);
+    if (x == -1.0 && PyErr_Occurred())
         return -1;
-    }
     g->deadline = x;
     return 0;
 }
@@ -1794,7 +1839,8 @@ static PyObject *Demux_vectorcall(PyObject *self, PyObject *const *args, size_t 
         }
         if (p[0] > 127 && p[0] < 192) { /* RFC 7983: RTP/RTCP */
             double now = monotonic_now();
-            if (rx_datagram((RxObject *)d->rx, p, size, kernel_arrival(d->fd, now), now) < 0)
+            RxObject *rx = (RxObject *)d->rx;
+            if (rx_datagram(rx, p, size, kernel_arrival(d->fd, now, &rx->stale_stamps), now) < 0)
                 return NULL;
             if (d->gate != NULL && gate_check((TickGateObject *)d->gate, now) < 0)
                 return NULL;

@@ -21,12 +21,23 @@ from typing import Any
 from aiortc import RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
+from rtcload.media import stray
+from rtcload.media.aiortc_private.rtp import negotiated_codecs, sender_ssrc
 from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
-from rtcload.media.encoded import PreEncodedTrack, encoded_frames
+from rtcload.media.capture import PcmCapture
+from rtcload.media.consent import CHROME_CONSENT_INTERVAL_S, set_consent_interval
+from rtcload.media.encoded import PreEncodedTrack, encoded_frames, frame_levels
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.engine.dtmf import DtmfDetector
 from rtcload.media.engine.engine import MediaEngine, engine_for
-from rtcload.media.engine.native import NativeEngineStream, NativePayloadAnalyzer, make_payload_analyzer, make_stream
+from rtcload.media.engine.native import (
+    NativeEngineStream,
+    NativePayloadAnalyzer,
+    make_payload_analyzer,
+    make_stream,
+    native_enabled,
+)
+from rtcload.media.engine.rtcp import AIORTC_CADENCE, CHROME_CADENCE
 from rtcload.media.engine.rtp import RtpPacket
 from rtcload.media.engine.send_gaps import EMULATOR_SEND_GAPS
 from rtcload.media.engine.stream import Codec, EngineStream
@@ -35,13 +46,28 @@ from rtcload.media.engine.telephone_event import TELEPHONE_EVENT, negotiating_ev
 from rtcload.media.engine.transcode import Transcoder
 from rtcload.media.ice import IceServerSpec
 from rtcload.media.lean import PayloadAnalyzer
+from rtcload.media.opus_settings import celt_silence_frame, current_opus
 from rtcload.media.peer import CallMedia
+from rtcload.media.sdp_profile import AUDIO_LEVEL, DEFAULT_CLIENT_PROFILE, check_profile, shape_sdp
 from rtcload.media.session import AudioSession
 from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec
 
 log = logging.getLogger("rtcload.media.engine")
 
 ENGINE_CODECS = ("opus", "pcmu", "pcma")
+
+
+def engine_header_extensions() -> frozenset[str]:
+    """The RTP header extensions the engine's streams write (a chrome-profile offer advertises no others).
+
+    The Python path writes ssrc-audio-level (RFC 6464, the frame's level); the C path writes none yet, so
+    while it carries calls (native_enabled) nothing is advertised. A TURN-relayed call takes the Python
+    path even then, but its offer went out before that was known: it writes only what was negotiated."""
+    return frozenset() if native_enabled() else frozenset({AUDIO_LEVEL})
+
+
+def stream_is_native(stream: EngineStream) -> bool:
+    return isinstance(stream, NativeEngineStream)
 
 
 class EngineStatsSampler(StatsSampler):
@@ -82,7 +108,11 @@ class _EngineSession:
             lambda: session.codec, energy_floor_dbfs=energy_floor_dbfs, one_way_after_s=one_way_after_s
         )
         self.decoder: Any = None
+        self.capture: PcmCapture | None = None  # what a scored call heard (capture.py)
+        self.capture_seconds = 0.0  # > 0: keep up to this much of the received audio (needs decode=True)
         self.dtmf_detector = DtmfDetector()  # RFC 4733 digits received in-band
+        self.rtcp_cadence = AIORTC_CADENCE  # a client profile may set Chrome's (EngineCallMedia)
+        self.opus_dtx = False  # EngineCallMedia with DTX configured: silent Opus frames are not sent
         if not decode:
             self.analyzer = self.payloads
         self.stats = EngineStatsSampler(self, self.stats.interval_s, enrich=session._enrich_stats)
@@ -123,6 +153,14 @@ class _EngineSession:
             self._negotiated_send = True
             if self._send_frames_spec is not None:
                 stream.frames = encoded_frames(self._send_frames_spec, stream.codec.name)
+                stream.levels = frame_levels(self._send_frames_spec)
+                if self.opus_dtx and stream.codec.name == "opus" and not stream_is_native(stream):
+                    silence = celt_silence_frame()
+                    stream.dtx = tuple(payload == silence for payload in stream.frames)
+            stream.audio_level_id = next(
+                (e.id for e in parameters.headerExtensions if e.uri == AUDIO_LEVEL and not stream_is_native(stream)),
+                None,
+            )
             stream.set_sending(not self._held)
 
     async def _engine_receive(self, _parameters: Any) -> None:
@@ -149,26 +187,29 @@ class _EngineSession:
         transceiver = self.transceiver
         assert transceiver is not None
         dtls = transceiver.sender.transport
-        codec_parameters = transceiver._codecs[0]
+        codec_parameters = negotiated_codecs(transceiver)[0]
         name = codec_parameters.mimeType.split("/", 1)[-1].lower()
         if name not in ENGINE_CODECS:
             raise ValueError(f"the media engine carries {ENGINE_CODECS}, not {name!r}")
         tx, rx = srtp_sessions(dtls)
         connection = ice_connection(dtls)
-        stream = make_stream(
+        # DTX skips frames on the tick: only the Python path does (the C send path sends every tick)
+        build = EngineStream if self.opus_dtx and name == "opus" else make_stream
+        stream = build(
             Link(connection),
             tx,
             rx,
             Codec(name, codec_parameters.payloadType, codec_parameters.clockRate),
-            ssrc=transceiver.sender._ssrc,
+            ssrc=sender_ssrc(transceiver.sender),
             cname=cname or str(uuid.uuid4()),
         )
         stream.dtmf_payload_type = next(
-            (c.payloadType for c in transceiver._codecs if c.mimeType.lower() == TELEPHONE_EVENT
+            (c.payloadType for c in negotiated_codecs(transceiver) if c.mimeType.lower() == TELEPHONE_EVENT
              and c.clockRate == codec_parameters.clockRate),
             None,
         )  # fmt: skip
         stream.on_dtmf = self._engine_dtmf
+        stream.rtcp_cadence = self.rtcp_cadence
         stream.loss_runs = self.loss_runs
         stream.on_first_rtp = self._engine_first_rtp
         stream.on_packet = self._engine_packet
@@ -177,6 +218,9 @@ class _EngineSession:
             from rtcload.media.engine.decode import SampledDecoder
 
             self.decoder = SampledDecoder(name, self.analyzer, asyncio.get_running_loop())
+            if self.capture_seconds > 0:
+                self.capture = PcmCapture(codec_parameters.clockRate, self.capture_seconds)
+                self.decoder.capture = self.capture
         if isinstance(stream, NativeEngineStream):
             if isinstance(self.payloads, NativePayloadAnalyzer):
                 self.payloads.follow(stream.nrx, name)  # audio presence is counted in C from here on
@@ -222,7 +266,7 @@ class _EngineSession:
         if target is not None and target.stream is not None and not isinstance(target.stream, NativeEngineStream):
             target.stream.forward(packet.payload, packet.timestamp, packet.marker, arrival)
         if self.decoder is not None:
-            self.decoder.push(packet.payload, arrival)
+            self.decoder.push(packet.payload, arrival, packet.timestamp)
 
     def _engine_first_rtp(self) -> None:
         session: Any = self
@@ -234,7 +278,7 @@ class _EngineSession:
             target.stream.forward(packet.payload, packet.timestamp, packet.marker, arrival)
         self.payloads.add_payload(packet.payload, arrival)
         if self.decoder is not None:
-            self.decoder.push(packet.payload, arrival)
+            self.decoder.push(packet.payload, arrival, packet.timestamp)
 
     def _engine_dtmf(self, packet: RtpPacket, _arrival: float) -> None:
         with contextlib.suppress(ValueError):  # a malformed event is not a digit
@@ -247,6 +291,16 @@ class _EngineSession:
     def send_dtmf(self, digit: str) -> bool:
         """RFC 4733 in-band digits on the call's RTP (the SDK's INFO goes over signaling as well)."""
         return self.stream is not None and self.stream.sending and self.stream.send_dtmf(digit)
+
+    def rejected_datagrams(self) -> dict[str, int]:
+        """What the engine's receive path dropped plus what the stray guard dropped on the call's sockets."""
+        stream = self.__dict__.get("stream")
+        own = stream.rejected_datagrams() if stream is not None else {}
+        return stray.merge(own, super().rejected_datagrams())  # type: ignore[misc]  # the AudioSession
+
+    def stale_receive_stamps(self) -> int:
+        stream = self.__dict__.get("stream")
+        return 0 if stream is None else int(stream.stale_stamps)
 
     def engine_stats(self) -> MediaStats:
         if self.stream is not None:
@@ -313,8 +367,10 @@ class EngineCallMedia(_EngineSession, CallMedia):
         energy_floor_dbfs: float = -50.0,
         relay_only: bool = False,
         decode: bool = False,
+        profile: str = DEFAULT_CLIENT_PROFILE,
     ) -> None:
         spec = source.strip()
+        self.profile = check_profile(profile)
         CallMedia.__init__(
             self,
             spec,
@@ -327,12 +383,30 @@ class EngineCallMedia(_EngineSession, CallMedia):
             track=PreEncodedTrack(spec, lambda: self.codec),  # type: ignore[arg-type]
         )
         self._engine_init(decode, one_way_after_s, energy_floor_dbfs)
+        self.opus_dtx = current_opus().dtx
         self._send_frames_spec = spec
         if self.codec_preference in ENGINE_CODECS:  # encode the source now, not while other calls' media flows
             encoded_frames(spec, self.codec_preference)
 
     def _ensure_transceiver(self) -> RTCRtpTransceiver:
-        return self._engine_transceiver(super()._ensure_transceiver())
+        fresh = self.transceiver is None
+        transceiver = self._engine_transceiver(super()._ensure_transceiver())
+        if fresh and self.profile == "chrome":  # Chrome's timing: RTCP cadence, consent checks (rtcp.py, consent.py)
+            self.rtcp_cadence = CHROME_CADENCE
+            set_consent_interval(ice_connection(transceiver.sender.transport), CHROME_CONSENT_INTERVAL_S)
+        return transceiver
+
+    # The client's SDP as the profile shapes it (sdp_profile.py): Chrome's for what the engine does.
+    async def create_offer(self) -> str:
+        return self._shape(await super().create_offer(), offer=True)
+
+    async def accept_offer(self, sdp: str) -> str:
+        return self._shape(await super().accept_offer(sdp), offer=False)
+
+    def _shape(self, sdp: str, offer: bool) -> str:
+        if self.profile == "minimal":
+            return sdp
+        return shape_sdp(sdp, opus_fmtp=current_opus().fmtp, sends=engine_header_extensions(), offer=offer)
 
     def set_hold(self, held: bool) -> None:
         """Held: expect silence from the platform (one-way detection paused, intervals marked on hold);
@@ -467,6 +541,7 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
         stream = self.stream
         if stream is not None and self._negotiated_send:
             stream.frames = None if spec is None else encoded_frames(spec, stream.codec.name)
+            stream.levels = None if spec is None else frame_levels(spec)
             if stream.sending:  # a new talkspurt: the next packet carries the marker bit
                 stream.set_sending(False)
                 stream.set_sending(True)

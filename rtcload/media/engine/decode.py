@@ -21,6 +21,7 @@ from aiortc.codecs import get_decoder
 from aiortc.jitterbuffer import JitterFrame
 
 from rtcload.media.analysis import ReceiveAnalyzer, frame_to_mono
+from rtcload.media.capture import PcmCapture
 from rtcload.media.encoded import codec_parameters
 
 log = logging.getLogger("rtcload.media.engine")
@@ -101,13 +102,19 @@ class SampledDecoder:
         self._timestamp = 0
         self._step = 960 if codec == "opus" else 160
         self.stopped = False
+        self.capture: PcmCapture | None = None  # set for a call whose audio is scored (audio_score)
 
-    def push(self, payload: bytes, arrival: float) -> None:
-        """On the loop: queue one payload (its arrival time is the analysed frame's time)."""
-        if not self.stopped:
-            _worker().push(self, payload, arrival)
+    def push(self, payload: bytes, arrival: float, timestamp: int | None = None) -> None:
+        """On the loop: queue one payload (its arrival time is the analysed frame's time; its RTP
+        timestamp places it in the capture, when the call's audio is kept)."""
+        if self.stopped:
+            return
+        if self.capture is not None and timestamp is not None:
+            _worker().push(_Captured(self, timestamp), payload, arrival)  # placed in the decode thread
+            return
+        _worker().push(self, payload, arrival)
 
-    def decode(self, payload: bytes, arrival: float) -> None:
+    def decode(self, payload: bytes, arrival: float, slot: int | None = None) -> None:
         """In the decode thread."""
         if self.stopped:
             return
@@ -115,6 +122,8 @@ class SampledDecoder:
         self._timestamp += self._step
         for frame in frames:
             samples = frame_to_mono(frame)
+            if slot is not None and self.capture is not None:
+                self.capture.write(slot, samples, frame.sample_rate)
             self._loop.call_soon_threadsafe(self._deliver, samples, frame.sample_rate, arrival)
 
     def _deliver(self, samples: Any, sample_rate: int, arrival: float) -> None:
@@ -123,3 +132,19 @@ class SampledDecoder:
 
     def stop(self) -> None:
         self.stopped = True
+
+
+class _Captured:
+    """A payload of a captured call and its RTP timestamp (the decode thread's job: it places the frame
+    in the capture, then decodes it for the analyzer as for any decoded call)."""
+
+    __slots__ = ("decoder", "timestamp")
+
+    def __init__(self, decoder: SampledDecoder, timestamp: int) -> None:
+        self.decoder = decoder
+        self.timestamp = timestamp
+
+    def decode(self, payload: bytes, arrival: float) -> None:
+        capture = self.decoder.capture
+        slot = None if capture is None else capture.slot(self.timestamp, arrival)
+        self.decoder.decode(payload, arrival, slot)

@@ -42,6 +42,27 @@ log = logging.getLogger("rtcload.media.engine")
 
 ENV_SWITCH = "RTCLOAD_ENGINE_NATIVE"
 
+# What _native.c calls through pylibsrtp's function pointers: libsrtp 2.x's
+# `srtp_err_status_t f(srtp_t ctx, void *buf, int *len)` (libsrtp 3 takes separate in/out buffers and
+# size_t lengths: called as 2.x it would write past the buffer). The enum must be int-sized: C reads an int.
+SRTP_FUNCTIONS = ("srtp_protect", "srtp_unprotect", "srtp_unprotect_rtcp", "srtp_protect_rtcp")
+EXPECTED_SRTP_SIGNATURE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+
+
+def srtp_signature_mismatch(ffi: Any = _binding.ffi, lib: Any = _binding.lib) -> str | None:
+    """Why pylibsrtp's libsrtp functions cannot be called by _native.c, or None when they match 2.x's."""
+    try:
+        for name in SRTP_FUNCTIONS:
+            signature = ffi.typeof(getattr(lib, name)).cname
+            if signature != EXPECTED_SRTP_SIGNATURE:
+                return f"{name} is {signature}, not {EXPECTED_SRTP_SIGNATURE}"
+        if ffi.sizeof("srtp_err_status_t") != ffi.sizeof("int"):
+            return "srtp_err_status_t is not int-sized"
+    except (AttributeError, TypeError, ffi.error) as exc:
+        return f"libsrtp's functions cannot be inspected: {exc}"
+    return None
+
+
 try:
     from rtcload.media.engine import _native  # type: ignore[attr-defined]
 except ImportError as exc:  # built without a compiler: the Python engine carries every call
@@ -49,18 +70,24 @@ except ImportError as exc:  # built without a compiler: the Python engine carrie
     _IMPORT_ERROR: str = str(exc)
 else:
     _IMPORT_ERROR = ""
+    _MISMATCH = srtp_signature_mismatch()
+    if _MISMATCH is not None:  # never hand C a function it would call with the wrong arguments
+        _native = None
+        _IMPORT_ERROR = f"pylibsrtp's libsrtp is not the checked 2.x API ({_MISMATCH})"
+        log.warning("media engine: pure-Python per-packet path: %s", _IMPORT_ERROR)
+    else:
 
-    def _address(name: str) -> int:
-        return int(_binding.ffi.cast("uintptr_t", _binding.ffi.addressof(_binding.lib, name)))
+        def _address(name: str) -> int:
+            return int(_binding.ffi.cast("uintptr_t", _binding.ffi.addressof(_binding.lib, name)))
 
-    _native.configure(
-        _address("srtp_protect"),
-        _address("srtp_unprotect"),
-        _address("srtp_unprotect_rtcp"),
-        pylibsrtp.Error,
-        RtpPacket,
-    )
-    _native.configure_rtcp(_address("srtp_protect_rtcp"))  # Tx.protect_rtcp: SRTCP under the stream's lock
+        _native.configure(
+            _address("srtp_protect"),
+            _address("srtp_unprotect"),
+            _address("srtp_unprotect_rtcp"),
+            pylibsrtp.Error,
+            RtpPacket,
+        )
+        _native.configure_rtcp(_address("srtp_protect_rtcp"))  # Tx.protect_rtcp: SRTCP under the lock
 
 _logged = False
 
@@ -361,6 +388,17 @@ class NativeEngineStream(EngineStream):
 
     def on_datagram(self, data: bytes, arrival: float) -> None:
         self.nrx.datagram(data, arrival)
+
+    def rejected_datagrams(self) -> dict[str, int]:
+        """What the C receive path dropped, by kind (stray.KINDS; `empty` at the Demux)."""
+        rx = self.nrx
+        kinds = ("empty", "oversized", "unauthenticated", "replayed", "malformed")
+        return {kind: getattr(rx, kind) for kind in kinds if getattr(rx, kind)}
+
+    @property
+    def stale_stamps(self) -> int:
+        """Datagrams whose kernel receive stamp was out of range (stamped at the callback instead)."""
+        return self.nrx.stale_stamps  # type: ignore[no-any-return]
 
     def demux(self, original: Callable[[bytes, Any], None], fd: int = -1, gate: Any = None) -> Any:
         """The C `datagram_received` for one of the call's sockets: RTP/RTCP here, the rest to `original`.

@@ -8,7 +8,9 @@ caller can count it, never mistaken for a report.
 
 from __future__ import annotations
 
+import random
 import struct
+from dataclasses import dataclass
 from typing import NamedTuple
 
 RTCP_SR = 200
@@ -27,6 +29,29 @@ _SENDER_INFO = struct.Struct("!IIIII")  # NTP msw, NTP lsw, RTP timestamp, packe
 _BLOCK = struct.Struct("!IIIIII")  # ssrc, fraction<<24 | cumulative lost, highest seq, jitter, LSR, DLSR
 _HEADER_SSRC = struct.Struct("!BBHI")
 _SR_BODY = struct.Struct("!IIIIII")  # sender SSRC + sender info
+
+
+@dataclass(frozen=True)
+class RtcpCadence:
+    """How often a stream sends RTCP: every `mean_s` x uniform(0.5, 1.5) (RFC 3550 6.3.1's randomisation).
+
+    `alternate_rr`: every other report is a receiver report even while sending. Chrome's audio sends
+    two RTCP flows, an SR from its send stream and an RR from its receive stream, each every 5 s x
+    uniform(0.5, 1.5) (libwebrtc's audio report interval); one flow at half the interval, alternating
+    SR and RR, puts the same SR and RR counts per minute on the wire.
+    """
+
+    mean_s: float = 1.0
+    alternate_rr: bool = False
+
+    def next_interval(self) -> float:
+        return self.mean_s * (0.5 + random.random())
+
+
+# aiortc's RTCRtpSender/Receiver: an SR or RR every 0.5-1.5 s (what the engine sent before profiles)
+AIORTC_CADENCE = RtcpCadence()
+# Chrome (official SDK 2.27.10 in Chromium 156, twin test capture): 4 SR + 4 RR in 19 s, 22-25 RTCP a minute
+CHROME_CADENCE = RtcpCadence(mean_s=2.5, alternate_rr=True)
 
 
 def ntp_from_unix(t: float) -> int:

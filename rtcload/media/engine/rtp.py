@@ -43,6 +43,26 @@ def pack_rtp(
     return _HEADER.pack(_FIRST_BYTE, second, sequence & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc) + payload
 
 
+_ONE_BYTE_PROFILE = 0xBEDE  # RFC 8285 section 4.2
+
+
+def audio_level_extension(extension_id: int, level_dbov: int, voice: bool) -> bytes:
+    """The RFC 8285 one-byte header extension block carrying one RFC 6464 client-to-mixer audio level.
+
+    8 bytes: 0xBEDE, length 1 (32-bit word), then ID/len(0) and V|level (0..127, -dBov), then 2 bytes
+    of padding, as libwebrtc writes it when ssrc-audio-level is the only extension it sends.
+    """
+    if not 1 <= extension_id <= 14:
+        raise ValueError(f"one-byte header extension id {extension_id} is outside 1..14")
+    level = min(127, max(0, level_dbov))
+    return struct.pack("!HHBBH", _ONE_BYTE_PROFILE, 1, extension_id << 4, (0x80 if voice else 0) | level, 0)
+
+
+def with_extension(packet: bytes, extension: bytes) -> bytes:
+    """`packet` (a plain RTP packet from pack_rtp) with the X bit set and `extension` after its header."""
+    return bytes((packet[0] | 0x10,)) + packet[1:RTP_HEADER_SIZE] + extension + packet[RTP_HEADER_SIZE:]
+
+
 def parse_rtp(data: bytes) -> RtpPacket:
     """Header fields and payload of one RTP packet; ValueError with the reason when it is not valid RTP."""
     size = len(data)

@@ -4,7 +4,8 @@ Send: the next pre-encoded payload of its source (or, for echo/relay, each recei
 at once) with its own SSRC, sequence numbers and timestamps; marker on the first packet and after a
 pause (hold). Receive: SRTP unprotect, header parse, RFC 3550 statistics, loss runs, first/last RTP,
 and a per-packet callback for the payload (audio presence, echo). RTCP: an SR (or RR when it has
-sent nothing) with a report block and SDES CNAME every 0.5-1.5 s, like aiortc; the far end's report
+sent nothing) with a report block and SDES CNAME at the stream's RtcpCadence (rtcp.py: aiortc's 0.5-1.5 s,
+or Chrome's for the chrome client profile); the far end's report
 blocks about our SSRC give RTT (LSR/DLSR), loss and jitter of what we send.
 """
 
@@ -22,8 +23,10 @@ import pylibsrtp
 from rtcload.media.engine.dtmf import DtmfPacket, dtmf_events
 from rtcload.media.engine.receive_stats import ReceiveStats
 from rtcload.media.engine.rtcp import (
+    AIORTC_CADENCE,
     ReceiverReport,
     ReportBlock,
+    RtcpCadence,
     SenderReport,
     build_bye,
     build_rr,
@@ -35,17 +38,21 @@ from rtcload.media.engine.rtcp import (
     parse_rtcp,
     rtt_seconds,
 )
-from rtcload.media.engine.rtp import RtpPacket, pack_rtp, parse_rtp
+from rtcload.media.engine.rtp import RtpPacket, audio_level_extension, pack_rtp, parse_rtp, with_extension
 from rtcload.media.engine.send_gaps import SendGaps, SendTiming
 from rtcload.media.engine.send_stats import SendStats
 from rtcload.media.engine.takeover import _MAX_PLAIN_RTP, Link, Srtp
+from rtcload.media.opus_settings import DTX_AFTER_FRAMES, DTX_EVERY_FRAMES
 from rtcload.media.sequence import LossRunTracker
 from rtcload.media.stats import MediaStats
 
 log = logging.getLogger("rtcload.media.engine")
 
+MAX_DATAGRAM = 1500  # larger RTP-range datagrams are dropped unread (as the C path does)
+SRTP_REPLAY_STATUSES = (9, 10)  # libsrtp 2.x srtp_err_status_replay_fail, _replay_old
 RTT_ALPHA = 0.85  # aiortc's RTCRtpSender smoothing, so engine and aiortc paths report the same RTT
 FRAMES_PER_SECOND = 50
+SPEECH_BELOW_DBOV = 50  # RFC 6464 V bit: a frame louder than -50 dBov counts as voice activity
 
 
 @dataclass(frozen=True)
@@ -62,12 +69,10 @@ class Codec:
 PacketSink = Callable[[RtpPacket, float], None]
 
 
-def _rtcp_interval() -> float:
-    return 0.5 + random.random()
-
-
 class EngineStream:
     """Per-call state; every method runs on the engine's loop (tick, datagram callback)."""
+
+    stale_stamps = 0  # kernel receive stamps out of range (the native path stamps with them; this one never)
 
     def __init__(self, link: Link, tx_srtp: Srtp, rx_srtp: Srtp, codec: Codec, ssrc: int, cname: str) -> None:
         self.link = link
@@ -80,6 +85,11 @@ class EngineStream:
         self._wall_offset = time.time() - time.monotonic()
         # send
         self.frames: tuple[bytes, ...] | None = None  # the source's payloads; None = nothing sent on ticks
+        self.levels: tuple[int, ...] | None = None  # each frame's audio level (-dBov, RFC 6464), with frames
+        self.audio_level_id: int | None = None  # negotiated ssrc-audio-level extension id: written when set
+        self.dtx: tuple[bool, ...] | None = None  # Opus DTX: which frames are silent (None: send every frame)
+        self._silent_run = 0  # consecutive silent frames so far (DTX)
+        self.dtx_skipped = 0  # frames DTX did not send
         self.sending = False  # negotiated to send and not held
         self._index = 0
         self._sequence = random.getrandbits(16)
@@ -103,8 +113,11 @@ class EngineStream:
         self.first_rtp: float | None = None
         self.last_rtp: float | None = None
         self.rejected = 0  # datagrams that failed SRTP or RTP/RTCP parsing
+        self._rejected_kinds: collections.Counter[str] = collections.Counter()  # stray.KINDS
         # RTCP
-        self._next_rtcp = time.monotonic() + _rtcp_interval()
+        self._cadence = AIORTC_CADENCE
+        self._rr_turn = False  # the cadence alternates SR and RR: the next report is an RR
+        self._next_rtcp = time.monotonic() + self._cadence.next_interval()
         self.rtt_s: float | None = None
         self.remote_block: ReportBlock | None = None
         self.remote_sr_packets: int | None = None
@@ -129,6 +142,16 @@ class EngineStream:
             for _ in range(send):
                 if self._dtmf and self._dtmf[0][0] <= self._ticks:
                     self._send_due_dtmf()  # a digit's ticks carry its events instead of audio
+                elif self.dtx is not None and self._dtx_skips():
+                    self.dtx_skipped += 1
+                    gaps.pause()  # a DTX silence is meant: the next packet starts a new run, no gap
+                    self._index += 1
+                    self._timestamp += self._spf
+                    continue
+                elif self.audio_level_id is not None and self.levels:
+                    level = self.levels[self._index % len(self.levels)]
+                    extension = audio_level_extension(self.audio_level_id, level, level < SPEECH_BELOW_DBOV)
+                    self._send(frames[self._index % len(frames)], self._timestamp, extension=extension)
                 else:
                     self._send(frames[self._index % len(frames)], self._timestamp)
                 gaps.sent(time.monotonic())
@@ -140,10 +163,35 @@ class EngineStream:
                 self._marker = True
                 self.send_gaps.pause()
 
+    @property
+    def rtcp_cadence(self) -> RtcpCadence:
+        return self._cadence
+
+    @rtcp_cadence.setter
+    def rtcp_cadence(self, cadence: RtcpCadence) -> None:
+        """A client profile's cadence (chrome: Chrome's); the next report is rescheduled on it."""
+        self._cadence = cadence
+        self._next_rtcp = time.monotonic() + cadence.next_interval()
+
+    def _dtx_skips(self) -> bool:
+        """Opus DTX (libopus' rule): in a silence of more than DTX_AFTER_FRAMES frames, send one frame in
+        DTX_EVERY_FRAMES and skip the rest; the first frame after the silence is a talkspurt (marker)."""
+        assert self.dtx is not None
+        if not self.dtx[self._index % len(self.dtx)]:
+            if self._silent_run > DTX_AFTER_FRAMES:
+                self._marker = True
+            self._silent_run = 0
+            return False
+        self._silent_run += 1
+        over = self._silent_run - DTX_AFTER_FRAMES
+        return over > 0 and over % DTX_EVERY_FRAMES != 0
+
     def _tick_rtcp(self, now: float) -> None:
         if now >= self._next_rtcp:
-            self._next_rtcp = now + _rtcp_interval()
-            self.send_rtcp()
+            self._next_rtcp = now + self._cadence.next_interval()
+            receiver_only = self._rr_turn
+            self._rr_turn = self._cadence.alternate_rr and not self._rr_turn
+            self.send_rtcp(receiver_only=receiver_only)
 
     def send_dtmf(self, digits: str) -> bool:
         """Queue RFC 4733 events for `digits` from the next tick (after any digits still queued);
@@ -187,14 +235,20 @@ class EngineStream:
             self._marker = True
         self.sending = sending
 
-    def _send(self, payload: bytes, timestamp: int, marker: bool = False) -> None:
-        self.send_rtp(self.codec.payload_type, payload, timestamp, marker or self._marker)
+    def _send(self, payload: bytes, timestamp: int, marker: bool = False, extension: bytes = b"") -> None:
+        if extension:  # only the Python path writes header extensions (the C path has no such argument)
+            self.send_rtp(self.codec.payload_type, payload, timestamp, marker or self._marker, extension=extension)
+        else:
+            self.send_rtp(self.codec.payload_type, payload, timestamp, marker or self._marker)
         self._marker = False
         self._sent_since_report = True
 
-    def send_rtp(self, payload_type: int, payload: bytes, timestamp: int, marker: bool) -> None:
-        """A packet of another payload type on this stream (RFC 4733 telephone-event), same SSRC and sequence."""
+    def send_rtp(self, payload_type: int, payload: bytes, timestamp: int, marker: bool, extension: bytes = b"") -> None:
+        """A packet on this stream (audio, or RFC 4733 telephone-event), same SSRC and sequence; `extension`:
+        an RFC 8285 block (audio_level_extension) written after the fixed header."""
         packet = pack_rtp(payload_type, self._sequence, timestamp, self.ssrc, payload, marker)
+        if extension:
+            packet = with_extension(packet, extension)
         self._sequence = (self._sequence + 1) & 0xFFFF
         self.link.send(self._tx.protect(packet))
         self.sent.on_packet(len(payload), timestamp, self._now)
@@ -206,17 +260,44 @@ class EngineStream:
 
     # ---------------------------------------------------------------- receive
 
+    def _reject(self, kind: str) -> None:
+        self.rejected += 1
+        self._rejected_kinds[kind] += 1
+
+    def _srtp_failure(self) -> str:
+        return "replayed" if self._rx.status in SRTP_REPLAY_STATUSES else "unauthenticated"
+
+    def rejected_datagrams(self) -> dict[str, int]:
+        """RTP/RTCP-range datagrams this stream dropped, by kind (stray.KINDS)."""
+        return dict(self._rejected_kinds)
+
     def on_datagram(self, data: bytes, arrival: float) -> None:
-        if len(data) > 1 and 191 < data[1] < 224:
+        if len(data) > MAX_DATAGRAM:
+            self._reject("oversized")
+            return
+        if len(data) < 12:
+            self._reject("malformed")
+            return
+        if 191 < data[1] < 224:
             try:
-                self._on_rtcp(self._rx.unprotect_rtcp(data), arrival)
-            except (pylibsrtp.Error, ValueError):
-                self.rejected += 1
+                plain = self._rx.unprotect_rtcp(data)
+            except pylibsrtp.Error:
+                self._reject(self._srtp_failure())
+                return
+            try:
+                self._on_rtcp(plain, arrival)
+            except ValueError:
+                self._reject("malformed")
             return
         try:
-            packet = parse_rtp(self._rx.unprotect(data))
-        except (pylibsrtp.Error, ValueError):
-            self.rejected += 1
+            plain = self._rx.unprotect(data)
+        except pylibsrtp.Error:
+            self._reject(self._srtp_failure())
+            return
+        try:
+            packet = parse_rtp(plain)
+        except ValueError:
+            self._reject("malformed")
             return
         if packet.ssrc != self.remote_ssrc:
             if self.remote_ssrc is not None:  # a new stream (far end restarted): statistics start over
@@ -239,11 +320,12 @@ class EngineStream:
 
     # ---------------------------------------------------------------- RTCP
 
-    def send_rtcp(self, bye: bool = False) -> None:
+    def send_rtcp(self, bye: bool = False, receiver_only: bool = False) -> None:
+        """SR (or RR when nothing was sent, or `receiver_only`) with a report block, SDES CNAME[, BYE]."""
         now = time.monotonic()
         blocks = [] if self.remote_ssrc is None else [self.receive_stats.report_block(self.remote_ssrc, now)]
         sent = self.sent
-        if sent.has_sent_since_start and (self._sent_since_report or self.sending):
+        if not receiver_only and sent.has_sent_since_start and (self._sent_since_report or self.sending):
             ntp, rtp_timestamp = sent.sr_fields(now, now + self._wall_offset)
             report = build_sr(self.ssrc, ntp, rtp_timestamp, sent.packets_sent, sent.octets_sent, blocks)
         else:

@@ -154,7 +154,7 @@ class Srtp:
     Raises pylibsrtp.Error like pylibsrtp does (replayed, unauthenticated or oversized packets).
     """
 
-    __slots__ = ("_buffer", "_cdata", "_context", "_length", "_session")
+    __slots__ = ("_buffer", "_cdata", "_context", "_length", "_session", "status")
 
     def __init__(self, session: pylibsrtp.Session) -> None:
         self._session = session  # keeps the context alive: pylibsrtp frees it when the Session is collected
@@ -162,6 +162,7 @@ class Srtp:
         self._cdata = session._cdata
         self._buffer = session._buffer
         self._length = _binding.ffi.new("int *")
+        self.status = 0  # libsrtp's status of the last failed call (9, 10: a replay)
 
     def _run(self, data: bytes, function: Any, limit: int) -> bytes:
         size = len(data)
@@ -172,6 +173,7 @@ class Srtp:
         self._buffer[0:size] = data
         status = function(self._context, self._cdata, length)
         if status:
+            self.status = status
             raise pylibsrtp.Error(f"libsrtp error {status}")
         return self._buffer[0 : length[0]]
 

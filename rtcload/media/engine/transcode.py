@@ -19,11 +19,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import av
 from aiortc.codecs import get_decoder, get_encoder
 from aiortc.jitterbuffer import JitterFrame
+from av.audio.resampler import AudioResampler
 
 from rtcload.media.encoded import codec_parameters
 from rtcload.media.engine.decode import off_loop
+from rtcload.media.opus_settings import opus_encoder
 
 Deliver = Callable[[bytes, int, bool, float], None]  # payload, timestamp (out clock), marker, arrival
 _WRAP = 1 << 32
@@ -35,7 +38,7 @@ class Transcoder:
     def __init__(self, source: str, target: str, deliver: Deliver, loop: asyncio.AbstractEventLoop) -> None:
         self.source, self.target = source, target
         self._decoder = get_decoder(codec_parameters(source))
-        self._encoder = get_encoder(codec_parameters(target))
+        self._encoder = _OpusEncoder() if target == "opus" else get_encoder(codec_parameters(target))
         self._in_rate = codec_parameters(source).clockRate
         self._out_rate = codec_parameters(target).clockRate
         self._out_step = self._out_rate // 50  # one 20 ms frame
@@ -85,6 +88,21 @@ class Transcoder:
 def _signed(difference: int) -> int:
     """A difference of two RTP timestamps as a signed number (they wrap at 2**32)."""
     return (difference + _WRAP // 2) % _WRAP - _WRAP // 2
+
+
+class _OpusEncoder:
+    """aiortc's Encoder interface over this process's Opus settings (opus_settings.py), so a transcoded
+    leg gets the same Opus as every other stream rtcload sends. Input: decoded frames of any layout/rate."""
+
+    def __init__(self) -> None:
+        self._codec = opus_encoder()
+        self._resampler = AudioResampler(format="s16", layout="mono", rate=48_000, frame_size=960)
+
+    def encode(self, frame: av.AudioFrame) -> tuple[list[bytes], int | None]:
+        packets: list[bytes] = []
+        for mono in self._resampler.resample(frame):
+            packets += [bytes(p) for p in self._codec.encode(mono)]  # type: ignore[attr-defined]
+        return packets, None
 
 
 class _Packet:
