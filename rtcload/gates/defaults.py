@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rtcload.gates.slo import SLOResult
+from rtcload.results.send_gaps import gate_verdict
 
 GateCheck = Callable[[dict[str, Any]], tuple[bool, float | None, str]]
 
@@ -51,6 +52,12 @@ def _generator(s: dict[str, Any]) -> tuple[bool, float | None, str]:
         return False, load_model.get("achieved_cps"), str(load_model.get("generator_message"))
     late = gen.get("send_late_p99_s")
     clock = f", media send clock late p99 {late * 1000:.1f} ms" if late is not None else ""
+    stalled = gate_verdict(gen.get("send_gaps"))
+    if stalled is not None:  # a stall the platform noticed: not only a p99
+        return False, gen["send_gaps"].get("gap_max_ms"), stalled
+    gaps = gen.get("send_gaps") or {}
+    if gaps.get("calls_measured"):
+        clock += f", largest send gap {gaps.get('gap_max_ms', 0.0):.1f} ms"
     processes = [p for p in gen.get("per_process") or [] if p.get("role") == "worker"]
     if processes:  # --processes N: each worker's own clock and CPU (the master runs no users)
         clock += " (" + "; ".join(_worker_text(p) for p in processes) + ")"
@@ -78,7 +85,7 @@ DEFAULT_GATES: dict[str, tuple[str, GateCheck]] = {
     "registered": ("at least one registration succeeded", _registered),
     "calls_answered": ("some call was answered when calls were attempted", _calls_answered),
     "media": ("every answered call received RTP", _media),
-    "generator": ("the load generator was not saturated for the run", _generator),
+    "generator": ("the load generator was not saturated and did not stall its own media", _generator),
 }
 
 

@@ -364,6 +364,11 @@ def media_samples(report: Any) -> list[Sample]:
             out.append(Sample(key, max(0.0, value - applied)))
     if report.timings.get("first_rtp") is None:
         out.append(Sample("first_rtp", None, "no RTP received (one-way or no media)", code="no_rtp"))
+    timing = getattr(report, "send_timing", None)
+    if timing is not None:  # the engine's own send timing: one observation per call, counters
+        out.append(Sample("send_gap_max", timing.gap_max_s))
+        out.append(Sample("send_gaps", float(timing.gaps_over)))
+        out.append(Sample("send_drops", float(timing.drops + timing.oversized)))
     for interval in rate_samples(report.samples, report.codec).rated:
         out.append(Sample("mos", interval.mos))
         out.append(Sample("packet_loss", interval.loss_ratio))

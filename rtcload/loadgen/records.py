@@ -52,6 +52,10 @@ COLUMNS = (
     "rx_rejected",
     "rx_rejected_kinds",
     "rx_stale_stamps",
+    "send_gap_max_ms",  # the generator's own send timing (engine path): largest interval between our packets
+    "send_gaps_over_30ms",  # intervals over the gap threshold (30 ms unless set otherwise)
+    "send_drops",  # packets our socket refused or forwards too big to send: never the platform's loss
+    "send_gap_starts",  # Unix seconds each of the latest gaps began, ';'-separated (the run's worst instant)
     "error",
     "error_code",
     # --- audio scores (issue 24, rtcload/loadgen/audio_calls.py): set on scored calls only
@@ -126,6 +130,17 @@ def call_record(
         applied, first = report.timings.get("remote_sdp_applied"), report.timings.get("first_rtp")
         ice = getattr(report, "ice", None)
         allocations = [a.duration_s for a in (ice.turn if ice else []) if a.result == "ok" and a.duration_s is not None]
+        timing = getattr(report, "send_timing", None)
+        if timing is not None:
+            offset = time.time() - time.monotonic()
+            row.update(
+                {
+                    "send_gap_max_ms": round(timing.gap_max_s * 1000, 3),
+                    "send_gaps_over_30ms": timing.gaps_over,
+                    "send_drops": timing.drops + timing.oversized,
+                    "send_gap_starts": ";".join(f"{start + offset:.3f}" for start, _gap in timing.gaps),
+                }
+            )
         row.update(
             {
                 "codec": report.codec,

@@ -42,6 +42,7 @@ from rtcload.options.kinds import parse_bool
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, build_summary, read_records, read_samples
 from rtcload.results.outcome import Outcome
 from rtcload.results.schema import EXIT_OK, EXIT_RUN_BROKEN, EXIT_SLO_FAILED, EXIT_USAGE, write_summary
+from rtcload.results.send_gaps import send_gap_summary
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 WARMUP_PLUGIN = Path(__file__).resolve().parents[1] / "gates" / "warmup.py"
@@ -351,9 +352,22 @@ def run_locust(
         return LocustRun(code, None, load, csv_prefix, wall_s)
     summary.update({"scenario": args.scenario, "target": target, "users": args.users, "duration": args.duration})
     summary.update({"wall_s": wall_s, "warmup_s": warmup_s, "generator": load.to_json()})
+    summary["generator"]["send_gaps"] = send_gap_summary(read_records(results / "calls.csv"), max_send_gap_ms(args))
     stats = read_locust_stats(results / "locust.json")
     summary["locust"] = stats
     return LocustRun(code, summary, load, csv_prefix, wall_s, stats)
+
+
+def max_send_gap_ms(args: argparse.Namespace) -> float:
+    """--rtc-max-send-gap / RTCLOAD_MAX_SEND_GAP in ms (default 40 ms): the `generator` gate's limit."""
+    text = getattr(args, "rtc_max_send_gap", None) or process_env.given("RTCLOAD_MAX_SEND_GAP") or "40ms"
+    try:
+        limit = parse_duration(str(text))
+    except ValueError:
+        raise ValueError(f"--rtc-max-send-gap must be a duration such as 40ms (got {text!r})") from None
+    if limit <= 0:
+        raise ValueError(f"--rtc-max-send-gap must be longer than 0 (got {text!r})")
+    return limit * 1000.0
 
 
 def summarize(results: Path, warmup_s: float, trunks: int | None = None) -> dict[str, Any] | None:
@@ -425,6 +439,7 @@ def run(args: argparse.Namespace) -> int:
         open_options.prepare(args)
         scenario_file(args.scenario)
         gates = gate_set(args)
+        max_send_gap_ms(args)  # --rtc-max-send-gap: a bad value is a usage error now, not after the run
         locust_env(args)  # validates --ice-server before anything starts
     except (ValueError, OSError) as exc:  # SLOError is a ValueError: a usage error
         print(f"rtcload run: {exc}", file=sys.stderr)
@@ -534,9 +549,14 @@ def finish(
     if summary.get("load_model"):
         print(render_load_model(summary["load_model"]))
     load = outcome.load
-    if load.send_late_p99_s is not None:
+    gaps = (summary.get("generator") or {}).get("send_gaps") or {}
+    stalled = gaps.get("gap_max_ms", 0.0) > gaps.get("limit_ms", 40.0) or gaps.get("send_drops", 0) > 0
+    if load.send_late_p99_s is not None or gaps.get("calls_measured"):
         print(
-            f"\ngenerator health: media send clock late p99 {load.send_late_p99_s * 1000:.1f} ms, loop lag p95 "
+            f"\ngenerator health: media send clock late p99 {(load.send_late_p99_s or 0.0) * 1000:.1f} ms, "
+            f"largest send gap {gaps.get('gap_max_ms', 0.0):.1f} ms ({gaps.get('gaps_over_threshold', 0)} gaps over "
+            f"{gaps.get('threshold_ms', 30):.0f} ms in {gaps.get('calls_with_gaps', 0)} calls, "
+            f"{gaps.get('send_drops', 0)} send drops), loop lag p95 "
             f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process "
             + (f"{load.busiest} " if load.busiest and len(load.per_process) > 1 else "")
             + f"{load.cpu_mean:.0f} % CPU"
@@ -546,6 +566,8 @@ def finish(
             + (
                 "SATURATED"
                 if load.saturated_whole_run
+                else "STALLED: the generator's own send gaps reached the platform"
+                if stalled
                 else "late at times: figures below that include the generator's own delay"
                 if load.saturated
                 else "not saturated"

@@ -19,10 +19,12 @@ from rtcload.quality.warnings import QualityWarning, SdkWarningTracker
 
 
 def send_snapshot_of(stats: MediaStats) -> StatsSnapshot | None:
-    """Our sending direction as the far end reports it in RTCP receiver reports (None before the first RR)."""
+    """Our sending direction as the far end reports it in RTCP receiver reports (None before the first RR).
+    Packets our own socket refused (send drops) left a hole in the sequence that the far end counts as
+    lost: they are the generator's loss, not the platform's, so they are taken out here."""
     if stats.remote_packets_lost is None:
         return None
-    lost = max(0, stats.remote_packets_lost)
+    lost = max(0, stats.remote_packets_lost - stats.send_drops)
     return StatsSnapshot(
         t=stats.at,
         packets_received=max(0, stats.packets_sent - lost),

@@ -69,6 +69,7 @@ class MediaReport:
     ice: IceReport | None = None  # candidates, selected pair, TURN allocation, ICE warnings (ice_diag.py)
     rejected_datagrams: dict[str, int] = field(default_factory=dict)  # stray datagrams dropped, by stray.KINDS
     stale_stamps: int = 0  # received datagrams whose kernel stamp was unusable (stamped at the callback)
+    send_timing: Any = None  # the engine's SendTiming (send gaps, drops) of our stream; None off the engine
 
 
 def _hook_rtp(
