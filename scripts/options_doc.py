@@ -49,6 +49,13 @@ ENV_ONLY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "off: do not gc.freeze() the startup heap of a media process",
         ("run", "capacity", "call", "emulator"),
     ),
+    "RTCLOAD_GC_QUIET": (
+        "bool",
+        "on",
+        "off: keep Python's automatic full collections after the startup freeze (on: none, ended calls are "
+        "freed by reference counting; media/heap.py)",
+        ("run", "capacity", "call", "emulator"),
+    ),
     "RTCLOAD_DTLS_CERTIFICATE": (
         "choice",
         "shared",

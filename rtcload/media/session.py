@@ -280,6 +280,7 @@ class AudioSession:
         self.timings.first_audio = summary.first_audio_at
         self.timings.closed = time.monotonic()
         report = self._report(codec, final, summary)
+        self._rejected_at_close = report.rejected_datagrams
         release_session(self)  # freed by reference counting from here on, not by a full collection (teardown.py)
         return report
 
@@ -302,7 +303,12 @@ class AudioSession:
             return None
 
     def rejected_datagrams(self) -> dict[str, int]:
-        """Stray datagrams dropped at this call's media ports so far, by kind (stray.py)."""
+        """Stray datagrams dropped at this call's media ports so far, by kind (stray.py); after close, the
+        report's figures (teardown lets go of the ICE connection the live counts are keyed on)."""
+        frozen = self.__dict__.get("_rejected_at_close")
+        return dict(frozen) if frozen is not None else self._live_rejected_datagrams()
+
+    def _live_rejected_datagrams(self) -> dict[str, int]:
         return stray.merge(stray.counts_for(self._ice_connection()))
 
     def stale_receive_stamps(self) -> int:

@@ -292,11 +292,11 @@ class _EngineSession:
         """RFC 4733 in-band digits on the call's RTP (the SDK's INFO goes over signaling as well)."""
         return self.stream is not None and self.stream.sending and self.stream.send_dtmf(digit)
 
-    def rejected_datagrams(self) -> dict[str, int]:
+    def _live_rejected_datagrams(self) -> dict[str, int]:
         """What the engine's receive path dropped plus what the stray guard dropped on the call's sockets."""
         stream = self.__dict__.get("stream")
         own = stream.rejected_datagrams() if stream is not None else {}
-        return stray.merge(own, super().rejected_datagrams())  # type: ignore[misc]  # the AudioSession
+        return stray.merge(own, super()._live_rejected_datagrams())  # type: ignore[misc]  # the AudioSession
 
     def stale_receive_stamps(self) -> int:
         stream = self.__dict__.get("stream")
