@@ -246,6 +246,9 @@ class CallHandler:
             with contextlib.suppress(Exception):
                 await self.ctx.answerer.release(leg.call_id)
             offer = await self.ctx.answerer.reoffer(leg.call_id, media_mode_of(leg))
+            if leg.ended:  # ended while the offer was built (grace expiry, a bye): its media was released before
+                await self.ctx.answerer.release(leg.call_id)
+                return
         else:
             offer = static_sdp()  # SDP-passthrough bridges re-attach signaling only
         frame = messages.server_invite(
