@@ -90,10 +90,11 @@ async def test_calls_ended_by_drops_and_restarts_leave_no_socket_behind():
     async with Emulator(fast_config(grace_s=10), AiortcAnswerer(loopback_only=True)) as emu:
         clients = [await client(emu.url, f"soak{i}") for i in range(4)]
         try:
+            reattached = asyncio.Event()
+            clients[0].events.subscribe(lambda e: reattached.set() if e.kind is EventKind.CALL_REATTACHED else None)
             for round_ in range(4):
                 calls = [await c.call("echo", answer_timeout_s=20) for c in clients]
-                reattached = asyncio.Event()
-                clients[0].events.subscribe(lambda e: reattached.set() if e.kind is EventKind.CALL_REATTACHED else None)
+                reattached.clear()
                 if round_ % 2:
                     await emu.restart(keep_sessions=True)
                     await emu.restart(keep_sessions=True)  # back to back: two reconnection logins per client

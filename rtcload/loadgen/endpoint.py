@@ -11,6 +11,7 @@ import contextlib
 import functools
 import itertools
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -215,6 +216,11 @@ class VirtualEndpoint:
                 if gap is not None
                 else Sample("media_gap", None, "no media after recovery", code="media_not_resumed")
             )
+        elif event.kind is EventKind.SOCKET_LOST:  # which calls a fault hit (calls.csv fault attribution)
+            wall = time.time()
+            for call in list(self.client.calls.values()):
+                if not call.ended:
+                    call.socket_losses.append((wall, call.timings.answered is not None))
         elif event.kind is EventKind.SESSION_NOT_REATTACHED:
             self._pending.append(Sample("reattach", None, "call not reattached", code="not_reattached"))
 

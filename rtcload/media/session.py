@@ -259,16 +259,20 @@ class AudioSession:
         return await asyncio.shield(self._close_task)
 
     async def _close(self) -> MediaReport:
-        await self.stats.stop()
-        final = await self._final_stats()
-        summary = self.analyzer.summary()
-        codec = self.codec
-        await self.analyzer.stop()
-        self.ice_diag.snapshot()  # candidates and the nominated pair are gone once the peer is closed
-        self._release_media()
-        await self.pc.close()
-        if self.track is not None:
-            self.track.stop()
+        try:
+            await self.stats.stop()
+            final = await self._final_stats()
+            summary = self.analyzer.summary()
+            codec = self.codec
+            await self.analyzer.stop()
+            self.ice_diag.snapshot()  # candidates and the nominated pair are gone once the peer is closed
+        finally:  # whatever failed above, the sockets (and the engine's dup()ed fd) are given back
+            try:
+                self._release_media()
+            finally:
+                await self.pc.close()
+                if self.track is not None:
+                    self.track.stop()
         self.timings.first_frame = summary.first_frame_at
         self.timings.first_audio = summary.first_audio_at
         self.timings.closed = time.monotonic()
