@@ -134,7 +134,11 @@ def main() -> int:
     (results / "soak-series.json").write_text(json.dumps(series) + "\n")
     print(f"\nrtcload run exit {code}, wall {(time.monotonic() - started) / 60:.1f} min, results {results}")
     print(f"uptime: {os.popen('uptime').read().strip()}")
-    outside = {name: resource_slopes(rows[1:], warmup) for name, rows in series.items()}  # 1st: still starting
+    ended = started + _seconds(args.duration)  # the planned end: calls ending at the stop are no trend
+    outside = {
+        name: resource_slopes([r for r in rows[1:] if r["t"] <= ended], warmup)  # 1st: still starting
+        for name, rows in series.items()
+    }
     print_slopes(f"outside view (/proc every {args.sample}, after {args.warmup} warm-up), per hour", outside)
     summary_path = results / "summary.json"
     if summary_path.exists():

@@ -56,6 +56,7 @@ def sample_self(count_objects: bool = True) -> dict[str, Any]:
         tasks = 0
     return {
         "t": time.monotonic(),
+        "w": time.time(),  # wall clock: the soak's slopes stop at the run's planned end (not its wind-down)
         "rss_bytes": proc.memory_info().rss,
         "open_fds": proc.num_fds(),
         "udp_sockets": udp_socket_count(proc.pid),

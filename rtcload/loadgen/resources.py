@@ -32,6 +32,7 @@ class ResourceSample:
     threads: int
     udp_sockets: int = 0
     py_objects: int = 0
+    w: float = 0.0  # wall clock (time.time())
 
 
 def take_sample(process: psutil.Process | None = None, count_objects: bool = True) -> ResourceSample:
@@ -62,7 +63,7 @@ def growth(samples: list[ResourceSample], settle: int = 1) -> dict[str, int]:
     if len(samples) <= settle:
         return {}
     first, last = asdict(samples[settle]), asdict(samples[-1])
-    return {k: int(last[k] - first[k]) for k in first if k != "t"}
+    return {k: int(last[k] - first[k]) for k in first if k not in ("t", "w")}
 
 
 def leaks(samples: list[ResourceSample], tolerance: Tolerance = DEFAULT_TOLERANCE, settle: int = 1) -> dict[str, int]:
@@ -107,11 +108,15 @@ SLOPE_FIELDS = {
 }
 
 
-def resource_slopes(rows: Sequence[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
-    """Slopes per hour over the samples taken `warmup_s` or later after the first one.
+def resource_slopes(rows: Sequence[dict[str, Any]], warmup_s: float, until_wall: float | None = None) -> dict[str, Any]:
+    """Slopes per hour over the samples taken `warmup_s` or later after the first one (and, with
+    `until_wall`, no later than that wall-clock time: a run's wind-down, calls ending at the stop, is
+    no trend).
 
     `rows` are sample dicts (`ResourceSample` fields; missing fields are skipped), oldest first.
     """
+    if until_wall is not None:
+        rows = [r for r in rows if not r.get("w") or float(r["w"]) <= until_wall]
     if not rows:
         return {"samples": 0, "window_s": 0.0}
     t0 = float(rows[0]["t"])
@@ -130,8 +135,8 @@ def resource_slopes(rows: Sequence[dict[str, Any]], warmup_s: float) -> dict[str
         if fit is not None and key in ("fd_per_h", "udp_per_h", "mb_per_h"):
             out[key.replace("_per_h", "_se_per_h")] = round(fit[1], 2)
     if kept:
-        out["first"] = {k: kept[0][k] for k in kept[0] if k != "t"}
-        out["last"] = {k: kept[-1][k] for k in kept[-1] if k != "t"}
+        out["first"] = {k: kept[0][k] for k in kept[0] if k not in ("t", "w")}
+        out["last"] = {k: kept[-1][k] for k in kept[-1] if k not in ("t", "w")}
     return out
 
 

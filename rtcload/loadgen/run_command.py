@@ -467,7 +467,9 @@ def run(args: argparse.Namespace) -> int:
         if args.scenario == "soak_reconnect":
             limits = GrowthLimits(fd_per_h=args.soak_max_fd_per_h, udp_per_h=args.soak_max_fd_per_h)
             warmup = parse_duration(args.soak_warmup) if args.soak_warmup else None
-            add_soak(outcome.summary, results, results / LEDGER_DIR, snapshot.get("resources"), warmup, limits)
+            duration = None if args.web else parse_duration(args.duration)
+            ledger = results / LEDGER_DIR
+            add_soak(outcome.summary, results, ledger, snapshot.get("resources"), warmup, limits, duration)
         if snapshot:
             outcome.summary["emulator"] = {"counters": snapshot.get("counters", {})}
             (results / "emulator.json").write_text(json.dumps(snapshot, indent=2, sort_keys=True) + "\n")

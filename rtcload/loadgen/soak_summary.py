@@ -50,7 +50,10 @@ def read_json_parts(ledger: Path, part: str) -> dict[str, Any]:
 
 
 def resources_section(
-    ledger: Path, emulator_samples: list[dict[str, Any]] | None, warmup_s: float | None = None
+    ledger: Path,
+    emulator_samples: list[dict[str, Any]] | None,
+    warmup_s: float | None = None,
+    until_wall: float | None = None,
 ) -> dict[str, Any]:
     """Slopes per hour after warm-up, per process: `generator.<tag>` for each Locust process, `emulator`."""
     series = {f"generator.{tag}": rows for tag, rows in read_json_parts(ledger, RESOURCES_PART).items()}
@@ -59,6 +62,8 @@ def resources_section(
     out = {}
     for name, rows in series.items():
         if isinstance(rows, list) and rows:
+            if until_wall is not None:
+                rows = [r for r in rows if not r.get("w") or float(r["w"]) <= until_wall]
             out[name] = resource_slopes(rows, warmup_for(rows, warmup_s))
     return out
 
@@ -134,10 +139,11 @@ def soak_section(
     emulator_samples: list[dict[str, Any]] | None,
     warmup_s: float | None = None,
     limits: GrowthLimits = DEFAULT_LIMITS,
+    until_wall: float | None = None,
 ) -> dict[str, Any] | None:
     """summary.json `soak` (None when the run was not a soak: no fault log and no resource samples)."""
     faults = fault_log(ledger)
-    resources = resources_section(ledger, emulator_samples, warmup_s)
+    resources = resources_section(ledger, emulator_samples, warmup_s, until_wall)
     if not faults and not read_json_parts(ledger, FAULTS_PART) and not resources:
         return None
     growth = {name: growth_failures(s, limits) for name, s in resources.items()}
@@ -168,6 +174,7 @@ def add_soak(
     emulator_samples: list[dict[str, Any]] | None,
     warmup_s: float | None = None,
     limits: GrowthLimits = DEFAULT_LIMITS,
+    duration_s: float | None = None,
 ) -> None:
     """summary["soak"] and calls.csv's fault columns, after the run (the emulator's samples come with
     its final snapshot). Nothing changes for a run that was not a soak."""
@@ -178,7 +185,9 @@ def add_soak(
 
     calls = results / "calls.csv"
     records: list[dict[str, Any]] = list(read_records(calls))
-    soak = soak_section(ledger, records, emulator_samples, warmup_s, limits)
+    starts = [float(p.read_text() or 0) for p in ledger.glob("test_start.*")]
+    until = min(starts) + duration_s if starts and duration_s else None  # the planned end, not the wind-down
+    soak = soak_section(ledger, records, emulator_samples, warmup_s, limits, until)
     if soak is None:
         return
     summary["soak"] = soak
