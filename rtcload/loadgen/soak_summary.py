@@ -16,17 +16,21 @@ socket goes. An answered call is expected to survive: reattach within the window
 
 from __future__ import annotations
 
+import contextlib
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rtcload.loadgen.resources import DEFAULT_LIMITS, GrowthLimits, growth_failures, resource_slopes
+from rtcload.protocol.codes import SdkCode
 
 RESOURCES_PART = "resources"
 FAULTS_PART = "faults"
 MATCH_BEFORE_S = 0.5  # a loss this long before the injection's request was sent is still its effect
 MATCH_AFTER_S = 3.0  # ... and this long after its reply (a restart drops sockets after replying)
 DEFAULT_WARMUP_S = 600.0
+NOT_CONNECTED = str(int(SdkCode.CONNECT_FAILED))  # "not connected": a request while the socket is down
 
 
 def warmup_for(rows: list[dict[str, Any]], warmup_s: float | None) -> float:
@@ -92,6 +96,11 @@ def match_fault(t: float, faults: list[dict[str, Any]]) -> str | None:
 def attribute(record: dict[str, Any], faults: list[dict[str, Any]]) -> None:
     """Fill `fault` (restart|drop|other|none) and `fault_expected` (yes|no) of one calls.csv row."""
     losses = [float(x) for x in str(record.get("socket_lost_at") or "").split(";") if x]
+    if not losses and record.get("error_code") == NOT_CONNECTED and record.get("ended_at"):
+        # a dial refused at once because the socket was down: it was lost when it failed, before an answer
+        with contextlib.suppress(ValueError):
+            losses = [datetime.fromisoformat(str(record["ended_at"])).timestamp()]
+            record["lost_before_answer"] = "yes"
     kinds = [match_fault(t, faults) for t in losses]
     if not losses:
         fault = "none"

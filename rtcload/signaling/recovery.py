@@ -22,7 +22,7 @@ from rtcload.protocol.codes import USER_BUSY, HangupCause, SdkCode
 from rtcload.protocol.jsonrpc import Request
 from rtcload.signaling.call import Call, EndedBy
 from rtcload.signaling.call_control import CallControl
-from rtcload.signaling.errors import SignalingError
+from rtcload.signaling.errors import ConnectionLost, SignalingError
 from rtcload.signaling.events import EventKind
 from rtcload.signaling.media_port import MediaPort
 
@@ -97,6 +97,13 @@ class CallRecovery:
             )
         try:
             await session.request(request, call_id=call.id)
+        except ConnectionLost as exc:
+            # The socket went again mid-attach (a second fault): no answer from the platform, so no reason
+            # to end the call. As the SDK keeps its calls across a socket loss, this one stays recovering;
+            # the next clientReady keeps it (and re-offers it with a new attach) or drops it (48501).
+            log.info("[%s][call %s] attach answer not delivered (%s): waiting for the next reattach", self.label,
+                     call.id, exc)  # fmt: skip
+            return
         except SignalingError as exc:
             call.error = str(exc)
             await control.hangup(call, "USER_BUSY")
