@@ -119,3 +119,34 @@ async def test_calls_ended_by_drops_and_restarts_leave_no_socket_behind():
         open_fds(),
         base_fds,
     )
+
+
+async def test_hangup_during_a_reconnect_leaves_no_media_behind():
+    """Hangups around a socket loss, both ways round:
+    - after the client saw the loss: the hangup holds the call's media lock until signaling is back, and
+      the platform's attach for the call waits for that lock; before the fix it then built a new peer
+      connection for the ended call that nobody closed (the generator's leak);
+    - before the client saw it: the bye fails at once, the SDK-like client destroys the call and only
+      acks the platform's attach; before the fix the emulator kept that leg and its offer's media for
+      the rest of the session (the emulator's leak)."""
+    async with Emulator(fast_config(grace_s=3), AiortcAnswerer(loopback_only=True)) as emu:
+        bob = await client(emu.url, "hanger")
+        lost = asyncio.Event()
+        bob.events.subscribe(lambda e: lost.set() if e.kind is EventKind.SOCKET_LOST else None)
+        try:
+            for noticed in (True, False, True, False):
+                call = await bob.call("echo", answer_timeout_s=20)
+                lost.clear()
+                assert emu.drop_socket(bob.sessid)
+                if noticed:
+                    await asyncio.wait_for(lost.wait(), 10)
+                await call.hangup()  # noticed: waits for the reconnect, then the bye; else: the bye fails
+                assert call.ended
+                await bob.wait_ready(20)
+            assert await emu.wait_for(lambda: emu.snapshot()["live_legs"] == 0, 20), emu.snapshot()
+            assert await settle(lambda: live_peer_connections() == 0 and not emu.answerer.endpoints), (
+                live_peer_connections(),
+                list(emu.answerer.endpoints),
+            )
+        finally:
+            await bob.close()
