@@ -96,3 +96,36 @@ def test_faults_section_counts_injections_and_hits():
     rows = [{"outcome": "answered", "socket_lost_at": "10.2;20.2", "lost_before_answer": "no"}]
     section = faults_section(rows, faults)
     assert section["injected"] == {"drop": 2} and section["calls_hit"] == {"drop": 1}
+
+
+def test_a_short_soak_run_attributes_faults_and_carries_the_slopes(tmp_path):
+    """`rtcload run --scenario soak_reconnect` end to end (embedded emulator, Locust, real media): the
+    calls hit by injected faults say so in calls.csv, summary.json has the soak section with both
+    processes' slopes, the soak gates are judged, and the run passes."""
+    import csv
+    import subprocess
+    import sys
+
+    results = tmp_path / "res"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rtcload", "run", "--scenario", "soak_reconnect", "--users", "4",
+         "--spawn-rate", "4", "--duration", "35s", "--results", str(results), "--no-report",
+         "--", "--rtc-call-duration", "uniform:4,8", "--rtc-resource-interval", "2",
+         "--rtc-faults", "every=3s,action=drop,share=0.5; every=11s,action=restart,keep_sessions=1"],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((results / "summary.json").read_text())
+    soak = summary["soak"]
+    assert set(soak["resources"]) == {"emulator", *(k for k in soak["resources"] if k.startswith("generator."))}
+    assert len(soak["resources"]) == 2
+    for slopes in soak["resources"].values():
+        assert slopes["samples"] >= 5 and slopes["fd_per_h"] is not None and slopes["tasks_per_h"] is not None
+    assert soak["faults"]["injected"].get("drop", 0) >= 5 and soak["faults"]["injected"].get("restart", 0) >= 2
+    assert {g["name"] for g in summary["gates"]} >= {"soak_resources", "soak_recovery"}
+    with open(results / "calls.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(r["fault"] in ("none", "drop", "restart", "other") for r in rows)
+    hit = [r for r in rows if r["fault"] in ("drop", "restart")]
+    assert hit, "some call was hit by an injected fault"
+    assert all(r["socket_lost_at"] for r in hit) and all(r["fault_expected"] in ("yes", "no") for r in rows)
