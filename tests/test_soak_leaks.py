@@ -150,3 +150,18 @@ async def test_hangup_during_a_reconnect_leaves_no_media_behind():
             )
         finally:
             await bob.close()
+
+
+async def test_media_closed_while_gathering_leaves_no_socket():
+    """A call's media closed while its offer is still gathering ICE candidates (a call that ends while
+    a reattach builds its new media): aioice binds the socket after close() emptied its list, and the
+    socket stayed open for good. close() now waits for the gathering first."""
+    base = udp_socket_count()
+    for _ in range(5):
+        media = EngineCallMedia("tone:440", codec="opus", stats_interval_s=1.0)
+        offer = asyncio.ensure_future(media.create_offer())
+        for _ in range(3):  # into setLocalDescription: gathering has started, no socket bound yet
+            await asyncio.sleep(0)
+        await media.close()
+        await asyncio.wait({offer}, timeout=10)
+    assert await settle(lambda: udp_socket_count() == base), (udp_socket_count(), base)
