@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rtcload.gates.defaults import DEFAULT_GATES, evaluate_gates
+from rtcload.gates.defaults import DEFAULT_GATES, SOAK_GATES, evaluate_gates
 from rtcload.gates.junit import write_junit
 from rtcload.gates.slo import SLO, SLOResult, SLOSet, evaluate, load_slo_file, parse_duration, parse_slo, render_results
 from rtcload.loadgen import open_options
@@ -30,8 +30,10 @@ from rtcload.loadgen.load_model import load_model_summary, read_scheduler_parts,
 from rtcload.loadgen.process_health import read_records as read_health_records
 from rtcload.loadgen.procwatch import GeneratorLoad, run_watched
 from rtcload.loadgen.records import merge_records
+from rtcload.loadgen.resources import GrowthLimits
 from rtcload.loadgen.scenarios import SCENARIOS
 from rtcload.loadgen.settings import LOAD_OPTIONS
+from rtcload.loadgen.soak_summary import add_soak, option_value
 from rtcload.loadgen.summary import render_summary
 from rtcload.media.ice import parse_ice_servers
 from rtcload.media.ice_options import ENV_SERVERS, add_ice_arguments, ice_servers_text
@@ -102,6 +104,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     open_options.add_open_arguments(parser)
     add_load_arguments(parser)
+    soak = parser.add_argument_group("soak (scenario soak_reconnect)")
+    soak.add_argument(
+        "--soak-max-fd-per-h",
+        type=float,
+        default=GrowthLimits.fd_per_h,
+        help="FD (and UDP socket) growth the gate allows",
+    )
+    soak.add_argument("--soak-warmup", help="left out of the resource slopes (default 10m, at most a third of the run)")
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 
 
@@ -118,9 +128,9 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        choices=tuple(DEFAULT_GATES),
+        choices=(*DEFAULT_GATES, *SOAK_GATES),
         help="turn a default gate off (repeatable): "
-        + "; ".join(f"{name}: {what}" for name, (what, _c) in DEFAULT_GATES.items()),
+        + "; ".join(f"{name}: {what}" for name, (what, _c) in {**DEFAULT_GATES, **SOAK_GATES}.items()),
     )
 
 
@@ -233,7 +243,13 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--users", args.emulator_users]
     elif getattr(args, "emulator_media_path", DEFAULT_MEDIA_PATH) != DEFAULT_MEDIA_PATH:
         extra += ["--media-path", args.emulator_media_path]
+    if getattr(args, "scenario", "") == "soak_reconnect":  # the emulator samples itself for the soak's slopes
+        extra += ["--resource-interval", soak_interval(args)]
     return extra + open_options.emulator_arguments(args)
+
+
+def soak_interval(args: argparse.Namespace) -> str:
+    return option_value(_passthrough(args), "--rtc-resource-interval", "RTCLOAD_RESOURCE_INTERVAL", "30")
 
 
 def _passthrough(args: argparse.Namespace) -> list[str]:
@@ -481,6 +497,12 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return group.exit_code or EXIT_RUN_BROKEN
+        if args.scenario == "soak_reconnect":
+            limits = GrowthLimits(fd_per_h=args.soak_max_fd_per_h, udp_per_h=args.soak_max_fd_per_h)
+            warmup = parse_duration(args.soak_warmup) if args.soak_warmup else None
+            duration = None if args.web else parse_duration(args.duration)
+            ledger = results / LEDGER_DIR
+            add_soak(outcome.summary, results, ledger, snapshot.get("resources"), warmup, limits, duration)
         if snapshot:
             outcome.summary["emulator"] = {"counters": snapshot.get("counters", {}), "gc": snapshot.get("gc")}
             (results / "emulator.json").write_text(json.dumps(snapshot, indent=2, sort_keys=True) + "\n")

@@ -32,6 +32,7 @@ from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec, samp
 from rtcload.media.teardown import release_session
 
 CLOSE_STATS_TIMEOUT_S = 1.0
+GATHERING_WAIT_S = 5.0  # close() waits this long for ICE gathering in flight (host candidates: milliseconds)
 
 
 @dataclass
@@ -133,6 +134,7 @@ class AudioSession:
         self.connected = asyncio.Event()
         self.failed = asyncio.Event()
         self._close_task: asyncio.Task[MediaReport] | None = None
+        self._gathering: asyncio.Future[None] | None = None  # setLocalDescription in flight (ICE gathering)
         self.pc.on("iceconnectionstatechange", self._on_ice_state)
         self.pc.on("connectionstatechange", self._on_connection_state)
 
@@ -218,7 +220,8 @@ class AudioSession:
 
     async def _set_local(self, description: RTCSessionDescription) -> str:
         # aiortc gathers all candidates inside setLocalDescription: the SDP is complete (non-trickle).
-        await self.pc.setLocalDescription(description)
+        self._gathering = asyncio.ensure_future(self.pc.setLocalDescription(description))
+        await self._gathering
         return self.pc.localDescription.sdp
 
     async def _set_remote(self, sdp: str, kind: str) -> None:
@@ -266,16 +269,24 @@ class AudioSession:
         return await asyncio.shield(self._close_task)
 
     async def _close(self) -> MediaReport:
-        await self.stats.stop()
-        final = await self._final_stats()
-        summary = self.analyzer.summary()
-        codec = self.codec
-        await self.analyzer.stop()
-        self.ice_diag.snapshot()  # candidates and the nominated pair are gone once the peer is closed
-        self._release_media()
-        await self.pc.close()
-        if self.track is not None:
-            self.track.stop()
+        try:
+            await self.stats.stop()
+            final = await self._final_stats()
+            summary = self.analyzer.summary()
+            codec = self.codec
+            await self.analyzer.stop()
+            self.ice_diag.snapshot()  # candidates and the nominated pair are gone once the peer is closed
+        finally:  # whatever failed above, the sockets (and the engine's dup()ed fd) are given back
+            if self._gathering is not None and not self._gathering.done():
+                # aioice adds a socket it finishes binding after close() to a list close() already
+                # emptied: that socket stayed open forever (a call ended while its media was rebuilt)
+                await asyncio.wait({self._gathering}, timeout=GATHERING_WAIT_S)
+            try:
+                self._release_media()
+            finally:
+                await self.pc.close()
+                if self.track is not None:
+                    self.track.stop()
         self.timings.first_frame = summary.first_frame_at
         self.timings.first_audio = summary.first_audio_at
         self.timings.closed = time.monotonic()

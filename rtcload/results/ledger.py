@@ -128,6 +128,12 @@ def stale_stamps(records: list[dict[str, str]]) -> int:
     return sum(int(r.get("rx_stale_stamps") or 0) for r in records if (r.get("rx_stale_stamps") or "0").isdigit())
 
 
+def had_media(record: dict[str, str]) -> bool:
+    """RTP arrived on the call's media, or on a media object a recovery replaced (a call rebuilt just
+    before its hangup has no RTP on the last one, yet it had media)."""
+    return bool(record.get("first_rtp_s")) or record.get("rtp_before_recovery") == "yes"
+
+
 def build_summary(
     samples: Iterable[dict[str, Any]], records: list[dict[str, str]], since: float = 0.0
 ) -> dict[str, Any]:
@@ -172,8 +178,8 @@ def build_summary(
             "interrupted": interrupted,
             "failed_by_cause": dict(sorted(failed.items())),
             "success_ratio": (answered / judged) if judged else None,
-            "with_media": sum(1 for r in media_calls if r.get("first_rtp_s")),
-            "without_media": sum(1 for r in media_calls if not r.get("first_rtp_s")),
+            "with_media": sum(1 for r in media_calls if had_media(r)),
+            "without_media": sum(1 for r in media_calls if not had_media(r)),
             "decided_samples": dict(decided),
             "rx_rejected": datagram_summary(counted),
             "rx_stale_stamps": stale_stamps(counted),
