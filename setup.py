@@ -11,7 +11,8 @@ setup(
         Extension(
             "rtcload.media.engine._native",
             sources=["rtcload/media/engine/_native.c"],
-            extra_compile_args=["-O2", "-Wall", "-Wno-unused-parameter"],
+            extra_compile_args=["-O2", "-Wall", "-Wno-unused-parameter", "-pthread"],
+            extra_link_args=["-pthread"],  # the engine's send thread (Sender)
             optional=True,
         )
     ]

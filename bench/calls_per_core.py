@@ -245,11 +245,13 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
         await asyncio.wait_for(asyncio.gather(*(worker(r) for r in rpcs)), 120)
         setup_wall = time.monotonic() - t0
         await asyncio.sleep(args.settle)
+        timed_native: list[NativeEngineStream] = []
         if engine:
             for c in calls[::SEND_SAMPLE_EVERY]:
                 stream = getattr(c, "stream", None)
                 if isinstance(stream, NativeEngineStream):
-                    stream.time_sends(engine_gaps)  # timed in C at the sendto
+                    stream.time_sends(int(60 * (args.duration + 10)))  # timed in C at the sendto, send thread
+                    timed_native.append(stream)
                 elif stream is not None:
                     stream.link = TimedLink(stream.link, engine_gaps)
         before = {id(c): await media_stats(c) for c in calls}
@@ -262,6 +264,8 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
         SEND_LATENESS.samples.clear()
         naive_gaps.clear()
         engine_gaps.clear()
+        for stream in timed_native:
+            stream.send_intervals()  # from the window's start only
         lag.reset()
         await rpcs[0].call(op="window_start", tick_timer=not args.profile)
         profilers = start_profilers(args, mode, child.pid) if args.profile else []
@@ -278,6 +282,8 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
         gen_lag = lag.p99_ms()
         tick_late_p99_ms = 1000 * SEND_LATENESS.p99(whole=True)
         gen_gc = gc_pauses.summary()
+        for stream in timed_native:
+            engine_gaps.extend(stream.send_intervals())
         gaps = [g for _, g in SEND_GAPS.samples] if lean else list(engine_gaps) if engine else list(naive_gaps)
         after = {id(c): await media_stats(c) for c in calls}
         rss_after = psutil.Process().memory_info().rss
@@ -317,6 +323,8 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
             "emu_lag_p99_ms": emu["lag_p99_ms"],
             "send_p50_ms": 1000 * pct(gaps, 0.5),
             "send_p99_ms": 1000 * pct(gaps, 0.99),
+            "send_gap_max_ms": 1000 * max(gaps, default=0.0),
+            "send_gaps_over_30ms": sum(1 for g in gaps if g > 0.030),
             # mean |interval - 20 ms|: what the sender's own timing alone adds to the RFC 3550 jitter (~E|D|)
             "send_mad_ms": 1000 * sum(abs(g - 0.02) for g in gaps) / len(gaps) if gaps else float("nan"),
             "rx_loss_pct": 100 * lost / max(1, received + lost),
@@ -367,6 +375,8 @@ COLUMNS = [
     ("emu_gc_max_ms", "{:.1f}"),
     ("send_p50_ms", "{:.1f}"),
     ("send_p99_ms", "{:.1f}"),
+    ("send_gap_max_ms", "{:.1f}"),
+    ("send_gaps_over_30ms", "{:.0f}"),
     ("send_mad_ms", "{:.2f}"),
     ("rx_loss_pct", "{:.3f}"),
     ("remote_loss_pct", "{:.3f}"),

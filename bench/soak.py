@@ -1,11 +1,16 @@
-"""Long soak of reconnection: calls with real media held for the whole run while the emulator drops
-sockets and restarts on a schedule; prints recovery figures and resource growth.
+"""Soak of reconnection with a leak watch: runs `rtcload run --scenario soak_reconnect` (embedded
+emulator, drop/restart fault schedule) and samples every process of the run from outside - the Locust
+process(es) and the emulator - every `--sample`: RSS, open FDs, UDP sockets, threads. The product's
+own in-process figures (asyncio tasks, Python objects) come from the run's summary.json
+(`soak.resources`, sampled inside each process at the same interval). Prints the slope per hour of
+each after `--warmup` (least squares), per process.
 
-    python bench/soak.py --minutes 60 --users 8
-    python bench/soak.py --minutes 5 --users 4 --faults "every=5s,action=drop,share=0.5"
+    python bench/soak.py --duration 20m --users 16 --sample 60s --warmup 5m
+    python bench/soak.py --duration 4m --users 8 --sample 10s --warmup 60s \
+        --faults "every=5s,action=drop,share=0.3; every=30s,action=restart,keep_sessions=1"
 
-Everything stays on loopback (embedded emulator, aiortc on both ends); the run is bounded by
---minutes. The baseline for growth ratios is the generator's own first sample after warm-up.
+Everything stays on loopback; the run is bounded by --duration (plus Locust's stop timeout).
+Anything after `--` goes to `rtcload run` unchanged.
 """
 
 from __future__ import annotations
@@ -13,84 +18,139 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
+import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_FAULTS = "every=15s,action=drop,share=0.3; every=120s,action=restart,keep_sessions=1"
+import psutil
+
+from rtcload.loadgen.resources import resource_slopes, udp_socket_count
+from rtcload.loadgen.soak import _seconds
+
+ROLES = ("generator", "emulator")
+
+
+def role_of(proc: psutil.Process) -> str | None:
+    """generator = a Locust process (master or worker), emulator = the embedded emulator."""
+    try:
+        cmd = proc.cmdline()
+    except psutil.Error:
+        return None
+    if "locust" in cmd and "-m" in cmd:
+        return "generator"
+    if "rtcload" in cmd and "emulator" in cmd:
+        return "emulator"
+    return None
+
+
+def sample(proc: psutil.Process) -> dict[str, Any] | None:
+    try:
+        with proc.oneshot():
+            return {
+                "t": time.monotonic(),
+                "rss_bytes": proc.memory_info().rss,
+                "open_fds": proc.num_fds(),
+                "udp_sockets": udp_socket_count(proc.pid),
+                "threads": proc.num_threads(),
+            }
+    except psutil.Error:
+        return None
+
+
+def fmt(value: Any, unit: str = "") -> str:
+    return "-" if value is None else f"{value:+.1f}{unit}"
+
+
+def print_slopes(title: str, per_process: dict[str, dict[str, Any]]) -> None:
+    print(f"\n{title}")
+    print(
+        f"{'process':<24} {'samples':>7} {'window':>8} {'FD/h':>8} {'UDP/h':>8} {'MB/h':>8} {'tasks/h':>8} {'obj/h':>9}"
+    )
+    for name, s in per_process.items():
+        print(
+            f"{name:<24} {s.get('samples', 0):>7} {s.get('window_s', 0) / 60:>7.1f}m {fmt(s.get('fd_per_h')):>8} "
+            f"{fmt(s.get('udp_per_h')):>8} {fmt(s.get('mb_per_h')):>8} {fmt(s.get('tasks_per_h')):>8} "
+            f"{fmt(s.get('objects_per_h')):>9}"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--users", type=int, default=8)
-    parser.add_argument("--faults", default=DEFAULT_FAULTS)
-    parser.add_argument("--call-duration", default="uniform:60,120")
+    parser.add_argument("--duration", default="20m", help="run time (Locust syntax)")
+    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--sample", default="60s", help="sampling interval (e.g. 60s; 10s for quick runs)")
+    parser.add_argument("--warmup", default="10m", help="samples before this are left out of the slopes")
+    parser.add_argument("--faults", default="", help="fault schedule (default: the scenario's)")
+    parser.add_argument("--results", default="", help="results directory (default: a temp dir)")
+    parser.add_argument("rest", nargs="*", help="after --: more `rtcload run` arguments")
     args = parser.parse_args()
-
-    token = secrets.token_urlsafe(24)
-    env = dict(os.environ, RTCLOAD_CONTROL_TOKEN=token)
-    work = Path(tempfile.mkdtemp(prefix="rtcload-soak-"))
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--grace", "60"],
-        stdout=subprocess.PIPE,
-        stderr=open(work / "emulator.log", "w"),  # noqa: SIM115
-        text=True,
-        env=env,
-    )
-    assert emulator.stdout is not None
-    url = emulator.stdout.readline().split("listening on ")[1].split()[0]
-    started = time.monotonic()
+    interval, warmup = _seconds(args.sample), _seconds(args.warmup)
+    results = Path(args.results or tempfile.mkdtemp(prefix="rtcload-soak-"))
+    results.mkdir(parents=True, exist_ok=True)
     cmd = [
-        sys.executable, "-m", "locust", "-f", str(REPO / "rtcload/loadgen/scenarios/soak_reconnect.py"),
-        "--host", url, "--headless", "-u", str(args.users), "-r", str(args.users), "-t", f"{int(args.minutes * 60)}s",
-        "--csv", str(work / "soak"), "--only-summary", "--stop-timeout", "60",
-        "--rtc-call-duration", args.call_duration, "--rtc-think-time", "uniform:1,3", "--rtc-stats-interval", "5",
-        "--rtc-faults", args.faults, "--rtc-resource-report", str(work / "resources.json"),
-        "--rtc-resource-interval", "30",
+        sys.executable, "-m", "rtcload", "run", "--scenario", "soak_reconnect", "--users", str(args.users),
+        "--spawn-rate", str(max(1, args.users // 4)), "--duration", args.duration, "--results", str(results),
     ]  # fmt: skip
-    with open(work / "locust.log", "w") as log:
-        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    wall = time.monotonic() - started
-    import asyncio
-
-    from rtcload.emulator.control import send_control  # after the run: not imported into the timing
-
-    snapshot = asyncio.run(send_control(url, token, "snapshot"))
-    emulator.terminate()
-    emulator.wait(10)
-
-    from rtcload.loadgen.summary import read_summary
-
-    summary = read_summary(work / "soak")
-    report = json.loads((work / "resources.json").read_text())
-    m = summary["metrics"]
-    first, last = report["first"], report["last"]
-
-    def pct(key: str, p: str) -> str:
-        v = m.get(key, {}).get(p)
-        return "-" if v is None else f"{v * 1000:.0f} ms"
-
-    print(f"soak: {args.minutes:g} min, {args.users} users, faults: {args.faults}")
-    print(f"wall {wall:.0f} s, locust exit {code}, work dir {work}")
-    print(f"calls answered {summary['calls']['answered']}/{summary['calls']['attempted']}")
-    reconnect = m.get("reconnect", {})
-    print(f"reconnects {reconnect.get('count', 0)} (failed {reconnect.get('failures', 0)}), "
-          f"p50 {pct('reconnect', 'p50')}, p95 {pct('reconnect', 'p95')}")  # fmt: skip
-    gap = m.get("media_gap", {})
-    print(f"media gaps {gap.get('count', 0)} (never resumed {gap.get('failures', 0)}), "
-          f"p50 {pct('media_gap', 'p50')}, p95 {pct('media_gap', 'p95')}")  # fmt: skip
-    print(f"emulator after the run: live legs {snapshot['live_legs']}, sessions {snapshot['sessions']}")
-    for key in ("rss_bytes", "open_fds", "asyncio_tasks", "peer_connections", "threads"):
-        a, b = first[key], last[key]
-        ratio = f"{b / a:.2f}" if a else "-"
-        print(f"{key:<17} first {a:>12} last {b:>12} ratio {ratio}")
-    print(f"leaks beyond tolerance: {report['leaks'] or 'none'}")
-    return 0 if not report["leaks"] and snapshot["live_legs"] == 0 else 1
+    locust = [a for a in args.rest if a != "--"] + ["--rtc-resource-interval", str(interval)]
+    if args.faults:
+        locust += ["--rtc-faults", args.faults]
+    cmd += ["--", *locust]
+    print("command:", shlex.join(cmd), flush=True)
+    print(f"uptime: {os.popen('uptime').read().strip()}  (shared machine)", flush=True)
+    started = time.monotonic()
+    run = subprocess.Popen(cmd, stdout=open(results / "run.out", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    series: dict[str, list[dict[str, Any]]] = {}
+    names: dict[int, str] = {}
+    next_at = time.monotonic()
+    while run.poll() is None:
+        now = time.monotonic()
+        if now >= next_at:
+            next_at += interval
+            try:
+                children = psutil.Process(run.pid).children(recursive=True)
+            except psutil.Error:
+                children = []
+            for child in children:
+                role = names.get(child.pid) or role_of(child)
+                if role is None:
+                    continue
+                if child.pid not in names:
+                    names[child.pid] = f"{role}[{child.pid}]"
+                row = sample(child)
+                if row is not None:
+                    series.setdefault(names[child.pid], []).append(row)
+            line = "  ".join(
+                f"{n}: {rows[-1]['rss_bytes'] / 2**20:.0f}MB {rows[-1]['open_fds']}fd {rows[-1]['udp_sockets']}udp"
+                for n, rows in series.items()
+                if rows and now - rows[-1]["t"] < interval
+            )
+            print(f"[{(now - started) / 60:5.1f} min] {line}", flush=True)
+        time.sleep(min(1.0, max(0.0, next_at - time.monotonic())))
+    code = run.returncode
+    (results / "soak-series.json").write_text(json.dumps(series) + "\n")
+    print(f"\nrtcload run exit {code}, wall {(time.monotonic() - started) / 60:.1f} min, results {results}")
+    print(f"uptime: {os.popen('uptime').read().strip()}")
+    ended = started + _seconds(args.duration)  # the planned end: calls ending at the stop are no trend
+    outside = {
+        name: resource_slopes([r for r in rows[1:] if r["t"] <= ended], warmup)  # 1st: still starting
+        for name, rows in series.items()
+    }
+    print_slopes(f"outside view (/proc every {args.sample}, after {args.warmup} warm-up), per hour", outside)
+    summary_path = results / "summary.json"
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        inside = (summary.get("soak") or {}).get("resources") or {}
+        if inside:
+            print_slopes("inside view (summary.json soak.resources; the gate's figures), per hour", inside)
+        calls = summary.get("soak", {}).get("faults", {})
+        if calls:
+            print("\nfault attribution:", json.dumps(calls))
+        print("outcome:", summary.get("outcome"), "-", summary.get("reason", ""))
+    return code
 
 
 if __name__ == "__main__":

@@ -31,6 +31,18 @@ ENV_ONLY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "off: the media engine's pure-Python per-packet path, not the C one",
         ("run", "capacity", "call", "emulator"),
     ),
+    "RTCLOAD_SEND_THREAD": (
+        "bool",
+        "on",
+        "off: the C engine's streams are sent by the event loop's clock, not by the engine's send thread",
+        ("run", "capacity", "call", "emulator"),
+    ),
+    "RTCLOAD_SEND_THREAD_RT": (
+        "bool",
+        "on",
+        "off: the engine's send thread does not ask for real-time priority (SCHED_FIFO 1)",
+        ("run", "capacity", "call", "emulator"),
+    ),
     "RTCLOAD_GC_FREEZE": (
         "bool",
         "on",
@@ -40,7 +52,8 @@ ENV_ONLY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "RTCLOAD_GC_QUIET": (
         "bool",
         "on",
-        "off: keep Python's automatic full collections in a media process (rtcload/media/heap.py)",
+        "off: keep Python's automatic full collections after the startup freeze (on: none, ended calls are "
+        "freed by reference counting; media/heap.py)",
         ("run", "capacity", "call", "emulator"),
     ),
     "RTCLOAD_DTLS_CERTIFICATE": (
@@ -111,6 +124,7 @@ KIND_OF: dict[str, str] = {
     "--rtc-call-records": "path",
     "--rtc-ledger": "path",
     "--rtc-health-file": "path",
+    "--rtc-max-send-gap": "duration",
     "--rtc-resource-report": "path",
     "--rtc-call-reports": "bool",
     "--rtc-max-concurrent": "count",

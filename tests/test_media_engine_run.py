@@ -35,13 +35,20 @@ def run(tmp_path: Path, users: int, duration: str, spawn_rate: int, timeout: flo
     assert "generator health:" in done.stdout, done.stdout[-3000:]
     summary = json.loads((results / "summary.json").read_text())
     failed_gates = [g["name"] for g in summary["gates"] if not g["passed"]]
+    gaps = summary["generator"]["send_gaps"]
+    stalled = gaps["gap_max_ms"] > gaps["limit_ms"] or gaps["send_drops"] > 0  # the generator's own stall, said
     if done.returncode == EXIT_RUN_BROKEN:
-        assert failed_gates == ["generator"] and summary["generator"]["saturated"], (failed_gates, done.stderr[-2000:])
+        assert failed_gates == ["generator"] and (summary["generator"]["saturated"] or stalled), (
+            failed_gates,
+            done.stderr[-2000:],
+        )
         assert "RUN BROKEN: generator" in done.stderr, done.stderr[-2000:]
     else:
+        assert not stalled, gaps
         assert not failed_gates, failed_gates
     with open(results / "calls.csv") as rows:
         summary["rows"] = list(csv.DictReader(rows))
+    summary["stdout"] = done.stdout
     return summary
 
 
@@ -53,6 +60,13 @@ def test_one_user_gets_rtp_first_audio_and_a_mos(tmp_path):
     assert metrics["mos"]["count"] >= 1 and metrics["mos"]["p50"] > 4.0, metrics["mos"]
     answered = [r for r in summary["rows"] if r["outcome"] == "answered"]
     assert answered and all(r["first_rtp_s"] and r["first_audio_s"] for r in answered), answered
+    # when our packets really left, per call and per run (the wire test reads these names)
+    assert all(float(r["send_gap_max_ms"]) > 0 and r["send_gaps_over_30ms"] and r["send_drops"] for r in answered)
+    gaps = summary["generator"]["send_gaps"]
+    assert gaps["calls_measured"] == len(answered) and gaps["threshold_ms"] == 30
+    assert set(gaps) >= {"gap_max_ms", "gaps_over_threshold", "calls_with_gaps", "worst_instant_calls"}
+    assert {"worst_instant_at", "send_drops"} <= set(gaps)
+    assert "largest send gap" in summary["stdout"]
 
 
 def test_twenty_five_users_report_clean_loopback_figures_or_say_saturated(tmp_path):

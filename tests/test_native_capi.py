@@ -118,6 +118,7 @@ def test_a_libsrtp_3_style_signature_is_refused():
     lib.srtp_protect = ffi.cast(v2, 0)
     lib.srtp_unprotect = ffi.cast(v3, 0)
     lib.srtp_unprotect_rtcp = ffi.cast(v2, 0)
+    lib.srtp_protect_rtcp = ffi.cast(v2, 0)  # the send thread's SRTCP (Tx.protect_rtcp)
     reason = srtp_signature_mismatch(ffi, lib)
     assert reason is not None and "srtp_unprotect is" in reason and "size_t" in reason
     lib.srtp_unprotect = ffi.cast(v2, 0)

@@ -43,6 +43,7 @@ class AiortcAnswerer:
         self.endpoints: dict[str, MediaEndpoint] = {}
         self.reports: dict[str, dict[str, Any]] = {}
         self._rejected_ended: Counter[str] = Counter()  # stray datagrams of released endpoints, by kind
+        self._closing: set[asyncio.Task[Any]] = set()  # replaced endpoints being closed (a strong reference)
 
     def _new(self, call_id: str, mode: str, codec: str | None = None) -> MediaEndpoint:
         if self.media_path == "engine":
@@ -55,6 +56,14 @@ class AiortcAnswerer:
             endpoint = LeanMediaEndpoint(mode, codec=codec, ice_servers=self.ice_servers)
         else:
             endpoint = MediaEndpoint(mode, codec=codec, ice_servers=self.ice_servers)
+        replaced = self.endpoints.get(call_id)
+        if replaced is not None:
+            # Two rebuilds of one call at once (a reattach per reconnection login, back to back): the one
+            # replaced would otherwise keep its peer connection, UDP sockets and the engine's dup()ed fd
+            # for the life of the process (issue 22's soak leak).
+            task = asyncio.ensure_future(self._close_quietly(call_id, replaced))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         self.endpoints[call_id] = endpoint
         return endpoint
 
@@ -73,6 +82,13 @@ class AiortcAnswerer:
 
             warming[mode] = asyncio.ensure_future(asyncio.to_thread(encode_all))
         await asyncio.shield(warming[mode])
+
+    @staticmethod
+    async def _close_quietly(call_id: str, endpoint: MediaEndpoint) -> None:
+        try:
+            await asyncio.wait_for(endpoint.close(), 5)
+        except (TimeoutError, Exception) as exc:
+            log.warning("call %s: replaced media endpoint close failed: %r", call_id, exc)
 
     async def answer(self, call_id: str, offer: str, mode: str) -> str:
         await self._long_source_ready(mode)

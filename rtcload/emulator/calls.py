@@ -27,7 +27,7 @@ from rtcload.emulator.midcall import MidCall
 from rtcload.emulator.routing import MEDIA_KINDS, RouteError, RouteKind, route
 from rtcload.emulator.session import Leg, LegState, Link, Session
 from rtcload.protocol import messages
-from rtcload.protocol.codes import RpcErrorCode
+from rtcload.protocol.codes import RECOVERY_ON_TIMER_EXPIRE, RpcErrorCode
 from rtcload.protocol.dialog import call_id_of, custom_headers_of
 from rtcload.protocol.jsonrpc import Request
 from rtcload.protocol.methods import Method
@@ -248,6 +248,9 @@ class CallHandler:
             with contextlib.suppress(Exception):
                 await self.ctx.answerer.release(leg.call_id)
             offer = await self.ctx.answerer.reoffer(leg.call_id, media_mode_of(leg))
+            if leg.ended:  # ended while the offer was built (grace expiry, a bye): its media was released before
+                await self.ctx.answerer.release(leg.call_id)
+                return
         else:
             offer = static_sdp()  # SDP-passthrough bridges re-attach signaling only
         frame = messages.server_invite(
@@ -258,7 +261,20 @@ class CallHandler:
             custom_headers=leg.custom_headers,
             method=Method.ATTACH,
         )
+        leg.attach_offers += 1
+        self.ctx.spawn(self._attach_unanswered(leg, leg.attach_offers, leg.reattached), "attach-timer")
         await self.replies.send_to(leg, frame)
+
+    async def _attach_unanswered(self, leg: Leg, offer: int, answered: int) -> None:
+        """An attach the client never answers (it no longer has the call: the SDK destroys a call whose
+        bye could not be sent, then only acks the attach, 35002) ends the leg after the grace period, as
+        a dropped session's calls do. Without this such a leg, and its offer's media, lived as long as
+        the client's session: a leak in every soak."""
+        await asyncio.sleep(self.ctx.config.grace_s)
+        if leg.ended or leg.attach_offers != offer or leg.reattached != answered or leg.session.conn is None:
+            return  # answered, ended, superseded by a newer attach, or the grace timer of a dropped session runs
+        self.ctx.counters["attach_unanswered"] += 1
+        await self.end_leg(leg, RECOVERY_ON_TIMER_EXPIRE.name, "attach unanswered")
 
     async def _client_attach(self, conn: Link, leg: Leg, request: Request) -> None:
         sdp = request.params.get("sdp")

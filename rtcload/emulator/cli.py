@@ -17,6 +17,7 @@ from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
 from rtcload.options import env, names
+from rtcload.procstats import sample_self
 
 DEFAULT_SECRET_ENV = "RTCLOAD_JWT_SECRET"
 MEDIA_KINDS = ("aiortc", "none")  # `none`: signaling only, as --rtc-media none (`static` is its old name)
@@ -90,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_limit_arguments(parser.add_argument_group("limits (docs/security.md)"))
     parser.add_argument("--seed", type=int, default=None, help="seed for delays and fault sampling")
+    parser.add_argument(
+        "--resource-interval",
+        type=float,
+        default=0.0,
+        help="sample own RSS/FDs/UDP sockets/tasks/objects every N s; kept in the final snapshot (0 = off)",
+    )
     sub = parser.add_subparsers(dest="emulator_action")
     token = sub.add_parser(
         "token",
@@ -205,8 +212,24 @@ def make_answerer(
     return answerer
 
 
+MAX_RESOURCE_SAMPLES = 2000  # a day at one a minute: the soak series stays bounded
+
+
+async def sample_resources(interval_s: float, samples: list[dict[str, object]]) -> None:
+    """The emulator's own resources for a soak's slopes (summary.json `soak.resources.emulator`)."""
+    while True:
+        samples.append(sample_self())
+        if len(samples) > MAX_RESOURCE_SAMPLES:
+            del samples[1 : len(samples) - MAX_RESOURCE_SAMPLES + 1]  # keep the first: the slope's anchor
+        await asyncio.sleep(interval_s)
+
+
 async def serve_until_stopped(
-    config: EmulatorConfig, media: str, answerer: MediaAnswerer, secret_file: str | None = None
+    config: EmulatorConfig,
+    media: str,
+    answerer: MediaAnswerer,
+    secret_file: str | None = None,
+    resource_interval_s: float = 0.0,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -222,8 +245,17 @@ async def serve_until_stopped(
                 "(a random secret for this run only)",
                 flush=True,
             )
+        samples: list[dict[str, object]] = []
+        sampler = (
+            asyncio.ensure_future(sample_resources(resource_interval_s, samples)) if resource_interval_s > 0 else None
+        )
         await stop.wait()
-        print(json.dumps({"emulator_stopped": emulator.snapshot()}), flush=True)
+        if sampler is not None:
+            sampler.cancel()
+        snapshot = emulator.snapshot()
+        if sampler is not None:
+            snapshot["resources"] = samples
+        print(json.dumps({"emulator_stopped": snapshot}), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -256,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
     generated = not config.users.open and not (args.jwt_secret or read_secret(args.jwt_secret_file))
     secret_file = write_generated_secret(config.secret) if generated else None
     try:
-        asyncio.run(serve_until_stopped(config, args.media, answerer, secret_file))
+        asyncio.run(serve_until_stopped(config, args.media, answerer, secret_file, args.resource_interval))
     except OSError as exc:
         print(f"rtcload emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

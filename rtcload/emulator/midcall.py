@@ -55,6 +55,9 @@ class MidCall:
                     await self.replies.error(conn, request, RpcErrorCode.INVALID_PARAMS, leg.call_id, MEDIA_REFUSED)
                     await self.hangup.remote_bye(leg, "INCOMPATIBLE_DESTINATION")
                     return
+                if leg.ended:  # ended while the answer was built: its media was released before this one existed
+                    await self.ctx.answerer.release(leg.call_id)
+                    return
                 if not await self.hangup.rejoin_or_end(conn, request, leg):
                     return
             else:

@@ -36,6 +36,7 @@ from rtcload.emulator.gatekeeper import FAULT_REJECTION, TOO_MANY_WAITING, Gatek
 from rtcload.emulator.http_front import HttpFront, websocket_factory
 from rtcload.emulator.session import Leg, LegState, Session
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
+from rtcload.media.engine.send_gaps import EMULATOR_SEND_GAPS
 from rtcload.metrics.emulator_exporter import emulator_registry, exposition
 from rtcload.metrics.gc_pauses import process_gc_pauses
 from rtcload.protocol import messages
@@ -202,6 +203,8 @@ class Emulator:
             "held_legs": sum(1 for leg in live if leg.state is LegState.HELD),
             "counters": self.all_counters(),
             "gc": process_gc_pauses().to_json(),  # this process's collection pauses (gc_pauses.py)
+            # the emulator's own media clock: send gaps and drops of its ended echo/tone/relay streams
+            "media_clock": {"send_gaps": EMULATOR_SEND_GAPS.summary()},
         }
 
     def all_counters(self) -> dict[str, int]:

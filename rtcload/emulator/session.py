@@ -95,6 +95,7 @@ class Leg:
     cause_code: int | None = None
     ended_by: str | None = None
     reattached: int = 0
+    attach_offers: int = 0  # telnyx_rtc.attach sent (each new one supersedes the last one's timer)
     created: float = field(default_factory=time.monotonic)
     answered_at: float | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)

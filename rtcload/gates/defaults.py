@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rtcload.gates.slo import SLOResult
+from rtcload.results.send_gaps import gate_verdict
 
 GateCheck = Callable[[dict[str, Any]], tuple[bool, float | None, str]]
 
@@ -51,6 +52,12 @@ def _generator(s: dict[str, Any]) -> tuple[bool, float | None, str]:
         return False, load_model.get("achieved_cps"), str(load_model.get("generator_message"))
     late = gen.get("send_late_p99_s")
     clock = f", media send clock late p99 {late * 1000:.1f} ms" if late is not None else ""
+    stalled = gate_verdict(gen.get("send_gaps"))
+    if stalled is not None:  # a stall the platform noticed: not only a p99
+        return False, gen["send_gaps"].get("gap_max_ms"), stalled
+    gaps = gen.get("send_gaps") or {}
+    if gaps.get("calls_measured"):
+        clock += f", largest send gap {gaps.get('gap_max_ms', 0.0):.1f} ms"
     processes = [p for p in gen.get("per_process") or [] if p.get("role") == "worker"]
     if processes:  # --processes N: each worker's own clock and CPU (the master runs no users)
         clock += " (" + "; ".join(_worker_text(p) for p in processes) + ")"
@@ -73,12 +80,58 @@ def _worker_text(record: dict[str, Any]) -> str:
     return f"{record.get('process')}: {cpu:.0f} % CPU, send clock late p99 {late * 1000:.1f} ms"
 
 
+def _soak_resources(s: dict[str, Any]) -> tuple[bool, float | None, str]:
+    soak = s["soak"]
+    growth = soak.get("growth") or {}
+    slopes = soak.get("resources") or {}
+    fds = {name: r.get("fd_per_h") for name, r in slopes.items()}
+    shown = ", ".join(f"{name} {v:+.1f} FD/h" for name, v in fds.items() if v is not None) or "no samples"
+    if growth:
+        why = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in growth.items())
+        worst = max((v for v in fds.values() if v is not None), default=None)
+        return False, worst, f"resources grow after warm-up: {why}"
+    judged = [r for r in slopes.values() if float(r.get("window_s") or 0) >= soak["limits"]["min_window_s"]]
+    if not judged:
+        return True, None, f"window too short to judge growth ({shown})"
+    return True, max((v for v in fds.values() if v is not None), default=None), f"no FD growth: {shown}"
+
+
+def _soak_recovery(s: dict[str, Any]) -> tuple[bool, float | None, str]:
+    """Only what the platform should survive: reconnects, answered calls reattached, media back."""
+    faults = s["soak"].get("faults") or {}
+    metrics = s.get("metrics") or {}
+    reconnect_failed = int((metrics.get("reconnect") or {}).get("failures", 0))
+    not_resumed = int((metrics.get("media_gap") or {}).get("failures", 0))
+    lost = int(faults.get("answered_not_reattached", 0))
+    expected = int(faults.get("failed_expected", 0))
+    problems = []
+    if reconnect_failed:
+        problems.append(f"{reconnect_failed} reconnects failed")
+    if lost:
+        problems.append(f"{lost} answered calls not reattached")
+    if not_resumed:
+        problems.append(f"{not_resumed} recoveries without media")
+    excused = f"; {expected} calls in setup lost to injected faults (expected)" if expected else ""
+    if problems:
+        return False, reconnect_failed + lost + not_resumed, "; ".join(problems) + excused
+    hit = faults.get("calls_hit") or {}
+    shown = ", ".join(f"{k} {v}" for k, v in hit.items() if k != "none") or "no call hit"
+    return True, 0, f"every reconnect, reattach and media recovery succeeded (calls hit: {shown}){excused}"
+
+
 # name -> (what it guards, check); the order is the order of the report and JUnit.
 DEFAULT_GATES: dict[str, tuple[str, GateCheck]] = {
     "registered": ("at least one registration succeeded", _registered),
     "calls_answered": ("some call was answered when calls were attempted", _calls_answered),
     "media": ("every answered call received RTP", _media),
-    "generator": ("the load generator was not saturated for the run", _generator),
+    "generator": ("the load generator was not saturated and did not stall its own media", _generator),
+}
+
+
+# judged only on a soak run (summary["soak"], scenario soak_reconnect): docs/scenarios.md
+SOAK_GATES: dict[str, tuple[str, GateCheck]] = {
+    "soak_resources": ("open FDs and UDP sockets do not grow after warm-up (each process)", _soak_resources),
+    "soak_recovery": ("every reconnect, reattach of an answered call and media recovery succeeded", _soak_recovery),
 }
 
 
@@ -86,7 +139,8 @@ def evaluate_gates(summary: dict[str, Any], disabled: Iterable[str] = ()) -> lis
     """The default gates that are on, judged against a summary (unknown names are a usage error upstream)."""
     off = set(disabled)
     results = []
-    for name, (expr, check) in DEFAULT_GATES.items():
+    gates = {**DEFAULT_GATES, **(SOAK_GATES if summary.get("soak") else {})}
+    for name, (expr, check) in gates.items():
         if name in off:
             continue
         passed, observed, message = check(summary)

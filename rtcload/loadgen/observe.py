@@ -40,6 +40,8 @@ def record(metrics: GeneratorMetrics, sample: Sample) -> None:
         metrics.inc("stale_receive_stamps", sample.value or 0.0)
     elif sample.key == "audio_scores":
         metrics.inc("audio_scores", result=sample.label or "failed")
+    elif sample.key in ("send_gaps", "send_drops") and sample.value:
+        metrics.inc(sample.key, sample.value)
     if m.kind is Kind.HISTOGRAM and sample.ok and sample.value is not None:
         labels = {"direction": DIRECTION} if "direction" in m.labels else {}
         if sample.key == "audio_mos":  # label is "method/codec", both from fixed sets (audio_calls.metric_label)

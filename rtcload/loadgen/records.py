@@ -52,6 +52,15 @@ COLUMNS = (
     "rx_rejected",
     "rx_rejected_kinds",
     "rx_stale_stamps",
+    "send_gap_max_ms",  # the generator's own send timing (engine path): largest interval between our packets
+    "send_gaps_over_30ms",  # intervals over the gap threshold (30 ms unless set otherwise)
+    "send_drops",  # packets our socket refused or forwards too big to send: never the platform's loss
+    "send_gap_starts",  # Unix seconds each of the latest gaps began, ';'-separated (the run's worst instant)
+    "rtp_before_recovery",
+    "socket_lost_at",
+    "lost_before_answer",
+    "fault",
+    "fault_expected",
     "error",
     "error_code",
     # --- audio scores (issue 24, rtcload/loadgen/audio_calls.py): set on scored calls only
@@ -107,6 +116,9 @@ def call_record(
         "hangup_s": t.hangup_delay,
         "duration_s": (ended - t.answered) if t.answered else None,
         "reattaches": call.reattach_count,
+        "rtp_before_recovery": "yes" if call.rtp_before_recovery else "no",
+        "socket_lost_at": ";".join(f"{t:.3f}" for t, _answered in call.socket_losses),
+        "lost_before_answer": ("no" if call.socket_losses[0][1] else "yes") if call.socket_losses else "",
         "media_gaps_s": ";".join("-" if g is None else f"{g:.3f}" for g in call.media_gaps),
         "holds": call.holds,
         "held_s": round(call.held_total_s(ended), 3),
@@ -126,6 +138,17 @@ def call_record(
         applied, first = report.timings.get("remote_sdp_applied"), report.timings.get("first_rtp")
         ice = getattr(report, "ice", None)
         allocations = [a.duration_s for a in (ice.turn if ice else []) if a.result == "ok" and a.duration_s is not None]
+        timing = getattr(report, "send_timing", None)
+        if timing is not None:
+            offset = time.time() - time.monotonic()
+            row.update(
+                {
+                    "send_gap_max_ms": round(timing.gap_max_s * 1000, 3),
+                    "send_gaps_over_30ms": timing.gaps_over,
+                    "send_drops": timing.drops + timing.oversized,
+                    "send_gap_starts": ";".join(f"{start + offset:.3f}" for start, _gap in timing.gaps),
+                }
+            )
         row.update(
             {
                 "codec": report.codec,

@@ -30,6 +30,7 @@ from rtcload.loadgen.load_model import load_model_summary, read_scheduler_parts,
 from rtcload.loadgen.process_health import read_records as read_health_records
 from rtcload.loadgen.procwatch import GeneratorLoad, run_watched
 from rtcload.loadgen.records import merge_records
+from rtcload.loadgen.resources import GrowthLimits
 from rtcload.loadgen.run_options import (  # noqa: F401 - the argument builders, re-exported for capacity and tests
     add_arguments,
     add_emulator_media_argument,
@@ -39,6 +40,7 @@ from rtcload.loadgen.run_options import (  # noqa: F401 - the argument builders,
 )
 from rtcload.loadgen.scenarios import SCENARIOS
 from rtcload.loadgen.settings import LEGACY_ENV, LOAD_OPTIONS
+from rtcload.loadgen.soak_summary import add_soak, option_value
 from rtcload.loadgen.summary import render_summary
 from rtcload.media.ice import parse_ice_servers
 from rtcload.media.ice_options import ENV_SERVERS, ice_servers_text
@@ -49,6 +51,7 @@ from rtcload.options.kinds import parse_bool
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, build_summary, read_records, read_samples
 from rtcload.results.outcome import Outcome
 from rtcload.results.schema import EXIT_OK, EXIT_RUN_BROKEN, EXIT_SLO_FAILED, EXIT_USAGE, write_summary
+from rtcload.results.send_gaps import send_gap_summary
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 WARMUP_PLUGIN = Path(__file__).resolve().parents[1] / "gates" / "warmup.py"
@@ -66,6 +69,12 @@ DEMO_DEFAULTS = {
     "--rtc-think-time": "uniform:0.5,1.5",
     "--rtc-stats-interval": "1",
 }
+
+
+def demo_defaults(args: argparse.Namespace) -> dict[str, str]:
+    """The --rtc-* defaults of an embedded run (shown by --print-config as such)."""
+    soak = SOAK_DEMO_DEFAULTS if getattr(args, "scenario", "") == "soak_reconnect" else {}
+    return {**DEMO_DEFAULTS, **soak}
 
 
 def gate_set(args: argparse.Namespace) -> SLOSet:
@@ -143,7 +152,16 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--users-file", args.emulator_users_file]
     if getattr(args, "emulator_media_path", DEFAULT_MEDIA_PATH) != DEFAULT_MEDIA_PATH:
         extra += ["--media-path", args.emulator_media_path]
+    if getattr(args, "scenario", "") == "soak_reconnect":  # the emulator samples itself for the soak's slopes
+        extra += ["--resource-interval", soak_interval(args)]
     return extra + open_options.emulator_arguments(args)
+
+
+def soak_interval(args: argparse.Namespace) -> str:
+    given = getattr(args, "rtc_resource_interval", None)  # before `--` (run lists every --rtc-* option)
+    if given is not None:
+        return str(given)
+    return option_value(_passthrough(args), "--rtc-resource-interval", "RTCLOAD_RESOURCE_INTERVAL", "30")
 
 
 def _passthrough(args: argparse.Namespace) -> list[str]:
@@ -265,11 +283,24 @@ def run_locust(
         return LocustRun(code, None, load, csv_prefix, wall_s)
     summary.update({"scenario": args.scenario, "target": target, "users": args.users, "duration": args.duration})
     summary.update({"wall_s": wall_s, "warmup_s": warmup_s, "generator": load.to_json()})
+    summary["generator"]["send_gaps"] = send_gap_summary(read_records(results / "calls.csv"), max_send_gap_ms(args))
     if getattr(args, "_effective", None) is not None:
         summary["options"] = run_config.recorded(args, args._effective)
     stats = read_locust_stats(results / "locust.json")
     summary["locust"] = stats
     return LocustRun(code, summary, load, csv_prefix, wall_s, stats)
+
+
+def max_send_gap_ms(args: argparse.Namespace) -> float:
+    """--rtc-max-send-gap / RTCLOAD_MAX_SEND_GAP in ms (default 40 ms): the `generator` gate's limit."""
+    text = getattr(args, "rtc_max_send_gap", None) or process_env.given("RTCLOAD_MAX_SEND_GAP") or "40ms"
+    try:
+        limit = parse_duration(str(text))
+    except ValueError:
+        raise ValueError(f"--rtc-max-send-gap must be a duration such as 40ms (got {text!r})") from None
+    if limit <= 0:
+        raise ValueError(f"--rtc-max-send-gap must be longer than 0 (got {text!r})")
+    return limit * 1000.0
 
 
 def summarize(results: Path, warmup_s: float, trunks: int | None = None) -> dict[str, Any] | None:
@@ -339,11 +370,12 @@ def run(args: argparse.Namespace) -> int:
     emulator: Emulator | None = None
     try:
         args._effective = run_config.apply(
-            args, add_arguments, DEMO_DEFAULTS
+            args, add_arguments, demo_defaults
         )  # the run file, under flags and the environment
         open_options.prepare(args)
         scenario_file(args.scenario)
         gates = gate_set(args)
+        max_send_gap_ms(args)  # --rtc-max-send-gap: a bad value is a usage error now, not after the run
         locust_env(args)  # validates --ice-server before anything starts
     except (ValueError, OSError) as exc:  # SLOError and RunFileError are ValueErrors: a usage error
         print(f"rtcload run: {exc}", file=sys.stderr)
@@ -388,6 +420,12 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return group.exit_code or EXIT_RUN_BROKEN
+        if args.scenario == "soak_reconnect":
+            limits = GrowthLimits(fd_per_h=args.soak_max_fd_per_h, udp_per_h=args.soak_max_fd_per_h)
+            warmup = parse_duration(args.soak_warmup) if args.soak_warmup else None
+            duration = None if args.web else parse_duration(args.duration)
+            ledger = results / LEDGER_DIR
+            add_soak(outcome.summary, results, ledger, snapshot.get("resources"), warmup, limits, duration)
         if snapshot:
             outcome.summary["emulator"] = {"counters": snapshot.get("counters", {}), "gc": snapshot.get("gc")}
             (results / "emulator.json").write_text(json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
@@ -456,9 +494,14 @@ def finish(
     if summary.get("load_model"):
         print(render_load_model(summary["load_model"]))
     load = outcome.load
-    if load.send_late_p99_s is not None:
+    gaps = (summary.get("generator") or {}).get("send_gaps") or {}
+    stalled = gaps.get("gap_max_ms", 0.0) > gaps.get("limit_ms", 40.0) or gaps.get("send_drops", 0) > 0
+    if load.send_late_p99_s is not None or gaps.get("calls_measured"):
         print(
-            f"\ngenerator health: media send clock late p99 {load.send_late_p99_s * 1000:.1f} ms, loop lag p95 "
+            f"\ngenerator health: media send clock late p99 {(load.send_late_p99_s or 0.0) * 1000:.1f} ms, "
+            f"largest send gap {gaps.get('gap_max_ms', 0.0):.1f} ms ({gaps.get('gaps_over_threshold', 0)} gaps over "
+            f"{gaps.get('threshold_ms', 30):.0f} ms in {gaps.get('calls_with_gaps', 0)} calls, "
+            f"{gaps.get('send_drops', 0)} send drops), loop lag p95 "
             f"{(load.loop_lag_p95_s or 0.0) * 1000:.1f} ms, busiest process "
             + (f"{load.busiest} " if load.busiest and len(load.per_process) > 1 else "")
             + f"{load.cpu_mean:.0f} % CPU"
@@ -468,6 +511,8 @@ def finish(
             + (
                 "SATURATED"
                 if load.saturated_whole_run
+                else "STALLED: the generator's own send gaps reached the platform"
+                if stalled
                 else "late at times: figures below that include the generator's own delay"
                 if load.saturated
                 else "not saturated"

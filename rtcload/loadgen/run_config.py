@@ -234,10 +234,12 @@ class Effective:
     sources: dict[str, str]
     file: str | None
     add: AddArguments
-    demo_defaults: dict[str, str]
+    demo_defaults: Callable[[argparse.Namespace], dict[str, str]]  # of the run as configured
 
 
-def apply(args: argparse.Namespace, add: AddArguments, demo_defaults: dict[str, str]) -> Effective:
+def apply(
+    args: argparse.Namespace, add: AddArguments, demo_defaults: Callable[[argparse.Namespace], dict[str, str]]
+) -> Effective:
     """Fill `args` from the run file where neither a flag nor an environment variable gave the option;
     `demo_defaults` are the --rtc-* defaults of an embedded run (shown as such)."""
     given = _given(args, add)
@@ -265,6 +267,7 @@ def effective_values(args: argparse.Namespace, effective: Effective) -> dict[str
     """flag -> the value in force (secrets masked); --rtc-* options not given show their default or variable."""
     out: dict[str, Any] = {}
     after_dashes = _after_dashes(args)
+    demo = effective.demo_defaults(args)
     for flag, spec in specs(run_parser(effective.add)).items():
         source = effective.sources.get(flag, "default")
         if hasattr(args, spec.action.dest):
@@ -273,8 +276,8 @@ def effective_values(args: argparse.Namespace, effective: Effective) -> dict[str
             value = after_dashes[flag]
         elif source.startswith("env "):
             value = process_env.text(source.removeprefix("env "))
-        elif flag in effective.demo_defaults and not getattr(args, "target", None):
-            value = effective.demo_defaults[flag]
+        elif flag in demo and not getattr(args, "target", None):
+            value = demo[flag]
             effective.sources[flag] = "default (embedded demo)"
         else:
             value = RTC_DEFAULTS.get(flag)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from rtcload.gates.defaults import DEFAULT_GATES
+from rtcload.gates.defaults import DEFAULT_GATES, SOAK_GATES
 from rtcload.loadgen import open_options, run_config
+from rtcload.loadgen.resources import GrowthLimits
 from rtcload.loadgen.scenario_options import ALL_LOAD_OPTIONS
 from rtcload.loadgen.scenarios import SCENARIOS
 from rtcload.loadgen.settings import add_renamed_arguments
@@ -59,6 +60,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     open_options.add_open_arguments(parser)
     add_load_arguments(parser)
+    soak = parser.add_argument_group("soak (scenario soak_reconnect)")
+    soak.add_argument(
+        "--soak-max-fd-per-h",
+        type=float,
+        default=GrowthLimits.fd_per_h,
+        help="FD (and UDP socket) growth the gate allows",
+    )
+    soak.add_argument("--soak-warmup", help="left out of the resource slopes (default 10m, at most a third of the run)")
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 
 
@@ -86,9 +95,9 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        choices=tuple(DEFAULT_GATES),
+        choices=(*DEFAULT_GATES, *SOAK_GATES),
         help="turn a default gate off (repeatable): "
-        + "; ".join(f"{name}: {what}" for name, (what, _c) in DEFAULT_GATES.items()),
+        + "; ".join(f"{name}: {what}" for name, (what, _c) in {**DEFAULT_GATES, **SOAK_GATES}.items()),
     )
 
 

@@ -21,10 +21,22 @@ OPEN_MODEL_OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--rtc-generators", "RTCLOAD_GENERATORS", "1", "Locust processes sharing the rate (each offers 1/N of it)"),
 )
 SOAK_OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
-    ("--rtc-faults", "RTCLOAD_FAULTS", "", "soak: fault schedule, e.g. every=10s,action=drop,share=0.3", "str"),
+    (
+        "--rtc-faults",
+        "RTCLOAD_FAULTS",
+        "",
+        "soak: fault schedule, e.g. every=10s,action=drop,share=0.3",
+        "str",
+    ),
     ("--rtc-control-token", "RTCLOAD_CONTROL_TOKEN", "", "soak: the emulator's control token", "secret"),
     ("--rtc-resource-report", "RTCLOAD_RESOURCE_REPORT", "", "soak: write the leak report (JSON) here", "str"),
-    ("--rtc-resource-interval", "RTCLOAD_RESOURCE_INTERVAL", 5.0, "soak: seconds between resource samples", "float"),
+    (
+        "--rtc-resource-interval",
+        "RTCLOAD_RESOURCE_INTERVAL",
+        30.0,
+        "soak: seconds between resource samples (RSS, FDs, UDP sockets, tasks, objects) of each process",
+        "float",
+    ),
 )
 WARMUP_OPTION = (
     "--rtc-warmup",

@@ -259,6 +259,13 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
         "media send-tick lateness p99 (s) above which the generator is saturated",
         "float",
     ),
+    (
+        "--rtc-max-send-gap",
+        "RTCLOAD_MAX_SEND_GAP",
+        "40ms",
+        "the generator gate fails on any interval between the engine's RTP sends longer than this (e.g. 40ms)",
+        "str",
+    ),
     ("--rtc-health-file", "RTCLOAD_HEALTH_FILE", "", "write this process's run health to PATH.<process>.json", "str"),
 )
 LOAD_OPTIONS = _OPTIONS  # read by `rtcload run` to list and forward them (one definition)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,10 @@ async def run_fault_schedule(url: str, token: str, clauses: list[FaultClause], a
     async def one(clause: FaultClause) -> None:
         while True:
             await asyncio.sleep(clause.every_s)
+            started = time.time()  # wall clock: calls.csv's socket losses are matched against it
             try:
                 result = await send_control(url, token, clause.action, **clause.params)
-                applied.append({"action": clause.action, **result})
+                applied.append({"action": clause.action, "t_start": started, "t_end": time.time(), **result})
             except Exception as exc:  # the platform may be mid-restart; the next period tries again
                 log.warning("fault %s failed: %r", clause.action, exc)
                 applied.append({"action": clause.action, "error": type(exc).__name__})
@@ -80,6 +82,10 @@ class ResourceWatch:
         while True:
             self.samples.append(take_sample())
             await asyncio.sleep(self.interval_s)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The samples as dicts (the ledger's `resources.<tag>.json`; soak_summary fits the slopes)."""
+        return [asdict(s) for s in self.samples]
 
     def report(self, tolerance: Tolerance = DEFAULT_TOLERANCE) -> dict[str, Any]:
         settle = 1 if len(self.samples) > 2 else 0

@@ -5,6 +5,7 @@ statistics and a verdict. The maths lives in `rtcload.quality`; this module only
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -18,10 +19,12 @@ from rtcload.quality.warnings import QualityWarning, SdkWarningTracker
 
 
 def send_snapshot_of(stats: MediaStats) -> StatsSnapshot | None:
-    """Our sending direction as the far end reports it in RTCP receiver reports (None before the first RR)."""
+    """Our sending direction as the far end reports it in RTCP receiver reports (None before the first RR).
+    Packets our own socket refused (send drops) left a hole in the sequence that the far end counts as
+    lost: they are the generator's loss, not the platform's, so they are taken out here."""
     if stats.remote_packets_lost is None:
         return None
-    lost = max(0, stats.remote_packets_lost)
+    lost = max(0, stats.remote_packets_lost - stats.send_drops)
     return StatsSnapshot(
         t=stats.at,
         packets_received=max(0, stats.packets_sent - lost),
@@ -59,7 +62,7 @@ def _summary(values: list[float]) -> dict[str, float] | None:
         return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
 
     return {
-        "mean": sum(ordered) / len(ordered),
+        "mean": min(max(math.fsum(ordered) / len(ordered), ordered[0]), ordered[-1]),  # never outside min..max
         "min": ordered[0],
         "max": ordered[-1],
         "p50": pct(0.5),

@@ -32,6 +32,7 @@ from rtcload.media.stats import MediaStats, StatsSampler, negotiated_codec, samp
 from rtcload.media.teardown import release_session
 
 CLOSE_STATS_TIMEOUT_S = 1.0
+GATHERING_WAIT_S = 5.0  # close() waits this long for ICE gathering in flight (host candidates: milliseconds)
 
 
 @dataclass
@@ -69,6 +70,7 @@ class MediaReport:
     ice: IceReport | None = None  # candidates, selected pair, TURN allocation, ICE warnings (ice_diag.py)
     rejected_datagrams: dict[str, int] = field(default_factory=dict)  # stray datagrams dropped, by stray.KINDS
     stale_stamps: int = 0  # received datagrams whose kernel stamp was unusable (stamped at the callback)
+    send_timing: Any = None  # the engine's SendTiming (send gaps, drops) of our stream; None off the engine
 
 
 def _hook_rtp(
@@ -132,6 +134,7 @@ class AudioSession:
         self.connected = asyncio.Event()
         self.failed = asyncio.Event()
         self._close_task: asyncio.Task[MediaReport] | None = None
+        self._gathering: asyncio.Future[None] | None = None  # setLocalDescription in flight (ICE gathering)
         self.pc.on("iceconnectionstatechange", self._on_ice_state)
         self.pc.on("connectionstatechange", self._on_connection_state)
 
@@ -217,7 +220,8 @@ class AudioSession:
 
     async def _set_local(self, description: RTCSessionDescription) -> str:
         # aiortc gathers all candidates inside setLocalDescription: the SDP is complete (non-trickle).
-        await self.pc.setLocalDescription(description)
+        self._gathering = asyncio.ensure_future(self.pc.setLocalDescription(description))
+        await self._gathering
         return self.pc.localDescription.sdp
 
     async def _set_remote(self, sdp: str, kind: str) -> None:
@@ -265,20 +269,29 @@ class AudioSession:
         return await asyncio.shield(self._close_task)
 
     async def _close(self) -> MediaReport:
-        await self.stats.stop()
-        final = await self._final_stats()
-        summary = self.analyzer.summary()
-        codec = self.codec
-        await self.analyzer.stop()
-        self.ice_diag.snapshot()  # candidates and the nominated pair are gone once the peer is closed
-        self._release_media()
-        await self.pc.close()
-        if self.track is not None:
-            self.track.stop()
+        try:
+            await self.stats.stop()
+            final = await self._final_stats()
+            summary = self.analyzer.summary()
+            codec = self.codec
+            await self.analyzer.stop()
+            self.ice_diag.snapshot()  # candidates and the nominated pair are gone once the peer is closed
+        finally:  # whatever failed above, the sockets (and the engine's dup()ed fd) are given back
+            if self._gathering is not None and not self._gathering.done():
+                # aioice adds a socket it finishes binding after close() to a list close() already
+                # emptied: that socket stayed open forever (a call ended while its media was rebuilt)
+                await asyncio.wait({self._gathering}, timeout=GATHERING_WAIT_S)
+            try:
+                self._release_media()
+            finally:
+                await self.pc.close()
+                if self.track is not None:
+                    self.track.stop()
         self.timings.first_frame = summary.first_frame_at
         self.timings.first_audio = summary.first_audio_at
         self.timings.closed = time.monotonic()
         report = self._report(codec, final, summary)
+        self._rejected_at_close = report.rejected_datagrams
         release_session(self)  # freed by reference counting from here on, not by a full collection (teardown.py)
         return report
 
@@ -301,7 +314,12 @@ class AudioSession:
             return None
 
     def rejected_datagrams(self) -> dict[str, int]:
-        """Stray datagrams dropped at this call's media ports so far, by kind (stray.py)."""
+        """Stray datagrams dropped at this call's media ports so far, by kind (stray.py); after close, the
+        report's figures (teardown lets go of the ICE connection the live counts are keyed on)."""
+        frozen = self.__dict__.get("_rejected_at_close")
+        return dict(frozen) if frozen is not None else self._live_rejected_datagrams()
+
+    def _live_rejected_datagrams(self) -> dict[str, int]:
         return stray.merge(stray.counts_for(self._ice_connection()))
 
     def stale_receive_stamps(self) -> int:

@@ -41,6 +41,7 @@ class MediaStats:
     inbound_level: float | None = None  # received audio level 0..1 (like getStats audioLevel), last 0.5 s
     local_level: float | None = None  # sent audio level 0..1 (0 while muted/held or silent source)
     on_hold: bool = False
+    send_drops: int = 0  # our RTP packets the kernel refused (EAGAIN, ENOBUFS): the far end counts them lost
 
 
 def negotiated_codec(transceiver: RTCRtpTransceiver | None) -> tuple[str | None, int | None]:

@@ -6,81 +6,42 @@ buckets and the percentiles the summary prints all hang off that one definition.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
+from rtcload.metrics.emulator_catalog import EMULATOR_CATALOG
+from rtcload.metrics.measurement import (
+    GC_PAUSE_BUCKETS,
+    JITTER_BUCKETS,
+    LAG_BUCKETS,
+    LATENCY_BUCKETS,
+    LOSS_BUCKETS,
+    MOS_BUCKETS,
+    RTT_BUCKETS,
+    Kind,
+    Measurement,
+    Unit,
+)
 
-
-class Kind(StrEnum):
-    HISTOGRAM = "histogram"
-    COUNTER = "counter"
-    GAUGE = "gauge"
-
-
-class Unit(StrEnum):
-    SECONDS = "seconds"
-    RATIO = "ratio"
-    MOS = "mos"
-    R_FACTOR = "r"
-    COUNT = "count"
-    BOOLEAN = "boolean"
-
-
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
-RTT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1.0)
-JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
-LOSS_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0)
-LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-# Band edges of quality.md (poor < 3.6 <= fair < 4.0 <= good), the SDK warning (3.5) and finer steps near the top.
-# garbage-collection pauses: a young collection takes ~0.1-1 ms; 5 ms is what the media clock tolerates
-GC_PAUSE_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
-MOS_BUCKETS = (1.5, 2.0, 2.5, 3.0, 3.1, 3.5, 3.6, 3.8, 4.0, 4.1, 4.2, 4.3, 4.4, 4.5)
-
-
-@dataclass(frozen=True)
-class Measurement:
-    key: str
-    prometheus_name: str
-    kind: Kind
-    unit: Unit
-    help: str
-    buckets: tuple[float, ...] = ()
-    locust_type: str | None = None  # request_type of the Locust event; None = not a Locust request
-    locust_name: str | None = None
-    labels: tuple[str, ...] = ()
-    emulator: bool = False  # served by the emulator's /metrics, not by the Locust processes
-    # A call-quality sample (one per stats interval per call): in the ledger, the summary, Prometheus and the
-    # live Quality view, never a Locust request -- Locust's statistics are whole-ms response times, which
-    # turned MOS x100 into a 440 "ms" p95 in its Aggregated row and chart and rounded jitter/RTT to 0.
-    quality: bool = False
-
-    @property
-    def is_time(self) -> bool:
-        return self.unit is Unit.SECONDS
-
-    def locust_value(self, value: float) -> float:
-        """What goes in Locust's `response_time` column: ms for times.
-
-        Quality samples are no Locust requests any more (`quality`); the MOS x100 and loss-in-permille
-        scalings remain so Locust CSVs of runs made before that still read back in base units.
-        """
-        if self.unit is Unit.SECONDS:
-            return value * 1000.0
-        if self.unit is Unit.MOS:
-            return value * 100.0
-        if self.unit is Unit.RATIO:
-            return value * 1000.0
-        return value
-
-    def from_locust_value(self, value: float) -> float:
-        if self.unit in (Unit.SECONDS, Unit.RATIO):
-            return value / 1000.0
-        if self.unit is Unit.MOS:
-            return value / 100.0
-        return value
-
+__all__ = [
+    "BY_KEY",
+    "CATALOG",
+    "EMULATOR_CATALOG",
+    "GC_PAUSE_BUCKETS",
+    "JITTER_BUCKETS",
+    "LAG_BUCKETS",
+    "LATENCY_BUCKETS",
+    "LOSS_BUCKETS",
+    "MOS_BUCKETS",
+    "RTT_BUCKETS",
+    "SUMMARY_KEYS",
+    "Kind",
+    "Measurement",
+    "Unit",
+    "emulator_measurements",
+    "generator_measurements",
+    "measurement",
+]
 
 _M = Measurement
-CATALOG: tuple[Measurement, ...] = (
+GENERATOR_CATALOG: tuple[Measurement, ...] = (
     _M(
         "registration",
         "rtcload_registration_seconds",
@@ -332,6 +293,29 @@ CATALOG: tuple[Measurement, ...] = (
         "virtual endpoints registered (gateway REGED) and not closed",
     ),
     _M(
+        "send_gap_max",
+        "rtcload_send_gap_max_seconds",
+        Kind.HISTOGRAM,
+        Unit.SECONDS,
+        "largest interval between two RTP packets the engine sent on one call (one observation per call):"
+        " the generator's own stalls as the platform sees them",
+        (0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0),
+    ),
+    _M(
+        "send_gaps",
+        "rtcload_send_gaps_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "intervals between the engine's RTP packets longer than the gap threshold (30 ms)",
+    ),
+    _M(
+        "send_drops",
+        "rtcload_send_drops_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "RTP packets the generator's own socket refused (EAGAIN, ENOBUFS) or forwards too big to send",
+    ),
+    _M(
         "loop_lag",
         "rtcload_loop_lag_seconds",
         Kind.GAUGE,
@@ -372,143 +356,6 @@ CATALOG: tuple[Measurement, ...] = (
         "garbage-collection pauses of this process by generation (gc.callbacks): each one stops its media clock",
         GC_PAUSE_BUCKETS,
         labels=("generation",),
-    ),
-    # ---------------------------------------------------------------- the emulator's own /metrics
-    _M(
-        "emulator_logins",
-        "rtcload_emulator_logins_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "logins answered, by result (ok or the rejection reason)",
-        labels=("result",),
-        emulator=True,
-    ),
-    _M(
-        "emulator_connections",
-        "rtcload_emulator_connections",
-        Kind.GAUGE,
-        Unit.COUNT,
-        "open WebSocket connections",
-        emulator=True,
-    ),
-    _M(
-        "emulator_sessions",
-        "rtcload_emulator_sessions",
-        Kind.GAUGE,
-        Unit.COUNT,
-        "sessions by state: registered (socket attached) or detached (in grace period)",
-        labels=("state",),
-        emulator=True,
-    ),
-    _M(
-        "emulator_active_calls",
-        "rtcload_emulator_active_calls",
-        Kind.GAUGE,
-        Unit.COUNT,
-        "call legs not ended, by phase: setup (not answered) or answered",
-        labels=("phase",),
-        emulator=True,
-    ),
-    _M(
-        "emulator_calls",
-        "rtcload_emulator_calls_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "invites routed, by route kind (echo, tone, busy, user, unallocated, ...)",
-        labels=("route",),
-        emulator=True,
-    ),
-    _M(
-        "emulator_calls_ended",
-        "rtcload_emulator_calls_ended_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "call legs ended, by hangup cause",
-        labels=("cause",),
-        emulator=True,
-    ),
-    _M(
-        "emulator_calls_answered",
-        "rtcload_emulator_calls_answered_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "call legs answered",
-        emulator=True,
-    ),
-    _M(
-        "emulator_calls_transcoded",
-        "rtcload_emulator_calls_transcoded_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "bridged calls whose legs answered different codecs, relayed with transcoding",
-        emulator=True,
-    ),
-    _M(
-        "emulator_held_calls",
-        "rtcload_emulator_held_calls",
-        Kind.GAUGE,
-        Unit.COUNT,
-        "call legs on hold now (their client sent telnyx_rtc.modify hold; no media is sent to them)",
-        emulator=True,
-    ),
-    _M(
-        "emulator_media_endpoints",
-        "rtcload_emulator_media_endpoints",
-        Kind.GAUGE,
-        Unit.COUNT,
-        "platform-side media endpoints open (answered legs with media)",
-        emulator=True,
-    ),
-    _M(
-        "emulator_media_failures",
-        "rtcload_emulator_media_failures_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "answers whose media endpoint could not be set up",
-        emulator=True,
-    ),
-    _M(
-        "emulator_faults",
-        "rtcload_emulator_faults_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "faults injected, by kind (socket_drop, login_reject, gateway_state, session_lost)",
-        labels=("fault",),
-        emulator=True,
-    ),
-    _M(
-        "emulator_errors",
-        "rtcload_emulator_errors_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "JSON-RPC errors sent, by code",
-        labels=("code",),
-        emulator=True,
-    ),
-    _M(
-        "emulator_refused",
-        "rtcload_emulator_refused_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "requests and sockets refused by a configured limit (docs/security.md), by limit",
-        labels=("limit",),
-        emulator=True,
-    ),
-    _M(
-        "emulator_internal_errors",
-        "rtcload_emulator_internal_errors_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "requests the emulator failed on (a bug: clients got 'internal error in the emulator')",
-        emulator=True,
-    ),
-    _M(
-        "emulator_reattached",
-        "rtcload_emulator_reattached_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "calls reattached after a client reconnected",
-        emulator=True,
     ),
     # ---------------------------------------------------------------- ICE / TURN / call reports (issue 9)
     _M(
@@ -570,36 +417,8 @@ CATALOG: tuple[Measurement, ...] = (
         "received datagrams whose kernel stamp was unusable (over 1 s old or ahead of the clock), stamped "
         "at the socket callback instead: their jitter includes the generator's own wait",
     ),
-    _M(
-        "emulator_rejected_datagrams",
-        "rtcload_emulator_rejected_datagrams_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "stray datagrams dropped at the emulator's media ports, by kind (empty, oversized, unauthenticated, "
-        "replayed, malformed, stun, dtls, unknown)",
-        labels=("kind",),
-        emulator=True,
-    ),
-    _M(
-        "emulator_gc_pause",
-        "rtcload_emulator_gc_pause_seconds",
-        Kind.HISTOGRAM,
-        Unit.SECONDS,
-        "garbage-collection pauses of the emulator process by generation (gc.callbacks): each stops its media",
-        GC_PAUSE_BUCKETS,
-        labels=("generation",),
-        emulator=True,
-    ),
-    _M(
-        "emulator_call_reports",
-        "rtcload_emulator_call_reports_total",
-        Kind.COUNTER,
-        Unit.COUNT,
-        "call reports POSTed to /call_report, by result (accepted, rejected)",
-        labels=("result",),
-        emulator=True,
-    ),
 )
+CATALOG: tuple[Measurement, ...] = GENERATOR_CATALOG + EMULATOR_CATALOG
 
 BY_KEY: dict[str, Measurement] = {m.key: m for m in CATALOG}
 

@@ -96,6 +96,10 @@ class EmulatorCollector(Collector):
         families["emulator_media_endpoints"].add_metric([], state.get("media_endpoints", 0))
         families["emulator_held_calls"].add_metric([], state.get("held_legs", 0))
         families["emulator_calls_transcoded"].add_metric([], counters.get("calls_transcoded", 0))
+        gaps = (state.get("media_clock") or {}).get("send_gaps") or {}
+        families["emulator_send_gap_max"].add_metric([], gaps.get("gap_max_ms", 0.0) / 1000.0)
+        families["emulator_send_gaps"].add_metric([], gaps.get("gaps_over_threshold", 0))
+        families["emulator_send_drops"].add_metric([], gaps.get("send_drops", 0))
         yield from families.values()
 
 

@@ -220,6 +220,19 @@ def _load_model_table(summary: dict[str, Any]) -> str:
     return f"<h2>Load model: calls per second and Erlangs</h2>\n<table>{body}</table>"
 
 
+def _send_gaps_text(gaps: dict[str, Any] | None) -> str:
+    """The generator's own send stalls (results/send_gaps.py), as one line."""
+    if not gaps or not gaps.get("calls_measured"):
+        return "-"
+    worst = gaps.get("worst_instant_at")
+    return (
+        f"largest {gaps['gap_max_ms']:.1f} ms (limit {gaps.get('limit_ms', 40):.0f} ms); "
+        f"{gaps['gaps_over_threshold']} gaps over {gaps['threshold_ms']:.0f} ms in {gaps['calls_with_gaps']} calls"
+        + (f"; worst instant {worst}: {gaps['worst_instant_calls']} calls at once" if worst else "")
+        + f"; {gaps['send_drops']} send drops"
+    )
+
+
 def render_report(summary: dict[str, Any], csv_prefix: str | Path, ledger: Path | None = None) -> str:
     """The whole report page as a string."""
     calls = summary["calls"]
@@ -235,6 +248,7 @@ def render_report(summary: dict[str, Any], csv_prefix: str | Path, ledger: Path 
         ("calls", f"{calls['answered']}/{calls['attempted']} answered" + ("" if ratio is None else f" ({ratio:.2%})")),
         ("failed calls by cause", causes or "-"),
         ("generator CPU", f"{gen.get('cpu_mean', '-')} % mean, {gen.get('cpu_max', '-')} % max" if gen else "-"),
+        ("generator send gaps", _send_gaps_text(gen.get("send_gaps"))),
     ]
     facts_html = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
     history, dists = _sources(csv_prefix, ledger)

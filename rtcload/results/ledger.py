@@ -80,7 +80,9 @@ def statistics(values: list[float]) -> dict[str, float | None]:
     if not ordered:
         return dict.fromkeys(STATISTICS)
     out: dict[str, float | None] = {key: percentile(ordered, q) for key, q in _QUANTILES.items()}
-    out.update({"mean": sum(ordered) / len(ordered), "min": ordered[0], "max": ordered[-1]})
+    # fsum, then clamped: a plain sum of n equal values can divide back to one ulp above them (mean > max)
+    mean = min(max(math.fsum(ordered) / len(ordered), ordered[0]), ordered[-1])
+    out.update({"mean": mean, "min": ordered[0], "max": ordered[-1]})
     return out
 
 
@@ -124,6 +126,12 @@ def datagram_summary(records: list[dict[str, str]]) -> dict[str, Any]:
 def stale_stamps(records: list[dict[str, str]]) -> int:
     """Datagrams stamped at the socket callback because their kernel stamp was unusable (calls.csv)."""
     return sum(int(r.get("rx_stale_stamps") or 0) for r in records if (r.get("rx_stale_stamps") or "0").isdigit())
+
+
+def had_media(record: dict[str, str]) -> bool:
+    """RTP arrived on the call's media, or on a media object a recovery replaced (a call rebuilt just
+    before its hangup has no RTP on the last one, yet it had media)."""
+    return bool(record.get("first_rtp_s")) or record.get("rtp_before_recovery") == "yes"
 
 
 def build_summary(
@@ -170,8 +178,8 @@ def build_summary(
             "interrupted": interrupted,
             "failed_by_cause": dict(sorted(failed.items())),
             "success_ratio": (answered / judged) if judged else None,
-            "with_media": sum(1 for r in media_calls if r.get("first_rtp_s")),
-            "without_media": sum(1 for r in media_calls if not r.get("first_rtp_s")),
+            "with_media": sum(1 for r in media_calls if had_media(r)),
+            "without_media": sum(1 for r in media_calls if not had_media(r)),
             "decided_samples": dict(decided),
             "rx_rejected": datagram_summary(counted),
             "rx_stale_stamps": stale_stamps(counted),

@@ -122,6 +122,9 @@ class Call:
         self.watchdog_started = False
         self.last_media_update: float | None = None
         self.media_gaps: list[float | None] = []  # per recovery: seconds without RTP (None = never resumed)
+        self.gap_open_since: float | None = None  # last RTP before a fault whose gap is still being measured
+        self.rtp_before_recovery = False  # a media object this call replaced had received RTP
+        self.socket_losses: list[tuple[float, bool]] = []  # (wall time, answered by then) per signaling loss
         self.holds = 0  # times the platform confirmed a hold
         self.held_since: float | None = None  # monotonic, while held
         self.held_s = 0.0  # time on hold so far, not counting the current hold

@@ -444,6 +444,8 @@ class CallControl:
         await session.wait_signaling(call.id)
         assert session.sessid is not None
         async with call.media_lock:
+            if call.ended:  # ended while this waited (signaling, the lock): a new peer would never be closed
+                return
             old, call.media = call.media, self.media_factory()
             last_rtp = last_rtp_of(old)
             try:

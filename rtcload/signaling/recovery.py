@@ -22,7 +22,7 @@ from rtcload.protocol.codes import USER_BUSY, HangupCause, SdkCode
 from rtcload.protocol.jsonrpc import Request
 from rtcload.signaling.call import Call, EndedBy
 from rtcload.signaling.call_control import CallControl
-from rtcload.signaling.errors import SignalingError
+from rtcload.signaling.errors import ConnectionLost, SignalingError
 from rtcload.signaling.events import EventKind
 from rtcload.signaling.media_port import MediaPort, RtpTimed, last_rtp_of
 
@@ -75,6 +75,8 @@ class CallRecovery:
         control, session = self.control, self.session
         was_held = call.state is CallState.HELD
         async with call.media_lock:
+            if call.ended:  # ended while this waited for the lock: new media now would never be closed
+                return
             if call.machine.can(CallState.RECOVERING):
                 call.machine.to(CallState.RECOVERING, "telnyx_rtc.attach")
             old, call.media = call.media, control.media_factory()
@@ -95,6 +97,13 @@ class CallRecovery:
             )
         try:
             await session.request(request, call_id=call.id)
+        except ConnectionLost as exc:
+            # The socket went again mid-attach (a second fault): no answer from the platform, so no reason
+            # to end the call. As the SDK keeps its calls across a socket loss, this one stays recovering;
+            # the next clientReady keeps it (and re-offers it with a new attach) or drops it (48501).
+            log.info("[%s][call %s] attach answer not delivered (%s): waiting for the next reattach", self.label,
+                     call.id, exc)  # fmt: skip
+            return
         except SignalingError as exc:
             call.error = str(exc)
             await control.hangup(call, "USER_BUSY")
@@ -111,9 +120,16 @@ class CallRecovery:
     # ================================================================ CallObserver
 
     def media_rebuilt(self, call: Call, last_rtp: float | None, media: MediaPort) -> None:
-        """Reattach or ICE restart done: time the gap from the old media's last packet."""
+        """Reattach or ICE restart done: time the gap from the old media's last packet.
+
+        A second fault before the rebuilt media got RTP rebuilds it again: the gap still runs from the
+        last packet before the first fault (`gap_open_since`), and the newer media measures it."""
         if last_rtp is not None:
-            self.session.spawn(self._measure_media_gap(call, last_rtp, media), "media-gap")
+            call.rtp_before_recovery = True
+        start = last_rtp if last_rtp is not None else call.gap_open_since
+        if start is not None:
+            call.gap_open_since = start
+            self.session.spawn(self._measure_media_gap(call, start, media), "media-gap")
 
     def call_established(self, call: Call) -> None:
         """A call became active: start its media watchdog (once) when `media_timeout_s` is set."""
@@ -126,10 +142,25 @@ class CallRecovery:
     async def _measure_media_gap(
         self, call: Call, last_rtp: float, media: Any, timeout: float = MEDIA_GAP_TIMEOUT_S
     ) -> None:
-        """design.md media_gap: last RTP before the fault -> first RTP on the recovered media."""
+        """design.md media_gap: last RTP before the fault -> first RTP on the recovered media.
+
+        No verdict when the call ends, or its media is rebuilt again, before that media's first RTP:
+        the gap was cut short by the call's own end (or is measured by the newer media), which is not
+        "no media after recovery" (the soak of issue 22 blamed 4 such calls on the platform)."""
         if not isinstance(media, RtpTimed):
             return
-        first = await media.wait_first_rtp(timeout)
+        rtp = asyncio.ensure_future(media.wait_first_rtp(timeout))
+        moved_on = asyncio.ensure_future(call.wait_until(lambda c: c.ended or c.media is not media, timeout))
+        try:
+            await asyncio.wait((rtp, moved_on), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (rtp, moved_on):
+                task.cancel()
+        first = rtp.result() if rtp.done() and not rtp.cancelled() else None
+        if first is None and moved_on.done() and not moved_on.cancelled() and moved_on.result():
+            return  # cut short: the call ended or was rebuilt again first
+        if call.gap_open_since == last_rtp:
+            call.gap_open_since = None
         gap = None if first is None else max(0.0, first - last_rtp)
         call.media_gaps.append(gap)
         call.notify()

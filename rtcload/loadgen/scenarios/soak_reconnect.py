@@ -8,7 +8,9 @@ Options (Locust arguments / environment): --rtc-faults "every=10s,action=drop,sh
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from locust import events
@@ -17,7 +19,8 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from rtcload.loadgen.scenario_options import SOAK_OPTIONS
 from rtcload.loadgen.soak import ResourceWatch, parse_fault_schedule, run_fault_schedule, write_report
-from rtcload.loadgen.user import CallerUser, bridge_of_process
+from rtcload.loadgen.soak_summary import FAULTS_PART, RESOURCES_PART
+from rtcload.loadgen.user import CallerUser, bridge_of_process, process_tag
 
 log = logging.getLogger("rtcload.loadgen")
 _state: dict[str, Any] = {}
@@ -66,6 +69,13 @@ def _soak_stop(environment: Environment, **_kw: Any) -> None:
     path = environment.parsed_options.rtc_resource_report
     if path:
         write_report(path, report)
+    ledger = getattr(environment.parsed_options, "rtc_ledger", "")
+    if ledger:  # summary.json `soak` (soak_summary.py): this process's samples and the faults it injected
+        Path(ledger).mkdir(parents=True, exist_ok=True)
+        tag = process_tag()
+        Path(ledger, f"{RESOURCES_PART}.{tag}.json").write_text(json.dumps(watch.rows()))
+        if "faults" in _state:
+            Path(ledger, f"{FAULTS_PART}.{tag}.json").write_text(json.dumps(_state["faults"], default=str))
     if report["leaks"]:
         log.error("resource growth beyond tolerance: %s", report["leaks"])
         environment.events.request.fire(

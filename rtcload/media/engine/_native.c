@@ -2,11 +2,14 @@
  * callback's demux + SRTP unprotect + header parse + RFC 3550 statistics + loss runs + payload level +
  * echo forwarding. Why: the Python engine spends ~45 us per packet operation around ~12 us of syscalls
  * and libsrtp; this file is the same logic (stream.py, receive_stats.py, sequence.py, lean.py) without
- * the interpreter in between. Everything runs on the event loop's thread with the GIL held: no locks.
+ * the interpreter in between. The receive side runs on the event loop's thread with the GIL held; the
+ * clock-driven send side runs on the engine's own thread (Sender) without the GIL, so every Tx field is
+ * behind the Tx's mutex, which the loop's writers (forward, RTCP protect, state changes) take too.
  *
  * libsrtp is called through the function pointers of pylibsrtp's own cffi module (no headers needed);
  * each object keeps a reference to its pylibsrtp Session so the srtp_t context outlives every call.
- * Python keeps RTCP (1/s per stream), DTMF scheduling, telephone-event and sampled-decode packets.
+ * Python keeps RTCP building and parsing (1/s per stream; SRTCP is protected here, Tx.protect_rtcp) and
+ * sampled decoding; DTMF events are computed in Python and queued into the Tx (queue_dtmf).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,6 +23,10 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +35,7 @@ typedef int (*srtp_fn)(void *ctx, void *buf, int *len);
 static srtp_fn srtp_protect_fn = NULL;
 static srtp_fn srtp_unprotect_fn = NULL;
 static srtp_fn srtp_unprotect_rtcp_fn = NULL;
+static srtp_fn srtp_protect_rtcp_fn = NULL; /* set by configure_rtcp(): Tx.protect_rtcp */
 static PyObject *srtp_error_type = NULL; /* pylibsrtp.Error */
 static PyObject *rtp_packet_type = NULL; /* rtcload.media.engine.rtp.RtpPacket */
 
@@ -98,8 +106,25 @@ static void init_g711(void) {
 
 /* ================================================================= Tx: one stream's send side */
 
+/* A telephone-event packet queued for a future tick (RFC 4733: replaces that tick's audio). */
+typedef struct {
+    long long tick;
+    uint32_t ts;
+    int pt, marker, len;
+    unsigned char payload[16];
+} TxEvent;
+
+#define GAP_EVENTS 32 /* the latest gaps over the threshold kept per stream (for the run's worst instant) */
+#define PERIOD_S 0.02
+
+/* Gaps between consecutive sends longer than this are counted (seconds; _native.set_gap_threshold). */
+static double gap_threshold = 0.030;
+
 typedef struct {
     PyObject_HEAD
+    /* Every field is read and written under `lock`: the engine's send thread (Sender) ticks the stream while
+     * the loop forwards echo payloads, sends RTCP on the same SRTP session and changes the state. */
+    pthread_mutex_t lock;
     int fd;
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -110,7 +135,7 @@ typedef struct {
     uint16_t seq;
     uint32_t ts;
     int marker;
-    PyObject *frames; /* tuple of bytes, or NULL */
+    PyObject *frames; /* tuple of bytes, or NULL: immutable, only read (never refcounted) by the send thread */
     unsigned long long index;
     uint32_t spf;
     int sending;
@@ -118,17 +143,33 @@ typedef struct {
     double now;
     double next_rtcp;
     int sent_since_report;
-    int python_ticks; /* DTMF queued: Python runs this stream's ticks */
+    int python_ticks; /* Python runs this stream's ticks (kept for the synchronous tick(); DTMF is in C) */
     int has_echo_offset;
     uint32_t echo_offset;
-    unsigned long long packets, octets, send_errors;
+    unsigned long long packets, octets;
+    unsigned long long send_errors; /* send drops: EAGAIN, ENOBUFS, unreachable (the packet is lost, counted) */
+    unsigned long long oversized;   /* forwarded payloads too big for one SRTP packet: dropped, counted */
     int has_sent;
     uint32_t last_ts;
     double last_send_s;
     int err_kind; /* 0 none, 1 sendto errno, 2 libsrtp status */
     int err_code;
-    PyObject *gaps; /* list: send intervals (s) of this stream, timed at the sendto; or NULL */
-    double last_gap_send;
+    int inject_errno, inject_left; /* test hook: the next sends fail with this errno (inject_send_errors) */
+    int in_sender;  /* registered with a Sender (its thread ticks this stream) */
+    int attention;  /* the Sender's thread wants Python to look at this stream (under the Sender's lock) */
+    /* actual send times (CLOCK_MONOTONIC right after each sendto) */
+    double sent_at;          /* the last successful sendto */
+    double gap_last;         /* the last send of the current run of sends (0: none since a pause) */
+    double gap_last_arrival; /* forwarded streams: the arrival of the payload last forwarded */
+    double gap_max;
+    unsigned long long gaps_over;
+    unsigned long long gap_events;
+    double gap_at[GAP_EVENTS], gap_len[GAP_EVENTS];
+    double *intervals; /* optional ring of every send interval (bench), or NULL */
+    Py_ssize_t intervals_cap, intervals_len;
+    /* queued telephone-events */
+    TxEvent *ev;
+    int ev_head, ev_len, ev_cap;
     unsigned char buf[BUF_SIZE];
 } TxObject;
 
@@ -138,18 +179,9 @@ static int tx_fatal_errno(int e) {
     return e == EBADF || e == ENOTSOCK || e == EDESTADDRREQ || e == EFAULT || e == EINVAL || e == EPIPE || e == EAFNOSUPPORT;
 }
 
-/* pack + protect + sendto + count; -1 with err_kind/err_code set when the stream cannot send any more. */
-static int tx_send(TxObject *t, int pt, const unsigned char *payload, Py_ssize_t plen, uint32_t ts, int marker) {
-    if (t->fd < 0) {
-        t->err_kind = 1;
-        t->err_code = EBADF;
-        return -1;
-    }
-    if (plen > MAX_PLAIN_RTP - 12) {
-        t->err_kind = 2;
-        t->err_code = -1;
-        return -1;
-    }
+/* The RTP fixed header (RFC 3550 5.1) of the packet in t->buf; its length. One place builds headers, so
+ * header extensions (RFC 8285) go here. Called with t->lock held. */
+static int tx_header(TxObject *t, int pt, uint32_t ts, int marker) {
     unsigned char *b = t->buf;
     b[0] = 0x80;
     b[1] = (unsigned char)((pt & 0x7F) | (marker ? 0x80 : 0));
@@ -163,41 +195,84 @@ static int tx_send(TxObject *t, int pt, const unsigned char *payload, Py_ssize_t
     b[9] = (unsigned char)(t->ssrc >> 16);
     b[10] = (unsigned char)(t->ssrc >> 8);
     b[11] = (unsigned char)t->ssrc;
-    memcpy(b + 12, payload, (size_t)plen);
-    int len = 12 + (int)plen;
+    return 12;
+}
+
+/* pack + protect + sendto + count; -1 with err_kind/err_code set when the stream cannot send any more.
+ * Sets t->sent_at to the time right after a successful sendto (0 when nothing went out). Lock held; no
+ * Python object is touched (the send thread calls this without the GIL). */
+static int tx_send(TxObject *t, int pt, const unsigned char *payload, Py_ssize_t plen, uint32_t ts, int marker) {
+    t->sent_at = 0.0;
+    if (t->fd < 0) {
+        t->err_kind = 1;
+        t->err_code = EBADF;
+        return -1;
+    }
+    if (plen > MAX_PLAIN_RTP - 12) {
+        t->err_kind = 2;
+        t->err_code = -1;
+        return -1;
+    }
+    int header = tx_header(t, pt, ts, marker);
+    memcpy(t->buf + header, payload, (size_t)plen);
+    int len = header + (int)plen;
     t->seq = (uint16_t)(t->seq + 1);
-    int status = srtp_protect_fn(t->ctx, b, &len);
+    int status = srtp_protect_fn(t->ctx, t->buf, &len);
     if (status) {
         t->err_kind = 2;
         t->err_code = status;
         return -1;
     }
-    ssize_t sent = sendto(t->fd, b, (size_t)len, 0, (struct sockaddr *)&t->addr, t->addrlen);
+    ssize_t sent;
+    if (t->inject_left > 0) {
+        t->inject_left--;
+        errno = t->inject_errno;
+        sent = -1;
+    } else {
+        sent = sendto(t->fd, t->buf, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&t->addr, t->addrlen);
+    }
     if (sent < 0) {
         if (tx_fatal_errno(errno)) {
             t->err_kind = 1;
             t->err_code = errno;
             return -1;
         }
-        t->send_errors++; /* EAGAIN, ENOBUFS, unreachable: this packet is lost, the stream goes on */
+        t->send_errors++; /* EAGAIN, ENOBUFS, unreachable: this packet is lost (a send drop), the stream goes on */
         return 0;
     }
-    if (t->gaps != NULL) {
-        double at = monotonic_now();
-        if (t->last_gap_send > 0.0) {
-            PyObject *gap = PyFloat_FromDouble(at - t->last_gap_send);
-            if (gap == NULL || PyList_Append(t->gaps, gap) < 0)
-                PyErr_Clear();
-            Py_XDECREF(gap);
-        }
-        t->last_gap_send = at;
-    }
+    t->sent_at = monotonic_now();
     t->packets++;
     t->octets += (unsigned long long)plen;
     t->has_sent = 1;
     t->last_ts = ts;
     t->last_send_s = t->now;
     return 0;
+}
+
+/* One measured interval between sends: the largest, those over the threshold (with when they began), and
+ * every interval when the bench asked for them. */
+static void gap_note(TxObject *t, double at, double gap) {
+    if (gap > t->gap_max)
+        t->gap_max = gap;
+    if (gap > gap_threshold) {
+        int slot = (int)(t->gap_events % GAP_EVENTS);
+        t->gap_at[slot] = at - gap;
+        t->gap_len[slot] = gap;
+        t->gap_events++;
+        t->gaps_over++;
+    }
+    if (t->intervals != NULL && t->intervals_len < t->intervals_cap)
+        t->intervals[t->intervals_len++] = gap;
+}
+
+/* A clock-driven send went out at t->sent_at: the interval since the previous one is a send gap. */
+static void gap_after_tick_send(TxObject *t) {
+    double at = t->sent_at;
+    if (at <= 0.0)
+        return;
+    if (t->gap_last > 0.0)
+        gap_note(t, at, at - t->gap_last);
+    t->gap_last = at;
 }
 
 /* EngineStream._send: the codec's payload type, marker cleared after. */
@@ -209,7 +284,24 @@ static int tx_send_audio(TxObject *t, const unsigned char *payload, Py_ssize_t p
     return 0;
 }
 
-/* EngineStream.on_tick without DTMF (python_ticks streams never get here) and without RTCP. */
+/* The queued telephone-events due at this tick (EngineStream._send_due_dtmf); 1 if any was due. */
+static int tx_send_due_events(TxObject *t, int *failed) {
+    int any = 0;
+    while (t->ev_len > 0 && t->ev[t->ev_head].tick <= t->ticks) {
+        TxEvent *e = &t->ev[t->ev_head];
+        t->ev_head = (t->ev_head + 1) % t->ev_cap;
+        t->ev_len--;
+        any = 1;
+        if (tx_send(t, e->pt, e->payload, e->len, e->ts, e->marker) < 0) {
+            *failed = 1;
+            return 1;
+        }
+        gap_after_tick_send(t);
+    }
+    return any;
+}
+
+/* EngineStream.on_tick without RTCP. Lock held. */
 static int tx_tick(TxObject *t, long elapsed, long send) {
     t->ticks += elapsed;
     if (t->sending && t->frames != NULL) {
@@ -220,32 +312,59 @@ static int tx_tick(TxObject *t, long elapsed, long send) {
             t->marker = 1;
         }
         for (long k = 0; k < send; k++) {
-            PyObject *frame = PyTuple_GET_ITEM(t->frames, (Py_ssize_t)(t->index % (unsigned long long)n));
-            if (tx_send_audio(t, (const unsigned char *)PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame), t->ts,
-                              0) < 0)
+            int failed = 0;
+            if (!tx_send_due_events(t, &failed)) {
+                PyObject *frame = PyTuple_GET_ITEM(t->frames, (Py_ssize_t)(t->index % (unsigned long long)n));
+                if (tx_send_audio(t, (const unsigned char *)PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame), t->ts,
+                                  0) < 0)
+                    return -1;
+                gap_after_tick_send(t);
+            } else if (failed) {
                 return -1;
+            }
             t->index++;
             t->ts += t->spf;
         }
     } else {
         t->ts += (uint32_t)(elapsed * (long)t->spf);
-        if (!t->sending)
+        if (!t->sending) {
             t->marker = 1;
+            t->gap_last = 0.0; /* on hold: the next send starts a new run, the pause is no gap */
+            t->gap_last_arrival = 0.0;
+        }
     }
     return 0;
 }
 
-/* EngineStream.forward: echo/relay a received payload now, timestamp offset fixed on the first one. */
-static int tx_forward(TxObject *t, const unsigned char *payload, Py_ssize_t plen, uint32_t ts, int marker, double now) {
+/* EngineStream.forward: echo/relay a received payload now, timestamp offset fixed on the first one.
+ * A payload too big for one SRTP packet is dropped and counted (`oversized`), never fatal to the stream.
+ * Its send gap is what this side added: the interval between sends less the one between arrivals. */
+static int tx_forward(TxObject *t, const unsigned char *payload, Py_ssize_t plen, uint32_t ts, int marker, double now,
+                      double arrival) {
     if (!t->sending)
         return 0;
+    if (plen > MAX_PLAIN_RTP - 12) {
+        t->oversized++;
+        return 0;
+    }
     t->now = now;
     if (!t->has_echo_offset) {
         t->echo_offset = t->ts - ts;
         t->has_echo_offset = 1;
         marker = 1;
     }
-    return tx_send_audio(t, payload, plen, ts + t->echo_offset, marker);
+    if (tx_send_audio(t, payload, plen, ts + t->echo_offset, marker) < 0)
+        return -1;
+    double at = t->sent_at;
+    if (at > 0.0) {
+        if (t->gap_last > 0.0 && t->gap_last_arrival > 0.0) {
+            double added = (at - t->gap_last) - (arrival - t->gap_last_arrival);
+            gap_note(t, at, PERIOD_S + (added > 0.0 ? added : 0.0));
+        }
+        t->gap_last = at;
+        t->gap_last_arrival = arrival;
+    }
+    return 0;
 }
 
 static PyObject *tx_error_object(TxObject *t) {
@@ -259,8 +378,11 @@ static PyObject *tx_error_object(TxObject *t) {
     Py_RETURN_NONE;
 }
 
-static int tx_raise(TxObject *t) {
-    PyObject *exc = tx_error_object(t);
+static int tx_raise_kind(int kind, int code) {
+    TxObject tmp;
+    tmp.err_kind = kind;
+    tmp.err_code = code;
+    PyObject *exc = tx_error_object(&tmp);
     if (exc == NULL)
         return -1;
     if (exc == Py_None) {
@@ -316,6 +438,7 @@ static PyObject *Tx_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     TxObject *t = (TxObject *)type->tp_alloc(type, 0);
     if (t == NULL)
         return NULL;
+    pthread_mutex_init(&t->lock, NULL);
     t->fd = -1;
     if (set_address(t, host, port, scope_id) < 0) {
         Py_DECREF(t);
@@ -337,17 +460,44 @@ static void Tx_dealloc(TxObject *t) {
         close(t->fd);
     Py_XDECREF(t->session);
     Py_XDECREF(t->frames);
-    Py_XDECREF(t->gaps);
+    PyMem_RawFree(t->intervals);
+    PyMem_RawFree(t->ev);
+    pthread_mutex_destroy(&t->lock);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
 static PyObject *Tx_close(TxObject *t, PyObject *Py_UNUSED(ignored)) {
+    pthread_mutex_lock(&t->lock); /* the send thread never writes to a descriptor closed (or reused) under it */
     if (t->fd >= 0) {
         close(t->fd);
         t->fd = -1;
     }
+    t->sending = 0;
+    pthread_mutex_unlock(&t->lock);
     Py_RETURN_NONE;
 }
+
+/* Take a mutex from a thread that holds the GIL. It waits with the GIL released, and never holds the mutex
+ * while it waits for the GIL: the send thread, which needs the mutex and never the GIL, is then never held
+ * up by Python (another thread's long collection, say) beyond the few instructions of a locked section. */
+static void lock_with_gil(pthread_mutex_t *m) {
+    /* The send thread holds a stream's lock for one packet (a few us): spin that long first, because giving
+     * the GIL away lets another Python thread keep it for a whole switch interval (5 ms). */
+    for (int spin = 0; spin < 2000; spin++) {
+        if (pthread_mutex_trylock(m) == 0)
+            return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    while (pthread_mutex_trylock(m) != 0) {
+        Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(m);
+        pthread_mutex_unlock(m);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+static void tx_lock(TxObject *t) { lock_with_gil(&t->lock); }
 
 static PyObject *Tx_send_rtp(TxObject *t, PyObject *args) {
     int pt, marker;
@@ -364,11 +514,15 @@ static PyObject *Tx_send_rtp(TxObject *t, PyObject *args) {
         PyBuffer_Release(&payload);
         return PyErr_Format(PyExc_ValueError, "RTP payload type %d is outside 0..127", pt);
     }
+    tx_lock(t);
     int r = tx_send(t, pt, payload.buf, payload.len, (uint32_t)ts, marker);
+    int kind = t->err_kind, code = t->err_code;
+    if (r < 0)
+        t->err_kind = 0;
+    pthread_mutex_unlock(&t->lock);
     PyBuffer_Release(&payload);
     if (r < 0) {
-        tx_raise(t);
-        t->err_kind = 0;
+        tx_raise_kind(kind, code);
         return NULL;
     }
     Py_RETURN_NONE;
@@ -378,34 +532,252 @@ static PyObject *Tx_forward(TxObject *t, PyObject *args) {
     Py_buffer payload;
     PyObject *ts_obj;
     int marker;
-    double now;
-    if (!PyArg_ParseTuple(args, "y*Opd", &payload, &ts_obj, &marker, &now))
+    double now, arrival = NAN;
+    if (!PyArg_ParseTuple(args, "y*Opd|d", &payload, &ts_obj, &marker, &now, &arrival))
         return NULL;
+    if (isnan(arrival))
+        arrival = now;
     unsigned long long ts = PyLong_AsUnsignedLongLongMask(ts_obj);
-    int r = (ts == (unsigned long long)-1 && PyErr_Occurred()) ? -2
-                                                               : tx_forward(t, payload.buf, payload.len, (uint32_t)ts, marker, now);
-    PyBuffer_Release(&payload);
-    if (r == -2)
+    if (ts == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyBuffer_Release(&payload);
         return NULL;
-    if (r < 0) {
-        tx_raise(t);
+    }
+    tx_lock(t);
+    int r = tx_forward(t, payload.buf, payload.len, (uint32_t)ts, marker, now, arrival);
+    int kind = t->err_kind, code = t->err_code;
+    if (r < 0)
         t->err_kind = 0;
+    pthread_mutex_unlock(&t->lock);
+    PyBuffer_Release(&payload);
+    if (r < 0) {
+        tx_raise_kind(kind, code);
         return NULL;
     }
     Py_RETURN_NONE;
 }
 
 static PyObject *Tx_take_error(TxObject *t, PyObject *Py_UNUSED(ignored)) {
-    PyObject *exc = tx_error_object(t);
+    tx_lock(t);
+    int kind = t->err_kind, code = t->err_code;
     t->err_kind = 0;
-    return exc;
+    pthread_mutex_unlock(&t->lock);
+    TxObject tmp;
+    tmp.err_kind = kind;
+    tmp.err_code = code;
+    return tx_error_object(&tmp);
+}
+
+/* queue_dtmf(pt, events): EngineStream.send_dtmf's schedule, computed under the lock against the ticks the
+ * send thread has reached. events: sequence of (offset_ticks, timestamp_offset, payload, marker). */
+static PyObject *Tx_queue_dtmf(TxObject *t, PyObject *args) {
+    int pt;
+    PyObject *events;
+    if (!PyArg_ParseTuple(args, "iO", &pt, &events))
+        return NULL;
+    PyObject *seq = PySequence_Fast(events, "events must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    TxEvent *add = PyMem_RawCalloc((size_t)(n ? n : 1), sizeof(TxEvent));
+    long long *offsets = PyMem_RawCalloc((size_t)(n ? n : 1), sizeof(long long));
+    if (add == NULL || offsets == NULL) {
+        PyMem_RawFree(add);
+        PyMem_RawFree(offsets);
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long long off;
+        unsigned long long tso;
+        Py_buffer payload;
+        int marker;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "LKy*p", &off, &tso, &payload, &marker))
+            goto fail;
+        if (payload.len > (Py_ssize_t)sizeof(add[i].payload)) {
+            PyBuffer_Release(&payload);
+            PyErr_SetString(PyExc_ValueError, "a telephone-event payload is at most 16 bytes");
+            goto fail;
+        }
+        offsets[i] = off;
+        add[i].ts = (uint32_t)tso;
+        add[i].pt = pt;
+        add[i].marker = marker;
+        add[i].len = (int)payload.len;
+        memcpy(add[i].payload, payload.buf, (size_t)payload.len);
+        PyBuffer_Release(&payload);
+    }
+    Py_DECREF(seq);
+    tx_lock(t);
+    if (t->ev_len + n > t->ev_cap) {
+        int cap = (int)(t->ev_len + n) * 2 + 16;
+        TxEvent *grown = PyMem_RawCalloc((size_t)cap, sizeof(TxEvent));
+        if (grown == NULL) {
+            pthread_mutex_unlock(&t->lock);
+            PyMem_RawFree(add);
+            PyMem_RawFree(offsets);
+            return PyErr_NoMemory();
+        }
+        for (int i = 0; i < t->ev_len; i++)
+            grown[i] = t->ev[(t->ev_head + i) % t->ev_cap];
+        PyMem_RawFree(t->ev);
+        t->ev = grown;
+        t->ev_cap = cap;
+        t->ev_head = 0;
+    }
+    long long start = t->ticks + 1; /* the next tick sends the frame stamped t->ts */
+    if (t->ev_len > 0) {
+        long long last = t->ev[(t->ev_head + t->ev_len - 1) % t->ev_cap].tick;
+        if (last + 3 > start)
+            start = last + 3; /* after the queued digits' end packets and a gap */
+    }
+    uint32_t base = t->ts + (uint32_t)((start - t->ticks - 1) * (long long)t->spf);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        add[i].tick = start + offsets[i];
+        add[i].ts += base;
+        t->ev[(t->ev_head + t->ev_len) % t->ev_cap] = add[i];
+        t->ev_len++;
+    }
+    pthread_mutex_unlock(&t->lock);
+    PyMem_RawFree(add);
+    PyMem_RawFree(offsets);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(seq);
+    PyMem_RawFree(add);
+    PyMem_RawFree(offsets);
+    return NULL;
+}
+
+/* protect_rtcp(plain) -> bytes: SRTCP on this stream's own session (the one the send thread protects RTP
+ * with: libsrtp sessions are not thread-safe), under the stream's lock and without Python in between. */
+static PyObject *Tx_protect_rtcp(TxObject *t, PyObject *arg) {
+    Py_buffer plain;
+    if (srtp_protect_rtcp_fn == NULL)
+        return PyErr_Format(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
+    if (PyObject_GetBuffer(arg, &plain, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (plain.len > MAX_DATAGRAM - 144 || plain.len < 8) {
+        PyBuffer_Release(&plain);
+        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError,
+                            "RTCP packet of %zd bytes cannot be protected", plain.len);
+    }
+    unsigned char out[MAX_DATAGRAM];
+    memcpy(out, plain.buf, (size_t)plain.len);
+    int len = (int)plain.len;
+    PyBuffer_Release(&plain);
+    tx_lock(t);
+    int status = srtp_protect_rtcp_fn(t->ctx, out, &len);
+    pthread_mutex_unlock(&t->lock);
+    if (status)
+        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError, "libsrtp error %d", status);
+    return PyBytes_FromStringAndSize((const char *)out, len);
+}
+
+/* send_timing() -> (gap_max_s, gaps_over, ((start_s, gap_s), ...), send_drops, oversized): one snapshot. */
+static PyObject *Tx_send_timing(TxObject *t, PyObject *Py_UNUSED(ignored)) {
+    double at[GAP_EVENTS], len[GAP_EVENTS];
+    tx_lock(t);
+    double gap_max = t->gap_max;
+    unsigned long long over = t->gaps_over, events = t->gap_events, drops = t->send_errors, oversized = t->oversized;
+    memcpy(at, t->gap_at, sizeof(at));
+    memcpy(len, t->gap_len, sizeof(len));
+    pthread_mutex_unlock(&t->lock);
+    int kept = events < GAP_EVENTS ? (int)events : GAP_EVENTS;
+    PyObject *list = PyTuple_New(kept);
+    if (list == NULL)
+        return NULL;
+    for (int i = 0; i < kept; i++) {
+        int slot = (int)((events - (unsigned long long)kept + (unsigned long long)i) % GAP_EVENTS);
+        PyObject *item = Py_BuildValue("(dd)", at[slot], len[slot]);
+        if (item == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(list, i, item);
+    }
+    return Py_BuildValue("(dKNKK)", gap_max, over, list, drops, oversized);
+}
+
+/* record_intervals(capacity): keep every send interval from now on (bench); drain_intervals() -> list. */
+static PyObject *Tx_record_intervals(TxObject *t, PyObject *args) {
+    Py_ssize_t cap;
+    if (!PyArg_ParseTuple(args, "n", &cap))
+        return NULL;
+    double *ring = cap > 0 ? PyMem_RawCalloc((size_t)cap, sizeof(double)) : NULL;
+    if (cap > 0 && ring == NULL)
+        return PyErr_NoMemory();
+    tx_lock(t);
+    double *old = t->intervals;
+    t->intervals = ring;
+    t->intervals_cap = cap > 0 ? cap : 0;
+    t->intervals_len = 0;
+    pthread_mutex_unlock(&t->lock);
+    PyMem_RawFree(old);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Tx_drain_intervals(TxObject *t, PyObject *Py_UNUSED(ignored)) {
+    tx_lock(t);
+    Py_ssize_t n = t->intervals_len;
+    double *copy = n ? PyMem_RawMalloc((size_t)n * sizeof(double)) : NULL;
+    if (n && copy == NULL) {
+        pthread_mutex_unlock(&t->lock);
+        return PyErr_NoMemory();
+    }
+    if (n)
+        memcpy(copy, t->intervals, (size_t)n * sizeof(double));
+    t->intervals_len = 0;
+    pthread_mutex_unlock(&t->lock);
+    PyObject *list = PyList_New(n);
+    for (Py_ssize_t i = 0; list != NULL && i < n; i++) {
+        PyObject *x = PyFloat_FromDouble(copy[i]);
+        if (x == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, x);
+    }
+    PyMem_RawFree(copy);
+    return list;
+}
+
+/* send_state() -> (has_sent, last_ts, last_send_s): what an SR extrapolates from, read at one instant. */
+static PyObject *Tx_send_state(TxObject *t, PyObject *Py_UNUSED(ignored)) {
+    tx_lock(t);
+    int has = t->has_sent;
+    uint32_t ts = t->last_ts;
+    double at = t->last_send_s;
+    pthread_mutex_unlock(&t->lock);
+    return Py_BuildValue("(Nkd)", PyBool_FromLong(has), (unsigned long)ts, at);
+}
+
+/* inject_send_errors(count, errno): the next `count` sends fail as if sendto said `errno` (tests). */
+static PyObject *Tx_inject_send_errors(TxObject *t, PyObject *args) {
+    int count, code;
+    if (!PyArg_ParseTuple(args, "ii", &count, &code))
+        return NULL;
+    tx_lock(t);
+    t->inject_left = count;
+    t->inject_errno = code;
+    pthread_mutex_unlock(&t->lock);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef Tx_methods[] = {
+    {"inject_send_errors", (PyCFunction)Tx_inject_send_errors, METH_VARARGS,
+     "inject_send_errors(count, errno): the next sends fail with errno (a test hook for send drops)."},
     {"send_rtp", (PyCFunction)Tx_send_rtp, METH_VARARGS, "send_rtp(pt, payload, timestamp, marker): one packet now."},
-    {"forward", (PyCFunction)Tx_forward, METH_VARARGS, "forward(payload, timestamp, marker, now): echo/relay."},
+    {"forward", (PyCFunction)Tx_forward, METH_VARARGS, "forward(payload, timestamp, marker, now[, arrival]): echo/relay."},
     {"take_error", (PyCFunction)Tx_take_error, METH_NOARGS, "The exception that stopped this stream, or None."},
     {"close", (PyCFunction)Tx_close, METH_NOARGS, "Close the duplicated socket."},
+    {"queue_dtmf", (PyCFunction)Tx_queue_dtmf, METH_VARARGS,
+     "queue_dtmf(pt, [(offset_ticks, ts_offset, payload, marker)]): telephone-events from the next tick."},
+    {"protect_rtcp", (PyCFunction)Tx_protect_rtcp, METH_O, "SRTCP-protect an RTCP packet on this stream's session."},
+    {"send_timing", (PyCFunction)Tx_send_timing, METH_NOARGS,
+     "(gap_max_s, gaps_over_threshold, ((start, gap), ...), send_drops, oversized)."},
+    {"record_intervals", (PyCFunction)Tx_record_intervals, METH_VARARGS, "Keep every send interval (bench)."},
+    {"drain_intervals", (PyCFunction)Tx_drain_intervals, METH_NOARGS, "The kept send intervals (s), cleared."},
+    {"send_state", (PyCFunction)Tx_send_state, METH_NOARGS, "(has_sent, last_ts, last_send_s) at one instant."},
     {NULL}};
 
 /* A setter's answer to `del obj.field`: TypeError("cannot delete <field>"). Why: a setter that returns -1 with
@@ -453,115 +825,193 @@ static int cannot_delete(const char *field) {
 #define GS(obj, field) {#field, (getter)obj##_get_##field, (setter)obj##_set_##field, NULL, NULL}
 #define G(obj, field) {#field, (getter)obj##_get_##field, NULL, NULL, NULL}
 
-INT_GETSET(tx, seq, TxObject, uint16_t)
-INT_GETSET(tx, ts, TxObject, uint32_t)
-INT_GETSET(tx, index, TxObject, unsigned long long)
-INT_GETSET(tx, ticks, TxObject, long long)
-BOOL_GETSET(tx, marker, TxObject)
-BOOL_GETSET(tx, sending, TxObject)
-BOOL_GETSET(tx, sent_since_report, TxObject)
-BOOL_GETSET(tx, python_ticks, TxObject)
-DOUBLE_GETSET(tx, now, TxObject)
-DOUBLE_GETSET(tx, next_rtcp, TxObject)
-RO_INT(tx, packets, TxObject)
-RO_INT(tx, octets, TxObject)
-RO_INT(tx, send_errors, TxObject)
-RO_INT(tx, last_ts, TxObject)
-RO_INT(tx, ssrc, TxObject)
-static PyObject *tx_get_fd(TxObject *t, void *c) { return PyLong_FromLong(t->fd); } /* -1 once closed */
+/* Tx fields for Python, each read or written under the stream's lock (the send thread writes them too). */
+enum { F_U16, F_U32, F_ULL, F_LL, F_BOOL, F_DOUBLE, F_INT };
+typedef struct {
+    size_t offset;
+    int kind;
+    const char *name;
+} TxField;
 
-static PyObject *tx_get_has_sent(TxObject *t, void *c) { return PyBool_FromLong(t->has_sent); }
-static PyObject *tx_get_last_send_s(TxObject *t, void *c) { return PyFloat_FromDouble(t->last_send_s); }
+#define TXF(name, kind) static TxField txf_##name = {offsetof(TxObject, name), kind, #name};
+TXF(seq, F_U16)
+TXF(ts, F_U32)
+TXF(index, F_ULL)
+TXF(ticks, F_LL)
+TXF(marker, F_BOOL)
+TXF(sending, F_BOOL)
+TXF(sent_since_report, F_BOOL)
+TXF(python_ticks, F_BOOL)
+TXF(now, F_DOUBLE)
+TXF(next_rtcp, F_DOUBLE)
+TXF(packets, F_ULL)
+TXF(octets, F_ULL)
+TXF(send_errors, F_ULL)
+TXF(oversized, F_ULL)
+TXF(last_ts, F_U32)
+TXF(ssrc, F_U32)
+TXF(fd, F_INT)
+TXF(has_sent, F_BOOL)
+TXF(last_send_s, F_DOUBLE)
+TXF(gap_max, F_DOUBLE)
+TXF(gaps_over, F_ULL)
+
+static PyObject *tx_field_get(TxObject *t, void *closure) {
+    TxField *f = closure;
+    char *p = (char *)t + f->offset;
+    tx_lock(t);
+    union {
+        unsigned long long u;
+        long long i;
+        double d;
+    } v = {0};
+    switch (f->kind) {
+    case F_U16: v.u = *(uint16_t *)p; break;
+    case F_U32: v.u = *(uint32_t *)p; break;
+    case F_ULL: v.u = *(unsigned long long *)p; break;
+    case F_LL: v.i = *(long long *)p; break;
+    case F_BOOL: v.i = *(int *)p != 0; break;
+    case F_INT: v.i = *(int *)p; break;
+    case F_DOUBLE: v.d = *(double *)p; break;
+    }
+    pthread_mutex_unlock(&t->lock);
+    switch (f->kind) {
+    case F_BOOL: return PyBool_FromLong((long)v.i);
+    case F_LL:
+    case F_INT: return PyLong_FromLongLong(v.i);
+    case F_DOUBLE: return PyFloat_FromDouble(v.d);
+    default: return PyLong_FromUnsignedLongLong(v.u);
+    }
+}
+
+static int tx_field_set(TxObject *t, PyObject *value, void *closure) {
+    TxField *f = closure;
+    if (value == NULL) {
+        PyErr_Format(PyExc_TypeError, "cannot delete %s", f->name);
+        return -1;
+    }
+    unsigned long long u = 0;
+    double d = 0.0;
+    int b = 0;
+    if (f->kind == F_DOUBLE) {
+        d = PyFloat_AsDouble(value);
+        if (d == -1.0 && PyErr_Occurred())
+            return -1;
+    } else if (f->kind == F_BOOL) {
+        if ((b = PyObject_IsTrue(value)) < 0)
+            return -1;
+    } else {
+        u = PyLong_AsUnsignedLongLongMask(value);
+        if (u == (unsigned long long)-1 && PyErr_Occurred())
+            return -1;
+    }
+    char *p = (char *)t + f->offset;
+    tx_lock(t);
+    switch (f->kind) {
+    case F_U16: *(uint16_t *)p = (uint16_t)u; break;
+    case F_U32: *(uint32_t *)p = (uint32_t)u; break;
+    case F_ULL: *(unsigned long long *)p = u; break;
+    case F_LL: *(long long *)p = (long long)u; break;
+    case F_BOOL: *(int *)p = b; break;
+    case F_INT: *(int *)p = (int)u; break;
+    case F_DOUBLE: *(double *)p = d; break;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
 
 static PyObject *tx_get_frames(TxObject *t, void *c) {
+    tx_lock(t);
     PyObject *f = t->frames ? t->frames : Py_None;
     Py_INCREF(f);
+    pthread_mutex_unlock(&t->lock);
     return f;
 }
 
 static int tx_set_frames(TxObject *t, PyObject *v, void *c) {
     if (v == NULL || v == Py_None) {
-        Py_CLEAR(t->frames);
-        return 0;
-    }
-    if (!PyTuple_CheckExact(v) || PyTuple_GET_SIZE(v) == 0) {
-        PyErr_SetString(PyExc_TypeError, "frames must be a non-empty tuple of bytes or None");
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++) {
-        PyObject *f = PyTuple_GET_ITEM(v, i);
-        if (!PyBytes_CheckExact(f) || PyBytes_GET_SIZE(f) > MAX_PLAIN_RTP - 12) {
-            PyErr_SetString(PyExc_TypeError, "every frame must be bytes that fit one SRTP packet");
+        v = NULL;
+    } else {
+        if (!PyTuple_CheckExact(v) || PyTuple_GET_SIZE(v) == 0) {
+            PyErr_SetString(PyExc_TypeError, "frames must be a non-empty tuple of bytes or None");
             return -1;
         }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++) {
+            PyObject *f = PyTuple_GET_ITEM(v, i);
+            if (!PyBytes_CheckExact(f) || PyBytes_GET_SIZE(f) > MAX_PLAIN_RTP - 12) {
+                PyErr_SetString(PyExc_TypeError, "every frame must be bytes that fit one SRTP packet");
+                return -1;
+            }
+        }
+        Py_INCREF(v);
     }
-    Py_INCREF(v);
-    Py_XSETREF(t->frames, v);
+    tx_lock(t);
+    PyObject *old = t->frames; /* the send thread reads frames only under the lock: released after */
+    t->frames = v;
+    pthread_mutex_unlock(&t->lock);
+    Py_XDECREF(old);
     return 0;
 }
 
 static PyObject *tx_get_echo_offset(TxObject *t, void *c) {
-    if (!t->has_echo_offset)
+    tx_lock(t);
+    int has = t->has_echo_offset;
+    uint32_t offset = t->echo_offset;
+    pthread_mutex_unlock(&t->lock);
+    if (!has)
         Py_RETURN_NONE;
-    return PyLong_FromUnsignedLong(t->echo_offset);
+    return PyLong_FromUnsignedLong(offset);
 }
 
 static int tx_set_echo_offset(TxObject *t, PyObject *v, void *c) {
-    if (v == NULL || v == Py_None) {
-        t->has_echo_offset = 0;
-        return 0;
-    }
-    unsigned long long x = PyLong_AsUnsignedLongLongMask(v);
-    if (x == (unsigned long long)-1 && PyErr_Occurred())
+    if (v == NULL) {
+        PyErr_SetString(PyExc_TypeError, "cannot delete echo_offset");
         return -1;
+    }
+    unsigned long long x = 0;
+    if (v != Py_None) {
+        x = PyLong_AsUnsignedLongLongMask(v);
+        if (x == (unsigned long long)-1 && PyErr_Occurred())
+            return -1;
+    }
+    tx_lock(t);
+    t->has_echo_offset = v != Py_None;
     t->echo_offset = (uint32_t)x;
-    t->has_echo_offset = 1;
+    pthread_mutex_unlock(&t->lock);
     return 0;
 }
 
-static PyObject *tx_get_gaps(TxObject *t, void *c) {
-    PyObject *g = t->gaps ? t->gaps : Py_None;
-    Py_INCREF(g);
-    return g;
-}
-
-static int tx_set_gaps(TxObject *t, PyObject *v, void *c) {
-    if (v != NULL && v != Py_None && !PyList_Check(v)) {
-        PyErr_SetString(PyExc_TypeError, "gaps must be a list or None");
-        return -1;
-    }
-    Py_XINCREF(v == Py_None ? NULL : v);
-    Py_XSETREF(t->gaps, v == Py_None ? NULL : v);
-    t->last_gap_send = 0.0;
-    return 0;
-}
-
-static PyGetSetDef Tx_getset[] = {GS(tx, seq),
-                                  GS(tx, ts),
-                                  GS(tx, index),
-                                  GS(tx, ticks),
-                                  GS(tx, marker),
-                                  GS(tx, sending),
-                                  GS(tx, sent_since_report),
-                                  GS(tx, python_ticks),
-                                  GS(tx, now),
-                                  GS(tx, next_rtcp),
-                                  GS(tx, frames),
-                                  GS(tx, echo_offset),
-                                  GS(tx, gaps),
-                                  G(tx, packets),
-                                  G(tx, octets),
-                                  G(tx, send_errors),
-                                  G(tx, last_ts),
-                                  G(tx, ssrc),
-                                  G(tx, fd),
-                                  G(tx, has_sent),
-                                  G(tx, last_send_s),
+#define TXGS(name) {#name, (getter)tx_field_get, (setter)tx_field_set, NULL, &txf_##name}
+#define TXG(name) {#name, (getter)tx_field_get, NULL, NULL, &txf_##name}
+static PyGetSetDef Tx_getset[] = {TXGS(seq),
+                                  TXGS(ts),
+                                  TXGS(index),
+                                  TXGS(ticks),
+                                  TXGS(marker),
+                                  TXGS(sending),
+                                  TXGS(sent_since_report),
+                                  TXGS(python_ticks),
+                                  TXGS(now),
+                                  TXGS(next_rtcp),
+                                  {"frames", (getter)tx_get_frames, (setter)tx_set_frames, NULL, NULL},
+                                  {"echo_offset", (getter)tx_get_echo_offset, (setter)tx_set_echo_offset, NULL, NULL},
+                                  TXG(packets),
+                                  TXG(octets),
+                                  TXG(send_errors),
+                                  TXG(oversized),
+                                  TXG(last_ts),
+                                  TXG(ssrc),
+                                  TXG(fd),
+                                  TXG(has_sent),
+                                  TXG(last_send_s),
+                                  TXG(gap_max),
+                                  TXG(gaps_over),
                                   {NULL}};
 
 static PyTypeObject TxType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rtcload.media.engine._native.Tx",
-    .tp_doc = "One stream's send state: header fields, frames, counters, and a dup() of the pair's socket.",
+    .tp_doc = "One stream's send state: header fields, frames, counters, and a dup() of the pair's socket; "
+              "every field under the stream's lock (the Sender's thread sends from it).",
     .tp_basicsize = sizeof(TxObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Tx_new,
@@ -935,8 +1385,12 @@ static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, 
     if (r->track_loss)
         loss_on_packet(r, seq);
     if (audio) {
-        if (r->forward != NULL)
-            tx_forward((TxObject *)r->forward, payload, plen, ts, marker, now); /* errors: the tick reports */
+        if (r->forward != NULL) { /* errors: the send thread's next tick hands the stream to Python */
+            TxObject *target = (TxObject *)r->forward;
+            tx_lock(target);
+            tx_forward(target, payload, plen, ts, marker, now, arrival);
+            pthread_mutex_unlock(&target->lock);
+        }
         if (r->analyze)
             analyze_payload(r, payload, plen, arrival);
         if (r->on_audio != NULL)
@@ -1456,6 +1910,447 @@ static PyTypeObject DemuxType = {
     .tp_clear = (inquiry)Demux_clear,
 };
 
+/* ================================================================= Sender: the send thread of one engine */
+
+/* One engine's media clock on a native thread. Why: the loop's timer (EngineClock) shares its thread with
+ * socket callbacks, call setup and teardown and the garbage collector; any of them held every stream's
+ * packet (gaps up to ~200 ms on the wire under churn). This thread keeps absolute deadlines
+ * (origin + k * period, clock_nanosleep TIMER_ABSTIME on CLOCK_MONOTONIC) and runs pack + protect + sendto
+ * for every registered Tx with the GIL released and no Python object touched: the frames tuple is immutable
+ * and only read under the stream's lock, which Python's writers take too. What needs Python (RTCP due, a
+ * stream that failed) is flagged on the Tx; the loop's own tick collects the flags with drain(), late if it
+ * must. sendmmsg does not pay here: every stream has its own socket (a dup of its ICE pair's), and one
+ * socket gets one packet per tick except after a stall. */
+#define LATE_RING 8192
+
+typedef struct {
+    TxObject *tx;
+    unsigned long long seq; /* the tick that may still hold it (the thread's tick_seq at removal) */
+} Removed;
+
+typedef struct {
+    PyObject_HEAD
+    /* `lock` guards the registry, the clock, the lateness ring and the attention list; the thread holds it
+     * only to take a snapshot of the registry before a tick and to post the tick's news after it, so
+     * Python (add, remove, drain) never waits for a whole tick. A Tx removed while a tick may still use it
+     * (it is in that tick's snapshot) is released later, once that tick is over (`removed`). */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    int started, stop, idle;
+    int want_realtime, realtime; /* asked for SCHED_FIFO; got it (root or CAP_SYS_NICE) */
+    pid_t pid;                   /* the process the thread runs in */
+    TxObject **txs;              /* strong references, taken and released by Python (GIL) */
+    Py_ssize_t n, cap;
+    TxObject **snap; /* the thread's copy of txs for the tick in progress (no references of its own) */
+    Py_ssize_t snap_cap;
+    TxObject **need; /* the thread's: streams of this tick that need Python */
+    Py_ssize_t need_cap;
+    int in_tick;
+    unsigned long long tick_seq;
+    Removed *removed; /* references to release once tick_seq has moved past (or no tick runs) */
+    Py_ssize_t n_removed, removed_cap;
+    TxObject **att; /* streams the thread handed to Python (each once: Tx.attention) */
+    Py_ssize_t n_att, att_cap;
+    double period;
+    long max_catch_up;
+    double origin;
+    long long clock_ticks;
+    double late[LATE_RING];
+    int late_len;
+    unsigned long long late_dropped, ticks, stalls;
+    double late_max;
+} SenderObject;
+
+/* Grow *array (of `size`-byte items) to hold `need`; 0 on success. Lock held; plain malloc (no GIL). */
+static int grow(void **array, Py_ssize_t *cap, Py_ssize_t need, size_t size) {
+    if (need <= *cap)
+        return 0;
+    Py_ssize_t want = *cap ? *cap : 64;
+    while (want < need)
+        want *= 2;
+    void *grown = realloc(*array, (size_t)want * size);
+    if (grown == NULL)
+        return -1;
+    *array = grown;
+    *cap = want;
+    return 0;
+}
+
+static void *sender_main(void *arg) {
+    SenderObject *s = arg;
+    sigset_t all; /* signals are Python's main thread's business */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    int realtime = 0;
+    if (s->want_realtime) { /* a short burst every 20 ms: ahead of ordinary processes when the machine is busy */
+        struct sched_param param = {.sched_priority = 1};
+        realtime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param) == 0;
+    }
+    int slow_ticks = 0; /* consecutive ticks whose work took over half a period */
+    pthread_mutex_lock(&s->lock);
+    s->realtime = realtime;
+    while (!s->stop) {
+        if (s->n == 0) {
+            s->idle = 1;
+            pthread_cond_wait(&s->wake, &s->lock);
+            continue;
+        }
+        if (s->idle) { /* the first stream after a pause: a new origin, the first tick now */
+            s->idle = 0;
+            s->origin = monotonic_now();
+            s->clock_ticks = 0;
+        }
+        double deadline = s->origin + (double)s->clock_ticks * s->period;
+        struct timespec at;
+        at.tv_sec = (time_t)deadline;
+        at.tv_nsec = (long)((deadline - (double)at.tv_sec) * 1e9);
+        if (at.tv_nsec >= 1000000000L) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_unlock(&s->lock);
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
+            ;
+        pthread_mutex_lock(&s->lock);
+        if (s->stop || s->n == 0 || s->idle)
+            continue;
+        double now = monotonic_now();
+        double late = now - deadline;
+        long elapsed = 1;
+        if (late >= s->period) { /* whole periods missed: those frames are due now as well (bounded) */
+            long missed = (long)(late / s->period);
+            elapsed += missed;
+            s->clock_ticks += missed;
+            s->stalls++;
+        }
+        s->clock_ticks++;
+        if (late < 0.0)
+            late = 0.0;
+        if (late > s->late_max)
+            s->late_max = late;
+        if (s->late_len < LATE_RING)
+            s->late[s->late_len++] = late;
+        else
+            s->late_dropped++;
+        s->ticks++;
+        if (grow((void **)&s->snap, &s->snap_cap, s->n, sizeof(TxObject *)) < 0 ||
+            grow((void **)&s->need, &s->need_cap, s->n, sizeof(TxObject *)) < 0)
+            continue; /* out of memory: this tick is skipped (the next one is a stall, and counted) */
+        Py_ssize_t n = s->n, needs = 0;
+        memcpy(s->snap, s->txs, (size_t)n * sizeof(TxObject *));
+        s->in_tick = 1;
+        s->tick_seq++;
+        pthread_mutex_unlock(&s->lock);
+        long send = elapsed < s->max_catch_up ? elapsed : s->max_catch_up;
+        for (Py_ssize_t i = 0; i < n; i++) { /* every Tx in the snapshot outlives this tick (see removed) */
+            TxObject *t = s->snap[i];
+            int python;
+            pthread_mutex_lock(&t->lock);
+            if (t->python_ticks || t->err_kind) {
+                python = 1;
+            } else {
+                t->now = now;
+                python = tx_tick(t, elapsed, send) < 0 || now >= t->next_rtcp;
+            }
+            pthread_mutex_unlock(&t->lock);
+            if (python)
+                s->need[needs++] = t;
+        }
+        slow_ticks = monotonic_now() - now > 0.5 * s->period ? slow_ticks + 1 : 0;
+        if (realtime && slow_ticks >= 5) {
+            /* ticks that take half a period would make a real-time thread hog a core: back to ordinary */
+            struct sched_param param = {.sched_priority = 0};
+            if (pthread_setschedparam(pthread_self(), SCHED_OTHER, &param) == 0)
+                realtime = 0;
+        }
+        pthread_mutex_lock(&s->lock);
+        s->realtime = realtime;
+        s->in_tick = 0;
+        for (Py_ssize_t i = 0; i < needs; i++) { /* still registered ones only: a removed Tx is Python's already */
+            TxObject *t = s->need[i];
+            if (t->in_sender && !t->attention &&
+                grow((void **)&s->att, &s->att_cap, s->n_att + 1, sizeof(TxObject *)) == 0) {
+                t->attention = 1;
+                s->att[s->n_att++] = t;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Take the Sender's lock from Python (never waiting for the GIL while holding it). */
+static void sender_lock(SenderObject *s) {
+    lock_with_gil(&s->lock);
+    if (s->pid != getpid()) { /* a fork()ed child: the thread stayed in the parent; start one here */
+        s->pid = getpid();
+        s->started = 0;
+        s->stop = 0;
+        s->idle = 1;
+        s->in_tick = 0;
+    }
+}
+
+/* The removed Txs no tick can hold any more, taken out of `removed` (lock held); the caller releases them
+ * after unlocking. Returns how many were put in `out` (at most `room`). */
+static Py_ssize_t sender_reap(SenderObject *s, TxObject **out, Py_ssize_t room) {
+    Py_ssize_t kept = 0, reaped = 0;
+    for (Py_ssize_t i = 0; i < s->n_removed; i++) {
+        Removed r = s->removed[i];
+        if ((!s->in_tick || s->tick_seq > r.seq) && reaped < room)
+            out[reaped++] = r.tx;
+        else
+            s->removed[kept++] = r;
+    }
+    s->n_removed = kept;
+    return reaped;
+}
+
+#define REAP_BATCH 64
+
+static void sender_release(TxObject **reaped, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_DECREF(reaped[i]);
+}
+
+static PyObject *Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"period", "max_catch_up", "realtime", NULL};
+    double period = PERIOD_S;
+    long max_catch_up = 5;
+    int realtime = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|dlp", kwlist, &period, &max_catch_up, &realtime))
+        return NULL;
+    if (!(period > 0.0) || max_catch_up < 1)
+        return PyErr_Format(PyExc_ValueError, "period must be > 0 and max_catch_up >= 1");
+    SenderObject *s = (SenderObject *)type->tp_alloc(type, 0);
+    if (s == NULL)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    s->period = period;
+    s->max_catch_up = max_catch_up;
+    s->want_realtime = realtime;
+    s->idle = 1;
+    s->pid = getpid();
+    return (PyObject *)s;
+}
+
+static void sender_join(SenderObject *s) {
+    sender_lock(s);
+    if (!s->started) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    s->stop = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    Py_BEGIN_ALLOW_THREADS pthread_join(s->thread, NULL);
+    Py_END_ALLOW_THREADS s->started = 0;
+    s->stop = 0;
+    s->idle = 1;
+    s->in_tick = 0;
+}
+
+static PyObject *Sender_add(SenderObject *s, PyObject *arg) {
+    if (!PyObject_TypeCheck(arg, &TxType))
+        return PyErr_Format(PyExc_TypeError, "Sender.add() takes a Tx");
+    TxObject *t = (TxObject *)arg;
+    TxObject *reaped[REAP_BATCH];
+    sender_lock(s);
+    Py_ssize_t n_reaped = sender_reap(s, reaped, REAP_BATCH);
+    if (t->in_sender) {
+        pthread_mutex_unlock(&s->lock);
+        sender_release(reaped, n_reaped);
+        return PyErr_Format(PyExc_ValueError, "this Tx is already registered with a Sender");
+    }
+    if (grow((void **)&s->txs, &s->cap, s->n + 1, sizeof(TxObject *)) < 0) {
+        pthread_mutex_unlock(&s->lock);
+        sender_release(reaped, n_reaped);
+        return PyErr_NoMemory();
+    }
+    Py_INCREF(t);
+    s->txs[s->n++] = t;
+    t->in_sender = 1;
+    t->attention = 0;
+    int start = !s->started;
+    if (start)
+        s->started = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    sender_release(reaped, n_reaped);
+    if (start) {
+        int rc = pthread_create(&s->thread, NULL, sender_main, s);
+        if (rc != 0) {
+            s->started = 0;
+            errno = rc;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Sender_remove(SenderObject *s, PyObject *arg) {
+    if (!PyObject_TypeCheck(arg, &TxType))
+        return PyErr_Format(PyExc_TypeError, "Sender.remove() takes a Tx");
+    TxObject *found = NULL, *reaped[REAP_BATCH];
+    int later = 0;
+    sender_lock(s);
+    Py_ssize_t n_reaped = sender_reap(s, reaped, REAP_BATCH);
+    for (Py_ssize_t i = 0; i < s->n; i++) {
+        if (s->txs[i] == (TxObject *)arg) {
+            found = s->txs[i];
+            memmove(&s->txs[i], &s->txs[i + 1], (size_t)(s->n - i - 1) * sizeof(TxObject *));
+            s->n--;
+            break;
+        }
+    }
+    if (found != NULL) {
+        found->in_sender = 0;
+        if (found->attention) { /* no longer Python's to collect from here */
+            found->attention = 0;
+            for (Py_ssize_t i = 0; i < s->n_att; i++) {
+                if (s->att[i] == found) {
+                    memmove(&s->att[i], &s->att[i + 1], (size_t)(s->n_att - i - 1) * sizeof(TxObject *));
+                    s->n_att--;
+                    break;
+                }
+            }
+        }
+        /* the tick in progress may still use it: its reference goes when that tick is over */
+        if (s->in_tick && grow((void **)&s->removed, &s->removed_cap, s->n_removed + 1, sizeof(Removed)) == 0) {
+            s->removed[s->n_removed].tx = found;
+            s->removed[s->n_removed].seq = s->tick_seq;
+            s->n_removed++;
+            later = 1;
+        } else if (s->in_tick) { /* no memory to defer it: wait for the tick (rare; GIL not held) */
+            while (s->in_tick) {
+                pthread_mutex_unlock(&s->lock);
+                Py_BEGIN_ALLOW_THREADS sched_yield();
+                Py_END_ALLOW_THREADS lock_with_gil(&s->lock);
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    sender_release(reaped, n_reaped);
+    if (found != NULL && !later)
+        Py_DECREF(found);
+    return PyBool_FromLong(found != NULL);
+}
+
+/* drain() -> (txs needing Python, lateness samples (s)): what the loop's tick does with the thread's news. */
+static PyObject *Sender_drain(SenderObject *s, PyObject *Py_UNUSED(ignored)) {
+    refresh_realtime_offset(); /* the receive stamps' clock conversion, refreshed on the loop's thread */
+    PyObject *attention = NULL, *late = NULL;
+    TxObject *reaped[REAP_BATCH];
+    static double copy[LATE_RING]; /* the loop's thread only (drain holds the GIL) */
+    sender_lock(s);
+    Py_ssize_t n_reaped = sender_reap(s, reaped, REAP_BATCH);
+    attention = PyList_New(s->n_att);
+    if (attention != NULL) {
+        for (Py_ssize_t i = 0; i < s->n_att; i++) {
+            TxObject *t = s->att[i];
+            t->attention = 0;
+            Py_INCREF(t);
+            PyList_SET_ITEM(attention, i, (PyObject *)t);
+        }
+        s->n_att = 0;
+    }
+    int n_late = s->late_len;
+    memcpy(copy, s->late, (size_t)n_late * sizeof(double));
+    s->late_len = 0;
+    pthread_mutex_unlock(&s->lock);
+    sender_release(reaped, n_reaped);
+    if (attention == NULL)
+        return NULL;
+    late = PyList_New(n_late);
+    if (late == NULL) {
+        Py_DECREF(attention);
+        return NULL;
+    }
+    for (int i = 0; i < n_late; i++) {
+        PyObject *x = PyFloat_FromDouble(copy[i]);
+        if (x == NULL) {
+            Py_DECREF(attention);
+            Py_DECREF(late);
+            return NULL;
+        }
+        PyList_SET_ITEM(late, i, x);
+    }
+    return Py_BuildValue("(NN)", attention, late);
+}
+
+static PyObject *Sender_stop(SenderObject *s, PyObject *Py_UNUSED(ignored)) {
+    sender_join(s);
+    Py_RETURN_NONE;
+}
+
+static void Sender_dealloc(SenderObject *s) {
+    sender_join(s); /* no tick runs after this: every reference can go */
+    for (Py_ssize_t i = 0; i < s->n; i++) {
+        s->txs[i]->in_sender = 0;
+        s->txs[i]->attention = 0;
+        Py_DECREF(s->txs[i]);
+    }
+    for (Py_ssize_t i = 0; i < s->n_removed; i++)
+        Py_DECREF(s->removed[i].tx);
+    free(s->txs);
+    free(s->snap);
+    free(s->need);
+    free(s->removed);
+    free(s->att);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyObject *sender_counter(SenderObject *s, void *which) {
+    sender_lock(s);
+    unsigned long long ticks = s->ticks, stalls = s->stalls, dropped = s->late_dropped;
+    double late_max = s->late_max;
+    Py_ssize_t n = s->n;
+    int running = s->started, realtime = s->realtime;
+    pthread_mutex_unlock(&s->lock);
+    switch ((int)(intptr_t)which) {
+    case 0: return PyLong_FromUnsignedLongLong(ticks);
+    case 1: return PyLong_FromUnsignedLongLong(stalls);
+    case 2: return PyFloat_FromDouble(late_max);
+    case 3: return PyLong_FromSsize_t(n);
+    case 4: return PyBool_FromLong(running);
+    case 6: return PyBool_FromLong(realtime);
+    default: return PyLong_FromUnsignedLongLong(dropped);
+    }
+}
+
+static PyGetSetDef Sender_getset[] = {
+    {"ticks", (getter)sender_counter, NULL, "Ticks the thread ran.", (void *)0},
+    {"stalls", (getter)sender_counter, NULL, "Ticks that found whole periods missed.", (void *)1},
+    {"late_max", (getter)sender_counter, NULL, "The latest tick's lateness (s).", (void *)2},
+    {"streams", (getter)sender_counter, NULL, "Registered streams.", (void *)3},
+    {"running", (getter)sender_counter, NULL, "The thread exists.", (void *)4},
+    {"late_dropped", (getter)sender_counter, NULL, "Lateness samples not drained in time.", (void *)5},
+    {"realtime", (getter)sender_counter, NULL, "The thread runs SCHED_FIFO (asked and permitted).", (void *)6},
+    {NULL}};
+
+static PyMethodDef Sender_methods[] = {
+    {"add", (PyCFunction)Sender_add, METH_O, "add(tx): the thread sends this stream's frames from its next tick."},
+    {"remove", (PyCFunction)Sender_remove, METH_O, "remove(tx) -> bool: no tick touches it after this returns."},
+    {"drain", (PyCFunction)Sender_drain, METH_NOARGS, "drain() -> ([tx needing Python], [tick lateness s])."},
+    {"stop", (PyCFunction)Sender_stop, METH_NOARGS, "Join the thread (restarted by the next add())."},
+    {NULL}};
+
+static PyTypeObject SenderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rtcload.media.engine._native.Sender",
+    .tp_doc = "Sender(period=0.02, max_catch_up=5, realtime=False): one engine's send thread (absolute deadlines, "
+              "no GIL; SCHED_FIFO priority 1 when realtime and permitted).",
+    .tp_basicsize = sizeof(SenderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = Sender_new,
+    .tp_dealloc = (destructor)Sender_dealloc,
+    .tp_methods = Sender_methods,
+    .tp_getset = Sender_getset,
+};
+
 /* ================================================================= module functions */
 
 /* tick(txs, elapsed, send, now) -> list of indices needing Python (error, RTCP due, DTMF) or None. */
@@ -1477,12 +2372,14 @@ static PyObject *native_tick(PyObject *self, PyObject *args) {
         }
         TxObject *t = (TxObject *)item;
         int needs = 0;
+        tx_lock(t);
         if (t->python_ticks || t->err_kind) {
             needs = 1;
         } else {
             t->now = now;
             needs = tx_tick(t, elapsed, send) < 0 || now >= t->next_rtcp;
         }
+        pthread_mutex_unlock(&t->lock);
         if (needs) {
             if (attention == NULL && (attention = PyList_New(0)) == NULL)
                 return NULL;
@@ -1561,6 +2458,26 @@ static PyObject *native_parse_rtp(PyObject *self, PyObject *args) {
     return res;
 }
 
+static PyObject *native_configure_rtcp(PyObject *self, PyObject *args) {
+    unsigned long long protect_rtcp;
+    if (!PyArg_ParseTuple(args, "K", &protect_rtcp))
+        return NULL;
+    if (!protect_rtcp)
+        return PyErr_Format(PyExc_ValueError, "libsrtp function pointers must not be NULL");
+    srtp_protect_rtcp_fn = (srtp_fn)(uintptr_t)protect_rtcp;
+    Py_RETURN_NONE;
+}
+
+static PyObject *native_set_gap_threshold(PyObject *self, PyObject *args) {
+    double threshold;
+    if (!PyArg_ParseTuple(args, "d", &threshold))
+        return NULL;
+    if (!(threshold > 0.0))
+        return PyErr_Format(PyExc_ValueError, "the send gap threshold must be > 0 s");
+    gap_threshold = threshold; /* read by the send thread: a double store, set before streams start */
+    Py_RETURN_NONE;
+}
+
 static PyObject *native_monotonic(PyObject *self, PyObject *Py_UNUSED(ignored)) {
     return PyFloat_FromDouble(monotonic_now());
 }
@@ -1570,6 +2487,10 @@ static PyMethodDef native_methods[] = {
     {"configure", native_configure, METH_VARARGS,
      "configure(protect, unprotect, unprotect_rtcp, error_type, packet_type): libsrtp entry points."},
     {"parse_rtp", native_parse_rtp, METH_VARARGS, "parse_rtp(data) -> RtpPacket or None (the receive parser)."},
+    {"configure_rtcp", native_configure_rtcp, METH_VARARGS,
+     "configure_rtcp(protect_rtcp): libsrtp's srtp_protect_rtcp, for Tx.protect_rtcp (same signature as protect)."},
+    {"set_gap_threshold", native_set_gap_threshold, METH_VARARGS,
+     "set_gap_threshold(seconds): send intervals longer than this are counted as gaps (default 0.030)."},
     {"monotonic", native_monotonic, METH_NOARGS, "The arrival clock (CLOCK_MONOTONIC, as time.monotonic())."},
     {NULL}};
 
@@ -1581,14 +2502,15 @@ PyMODINIT_FUNC PyInit__native(void) {
     init_g711();
     refresh_realtime_offset();
     if (PyType_Ready(&TxType) < 0 || PyType_Ready(&RxType) < 0 || PyType_Ready(&DemuxType) < 0 ||
-        PyType_Ready(&TickGateType) < 0)
+        PyType_Ready(&TickGateType) < 0 || PyType_Ready(&SenderType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&native_module);
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "Tx", (PyObject *)&TxType) < 0 || PyModule_AddObjectRef(m, "Rx", (PyObject *)&RxType) < 0 ||
         PyModule_AddObjectRef(m, "Demux", (PyObject *)&DemuxType) < 0 ||
-        PyModule_AddObjectRef(m, "TickGate", (PyObject *)&TickGateType) < 0) {
+        PyModule_AddObjectRef(m, "TickGate", (PyObject *)&TickGateType) < 0 ||
+        PyModule_AddObjectRef(m, "Sender", (PyObject *)&SenderType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -38,6 +39,7 @@ from rtcload.media.engine.native import (
 )
 from rtcload.media.engine.rtcp import AIORTC_CADENCE, CHROME_CADENCE
 from rtcload.media.engine.rtp import RtpPacket
+from rtcload.media.engine.send_gaps import EMULATOR_SEND_GAPS
 from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Link, hook_transceiver, ice_connection, intercept_datagrams, srtp_sessions
 from rtcload.media.engine.telephone_event import TELEPHONE_EVENT, negotiating_events
@@ -290,11 +292,11 @@ class _EngineSession:
         """RFC 4733 in-band digits on the call's RTP (the SDK's INFO goes over signaling as well)."""
         return self.stream is not None and self.stream.sending and self.stream.send_dtmf(digit)
 
-    def rejected_datagrams(self) -> dict[str, int]:
+    def _live_rejected_datagrams(self) -> dict[str, int]:
         """What the engine's receive path dropped plus what the stray guard dropped on the call's sockets."""
         stream = self.__dict__.get("stream")
         own = stream.rejected_datagrams() if stream is not None else {}
-        return stray.merge(own, super().rejected_datagrams())  # type: ignore[misc]  # the AudioSession
+        return stray.merge(own, super()._live_rejected_datagrams())  # type: ignore[misc]  # the AudioSession
 
     def stale_receive_stamps(self) -> int:
         stream = self.__dict__.get("stream")
@@ -315,6 +317,13 @@ class _EngineSession:
 
     async def _final_stats(self) -> MediaStats | None:
         return self.engine_stats() if self.transceiver is not None else None
+
+    def _report(self, codec: str | None, final: MediaStats | None, summary: Any) -> Any:
+        """AudioSession's report plus when our packets really left (send gaps, drops: send_gaps.py)."""
+        report = super()._report(codec, final, summary)  # type: ignore[misc]
+        if self.stream is None:
+            return report
+        return dataclasses.replace(report, send_timing=self.stream.send_timing())
 
     def _release_media(self) -> None:
         """Stop the stream (RTCP BYE) and give the sockets back to aiortc."""
@@ -500,6 +509,8 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
             partner._stop_transcoding()
             session: Any = partner
             session._forward_to = None
+        if self.stream is not None:  # the emulator's media clock: its own send gaps and drops
+            EMULATOR_SEND_GAPS.add(self.stream.send_timing(), str(id(self)))
         super()._release_media()
 
     def set_hold(self, held: bool) -> None:

@@ -1,4 +1,8 @@
-"""The engine's one clock: a drift-corrected 20 ms tick on the event loop, its lateness recorded.
+"""The engine's loop clock: a drift-corrected 20 ms tick on the event loop, its lateness recorded.
+
+Streams on the C path are sent by the engine's own send thread (`_native.Sender`, which keeps the same
+absolute deadlines in C); this loop clock sends the pure-Python path's streams and runs, for C streams,
+what needs Python (RTCP due, a failed socket), which may be late without delaying a packet.
 
 Why one clock: a timer per call puts N wake-ups per 20 ms on the loop and lets every call drift on
 its own; one tick sends every call's frame in a stable order, so each stream's spacing is the tick's.

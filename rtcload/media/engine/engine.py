@@ -1,25 +1,26 @@
-"""The media engine of one event loop: the registry of live streams and the tick that drives them.
+"""The media engine of one event loop: the registry of live streams and the clocks that drive them.
 
-Everything runs on the loop's thread: the clock's tick sends every stream's frame and its due RTCP
-(streams on the C path, native.py, all in one `_native.tick` call; it hands back the few that need Python:
-RTCP due, DTMF queued, a failed socket);
-received datagrams reach their stream straight from the socket callback (takeover.py). No per-call
-task, timer or thread exists, so one call and a thousand behave the same, under Locust's gevent
-patching too (the loop is the bridge's, a real OS thread). The garbage collector is left alone: the
-per-packet path allocates no reference cycles, and 200 engine streams in one process spent 7 ms in GC
-over 10 s (0.07 %) with the default thresholds, so neither gc.freeze() nor a higher threshold pays.
+Streams on the C path (native.py) are sent by the engine's send thread (`_native.Sender`): absolute
+deadlines, pack + protect + sendto without the GIL, so a collection, a call setup or teardown or a slow
+callback on the loop never delays a packet. The loop keeps its own 20 ms clock (clock.py) for what needs
+Python: the streams the thread hands back (RTCP due, a failed socket), the thread's tick lateness (into
+SEND_LATENESS), and every stream of the pure-Python path (RTCLOAD_ENGINE_NATIVE=0, TURN-relayed calls),
+which it still sends itself. Received datagrams reach their stream straight from the socket callback
+(takeover.py). No per-call task, timer or thread exists, so one call and a thousand behave the same,
+under Locust's gevent patching too (the loop is the bridge's, a real OS thread).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import time
 import weakref
 from typing import Any
 
 from rtcload.media.engine import native
-from rtcload.media.engine.clock import EngineClock
+from rtcload.media.engine.clock import SEND_LATENESS, EngineClock
 from rtcload.media.engine.stream import EngineStream
 
 log = logging.getLogger("rtcload.media.engine")
@@ -27,14 +28,27 @@ log = logging.getLogger("rtcload.media.engine")
 _ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaEngine] = weakref.WeakKeyDictionary()
 
 
+@atexit.register
+def _stop_send_threads() -> None:
+    """Join every engine's send thread before the interpreter tears down the objects it reads."""
+    for engine in list(_ENGINES.values()):
+        if engine.sender is not None:
+            engine.sender.stop()
+
+
 class MediaEngine:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.clock = EngineClock(loop, self._tick, gate=native.tick_gate())
+        self.sender = native.sender()  # the C path's send thread, or None (loop clock: RTCLOAD_SEND_THREAD=0)
+        # the loop's clock times sends only for Python-path streams: its lateness is the send clock's then
+        self.clock = EngineClock(
+            loop, self._tick, gate=native.tick_gate(), lateness=SEND_LATENESS if self.sender is None else None
+        )
+        self._native_loop: tuple[native.NativeEngineStream, ...] = ()  # C streams the loop ticks (no thread)
+        self._native_loop_txs: tuple[object, ...] = ()
         self._streams: dict[int, EngineStream] = {}
         self._order: tuple[EngineStream, ...] = ()  # the Python-path streams, ticked one by one
-        self._native: tuple[native.NativeEngineStream, ...] = ()  # ticked by one C call
-        self._native_txs: tuple[object, ...] = ()
+        self._by_tx: dict[int, native.NativeEngineStream] = {}  # id(ntx) -> stream, for the thread's hand-backs
         self.ticks = 0
 
     def __len__(self) -> int:
@@ -45,29 +59,45 @@ class MediaEngine:
 
     def add(self, stream: EngineStream) -> None:
         self._streams[id(stream)] = stream
+        if self.sender is not None and isinstance(stream, native.NativeEngineStream):
+            self._by_tx[id(stream.ntx)] = stream
+            self.sender.add(stream.ntx)
         self._reorder()
         self.clock.start()
 
     def remove(self, stream: EngineStream) -> None:
         if self._streams.pop(id(stream), None) is not None:
+            if isinstance(stream, native.NativeEngineStream) and self._by_tx.pop(id(stream.ntx), None) is not None:
+                self.sender.remove(stream.ntx)  # type: ignore[union-attr]
             self._reorder()
         if not self._streams:
             self.clock.stop()
 
     def _reorder(self) -> None:
-        streams = self._streams.values()
-        self._native = tuple(s for s in streams if isinstance(s, native.NativeEngineStream))
-        self._native_txs = tuple(s.ntx for s in self._native)
-        self._order = tuple(s for s in streams if not isinstance(s, native.NativeEngineStream))
+        self._order = tuple(s for s in self._streams.values() if id(getattr(s, "ntx", None)) not in self._by_tx)
+        if self.sender is None:  # C streams without the thread: one C call per loop tick, as before it
+            self._native_loop = tuple(s for s in self._order if isinstance(s, native.NativeEngineStream))
+            self._native_loop_txs = tuple(s.ntx for s in self._native_loop)
+            self._order = tuple(s for s in self._order if not isinstance(s, native.NativeEngineStream))
+        if self.sender is not None:  # Python-path streams inside a native engine: their clock is the loop's
+            self.clock.lateness = SEND_LATENESS if self._order else None
 
     def _tick(self, elapsed: int, send: int) -> None:
         self.ticks += 1
         now = time.monotonic()
-        if self._native_txs:
-            attention = native.tick(self._native_txs, elapsed, send, now)  # every native stream's frames, in C
-            if attention is not None:
-                streams = self._native
-                for index in attention:
+        if self.sender is not None:
+            attention, lateness = self.sender.drain()
+            for late in lateness:
+                SEND_LATENESS.record(late)
+            for tx in attention:
+                stream = self._by_tx.get(id(tx))
+                if stream is not None:
+                    self._run(stream.on_native, stream, elapsed, send, now)
+        if self._native_loop_txs:
+            handed_back = native.tick(self._native_loop_txs, elapsed, send, now)
+            if handed_back is not None:
+                streams = self._native_loop
+                for index in handed_back:
                     self._run(streams[index].on_native, streams[index], elapsed, send, now)
         for stream in self._order:
             self._run(stream.on_tick, stream, elapsed, send, now)

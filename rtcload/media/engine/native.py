@@ -1,12 +1,15 @@
 """The engine's per-packet path in C (`_native`), behind the same `EngineStream` API.
 
 Why: the pure-Python engine spends ~45 us per packet operation, of which only ~12 us are the syscalls
-and libsrtp; the C path (`_native.c`) does pack + protect + `sendto` for every stream in one call per
-tick, and demux + unprotect + parse + RFC 3550 statistics + loss runs + payload level + echo in the
-socket callback. What stays Python is what runs about once a second per stream, and it is the same code
-for both paths (inherited from `EngineStream`): RTCP SR/RR build and parse, RTT, DTMF scheduling, stats
-snapshots. `NativeEngineStream` keeps its send/receive state in the C objects and exposes it under the
-names `EngineStream` uses, so that shared code reads and writes the C fields.
+and libsrtp; the C path (`_native.c`) does pack + protect + `sendto` for every stream on the engine's
+own send thread (`Sender`: absolute deadlines, no GIL, so nothing on the loop delays a packet), and
+demux + unprotect + parse + RFC 3550 statistics + loss runs + payload level + echo in the socket
+callback. DTMF events are queued into the C stream and sent by the thread in place of audio. What stays
+Python is what runs about once a second per stream, and it is the same code for both paths (inherited
+from `EngineStream`): RTCP SR/RR build and parse (protected under the stream's lock: libsrtp sessions
+are not thread-safe), RTT, stats snapshots. `NativeEngineStream` keeps its send/receive state in the
+C objects and exposes it under the names `EngineStream` uses, so that shared code reads and writes the
+C fields (each under the stream's lock).
 
 The pure-Python engine stays the reference and the fallback: without a built extension, with
 `RTCLOAD_ENGINE_NATIVE=0`, or for TURN-relayed pairs (channel data framing stays in aioice).
@@ -24,8 +27,10 @@ import pylibsrtp
 from pylibsrtp import _binding
 
 from rtcload.media.analysis import DBFS_FLOOR
+from rtcload.media.engine.dtmf import dtmf_events
 from rtcload.media.engine.receive_stats import ReportBlocks
 from rtcload.media.engine.rtp import RtpPacket
+from rtcload.media.engine.send_gaps import SendTiming
 from rtcload.media.engine.send_stats import sr_fields
 from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Link, Srtp
@@ -40,7 +45,7 @@ ENV_SWITCH = "RTCLOAD_ENGINE_NATIVE"
 # What _native.c calls through pylibsrtp's function pointers: libsrtp 2.x's
 # `srtp_err_status_t f(srtp_t ctx, void *buf, int *len)` (libsrtp 3 takes separate in/out buffers and
 # size_t lengths: called as 2.x it would write past the buffer). The enum must be int-sized: C reads an int.
-SRTP_FUNCTIONS = ("srtp_protect", "srtp_unprotect", "srtp_unprotect_rtcp")
+SRTP_FUNCTIONS = ("srtp_protect", "srtp_unprotect", "srtp_unprotect_rtcp", "srtp_protect_rtcp")
 EXPECTED_SRTP_SIGNATURE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
 
 
@@ -82,6 +87,7 @@ else:
             pylibsrtp.Error,
             RtpPacket,
         )
+        _native.configure_rtcp(_address("srtp_protect_rtcp"))  # Tx.protect_rtcp: SRTCP under the lock
 
 _logged = False
 
@@ -126,6 +132,32 @@ def tick(streams: tuple[Any, ...], elapsed: int, send: int, now: float) -> list[
     return _native.tick(streams, elapsed, send, now)  # type: ignore[no-any-return]
 
 
+REALTIME_SWITCH = "RTCLOAD_SEND_THREAD_RT"
+THREAD_SWITCH = "RTCLOAD_SEND_THREAD"  # =0: C streams are ticked by the loop's clock, as before the thread
+
+
+def sender() -> Any:
+    """The engine's send thread when the C path carries calls (None otherwise: the loop's clock sends).
+    It asks for SCHED_FIFO priority 1 (RTCLOAD_SEND_THREAD_RT=0: no): its work is a burst of ~1-3 ms per
+    20 ms, and on a busy machine an ordinary thread waits behind other processes' time slices (gaps of
+    40-60 ms measured at 100-500 calls with the run queue full, docs/benchmarks.md). Without root or
+    CAP_SYS_NICE the request fails and the thread runs as an ordinary one (`Sender.realtime` says which)."""
+    if not native_enabled() or switched_off(THREAD_SWITCH):
+        return None
+    return _native.Sender(realtime=not switched_off(REALTIME_SWITCH))  # type: ignore[union-attr]
+
+
+def set_gap_threshold(seconds: float) -> None:
+    """Send intervals longer than `seconds` count as gaps (C and Python paths; default 30 ms)."""
+    from rtcload.media.engine import send_gaps
+
+    if not seconds > 0:
+        raise ValueError("the send gap threshold must be > 0 s")
+    send_gaps.GAP_THRESHOLD_S = seconds
+    if _native is not None:
+        _native.set_gap_threshold(seconds)
+
+
 def tick_gate() -> Any:
     """A TickGate for an engine clock when the C path carries calls (None otherwise: the timer alone)."""
     return _native.TickGate() if native_enabled() else None  # type: ignore[union-attr]
@@ -157,9 +189,10 @@ class NativeSendStats:
         return self._tx.has_sent  # type: ignore[no-any-return]
 
     def sr_fields(self, now_s: float, wallclock_s: float) -> tuple[int, int]:
-        if not self._tx.has_sent:
+        has_sent, last_ts, last_send_s = self._tx.send_state()  # one instant: the send thread moves on
+        if not has_sent:
             raise ValueError("no packet sent yet: send an RR, not an SR")
-        return sr_fields(self._tx.last_ts, self._tx.last_send_s, self._clock_rate, now_s, wallclock_s)
+        return sr_fields(last_ts, last_send_s, self._clock_rate, now_s, wallclock_s)
 
 
 class NativeReceiveStats(ReportBlocks):
@@ -305,18 +338,23 @@ class NativeEngineStream(EngineStream):
         self.ntx.forward(payload, timestamp, marker, now)
 
     def send_dtmf(self, digits: str) -> bool:
-        queued = super().send_dtmf(digits)
-        if queued:
-            self.ntx.python_ticks = True  # the digit's ticks run EngineStream.on_tick (events replace audio)
-        return queued
+        """EngineStream.send_dtmf's schedule, handed to the C stream: its send thread sends the events in
+        place of audio on their ticks (the start tick and base timestamp are fixed in C, under the lock)."""
+        if self.dtmf_payload_type is None or self.frames is None:
+            return False
+        events = [
+            (packet.offset_ticks, packet.timestamp_offset, packet.payload, packet.marker)
+            for packet in dtmf_events(digits, self.codec.clock_rate)
+        ]
+        self.ntx.queue_dtmf(self.dtmf_payload_type, events)
+        return True
 
-    def _send_due_dtmf(self) -> None:
-        super()._send_due_dtmf()
-        if not self._dtmf:
-            self.ntx.python_ticks = False
+    def _send_rtcp_packet(self, plain: bytes) -> None:
+        """SRTCP in C under the stream's lock: the send thread protects RTP on the same libsrtp session."""
+        self.link.send(self.ntx.protect_rtcp(plain))
 
     def on_native(self, elapsed: int, send: int, now: float) -> None:
-        """The C tick handed this stream back: it failed, has RTCP due, or is sending DTMF this tick."""
+        """The send thread (or the synchronous tick) handed this stream back: it failed, or RTCP is due."""
         error = self.ntx.take_error()
         if error is not None:
             raise error
@@ -327,15 +365,24 @@ class NativeEngineStream(EngineStream):
         unsent = self.ntx.send_errors
         if unsent > self._unsent_logged:  # checked when RTCP is due: at most about once a second per stream
             log.warning(
-                "media engine: stream %08x: %d RTP packets could not be sent (socket buffer full or no route)",
+                "media engine: stream %08x: %d RTP packets could not be sent (socket buffer full or no route): "
+                "counted as send drops, not as the platform's loss",
                 self.ssrc,
                 unsent - self._unsent_logged,
             )
             self._unsent_logged = unsent
 
-    def time_sends(self, gaps: list[float] | None) -> None:
-        """Record this stream's RTP send intervals (seconds, timed at the sendto) into `gaps` (bench)."""
-        self.ntx.gaps = gaps
+    def send_timing(self) -> SendTiming:
+        gap_max, over, gaps, drops, oversized = self.ntx.send_timing()
+        return SendTiming(gap_max, over, gaps, drops, oversized)
+
+    def time_sends(self, capacity: int) -> None:
+        """Keep up to `capacity` of this stream's send intervals (timed at the sendto, in C) for the bench."""
+        self.ntx.record_intervals(capacity)
+
+    def send_intervals(self) -> list[float]:
+        """The kept send intervals (s), cleared."""
+        return self.ntx.drain_intervals()  # type: ignore[no-any-return]
 
     # ---------------------------------------------------------------- receive
 

@@ -39,8 +39,9 @@ from rtcload.media.engine.rtcp import (
     rtt_seconds,
 )
 from rtcload.media.engine.rtp import RtpPacket, audio_level_extension, pack_rtp, parse_rtp, with_extension
+from rtcload.media.engine.send_gaps import SendGaps, SendTiming
 from rtcload.media.engine.send_stats import SendStats
-from rtcload.media.engine.takeover import Link, Srtp
+from rtcload.media.engine.takeover import _MAX_PLAIN_RTP, Link, Srtp
 from rtcload.media.opus_settings import DTX_AFTER_FRAMES, DTX_EVERY_FRAMES
 from rtcload.media.sequence import LossRunTracker
 from rtcload.media.stats import MediaStats
@@ -101,6 +102,7 @@ class EngineStream:
         self._ticks = 0
         self._now = time.monotonic()  # the current tick's (or datagram's) time, for the send statistics
         self._sent_since_report = False
+        self.send_gaps = SendGaps()  # when packets really left (the C path keeps these in its Tx)
         # receive
         self.remote_ssrc: int | None = None
         self.receive_stats = ReceiveStats(codec.clock_rate)
@@ -136,23 +138,30 @@ class EngineStream:
                 self._index += elapsed - send
                 self._marker = True
             frames = self.frames
+            gaps = self.send_gaps
             for _ in range(send):
                 if self._dtmf and self._dtmf[0][0] <= self._ticks:
                     self._send_due_dtmf()  # a digit's ticks carry its events instead of audio
                 elif self.dtx is not None and self._dtx_skips():
                     self.dtx_skipped += 1
+                    gaps.pause()  # a DTX silence is meant: the next packet starts a new run, no gap
+                    self._index += 1
+                    self._timestamp += self._spf
+                    continue
                 elif self.audio_level_id is not None and self.levels:
                     level = self.levels[self._index % len(self.levels)]
                     extension = audio_level_extension(self.audio_level_id, level, level < SPEECH_BELOW_DBOV)
                     self._send(frames[self._index % len(frames)], self._timestamp, extension=extension)
                 else:
                     self._send(frames[self._index % len(frames)], self._timestamp)
+                gaps.sent(time.monotonic())
                 self._index += 1
                 self._timestamp += self._spf
         else:
             self._timestamp += elapsed * self._spf
             if not self.sending:
                 self._marker = True
+                self.send_gaps.pause()
 
     @property
     def rtcp_cadence(self) -> RtcpCadence:
@@ -207,11 +216,19 @@ class EngineStream:
         """Echo/relay: send a received payload now, its timing kept (timestamp offset), our own seq/SSRC."""
         if not self.sending:
             return
+        if len(payload) + 12 > _MAX_PLAIN_RTP:  # legal RTP that cannot be re-sent under SRTP: dropped, counted
+            self.send_gaps.oversized += 1
+            return
         self._now = now
         if self._echo_offset is None:
             self._echo_offset = self._timestamp - timestamp
             marker = True
         self._send(payload, timestamp + self._echo_offset, marker)
+        self.send_gaps.forwarded(time.monotonic(), now)
+
+    def send_timing(self) -> SendTiming:
+        """When this stream's packets really left: gaps, drops, oversized forwards (send_gaps.py)."""
+        return self.send_gaps.snapshot()
 
     def set_sending(self, sending: bool) -> None:
         if sending and not self.sending:
@@ -317,7 +334,10 @@ class EngineStream:
         parts = [report, build_sdes_cname(self.ssrc, self.cname)]
         if bye:
             parts.append(build_bye(self.ssrc))
-        self.link.send(self._tx.protect_rtcp(compound(*parts)))
+        self._send_rtcp_packet(compound(*parts))
+
+    def _send_rtcp_packet(self, plain: bytes) -> None:
+        self.link.send(self._tx.protect_rtcp(plain))
 
     def _on_rtcp_plain(self, data: bytes, arrival: float) -> bool:
         """An unprotected RTCP datagram (the native receive path hands these over); False when malformed."""
@@ -361,6 +381,7 @@ class EngineStream:
             codec=self.codec.name,
             clock_rate=clock_rate,
             packets_sent=self.sent.packets_sent,
+            send_drops=self.send_timing().drops,
             bytes_sent=self.sent.octets_sent,
             packets_received=rx.packets_received,
             bytes_received=rx.bytes_received,
