@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rtcload.loadgen.resources import DEFAULT_LIMITS, GrowthLimits, growth_failures, resource_slopes
+from rtcload.options import env as process_env
 from rtcload.protocol.codes import SdkCode
 
 RESOURCES_PART = "resources"
@@ -166,14 +167,12 @@ def soak_section(
 
 def option_value(argv: list[str], flag: str, env: str, default: str) -> str:
     """A Locust option given after `--` (either `--flag V` or `--flag=V`), else its environment variable."""
-    import os
-
     for i, arg in enumerate(argv):
         if arg == flag and i + 1 < len(argv):
             return argv[i + 1]
         if arg.startswith(flag + "="):
             return arg.split("=", 1)[1]
-    return os.environ.get(env, default)
+    return process_env.text(env, default)
 
 
 def add_soak(
