@@ -30,24 +30,10 @@ from rtcload.media.engine.engine import MediaEngine
 from rtcload.media.engine.native import NativeEngineStream
 from rtcload.media.engine.stream import Codec
 from rtcload.media.engine.takeover import Srtp
+from rtcload.media.engine.udp_link import UdpLink
 
 KEY = bytes(range(30))
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
-
-
-class UdpLink:
-    relayed = False
-
-    def __init__(self, remote: tuple[str, int]) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.remote_addr = remote
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendto(data, self.remote_addr)
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
 
 
 class Cycle:

@@ -29,7 +29,7 @@ from typing import Any
 import psutil
 
 from rtcload.loadgen.resources import resource_slopes, udp_socket_count
-from rtcload.loadgen.soak import _seconds
+from rtcload.options.kinds import parse_duration
 
 ROLES = ("generator", "emulator")
 
@@ -88,7 +88,7 @@ def main() -> int:
     parser.add_argument("--results", default="", help="results directory (default: a temp dir)")
     parser.add_argument("rest", nargs="*", help="after --: more `rtcload run` arguments")
     args = parser.parse_args()
-    interval, warmup = _seconds(args.sample), _seconds(args.warmup)
+    interval, warmup = parse_duration(args.sample, "--sample"), parse_duration(args.warmup, "--warmup")
     results = Path(args.results or tempfile.mkdtemp(prefix="rtcload-soak-"))
     results.mkdir(parents=True, exist_ok=True)
     cmd = [
@@ -134,7 +134,9 @@ def main() -> int:
     (results / "soak-series.json").write_text(json.dumps(series) + "\n")
     print(f"\nrtcload run exit {code}, wall {(time.monotonic() - started) / 60:.1f} min, results {results}")
     print(f"uptime: {os.popen('uptime').read().strip()}")
-    ended = started + _seconds(args.duration)  # the planned end: calls ending at the stop are no trend
+    ended = started + parse_duration(
+        args.duration, "--duration"
+    )  # the planned end: calls ending at the stop are no trend
     outside = {
         name: resource_slopes([r for r in rows[1:] if r["t"] <= ended], warmup)  # 1st: still starting
         for name, rows in series.items()

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.prerequisites import skip_or_fail
+
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "sdk" / "live_view.mjs"
 PLAYWRIGHT = REPO / "tests" / "sdk" / "node_modules" / "playwright-core" / "package.json"
@@ -40,12 +42,7 @@ def _missing() -> str | None:
 
 @pytest.fixture(autouse=True)
 def browser_prerequisites() -> None:
-    missing = _missing()
-    if missing is None:
-        return
-    if os.environ.get("RTCLOAD_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"RTCLOAD_REQUIRE_BROWSER=1 but {missing}", pytrace=False)
-    pytest.skip(missing)
+    skip_or_fail(_missing(), "RTCLOAD_REQUIRE_BROWSER")
 
 
 def free_port() -> int:

@@ -38,6 +38,7 @@ from rtcload.media.engine.rtcp import build_sr, compound
 from rtcload.media.engine.rtp import pack_rtp, parse_rtp
 from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Srtp, intercept_datagrams
+from rtcload.media.engine.udp_link import UdpLink
 from rtcload.media.lean import PayloadAnalyzer
 from rtcload.media.sequence import LossRunTracker
 from rtcload.metrics.lag import LagWindow
@@ -255,23 +256,6 @@ def test_malformed_or_unauthenticated_datagrams_are_counted_never_crash(data):
 
 
 # ---------------------------------------------------------------- send: the same bytes on the wire
-
-
-class UdpLink:
-    """The engine's Link interface over a real loopback UDP socket (what takeover.Link wraps for a host pair)."""
-
-    relayed = False
-
-    def __init__(self, remote: tuple[str, int]) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.remote_addr = remote
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendto(data, self.remote_addr)
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
 
 
 def receiver_socket() -> socket.socket:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from rtcload.media.analysis import DEFAULT_ENERGY_FLOOR_DBFS
+from tests.prerequisites import skip_or_fail
 
 pytestmark = pytest.mark.browser
 
@@ -54,12 +55,7 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module", autouse=True)
 def browser_prerequisites() -> None:
-    missing = _missing()
-    if missing is None:
-        return
-    if os.environ.get("RTCLOAD_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"RTCLOAD_REQUIRE_BROWSER=1 but {missing}", pytrace=False)
-    pytest.skip(missing)
+    skip_or_fail(_missing(), "RTCLOAD_REQUIRE_BROWSER")
 
 
 def run_scenario(scenario: str, *args: str, timeout_s: float = 90) -> dict[str, Any]:

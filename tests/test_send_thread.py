@@ -34,6 +34,7 @@ from rtcload.media.engine.engine import MediaEngine
 from rtcload.media.engine.native import NativeEngineStream, native_available
 from rtcload.media.engine.stream import Codec
 from rtcload.media.engine.takeover import Srtp
+from rtcload.media.engine.udp_link import UdpLink
 from rtcload.media.rating import send_snapshot_of
 from rtcload.media.stats import MediaStats
 from rtcload.results.send_gaps import send_gap_summary
@@ -49,23 +50,6 @@ REPO = Path(__file__).resolve().parent.parent
 def session(outbound: bool) -> pylibsrtp.Session:
     kind = pylibsrtp.Policy.SSRC_ANY_OUTBOUND if outbound else pylibsrtp.Policy.SSRC_ANY_INBOUND
     return pylibsrtp.Session(pylibsrtp.Policy(key=KEY, ssrc_type=kind))
-
-
-class UdpLink:
-    """The engine's Link over a real loopback UDP socket (what takeover.Link wraps for a host pair)."""
-
-    relayed = False
-
-    def __init__(self, remote: tuple[str, int]) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.remote_addr = remote
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendto(data, self.remote_addr)
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
 
 
 def stamped_receiver() -> socket.socket:

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from rtcload.media.engine.call_media import engine_header_extensions
+from tests.prerequisites import skip_or_fail
 from tests.test_client_profile import NOT_OFFERED_CODECS, NOT_OFFERED_EXTENSIONS
 from tests.test_sdk_acceptance import _chromium, _missing
 
@@ -40,10 +41,7 @@ DIALOG_KEYS_ONLY_RTCLOAD = {"custom_headers"}  # rtcload always sends the (empty
 @pytest.fixture(scope="module")
 def twin() -> dict[str, Any]:
     missing = _missing() or (None if shutil.which("tcpdump") else "tcpdump not found")
-    if missing is not None:
-        if os.environ.get("RTCLOAD_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"RTCLOAD_REQUIRE_BROWSER=1 but {missing}", pytrace=False)
-        pytest.skip(missing)
+    skip_or_fail(missing, "RTCLOAD_REQUIRE_BROWSER")
     env = dict(os.environ, CHROMIUM=_chromium() or "/usr/bin/chromium", PYTHONPATH=str(REPO))
     cmd = ["unshare", "--net", "--", sys.executable, str(DRIVER), "--stay", str(STAY_S)]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=150)

@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from tests.prerequisites import skip_or_fail
 from tests.wire.analysis import GAP_MS, analyse, gap_view, streams_near, within
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,12 +58,7 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module", autouse=True)
 def wire_prerequisites() -> None:
-    missing = _missing()
-    if missing is None:
-        return
-    if os.environ.get("RTCLOAD_REQUIRE_WIRE") == "1":
-        pytest.fail(f"RTCLOAD_REQUIRE_WIRE=1 but {missing}", pytrace=False)
-    pytest.skip(missing)
+    skip_or_fail(_missing(), "RTCLOAD_REQUIRE_WIRE")
 
 
 def capture(out: Path, run_args: tuple[str, ...], *driver_args: str) -> dict[str, Any]:

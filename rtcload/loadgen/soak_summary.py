@@ -172,7 +172,7 @@ def option_value(argv: list[str], flag: str, env: str, default: str) -> str:
             return argv[i + 1]
         if arg.startswith(flag + "="):
             return arg.split("=", 1)[1]
-    return process_env.text(env, default)  # the one reader of the environment (rtcload.options.env)
+    return process_env.text(env, default)
 
 
 def add_soak(

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rtcload.metrics.instants import worst_instant
 from rtcload.results.ledger import iso_utc
 
 GAP_THRESHOLD_MS = 30.0
 DEFAULT_LIMIT_MS = 40.0  # the `generator` gate fails on a send gap longer than this
-WORST_WINDOW_S = 0.1
 
 
 def _float(text: Any) -> float | None:
@@ -35,20 +35,6 @@ def gap_starts(text: Any) -> list[float]:
         if value is not None:
             out.append(value)
     return out
-
-
-def worst_instant(starts: Iterable[tuple[float, str]], window_s: float = WORST_WINDOW_S) -> tuple[int, float | None]:
-    """(calls, when): the most distinct calls with a gap beginning within one `window_s` window."""
-    events = sorted(starts)
-    best, best_at = 0, None
-    low = 0
-    for high in range(len(events)):
-        while events[high][0] - events[low][0] > window_s:
-            low += 1
-        calls = len({call for _, call in events[low : high + 1]})
-        if calls > best:
-            best, best_at = calls, events[low][0]
-    return best, best_at
 
 
 def send_gap_summary(

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rtcload.metrics.instants import worst_instant
+
 GAP_THRESHOLD_S = 0.030
 GAP_EVENTS = 32  # the latest gaps over the threshold kept per stream (as the C Tx)
 PERIOD_S = 0.02
@@ -86,19 +88,6 @@ class SendGaps:
 
     def snapshot(self) -> SendTiming:
         return SendTiming(self.gap_max_s, self.gaps_over, tuple(self._events), self.drops, self.oversized)
-
-
-def worst_instant(starts: list[tuple[float, str]], window_s: float = 0.1) -> tuple[int, float | None]:
-    """(streams, when): the most distinct streams with a gap beginning within one `window_s` window."""
-    events = sorted(starts)
-    best, best_at, low = 0, None, 0
-    for high in range(len(events)):
-        while events[high][0] - events[low][0] > window_s:
-            low += 1
-        count = len({key for _, key in events[low : high + 1]})
-        if count > best:
-            best, best_at = count, events[low][0]
-    return best, best_at
 
 
 class SendGapTotals:
