@@ -183,7 +183,7 @@ async def test_every_dashboard_query_returns_data_from_real_prometheus(tmp_path)
                 "--only-summary", "--stop-timeout", "10",
                 "--rtc-metrics-port", str(metrics_base), "--rtc-metrics-host", "127.0.0.1",
                 "--rtc-destinations", "echo:6,busy:1,reject:1",
-                "--rtc-call-duration", "uniform:4,6", "--rtc-think-time", "uniform:0.2,0.5",
+                "--rtc-holding", "uniform:4,6", "--rtc-think-time", "uniform:0.2,0.5",
                 "--rtc-stats-interval", "1",
                 "--rtc-audio", "speech", "--rtc-audio-score", "1/2",  # the audio-score panel needs scored calls
             )  # fmt: skip
