@@ -11,9 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from grafana_foundation_sdk.builders import dashboard as gd
+from grafana_foundation_sdk.builders import heatmap, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
+
 HERE = Path(__file__).resolve().parent
 R = "[$__rate_interval]"
-DS = {"type": "prometheus", "uid": "${datasource}"}
+DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 
 def q(metric: str, p: float, by: str = "le") -> str:
@@ -29,49 +34,42 @@ def percentiles(metric: str, ps: tuple[float, ...] = (0.5, 0.95, 0.99)) -> list[
     return [(q(metric, p), f"p{round(p * 100)}") for p in ps]
 
 
+def _target(ref: str, expr: str, legend: str) -> prometheus.Dataquery:
+    return prometheus.Dataquery().ref_id(ref).datasource(DS).expr(expr).legend_format(legend)
+
+
 def panel(
     title: str, targets: list[tuple[str, str]], unit: str = "short", kind: str = "timeseries", **extra: Any
-) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "title": title,
-        "datasource": DS,
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "targets": [
-            {"refId": chr(65 + i), "datasource": DS, "expr": expr, "legendFormat": legend}
-            for i, (expr, legend) in enumerate(targets)
-        ],
-        **extra,
-    }
+) -> Any:
+    """A typed panel builder (timeseries by default; `heatmap`, `stat`) with one Prometheus query per target."""
+    builder: Any
+    if kind == "heatmap":
+        builder = heatmap.Panel().calculate(False).y_axis(heatmap.YAxisConfig().unit(extra.get("y_unit", unit)))
+    elif kind == "stat":
+        builder = stat.Panel()
+    else:
+        builder = timeseries.Panel()
+    builder = builder.title(title).datasource(DS).unit(unit)
+    for i, (expr, legend) in enumerate(targets):
+        builder = builder.with_target(_target(chr(65 + i), expr, legend))
+    return builder
 
 
-def dashboard(uid: str, title: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
+def dashboard(uid: str, title: str, panels: list[Any]) -> dict[str, Any]:
+    """The dashboard as Grafana's JSON model, typed by grafana-foundation-sdk (its JSON encoder)."""
+    board = (
+        gd.Dashboard(title)
+        .uid(uid)
+        .tags(["rtcload"])
+        .version(1)
+        .editable()
+        .refresh("10s")
+        .time("now-30m", "now")
+        .with_variable(gd.DatasourceVariable("datasource").label("Prometheus").type("prometheus"))
+    )
     for i, p in enumerate(panels):
-        p["id"] = i + 1
-        p["gridPos"] = {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)}
-    return {
-        "uid": uid,
-        "title": title,
-        "tags": ["rtcload"],
-        "schemaVersion": 39,
-        "version": 1,
-        "editable": True,
-        "refresh": "10s",
-        "time": {"from": "now-30m", "to": "now"},
-        "templating": {
-            "list": [
-                {
-                    "type": "datasource",
-                    "name": "datasource",
-                    "label": "Prometheus",
-                    "query": "prometheus",
-                    "current": {},
-                    "hide": 0,
-                }
-            ]
-        },
-        "panels": panels,
-    }
+        board = board.with_panel(p.id(i + 1).grid_pos(GridPos(h=8, w=12, x=12 * (i % 2), y=8 * (i // 2))))
+    return json.loads(JSONEncoder(sort_keys=True).encode(board.build()))
 
 
 OVERVIEW = dashboard(
@@ -127,7 +125,6 @@ QUALITY = dashboard(
             "MOS distribution (per-interval samples)",
             [(f"sum by (le) (increase(rtcload_mos_bucket{R}))", "{{le}}")],
             kind="heatmap",
-            options={"calculate": False, "yAxis": {"unit": "short"}},
         ),
         panel("MOS percentiles", [(q("rtcload_mos", p), f"p{round(p * 100)}") for p in (0.05, 0.25, 0.5)]),
         panel(

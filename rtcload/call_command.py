@@ -15,8 +15,8 @@ from typing import Any
 
 from rtcload import call_audio
 from rtcload.media.ice_options import add_ice_arguments, ice_servers_from
-from rtcload.media_paths import DEFAULT_MEDIA_PATH
-from rtcload.options import env
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.options import env, names
 from rtcload.options.kinds import argparse_type, parse_duration
 from rtcload.protocol.redact import redact_text
 from rtcload.signaling import (
@@ -31,43 +31,54 @@ from rtcload.signaling import (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
-    parser.add_argument("--login", default="rtcload-demo", help="SIP username")
-    parser.add_argument("--password", help="password (prefer env RTCLOAD_PASSWORD: command lines are visible)")
-    parser.add_argument("--token", help="JWT for login_token (prefer env RTCLOAD_TOKEN)")
-    parser.add_argument("--to", default="echo", help="destination (emulator: echo, tone, busy, a username, ...)")
-    parser.add_argument(
+    who = parser.add_argument_group("the call: target, login, destination, how long")
+    media = parser.add_argument_group("media")
+    net = parser.add_argument_group("network: ICE / TURN (as `rtcload run`), TLS")
+    out = parser.add_argument_group("output")
+    who.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
+    who.add_argument("--login", default="rtcload-demo", help="SIP username")
+    who.add_argument("--password", help="password (prefer env RTCLOAD_PASSWORD: command lines are visible)")
+    who.add_argument("--token", help="JWT for login_token (prefer env RTCLOAD_TOKEN)")
+    who.add_argument("--to", default="echo", help="destination (emulator: echo, tone, busy, a username, ...)")
+    who.add_argument(
         "--duration",
         type=argparse_type(parse_duration, "--duration"),
         default=5.0,
         help="time to stay in the call: 30s, 2m, 250ms (a bare number means seconds)",
     )
-    parser.add_argument(
+    media.add_argument(
         "--source", default="tone:440", help="audio to send: tone:HZ, dualtone:A,B, speech, silence, wav:F"
     )
-    parser.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
-    parser.add_argument("--opus-bitrate", default="32000", help="Opus bitrate, bit/s (32000: libwebrtc's default)")
-    parser.add_argument("--opus-dtx", action="store_true", help="Opus DTX: silences send one frame per 400 ms")
-    parser.add_argument("--no-media", action="store_true", help="signaling only (static SDP, no audio)")
-    parser.add_argument(
+    media.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
+    media.add_argument("--opus-bitrate", default="32000", help="Opus bitrate, bit/s (32000: libwebrtc's default)")
+    media.add_argument("--opus-dtx", action="store_true", help="Opus DTX: silences send one frame per 400 ms")
+    media.add_argument(
+        "--media",
+        choices=("aiortc", "none"),
+        default="aiortc",
+        help="aiortc: real audio (default); none: signaling only (a fixed SDP), as --rtc-media none",
+    )
+    names.add_renamed(media, "--no-media", dest="media", const="none")
+    media.add_argument(
         "--client-profile",
         default="chrome",
         choices=("chrome", "minimal"),
         help="chrome: offer, RTCP and consent timing like Chrome for what rtcload does (default); minimal: aiortc's",
     )
-    parser.add_argument("--trickle", action="store_true", help="trickle ICE candidates, as the SDK's trickleIce")
-    parser.add_argument(
+    net.add_argument("--trickle", action="store_true", help="trickle ICE candidates, as the SDK's trickleIce")
+    media.add_argument(
         "--media-path",
-        choices=(DEFAULT_MEDIA_PATH, "naive"),
+        choices=MEDIA_PATHS,  # the same set as every command; lean is refused (it decodes nothing)
         default=DEFAULT_MEDIA_PATH,
-        help="engine: the media engine, every packet decoded off the loop (default); naive: aiortc baseline",
+        help="engine: the media engine, every packet decoded off the loop (default); naive: aiortc baseline "
+        "(lean decodes nothing, so it cannot report one call's audio: refused)",
     )
-    add_ice_arguments(parser)  # the same ICE/TURN options as `rtcload run`, parsed by the same code
-    parser.add_argument("--ca-file", help="extra CA bundle for wss:// targets")
-    parser.add_argument("--insecure", action="store_true", help="do not verify TLS (never the default)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for registration and answer")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument(
+    add_ice_arguments(net)  # the same ICE/TURN options as `rtcload run`, parsed by the same code
+    net.add_argument("--ca-file", help="extra CA bundle for wss:// targets")
+    net.add_argument("--insecure", action="store_true", help="do not verify TLS (never the default)")
+    who.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for registration and answer")
+    out.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    out.add_argument(
         "--no-audio-score",
         action="store_true",
         help="do not score the received audio (engine media; needs the extra rtcload[audio])",
@@ -91,7 +102,7 @@ def _ms(value: float | None) -> str:
 
 
 async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    if args.no_media:
+    if args.media == "none":
         media_factory: Any = StaticSdpMedia
     else:
         from rtcload.media.loopback import use_loopback_only
@@ -152,7 +163,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         out["cause"], out["cause_code"], out["ended_by"] = call.cause, call.cause_code, str(call.ended_by)
         out.update(_media_summary(call.media_report))
         if (
-            not args.no_media
+            args.media != "none"
             and not getattr(args, "no_audio_score", True)
             and call_audio.worth_scoring(args.to, args.source)
         ):
@@ -274,7 +285,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from rtcload.emulator import Emulator, EmulatorConfig
     from rtcload.media.answerer import StaticAnswerer
 
-    if args.no_media:
+    if args.media == "none":
         answerer: Any = StaticAnswerer()
     else:
         from rtcload.emulator.aiortc_answerer import AiortcAnswerer
@@ -289,7 +300,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     try:
         ice_servers_from(args)
-        if not args.no_media:
+        if args.media_path == "lean":
+            raise ValueError("--media-path lean decodes nothing, so one call's audio cannot be reported: use engine")
+        if args.media != "none":
             from rtcload.media.opus_settings import parse_bitrate
 
             parse_bitrate(args.opus_bitrate, "--opus-bitrate")

@@ -72,6 +72,18 @@ ENV_ONLY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         ("call",),
     ),
     "RTCLOAD_PASSWORD": ("secret", "", "rtcload call: SIP password (instead of --password)", ("call",)),
+    "RTCLOAD_CALL_DURATION": (
+        "distribution",
+        "",
+        "old name of RTCLOAD_HOLDING: still read for a release, with a deprecation warning",
+        ("locust",),
+    ),
+    "RTCLOAD_LEAN": (
+        "bool",
+        "off",
+        "old spelling of RTCLOAD_MEDIA_PATH=lean: still read for a release, with a deprecation warning",
+        ("locust",),
+    ),
     "RTCLOAD_JWT_SECRET": (
         "secret",
         "",
@@ -90,9 +102,8 @@ KIND_OF: dict[str, str] = {
     "--warmup": "duration",
     "--rtc-step-duration": "duration",
     "--holding": "distribution",
-    "--hold": "distribution",
     "--think": "distribution",
-    "--rtc-call-duration": "distribution",
+    "--rtc-warmup": "duration",
     "--rtc-think-time": "distribution",
     "--rtc-holding": "distribution",
     "--answer-delay": "distribution",
@@ -101,11 +112,13 @@ KIND_OF: dict[str, str] = {
     "--results": "path",
     "--report": "path",
     "--junit": "path",
-    "--json": "path",
+    "--json-file": "path",
+    "--config": "path",
+    "--users-file": "path",
     "--merge": "path",
     "--slo-file": "path",
     "--ca-file": "path",
-    "--emulator-users": "path",
+    "--emulator-users-file": "path",
     "--jwt-secret-file": "path",
     "--rtc-ca-file": "path",
     "--rtc-call-records": "path",
@@ -122,7 +135,6 @@ KIND_OF: dict[str, str] = {
 }
 KIND_ON: dict[tuple[str, str], str] = {
     ("run", "--cps"): "rate",
-    ("emulator", "--users"): "path",
     ("call", "--json"): "bool",
 }
 

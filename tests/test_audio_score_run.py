@@ -24,7 +24,7 @@ def test_a_run_puts_the_score_in_calls_csv_the_summary_an_slo_and_the_report(tmp
             sys.executable, "-m", "rtcload", "run", "--users", "1", "--spawn-rate", "1", "--duration", "18s",
             "--results", str(results), "--slo", "audio_mos p50 >= 3.8", "--",
             "--rtc-audio", "speech", "--rtc-destinations", "prompt;garble=1", "--rtc-calls-per-user", "2",
-            "--rtc-call-duration", "fixed:5", "--rtc-think-time", "fixed:0.2",
+            "--rtc-holding", "fixed:5", "--rtc-think-time", "fixed:0.2",
             "--rtc-audio-score", "1", "--rtc-keep-audio", "1",
         ],
         capture_output=True, text=True, timeout=240, cwd=tmp_path,

@@ -131,7 +131,7 @@ def test_rtcload_call_against_the_embedded_emulator_prints_every_phase():
 
 def test_rtcload_emulator_serves_and_rtcload_call_targets_it():
     server = subprocess.Popen(
-        [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", "static"],
+        [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", "none"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -140,10 +140,10 @@ def test_rtcload_emulator_serves_and_rtcload_call_targets_it():
         banner = server.stdout.readline()
         assert "listening on ws://127.0.0.1:" in banner
         url = banner.split("listening on ")[1].split()[0]
-        done = run_cli("call", "--target", url, "--no-media", "--duration", "0.5", "--json", "--to", "busy")
+        done = run_cli("call", "--target", url, "--media", "none", "--duration", "0.5", "--json", "--to", "busy")
         out = json.loads(done.stdout)
         assert done.returncode == 1 and out["ok"] is False and "USER_BUSY" in out["error"]
-        done = run_cli("call", "--target", url, "--no-media", "--duration", "0.5", "--json")
+        done = run_cli("call", "--target", url, "--media", "none", "--duration", "0.5", "--json")
         out = json.loads(done.stdout)
         assert done.returncode == 0 and out["ok"] and out["cause"] == "NORMAL_CLEARING"
         assert out["post_dial_delay_s"] > 0 and out["call_setup_s"] >= out["post_dial_delay_s"]

@@ -20,8 +20,8 @@ from tests.test_gates_slo import run_cli
 async def test_capacity_search_in_cps_finds_the_knee_and_blames_the_target(tmp_path, capsys):
     async with Emulator(fast_config(max_calls=10)) as emu:
         code = await run_cli(
-            "capacity", "--cps", "--arrival", "poisson", "--target", emu.url, "--start", "2", "--step", "4",
-            "--max", "14", "--resolution", "2", "--step-duration", "10s", "--hold", "fixed:1",
+            "capacity", "--by", "cps", "--arrival", "poisson", "--target", emu.url, "--start", "2", "--step", "4",
+            "--max", "14", "--resolution", "2", "--step-duration", "10s", "--holding", "fixed:1",
             "--results", str(tmp_path), "--slo", "call_success_ratio >= 0.99", "--", "--rtc-media", "none",
         )  # fmt: skip
         rejected = emu.counters["calls_over_capacity"]

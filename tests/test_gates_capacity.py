@@ -23,7 +23,7 @@ async def test_capacity_search_finds_the_concurrency_limit_within_one_step(tmp_p
     async with Emulator(fast_config(max_calls=LIMIT)) as emu:
         code = await run_cli(
             "capacity", "--target", emu.url, "--start", str(STEP), "--step", str(STEP), "--max", "15",
-            "--step-duration", "6s", "--hold", "uniform:1.5,2", "--warmup", "1s", "--results", str(tmp_path),
+            "--step-duration", "6s", "--holding", "uniform:1.5,2", "--warmup", "1s", "--results", str(tmp_path),
             "--slo", "call_success_ratio >= 0.99", "--slo", "call_setup p95 < 1s", "--", "--rtc-media", "none",
         )  # fmt: skip
         rejected = emu.counters["calls_over_capacity"]

@@ -18,7 +18,7 @@ async def test_compare_flags_a_slower_answer_and_ignores_run_to_run_noise(tmp_pa
         slow = await run_cli(
             "run", "--target", emu.url, "--scenario", "regression", "--users", "4", "--spawn-rate", "4",
             "--duration", "5s", "--results", str(runs["slow"]), "--no-report", "--",
-            "--rtc-media", "none", "--rtc-call-duration", "fixed:0.5", "--rtc-think-time", "fixed:0.2",
+            "--rtc-media", "none", "--rtc-holding", "fixed:0.5", "--rtc-think-time", "fixed:0.2",
             "--rtc-destinations", "echo;answer=fixed:0.6:1",
         )  # fmt: skip
         assert slow == 0
@@ -33,7 +33,7 @@ async def test_compare_flags_a_slower_answer_and_ignores_run_to_run_noise(tmp_pa
     junit = tmp_path / "compare.xml"
     regressed = await run_cli(
         "compare", str(runs["base"] / "summary.json"), str(runs["slow"] / "summary.json"),
-        "--json", str(verdicts), "--junit", str(junit),
+        "--json-file", str(verdicts), "--junit", str(junit),
     )  # fmt: skip
     out = capsys.readouterr().out
     assert regressed == 1, out
@@ -56,7 +56,7 @@ async def test_a_merged_baseline_records_spread_and_widens_the_allowance(tmp_pat
     assert merged["baseline"]["runs"] == 2 and "call_setup.p95" in merged["baseline"]["spread"]
     capsys.readouterr()
     verdicts = tmp_path / "verdicts.json"
-    assert await run_cli("compare", str(baseline), str(runs[0] / "summary.json"), "--json", str(verdicts)) == 0
+    assert await run_cli("compare", str(baseline), str(runs[0] / "summary.json"), "--json-file", str(verdicts)) == 0
     checks = json.loads(verdicts.read_text())
     spread = [c for c in checks if c["spread"] > 0 and c["verdict"] != "insufficient"]
     assert spread, checks  # two real runs never agree on every figure

@@ -15,7 +15,7 @@ from rtcload.gates.slo import SLOError, evaluate, load_slo_file, parse_slo
 from tests.conftest import fast_config
 
 # Signaling-only, short calls: enough samples in a few seconds without media.
-FAST_LOAD = ["--rtc-media", "none", "--rtc-call-duration", "fixed:0.5", "--rtc-think-time", "fixed:0.2"]
+FAST_LOAD = ["--rtc-media", "none", "--rtc-holding", "fixed:0.5", "--rtc-think-time", "fixed:0.2"]
 
 
 async def run_cli(*argv: str) -> int:

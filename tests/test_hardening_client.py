@@ -74,7 +74,7 @@ class Hostile:
 
 async def rtcload_call(url: str, *extra: str, media: bool = False) -> tuple[int, str, str]:
     args = ["-m", "rtcload", "-vv", "call", "--target", url, "--login", "alice", "--timeout", "4", "--duration", "1"]
-    args += [] if media else ["--no-media"]
+    args += [] if media else ["--media", "none"]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         *args,

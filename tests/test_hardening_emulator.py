@@ -497,7 +497,7 @@ async def test_users_file_emulator_without_a_secret_generates_one_and_says_how_t
     users.write_text("alice,alice-pass,+15550001001\n")
     environ = {k: v for k, v in os.environ.items() if k != "RTCLOAD_JWT_SECRET"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--users", str(users), "--media", "static",
+        sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--users-file", str(users), "--media", "none",
         stdout=asyncio.subprocess.PIPE, env=environ,
     )  # fmt: skip
     try:

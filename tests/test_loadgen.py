@@ -46,7 +46,7 @@ async def test_headless_locust_run_with_media_reports_every_measurement(tmp_path
         code, out = await locust(
             "-f", str(SCENARIOS / "smoke.py"), "--host", emu.url, "--headless", "-u", "20", "-r", "10", "-t", "20s",
             "--csv", str(prefix), "--only-summary", "--stop-timeout", "30",
-            "--rtc-call-duration", "uniform:2,3", "--rtc-think-time", "uniform:0.2,0.5", "--rtc-stats-interval", "1",
+            "--rtc-holding", "uniform:2,3", "--rtc-think-time", "uniform:0.2,0.5", "--rtc-stats-interval", "1",
             "--rtc-dtmf-share", "0.5", "--rtc-hold-share", "0.3", "--rtc-call-records", str(tmp_path / "calls"),
         )  # fmt: skip
         assert code in (0, 1), out[-3000:]
@@ -87,7 +87,7 @@ async def test_stopping_mid_call_hangs_up_every_call(tmp_path):
     async with Emulator(fast_config()) as emu:
         code, out = await locust(
             "-f", str(SCENARIOS / "smoke.py"), "--host", emu.url, "--headless", "-u", "8", "-r", "8", "-t", "4s",
-            "--only-summary", "--rtc-media", "none", "--rtc-call-duration", "fixed:120", "--rtc-think-time", "fixed:0",
+            "--only-summary", "--rtc-media", "none", "--rtc-holding", "fixed:120", "--rtc-think-time", "fixed:0",
         )  # fmt: skip
         assert code in (0, 1), out[-3000:]
         assert emu.counters["calls_answered"] >= 8
@@ -121,7 +121,7 @@ async def test_master_with_two_workers_aggregates_both(tmp_path):
                 *common, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
                 "--expect-workers", "2", "--host", emu.url, "--headless", "-u", "6", "-r", "6", "-t", "6s",
                 "--csv", str(prefix), "--only-summary", "--rtc-media", "none",
-                "--rtc-call-duration", "fixed:1", "--rtc-think-time", "fixed:0.2",
+                "--rtc-holding", "fixed:1", "--rtc-think-time", "fixed:0.2",
             )  # fmt: skip
             assert code in (0, 1), out[-3000:]
         finally:
@@ -146,7 +146,7 @@ async def test_load_users_upload_call_reports_when_the_platform_asks(tmp_path):
     async with Emulator(fast_config(call_report_id="crid-load", http_front=True)) as emu:
         code, out = await locust(
             "-f", str(SCENARIOS / "smoke.py"), "--host", emu.url, "--headless", "-u", "4", "-r", "4", "-t", "6s",
-            "--only-summary", "--rtc-media", "none", "--rtc-call-duration", "fixed:1", "--rtc-think-time", "fixed:0.2",
+            "--only-summary", "--rtc-media", "none", "--rtc-holding", "fixed:1", "--rtc-think-time", "fixed:0.2",
         )  # fmt: skip
         assert code in (0, 1), out[-3000:]
         answered = emu.counters["calls_answered"]
@@ -156,13 +156,13 @@ async def test_load_users_upload_call_reports_when_the_platform_asks(tmp_path):
 
 
 async def test_lean_media_path_under_locust_reports_quality(tmp_path):
-    """`--rtc-lean`: pre-encoded audio, no decoding (one call in two decoded), against a lean echo."""
+    """`--rtc-media-path lean`: pre-encoded audio, no decoding (one call in two decoded), against a lean echo."""
     async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True, lean=True)) as emu:
         prefix = tmp_path / "lean"
         code, out = await locust(
             "-f", str(SCENARIOS / "smoke.py"), "--host", emu.url, "--headless", "-u", "4", "-r", "4", "-t", "10s",
-            "--csv", str(prefix), "--only-summary", "--rtc-lean", "--rtc-decode-every", "2",
-            "--rtc-call-duration", "uniform:3,4", "--rtc-think-time", "fixed:0.3", "--rtc-stats-interval", "1",
+            "--csv", str(prefix), "--only-summary", "--rtc-media-path", "lean", "--rtc-decode-every", "2",
+            "--rtc-holding", "uniform:3,4", "--rtc-think-time", "fixed:0.3", "--rtc-stats-interval", "1",
         )  # fmt: skip
         assert code in (0, 1), out[-3000:]
     summary = read_summary(prefix)

@@ -65,7 +65,7 @@ async def test_every_catalog_metric_is_exposed_and_labels_stay_bounded():
             "-f", SMOKE, "--host", emu.url, "--headless", "-u", str(USERS), "-r", "20", "-t", "12s", "--only-summary",
             "--rtc-media", "none", "--rtc-metrics-port", str(port),
             "--rtc-destinations", "echo:4,busy:1,reject:1,+15559990001:1,+15559990002:1,noanswer;timeout=0.3:1",
-            "--rtc-call-duration", "uniform:0.3,0.8", "--rtc-think-time", "uniform:0.1,0.3",
+            "--rtc-holding", "uniform:0.3,0.8", "--rtc-think-time", "uniform:0.1,0.3",
         )  # fmt: skip
         output = asyncio.ensure_future(proc.communicate())
         url = f"http://127.0.0.1:{port}/metrics"

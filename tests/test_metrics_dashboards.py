@@ -57,6 +57,19 @@ def free_ports(count: int) -> int:
     raise RuntimeError("no free port range")
 
 
+def test_the_checked_in_dashboards_are_what_build_py_writes(tmp_path):
+    """dashboards/build.py (grafana-foundation-sdk builders) is the source; the JSON must not drift from it."""
+    import subprocess
+    import sys
+
+    script = (REPO / "dashboards" / "build.py").read_text()
+    copy = tmp_path / "build.py"
+    copy.write_text(script)
+    subprocess.run([sys.executable, str(copy)], check=True, timeout=60)
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        assert (tmp_path / path.name).read_text() == path.read_text(), f"run python3 dashboards/build.py: {path.name}"
+
+
 def dashboard_queries() -> list[tuple[str, str, str]]:
     """(dashboard file, panel title, expr) of every target of every panel."""
     out = []
@@ -170,7 +183,7 @@ async def test_every_dashboard_query_returns_data_from_real_prometheus(tmp_path)
                 "--only-summary", "--stop-timeout", "10",
                 "--rtc-metrics-port", str(metrics_base), "--rtc-metrics-host", "127.0.0.1",
                 "--rtc-destinations", "echo:6,busy:1,reject:1",
-                "--rtc-call-duration", "uniform:4,6", "--rtc-think-time", "uniform:0.2,0.5",
+                "--rtc-holding", "uniform:4,6", "--rtc-think-time", "uniform:0.2,0.5",
                 "--rtc-stats-interval", "1",
                 "--rtc-audio", "speech", "--rtc-audio-score", "1/2",  # the audio-score panel needs scored calls
             )  # fmt: skip

@@ -16,7 +16,7 @@ import pytest
 from rtcload.results.ledger import record_time
 from tests.test_run_ledger import prometheus_counters
 
-SIGNALING_ONLY = ("--emulator-media", "static", "--", "--rtc-media", "none")
+SIGNALING_ONLY = ("--emulator-media", "none", "--", "--rtc-media", "none")
 
 
 def rtcload_run(*argv: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -258,7 +258,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_call_duration_takes_units_and_bare_seconds():
     server = subprocess.Popen(
-        [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", "static"],
+        [sys.executable, "-m", "rtcload", "emulator", "--port", "0", "--media", "none"],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -267,7 +267,7 @@ def test_call_duration_takes_units_and_bare_seconds():
         assert server.stdout is not None
         url = server.stdout.readline().split("listening on ")[1].split()[0]
         for spelling in ("500ms", "0.5"):
-            done = _cli("call", "--target", url, "--no-media", "--duration", spelling, "--json")
+            done = _cli("call", "--target", url, "--media", "none", "--duration", spelling, "--json")
             out = json.loads(done.stdout)
             assert done.returncode == 0 and out["ok"] and out["cause"] == "NORMAL_CLEARING", done.stderr[-2000:]
     finally:

@@ -75,20 +75,9 @@ def test_every_kind_is_a_parser_kind(registry):
     assert {o.kind for o in registry if o.name in ("--duration", "--warmup", "--step-duration")} == {"duration"}
 
 
-def test_the_clash_report_is_what_remains(registry):
-    """`--duration` was a clash (run 30s, call bare seconds) until part 1 gave call the duration kind."""
-    found = clashes(registry)
-    assert set(found) == {"--cps", "--users", "--media-path", "--json"}, sorted(found)
-    assert {o.kind for o in found["--cps"]} == {"bool", "rate"}
-    assert {o.kind for o in found["--users"]} == {"count", "path"}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 25: one name per meaning comes with the registry-built parsers (next round): "
-    "--cps (run rate, capacity switch), --users (run count, emulator CSV), --media-path (three choice sets), "
-    "--json (call switch, compare path); --duration (run 30s, call bare seconds) is resolved",
-)
 def test_every_name_means_one_thing_on_every_command(registry):
+    """The clashes of the first round are gone: --cps is a rate (capacity steps `--by cps`), --users a count
+    (the emulator's CSV is --users-file), --media-path one choice set, --json a switch (compare writes
+    --json-file); their old spellings are tests/test_options_vocabulary.py's."""
     found = clashes(registry)
     assert not found, {name: [(o.commands, o.kind, o.choices) for o in rows] for name, rows in found.items()}

@@ -74,7 +74,7 @@ async def test_report_renders_offline_in_headless_chromium_with_its_charts(tmp_p
         code = await run_cli(
             "run", "--target", emu.url, "--scenario", "regression", "--users", "4", "--spawn-rate", "4",
             "--duration", "10s", "--results", str(results), "--slo", "mos p50 >= 4.0", "--slo", "call_setup p95 < 10ms",
-            "--", "--rtc-call-duration", "uniform:2,3", "--rtc-think-time", "fixed:0.3", "--rtc-stats-interval", "1",
+            "--", "--rtc-holding", "uniform:2,3", "--rtc-think-time", "fixed:0.3", "--rtc-stats-interval", "1",
         )  # fmt: skip
     assert code == 1  # the second SLO is meant to fail: the report must show both verdicts
     report = results / "report.html"

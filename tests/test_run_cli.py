@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rtcload.loadgen.settings import LOAD_OPTIONS
+from rtcload.loadgen.scenario_options import ALL_LOAD_OPTIONS
 
 
 def rtcload(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -17,7 +17,7 @@ def test_run_help_lists_every_load_option_in_its_group_and_the_exit_codes():
     done = rtcload("run", "--help")
     assert done.returncode == 0, done.stderr
     group = done.stdout.split("load options (--rtc-*")[1]
-    for flag, *_rest in LOAD_OPTIONS:
+    for flag, *_rest in ALL_LOAD_OPTIONS:  # every --rtc-* option (README says so): tests/test_options_vocabulary.py
         assert f"  {flag}" in group, flag
     for text in ("--no-gate NAME", "--ice-server URL", "--relay-only", "3 run broken", "128+n"):
         assert text in " ".join(done.stdout.split()), text
@@ -42,10 +42,35 @@ def test_rtc_options_before_dash_dash_reach_locust_and_secrets_stay_off_the_comm
     from rtcload.loadgen.run_command import locust_command, locust_env
 
     args = build_parser().parse_args(
-        ["run", "--rtc-lean", "--rtc-codec", "pcmu", "--rtc-open-password", "s3cret", "--ice-server", "turn:u:pw@h:1"]
+        [
+            "run",
+            "--rtc-media-path",
+            "lean",
+            "--rtc-codec",
+            "pcmu",
+            "--rtc-open-password",
+            "s3cret",
+            "--ice-server",
+            "turn:u:pw@h:1",
+        ]
     )
     cmd = locust_command(args, "ws://127.0.0.1:9/", Path("/tmp/x"))
-    assert "--rtc-lean" in cmd and cmd[cmd.index("--rtc-codec") + 1] == "pcmu"
+    assert cmd[cmd.index("--rtc-media-path") + 1] == "lean" and cmd[cmd.index("--rtc-codec") + 1] == "pcmu"
     assert not any("s3cret" in part or "pw@" in part for part in cmd)
     env = locust_env(args)
     assert env["RTCLOAD_OPEN_PASSWORD"] == "s3cret" and env["RTCLOAD_ICE_SERVERS"] == "turn:u:pw@h:1"
+
+
+def test_holding_reaches_locust_once_and_wins_over_the_embedded_demo_default():
+    """`--holding` is the call length of both models (`--rtc-holding`); the embedded run's demo default
+    must not follow it on Locust's command line (the last one wins there)."""
+    from rtcload.cli import build_parser
+    from rtcload.loadgen import open_options
+    from rtcload.loadgen.run_command import locust_command
+
+    for argv in (["run", "--cps", "5", "--holding", "exp:1"], ["run", "--holding", "fixed:2"]):
+        args = build_parser().parse_args(argv)
+        open_options.prepare(args)
+        cmd = locust_command(args, "ws://127.0.0.1:9/", Path("/tmp/x"))
+        values = [cmd[i + 1] for i, word in enumerate(cmd) if word == "--rtc-holding"]
+        assert values == [argv[-1]], cmd

@@ -69,9 +69,9 @@ def test_every_output_and_the_emulator_count_the_same_calls(tmp_path):
     done = rtcload_run(
         "--scenario", str(scenario), "--users", str(USERS), "--spawn-rate", str(USERS), "--duration", "16s",
         "--results", str(results), "--rtc-calls-per-user", str(CALLS_PER_USER),
-        "--rtc-call-duration", "fixed:2.5", "--rtc-think-time", "fixed:0.2",
+        "--rtc-holding", "fixed:2.5", "--rtc-think-time", "fixed:0.2",
         # the example users file, as the emulator's users and as the callers' credentials: real logins
-        "--emulator-users", str(EXAMPLE_USERS), "--rtc-credentials", str(EXAMPLE_USERS),
+        "--emulator-users-file", str(EXAMPLE_USERS), "--rtc-credentials", str(EXAMPLE_USERS),
         cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -147,7 +147,7 @@ def test_a_run_against_nothing_exits_3_with_one_line_why(tmp_path):
 
 def test_answered_calls_without_media_exit_3_and_the_gate_can_be_turned_off(tmp_path):
     # one user, the emulator's one-way destination: answered, but the platform sends no audio
-    args = ("--users", "1", "--duration", "6s", "--rtc-destinations", "oneway", "--rtc-call-duration", "fixed:1.5")
+    args = ("--users", "1", "--duration", "6s", "--rtc-destinations", "oneway", "--rtc-holding", "fixed:1.5")
     done = rtcload_run(*args, cwd=tmp_path)
     assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
     assert re.fullmatch(

@@ -94,7 +94,7 @@ def test_web_binds_loopback_and_sigint_writes_the_results_of_what_ran(tmp_path):
 
 def test_a_second_signal_forces_the_stop_and_leaves_nothing(tmp_path):
     # 60 s calls: a graceful stop would wait for them (up to Locust's 30 s stop timeout)
-    proc = start(tmp_path, "--users", "2", "--duration", "5m", "--rtc-call-duration", "fixed:60")
+    proc = start(tmp_path, "--users", "2", "--duration", "5m", "--rtc-holding", "fixed:60")
     results = tmp_path / "results"
     wait_for(lambda: answered_calls(results) >= 1, 90, "an answered call", proc)
     children = family(proc)

@@ -25,7 +25,7 @@ def test_two_processes_report_each_worker_and_reconcile_every_call(tmp_path):
         [
             sys.executable, "-m", "rtcload", "run", "--processes", "2", "--users", str(USERS),
             "--spawn-rate", str(USERS), "--duration", f"{DURATION_S}s", "--results", str(results),
-            "--rtc-call-duration", f"fixed:{CALL_S}", "--rtc-think-time", "fixed:0.2",
+            "--rtc-holding", f"fixed:{CALL_S}", "--rtc-think-time", "fixed:0.2",
         ],
         cwd=tmp_path, capture_output=True, text=True, timeout=240,
     )  # fmt: skip

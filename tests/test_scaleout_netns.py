@@ -146,7 +146,7 @@ def test_master_and_two_workers_on_separate_hosts(tmp_path: Path) -> None:
                 "--port",
                 "8081",
                 "--media",
-                "static",
+                "none",
             ],
             stdout=subprocess.PIPE,
             stderr=open(emu_log, "w"),  # noqa: SIM115

@@ -19,7 +19,7 @@ async def test_bounded_soak_with_faults_leaves_nothing_behind(tmp_path):
         code, out = await locust(
             "-f", str(SCENARIOS / "soak_reconnect.py"), "--host", emu.url, "--headless", "-u", "4", "-r", "4",
             "-t", "40s", "--csv", str(tmp_path / "soak"), "--only-summary", "--stop-timeout", "30",
-            "--rtc-call-duration", "uniform:8,12", "--rtc-think-time", "fixed:0.5", "--rtc-stats-interval", "2",
+            "--rtc-holding", "uniform:8,12", "--rtc-think-time", "fixed:0.5", "--rtc-stats-interval", "2",
             "--rtc-faults", "every=5s,action=drop,share=0.5; every=17s,action=restart,keep_sessions=1",
             "--rtc-control-token", TOKEN, "--rtc-resource-report", str(report_path), "--rtc-resource-interval", "2",
         )  # fmt: skip

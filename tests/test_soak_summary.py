@@ -110,7 +110,7 @@ def test_a_short_soak_run_attributes_faults_and_carries_the_slopes(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "rtcload", "run", "--scenario", "soak_reconnect", "--users", "4",
          "--spawn-rate", "4", "--duration", "35s", "--results", str(results), "--no-report",
-         "--", "--rtc-call-duration", "uniform:4,8", "--rtc-resource-interval", "2",
+         "--", "--rtc-holding", "uniform:4,8", "--rtc-resource-interval", "2",
          "--rtc-faults", "every=3s,action=drop,share=0.5; every=11s,action=restart,keep_sessions=1"],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip

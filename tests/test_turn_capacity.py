@@ -27,7 +27,7 @@ async def test_turn_capacity_relays_every_call(tmp_path, monkeypatch):
         ice = f"turn:loadu:Turn-Pass-9@127.0.0.1:{turn.port}?transport=udp"
         code, out = await locust(
             "-f", str(SCENARIOS / "turn_capacity.py"), "--host", emu.url, "--headless", "--only-summary",
-            "--rtc-ice-servers", ice, "--rtc-call-duration", "fixed:2", "--rtc-think-time", "fixed:0.3",
+            "--rtc-ice-servers", ice, "--rtc-holding", "fixed:2", "--rtc-think-time", "fixed:0.3",
             "--rtc-stats-interval", "1", "--rtc-call-records", str(tmp_path / "calls"),
         )  # fmt: skip
         assert code in (0, 1), out[-3000:]

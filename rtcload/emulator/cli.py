@@ -16,69 +16,80 @@ from rtcload.emulator.config import EmulatorConfig, Limits
 from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options import env
+from rtcload.options import env, names
 from rtcload.procstats import sample_self
 
 DEFAULT_SECRET_ENV = "RTCLOAD_JWT_SECRET"
+MEDIA_KINDS = ("aiortc", "none")  # `none`: signaling only, as --rtc-media none (`static` is its old name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8081, help="listen port (0 = any free port)")
-    parser.add_argument("--users", metavar="CSV", help="users file: username,password[,number]; default: open mode")
-    parser.add_argument(
+    listen = parser.add_argument_group("listening and logins")
+    listen.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    listen.add_argument("--port", type=int, default=8081, help="listen port (0 = any free port)")
+    listen.add_argument(
+        "--users-file", metavar="CSV", help="users file: username,password[,number]; default: open mode"
+    )
+    names.add_renamed(listen, "--users", dest="users_file")
+    listen.add_argument(
         "--jwt-secret-file",
         metavar="PATH",
-        help=f"file holding the HS256 secret for login tokens (or env {DEFAULT_SECRET_ENV}); with --users and "
+        help=f"file holding the HS256 secret for login tokens (or env {DEFAULT_SECRET_ENV}); with --users-file and "
         "neither, a random secret is generated per start and written to a private file whose path is printed",
     )
-    parser.add_argument(
+    listen.add_argument(
         "--jwt-secret",
         default=None,
         help=argparse.SUPPRESS,  # kept for old scripts; a secret on the command line is visible in `ps`
     )
-    parser.add_argument(
+    listen.add_argument(
         "--allow-anonymous",
         action="store_true",
         help="accept anonymous_login with a users file (always accepted in open mode)",
     )
-    add_limit_arguments(parser)
-    parser.add_argument("--ring-delay", default="fixed:0.05", help="invite -> ringing, a distribution (seconds)")
-    parser.add_argument("--answer-delay", default="fixed:0.2", help="ringing -> answer, a distribution (seconds)")
-    parser.add_argument("--noanswer-timeout", type=float, default=30.0, help="seconds a call rings before NO_ANSWER")
-    parser.add_argument("--grace", type=float, default=30.0, help="seconds a dropped session keeps its calls")
-    parser.add_argument("--server-ping", type=float, default=0.0, help="push telnyx_rtc.ping every N s (0 = off)")
-    parser.add_argument(
+    calls = parser.add_argument_group("calls")
+    calls.add_argument("--ring-delay", default="fixed:0.05", help="invite -> ringing, a distribution (seconds)")
+    calls.add_argument("--answer-delay", default="fixed:0.2", help="ringing -> answer, a distribution (seconds)")
+    calls.add_argument("--noanswer-timeout", type=float, default=30.0, help="seconds a call rings before NO_ANSWER")
+    calls.add_argument("--grace", type=float, default=30.0, help="seconds a dropped session keeps its calls")
+    calls.add_argument("--server-ping", type=float, default=0.0, help="push telnyx_rtc.ping every N s (0 = off)")
+    calls.add_argument(
         "--control-token",
         default=env.given("RTCLOAD_CONTROL_TOKEN"),
         help="enable runtime control (faults, drops, restart) with this token (env RTCLOAD_CONTROL_TOKEN)",
     )
-    parser.add_argument("--max-calls", type=int, default=None, help="concurrent calls carried; more get 503/34")
-    parser.add_argument(
+    calls.add_argument("--max-calls", type=int, default=None, help="concurrent calls carried; more get 503/34")
+    calls.add_argument(
         "--call-report-id",
         default=None,
         help="advertise this call_report_id in REGED and accept POST /call_report (HTTP front on the same port)",
     )
-    parser.add_argument(
-        "--media", choices=("aiortc", "static"), default="aiortc", help="real aiortc media, or a fixed SDP"
+    media = parser.add_argument_group("media")
+    media.add_argument(
+        "--media",
+        type=names.choice("--media", MEDIA_KINDS, {"static": "none"}),
+        default="aiortc",
+        metavar="{aiortc,none}",
+        help="aiortc: real media; none: signaling only (a fixed SDP, no audio)",
     )
-    parser.add_argument(
+    media.add_argument(
         "--impair-up", default=None, help="media impairment client->platform: a profile (4g, wifi, ...) or a spec"
     )
-    parser.add_argument("--impair-down", default=None, help="media impairment platform->client (same syntax)")
-    parser.add_argument(
+    media.add_argument("--impair-down", default=None, help="media impairment platform->client (same syntax)")
+    media.add_argument(
         "--media-path",
         choices=MEDIA_PATHS,
         default=DEFAULT_MEDIA_PATH,
         help="engine: one media engine carries every call (default); lean/naive: aiortc baselines for bench/",
     )
-    parser.add_argument("--lean-media", action="store_true", help="same as --media-path lean")
-    parser.add_argument(
+    names.add_renamed(media, "--lean-media", dest="media_path", const="lean")
+    media.add_argument(
         "--opus-bitrate",
         default=None,
         help="Opus bitrate of the emulator's sources (tone, prompts, hold music) and transcoder, bit/s "
         "(default 32000, libwebrtc's mono default; env RTCLOAD_OPUS_BITRATE)",
     )
+    add_limit_arguments(parser.add_argument_group("limits (docs/security.md)"))
     parser.add_argument("--seed", type=int, default=None, help="seed for delays and fault sampling")
     parser.add_argument(
         "--resource-interval",
@@ -111,7 +122,7 @@ LIMIT_FLAGS: dict[str, str] = {
 }
 
 
-def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+def add_limit_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """One `--limit-…` flag per bound in `Limits` (docs/security.md lists them with their defaults)."""
     defaults = Limits()
     for name, what in LIMIT_FLAGS.items():
@@ -147,7 +158,7 @@ def write_generated_secret(secret: str) -> str:
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
-    users = UserDirectory.from_csv(args.users) if args.users else UserDirectory.open_mode()
+    users = UserDirectory.from_csv(args.users_file) if args.users_file else UserDirectory.open_mode()
     limits = Limits(**{name: getattr(args, f"limit_{name}") for name in LIMIT_FLAGS})
     return EmulatorConfig(
         host=args.host,
@@ -184,7 +195,7 @@ def make_answerer(
     lean: bool = False,
     media_path: str = DEFAULT_MEDIA_PATH,
 ) -> MediaAnswerer:
-    if kind == "static":
+    if kind == "none":
         if impair_up or impair_down:
             raise ValueError("--impair-up/--impair-down need --media aiortc")
         return StaticAnswerer()
@@ -266,11 +277,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         bitrate = opus_bitrate_from(args)
-        if args.media != "static":
+        if args.media != "none":
             from rtcload.media.opus_settings import OpusSettings, configure_opus
 
             configure_opus(OpusSettings(bitrate=bitrate))
-        answerer = make_answerer(args.media, args.impair_up, args.impair_down, args.lean_media, args.media_path)
+        answerer = make_answerer(args.media, args.impair_up, args.impair_down, False, args.media_path)
     except (OSError, ValueError, TypeError) as exc:
         print(f"rtcload emulator: {exc}", file=sys.stderr)
         return 2

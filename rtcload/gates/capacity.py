@@ -99,7 +99,7 @@ def search(run_step: Callable[[int], Step], args: argparse.Namespace) -> list[St
 
 def axis_unit(args: argparse.Namespace) -> str:
     """What a step's load counts: users (concurrent calls) or CPS (call attempts per second)."""
-    return "CPS" if getattr(args, "cps", False) else "users"
+    return "CPS" if getattr(args, "by", "users") == "cps" else "users"
 
 
 def conclude(steps: list[Step], args: argparse.Namespace) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 from rtcload.gates.junit import write_junit
 from rtcload.gates.slo import UNIT_SCALE, SLOError, SLOResult, format_value
 from rtcload.metrics.catalog import Unit
+from rtcload.options import names
 from rtcload.results.schema import SCHEMA
 
 # metric -> statistics compared by default
@@ -174,7 +175,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spread-factor", type=float, default=2.0, help="allowed multiple of the baseline's spread")
     parser.add_argument("--min-samples", type=int, default=5, help="do not judge a metric with fewer samples")
     parser.add_argument("--junit", help="write the verdicts as JUnit XML here")
-    parser.add_argument("--json", help="write the verdicts as JSON here")
+    parser.add_argument("--json-file", metavar="PATH", help="write the verdicts as JSON here")
+    names.add_renamed(parser, "--json", dest="json_file")
 
 
 def _load(path: str) -> dict[str, Any]:
@@ -206,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
     for c in checks:
         print(f"  {c.verdict.upper():<12} {c.describe()}")
     print(f"\nrtcload compare: {len(regressed)} regression(s) in {len(checks)} checks")
-    if args.json:
-        Path(args.json).write_text(json.dumps([asdict(c) for c in checks], indent=2) + "\n")
+    if args.json_file:
+        Path(args.json_file).write_text(json.dumps([asdict(c) for c in checks], indent=2) + "\n")
     if args.junit:
         results = [
             SLOResult(

@@ -16,8 +16,8 @@ from rtcload.gates.slo import SLOSet, parse_duration, parse_slo
 from rtcload.loadgen import open_options
 from rtcload.loadgen.lifecycle import ProcessGroup
 from rtcload.loadgen.run_command import (
-    DEFAULT_MEDIA_PATH,
     Emulator,
+    add_emulator_media_argument,
     add_gate_arguments,
     gate_set,
     run_locust,
@@ -25,33 +25,50 @@ from rtcload.loadgen.run_command import (
     start_emulator,
     stop_emulator,
 )
+from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.options import names
 from rtcload.results.outcome import Outcome
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
-    parser.add_argument("--scenario", default="regression", help="a scenario without its own load shape")
-    parser.add_argument(
-        "--cps",
-        action="store_true",
-        help="step call attempts per second (open model) instead of users: --start/--step/--max are CPS",
+    search = parser.add_argument_group("the search: what is stepped, from where, how far, how long")
+    load = parser.add_argument_group("the load of each step")
+    emu = parser.add_argument_group("embedded emulator (no --target)")
+    out = parser.add_argument_group("outputs")
+    load.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
+    load.add_argument("--scenario", default="regression", help="a scenario without its own load shape")
+    search.add_argument(
+        "--by",
+        choices=("users", "cps"),
+        default="users",
+        help="what is stepped: users (concurrent calls) or cps (call attempts per second, open model): "
+        "--start/--step/--max count it",
     )
-    parser.add_argument("--arrival", choices=("poisson", "fixed"), default="poisson", help="--cps: inter-arrivals")
-    parser.add_argument("--max-concurrent", type=int, default=0, help="--cps: cap on calls in progress (SIPp -l)")
-    parser.add_argument("--start", type=int, default=10, help="users (concurrent calls) at the first step")
-    parser.add_argument("--step", type=int, default=10, help="users added per step")
-    parser.add_argument("--max", type=int, default=200, help="highest step tried")
-    parser.add_argument("--resolution", type=int, default=1, help="bisect until pass and fail are this close")
-    parser.add_argument("--step-duration", default="60s", help="how long each step holds (Locust syntax)")
-    parser.add_argument("--hold", default="", help="call hold time distribution (default: a third of the step)")
-    parser.add_argument("--think", default="fixed:0.2", help="pause between a user's calls")
-    parser.add_argument("--processes", type=int, default=1, help="Locust processes per step")
-    parser.add_argument("--results", default="rtcload-capacity", help="directory for per-step results and the report")
-    parser.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
-    parser.add_argument(
+    names.add_renamed(search, "--cps", dest="by", const="cps")
+    load.add_argument("--arrival", choices=("poisson", "fixed"), default="poisson", help="--by cps: inter-arrivals")
+    load.add_argument("--max-concurrent", type=int, default=0, help="--by cps: cap on calls in progress (SIPp -l)")
+    search.add_argument("--start", type=int, default=10, help="users (concurrent calls) at the first step")
+    search.add_argument("--step", type=int, default=10, help="users added per step")
+    search.add_argument("--max", type=int, default=200, help="highest step tried")
+    search.add_argument("--resolution", type=int, default=1, help="bisect until pass and fail are this close")
+    search.add_argument("--step-duration", default="60s", help="how long each step holds (Locust syntax)")
+    load.add_argument(
+        "--holding", default="", help="holding time after answer, a distribution (default: a third of the step)"
+    )
+    names.add_renamed(load, "--hold", dest="holding")
+    load.add_argument("--think", default="fixed:0.2", help="pause between a user's calls")
+    load.add_argument("--processes", type=int, default=1, help="Locust processes per step")
+    out.add_argument("--results", default="rtcload-capacity", help="directory for per-step results and the report")
+    add_emulator_media_argument(emu)
+    emu.add_argument(
         "--emulator-max-calls", type=int, help="embedded emulator: carry at most N calls, shed more with 503/34"
     )
-    parser.add_argument("--media-path", choices=("lean", "aiortc"), default=DEFAULT_MEDIA_PATH)
+    load.add_argument(
+        "--media-path",
+        choices=MEDIA_PATHS,
+        default=DEFAULT_MEDIA_PATH,
+        help="the generator's media path (--rtc-media-path): engine (default), or the lean/naive aiortc baselines",
+    )
     add_gate_arguments(parser)
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 
@@ -68,13 +85,13 @@ def _cps_step_args(args: argparse.Namespace, cps: int) -> argparse.Namespace:
         web=False,
         target=args.target,
         media_path=args.media_path,
-        locust_args=[a for a in (args.locust_args or []) if a != "--"],
+        locust_args=[*_media_args(args), *(a for a in (args.locust_args or []) if a != "--")],
         cps=str(cps),
         cps_steps=None,
         step_duration=None,
         erlangs=None,
         arrival=args.arrival,
-        holding=args.hold or f"uniform:{seconds / 20:g},{seconds / 10:g}",
+        holding=args.holding or f"uniform:{seconds / 20:g},{seconds / 10:g}",
         max_concurrent=args.max_concurrent,
         trunks=None,
         emulator_max_calls=None,
@@ -83,14 +100,20 @@ def _cps_step_args(args: argparse.Namespace, cps: int) -> argparse.Namespace:
     return step
 
 
+def _media_args(args: argparse.Namespace) -> list[str]:
+    """--media-path reaches the generator as --rtc-media-path (before the user's own Locust arguments)."""
+    path = getattr(args, "media_path", DEFAULT_MEDIA_PATH)
+    return [] if path == DEFAULT_MEDIA_PATH else ["--rtc-media-path", path]
+
+
 def _step_args(args: argparse.Namespace, users: int) -> argparse.Namespace:
-    if getattr(args, "cps", False):
+    if getattr(args, "by", "users") == "cps":
         return _cps_step_args(args, users)
     seconds = parse_duration(args.step_duration)
-    hold = args.hold or f"uniform:{seconds / 4:g},{seconds / 3:g}"
-    extra = [a for a in (args.locust_args or []) if a != "--"]
-    if "--rtc-call-duration" not in extra:
-        extra += ["--rtc-call-duration", hold]
+    hold = args.holding or f"uniform:{seconds / 4:g},{seconds / 3:g}"
+    extra = [*_media_args(args), *(a for a in (args.locust_args or []) if a != "--")]
+    if "--rtc-holding" not in extra and "--rtc-call-duration" not in extra:
+        extra += ["--rtc-holding", hold]
     if "--rtc-think-time" not in extra:
         extra += ["--rtc-think-time", args.think]
     return argparse.Namespace(
@@ -146,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
                 extra = open_options.emulator_arguments(args)
                 emulator = start_emulator(args.emulator_media, results / "emulator.log", extra, group=group)
                 target = emulator.url
-            what = f"open model ({args.arrival} arrivals) in CPS" if args.cps else args.scenario
+            what = f"open model ({args.arrival} arrivals) in CPS" if args.by == "cps" else args.scenario
             print(f"rtcload capacity: {what} against {target}, steps of {args.step_duration}; SLOs:")
             print("".join(f"  {s.text}\n" for s in gates.slos), end="", flush=True)
             steps = search(lambda users: run_step(args, target, gates, users, group), args)

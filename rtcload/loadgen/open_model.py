@@ -33,6 +33,7 @@ from locust.runners import MasterRunner
 
 from rtcload.distributions import Distribution, parse_distribution
 from rtcload.loadgen.load_model import LATE_LIMIT_S, OPEN_MODEL_PART
+from rtcload.loadgen.scenario_options import OPEN_MODEL_OPTIONS
 from rtcload.options import env as process_env
 from rtcload.traffic import ARRIVALS, Arrivals, RatePlan, parse_rate_plan
 
@@ -41,15 +42,7 @@ log = logging.getLogger("rtcload.loadgen")
 POOL_WAIT_S = 60.0  # the clock starts when the pool is registered, or after this long
 STARTUP_QUIET_S = 1.0  # ... and no user joined for this long
 
-OPTIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("--rtc-cps", "RTCLOAD_CPS", "", "offered call attempts per second: 20, or a ramp START:END:DURATION (SIPp -r)"),
-    ("--rtc-cps-steps", "RTCLOAD_CPS_STEPS", "", "a staircase of rates, e.g. 5,10,20 (with --rtc-step-duration)"),
-    ("--rtc-step-duration", "RTCLOAD_STEP_DURATION", "", "how long each --rtc-cps-steps rate lasts, e.g. 30s"),
-    ("--rtc-arrival", "RTCLOAD_ARRIVAL", "poisson", "inter-arrival times: poisson or fixed (SIPp's even pacing)"),
-    ("--rtc-holding", "RTCLOAD_HOLDING", "", "holding time after answer (SIPp -d), e.g. fixed:30, exp:120"),
-    ("--rtc-max-concurrent", "RTCLOAD_MAX_CONCURRENT", "0", "cap on calls in progress, 0 = none (SIPp -l)"),
-    ("--rtc-generators", "RTCLOAD_GENERATORS", "1", "Locust processes sharing the rate (each offers 1/N of it)"),
-)
+OPTIONS = OPEN_MODEL_OPTIONS  # the table lives where `rtcload run` can read it without Locust
 
 
 def add_open_model_arguments(parser: Any) -> None:
@@ -296,7 +289,7 @@ def _add_arguments(parser: Any, **_kw: Any) -> None:
 def start_scheduler(environment: Environment, metrics: Any, process: str, default_holding: Distribution) -> None:
     """Start this process' scheduler (the scenario calls this on test_start, never on a master).
 
-    Without --rtc-holding the holding time is the scenario's call duration (--rtc-call-duration)."""
+    The holding time is --rtc-holding (settings), given to the scheduler as `default_holding`."""
     if isinstance(environment.runner, MasterRunner) or _State.scheduler is not None:
         return
     model = model_of(environment)

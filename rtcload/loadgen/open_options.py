@@ -27,7 +27,10 @@ def add_open_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--step-duration", help="how long each --cps-steps rate lasts, e.g. 30s")
     group.add_argument("--erlangs", type=float, help="offer this traffic instead of --cps: CPS = Erlangs / holding")
     group.add_argument("--arrival", choices=ARRIVALS, default="poisson", help="inter-arrival times (default poisson)")
-    group.add_argument("--holding", help="holding time after answer: fixed:30, uniform:10,60, exp:120 (SIPp -d)")
+    group.add_argument(
+        "--holding",
+        help="holding time after answer: fixed:30, uniform:10,60, exp:120 (SIPp -d); closed model too (--rtc-holding)",
+    )
     group.add_argument("--max-concurrent", type=int, default=0, help="cap on calls in progress; 0 = none (SIPp -l)")
     group.add_argument(
         "--trunks", type=int, help="the platform's concurrent-call capacity, for the Erlang-B prediction"

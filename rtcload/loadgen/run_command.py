@@ -21,23 +21,30 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rtcload.gates.defaults import DEFAULT_GATES, SOAK_GATES, evaluate_gates
+from rtcload.gates.defaults import evaluate_gates
 from rtcload.gates.junit import write_junit
 from rtcload.gates.slo import SLO, SLOResult, SLOSet, evaluate, load_slo_file, parse_duration, parse_slo, render_results
-from rtcload.loadgen import open_options
+from rtcload.loadgen import open_options, run_config
 from rtcload.loadgen.lifecycle import Interrupted, ProcessGroup, stop_process
 from rtcload.loadgen.load_model import load_model_summary, read_scheduler_parts, render_load_model
 from rtcload.loadgen.process_health import read_records as read_health_records
 from rtcload.loadgen.procwatch import GeneratorLoad, run_watched
 from rtcload.loadgen.records import merge_records
 from rtcload.loadgen.resources import GrowthLimits
+from rtcload.loadgen.run_options import (  # noqa: F401 - the argument builders, re-exported for capacity and tests
+    add_arguments,
+    add_emulator_media_argument,
+    add_gate_arguments,
+    add_load_arguments,
+    load_option_args,
+)
 from rtcload.loadgen.scenarios import SCENARIOS
-from rtcload.loadgen.settings import LOAD_OPTIONS
+from rtcload.loadgen.settings import LEGACY_ENV, LOAD_OPTIONS
 from rtcload.loadgen.soak_summary import add_soak, option_value
 from rtcload.loadgen.summary import render_summary
 from rtcload.media.ice import parse_ice_servers
-from rtcload.media.ice_options import ENV_SERVERS, add_ice_arguments, ice_servers_text
-from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.media.ice_options import ENV_SERVERS, ice_servers_text
+from rtcload.media_paths import DEFAULT_MEDIA_PATH
 from rtcload.metrics.gc_pauses import merge_gc
 from rtcload.options import env as process_env
 from rtcload.options.kinds import parse_bool
@@ -54,116 +61,20 @@ STOP_TIMEOUT_S = 30  # Locust's --stop-timeout: calls in progress end with a bye
 # minute; they differ from the documented defaults of a --target run (README "Embedded demo defaults").
 HEALTH_PARTS = "health"  # in the ledger: per-process whole-run health verdicts (send clock, loop lag)
 SOAK_DEMO_DEFAULTS = {
-    "--rtc-call-duration": "uniform:20,40",
+    "--rtc-holding": "uniform:20,40",
     "--rtc-faults": "every=10s,action=drop,share=0.3; every=45s,action=restart,keep_sessions=1",
 }
 DEMO_DEFAULTS = {
-    "--rtc-call-duration": "uniform:3,5",
+    "--rtc-holding": "uniform:3,5",
     "--rtc-think-time": "uniform:0.5,1.5",
     "--rtc-stats-interval": "1",
 }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = (
-        "exit codes: 0 every gate held, 1 an SLO failed, 2 usage error, 3 run broken (a default gate failed: "
-        f"{', '.join(DEFAULT_GATES)}; or Locust crashed), 128+n stopped by signal n. "
-        "`rtcload run -- --help` shows Locust's own options."
-    )
-    parser.add_argument("--scenario", default="smoke", help=f"one of {', '.join(SCENARIOS)} or a locustfile path")
-    parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
-    parser.add_argument(
-        "--users", type=int, default=None, help="concurrent virtual users (10; with --cps: the endpoint pool, sized)"
-    )
-    parser.add_argument("--spawn-rate", type=float, default=5.0, help="users started per second")
-    parser.add_argument("--duration", default="30s", help="run time (Locust syntax: 30s, 5m, 1h)")
-    parser.add_argument("--processes", type=int, default=1, help="Locust processes on this machine (one per core)")
-    parser.add_argument("--web", action="store_true", help="show Locust's web UI instead of running headless")
-    parser.add_argument("--web-host", default="127.0.0.1", help="--web: address the UI binds (default loopback)")
-    parser.add_argument("--results", default="rtcload-results", help="directory for CSV, logs and summary.json")
-    emu = parser.add_argument_group("embedded emulator (no --target)")
-    emu.add_argument("--impair-up", help="impair media client->platform (profile or spec)")
-    emu.add_argument("--impair-down", help="impair media platform->client (profile or spec)")
-    emu.add_argument(
-        "--emulator-media-path",
-        choices=MEDIA_PATHS,
-        default=DEFAULT_MEDIA_PATH,
-        help="the emulator's media: the media engine (default) or an aiortc baseline (lean, naive)",
-    )
-    emu.add_argument("--emulator-lean", action="store_true", help="same as --emulator-media-path lean")
-    emu.add_argument("--emulator-media", choices=("aiortc", "static"), default="aiortc")
-    emu.add_argument(
-        "--emulator-users", metavar="CSV", help="users file (username,password[,number]) instead of open mode"
-    )
-    ice = parser.add_argument_group("ICE / TURN (same options as `rtcload call`)")
-    add_ice_arguments(ice)
-    add_gate_arguments(parser)
-    out = parser.add_argument_group("outputs")
-    out.add_argument("--junit", help="JUnit XML path (default: RESULTS/junit.xml)")
-    out.add_argument("--report", help="HTML report path (default: RESULTS/report.html)")
-    out.add_argument("--no-report", action="store_true", help="do not write the HTML report")
-    open_options.add_open_arguments(parser)
-    add_load_arguments(parser)
-    soak = parser.add_argument_group("soak (scenario soak_reconnect)")
-    soak.add_argument(
-        "--soak-max-fd-per-h",
-        type=float,
-        default=GrowthLimits.fd_per_h,
-        help="FD (and UDP socket) growth the gate allows",
-    )
-    soak.add_argument("--soak-warmup", help="left out of the resource slopes (default 10m, at most a third of the run)")
-    parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
-
-
-def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
-    """SLO options shared by `rtcload run` and `rtcload capacity`."""
-    group = parser.add_argument_group("gates (exit 1 when an SLO fails, 3 when a default gate fails)")
-    group.add_argument(
-        "--slo", action="append", default=[], metavar="RULE", help="an objective, e.g. 'registration p95 < 500ms'"
-    )
-    group.add_argument("--slo-file", help="TOML (or YAML) file of objectives; see docs/ci.md")
-    group.add_argument("--warmup", help="drop the first DURATION of samples (e.g. 10s); overrides the SLO file")
-    group.add_argument(
-        "--no-gate",
-        action="append",
-        default=[],
-        metavar="NAME",
-        choices=(*DEFAULT_GATES, *SOAK_GATES),
-        help="turn a default gate off (repeatable): "
-        + "; ".join(f"{name}: {what}" for name, (what, _c) in {**DEFAULT_GATES, **SOAK_GATES}.items()),
-    )
-
-
-def add_load_arguments(parser: argparse.ArgumentParser) -> None:
-    """The --rtc-* load options, listed in `rtcload run --help` and forwarded to Locust as given."""
-    group = parser.add_argument_group(
-        "load options (--rtc-*, also accepted after --; each has an RTCLOAD_* environment variable)"
-    )
-    for flag, env, default, raw_help, kind in LOAD_OPTIONS:
-        help_text = raw_help.replace("%", "%%")
-        shown = "" if kind == "bool" else f" (default {default!r}; env {env})"
-        if kind == "bool":
-            group.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=help_text + f" (env {env})")
-        else:
-            group.add_argument(flag, default=argparse.SUPPRESS, metavar="VALUE", help=help_text + shown)
-
-
-def load_option_args(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
-    """--rtc-* options given before `--`: as Locust arguments, secrets as environment variables."""
-    argv: list[str] = []
-    env: dict[str, str] = {}
-    for flag, env_name, _default, _help, kind in LOAD_OPTIONS:
-        attr = flag.removeprefix("--").replace("-", "_")
-        if not hasattr(args, attr):
-            continue
-        value = getattr(args, attr)
-        if kind == "bool":
-            argv.append(flag)
-        elif kind == "secret":
-            env[env_name] = str(value)
-        else:
-            argv += [flag, str(value)]
-    return argv, env
+def demo_defaults(args: argparse.Namespace) -> dict[str, str]:
+    """The --rtc-* defaults of an embedded run (shown by --print-config as such)."""
+    soak = SOAK_DEMO_DEFAULTS if getattr(args, "scenario", "") == "soak_reconnect" else {}
+    return {**DEMO_DEFAULTS, **soak}
 
 
 def gate_set(args: argparse.Namespace) -> SLOSet:
@@ -237,11 +148,9 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--impair-up", args.impair_up]
     if getattr(args, "impair_down", None):
         extra += ["--impair-down", args.impair_down]
-    if getattr(args, "emulator_lean", False):
-        extra += ["--lean-media"]
-    if getattr(args, "emulator_users", None):
-        extra += ["--users", args.emulator_users]
-    elif getattr(args, "emulator_media_path", DEFAULT_MEDIA_PATH) != DEFAULT_MEDIA_PATH:
+    if getattr(args, "emulator_users_file", None):
+        extra += ["--users-file", args.emulator_users_file]
+    if getattr(args, "emulator_media_path", DEFAULT_MEDIA_PATH) != DEFAULT_MEDIA_PATH:
         extra += ["--media-path", args.emulator_media_path]
     if getattr(args, "scenario", "") == "soak_reconnect":  # the emulator samples itself for the soak's slopes
         extra += ["--resource-interval", soak_interval(args)]
@@ -249,6 +158,9 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
 
 
 def soak_interval(args: argparse.Namespace) -> str:
+    given = getattr(args, "rtc_resource_interval", None)  # before `--` (run lists every --rtc-* option)
+    if given is not None:
+        return str(given)
     return option_value(_passthrough(args), "--rtc-resource-interval", "RTCLOAD_RESOURCE_INTERVAL", "30")
 
 
@@ -287,6 +199,8 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
             port = str(free_tcp_port())
             cmd += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
     cmd += open_options.locust_arguments(args)
+    if getattr(args, "holding", None) and not open_options.is_open(args):  # one name for call length
+        cmd += ["--rtc-holding", args.holding]
     if args.scenario == "registration_storm" and "--rtc-media" not in passthrough:
         cmd += ["--rtc-media", "none"]
     if getattr(args, "relay_only", False) and "--rtc-relay-only" not in passthrough:
@@ -297,7 +211,8 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
             defaults.update(SOAK_DEMO_DEFAULTS)
         for flag, value in defaults.items():
             env = "RTCLOAD_" + flag.removeprefix("--rtc-").replace("-", "_").upper()
-            if flag not in passthrough and not process_env.is_set(env):
+            given_env = process_env.is_set(env) or process_env.is_set(LEGACY_ENV.get(env, env))
+            if flag not in passthrough and flag not in cmd and not given_env:  # --holding may have given it
                 cmd += [flag, value]
     return cmd + passthrough
 
@@ -369,6 +284,8 @@ def run_locust(
     summary.update({"scenario": args.scenario, "target": target, "users": args.users, "duration": args.duration})
     summary.update({"wall_s": wall_s, "warmup_s": warmup_s, "generator": load.to_json()})
     summary["generator"]["send_gaps"] = send_gap_summary(read_records(results / "calls.csv"), max_send_gap_ms(args))
+    if getattr(args, "_effective", None) is not None:
+        summary["options"] = run_config.recorded(args, args._effective)
     stats = read_locust_stats(results / "locust.json")
     summary["locust"] = stats
     return LocustRun(code, summary, load, csv_prefix, wall_s, stats)
@@ -452,14 +369,20 @@ def run(args: argparse.Namespace) -> int:
     results = Path(args.results)
     emulator: Emulator | None = None
     try:
+        args._effective = run_config.apply(
+            args, add_arguments, demo_defaults
+        )  # the run file, under flags and the environment
         open_options.prepare(args)
         scenario_file(args.scenario)
         gates = gate_set(args)
         max_send_gap_ms(args)  # --rtc-max-send-gap: a bad value is a usage error now, not after the run
         locust_env(args)  # validates --ice-server before anything starts
-    except (ValueError, OSError) as exc:  # SLOError is a ValueError: a usage error
+    except (ValueError, OSError) as exc:  # SLOError and RunFileError are ValueErrors: a usage error
         print(f"rtcload run: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if getattr(args, "print_config", False):
+        print(run_config.render(args, args._effective))
+        return EXIT_OK
     if wants_locust_help(args):
         return subprocess.call([sys.executable, "-m", "locust", "-f", f"{scenario_file(args.scenario)}", "--help"])
     results.mkdir(parents=True, exist_ok=True)

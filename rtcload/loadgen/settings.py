@@ -16,6 +16,7 @@ from rtcload.media.opus_settings import DEFAULT_BITRATE, parse_bitrate
 from rtcload.media.sdp_profile import DEFAULT_CLIENT_PROFILE, check_profile
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
 from rtcload.options import env as process_env
+from rtcload.options import names
 from rtcload.options.kinds import parse_bool
 from rtcload.protocol.backoff import BackoffPolicy
 
@@ -110,7 +111,13 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--rtc-user-prefix", "RTCLOAD_USER_PREFIX", "load", "usernames generated for open-mode targets", "str"),
     ("--rtc-open-password", "RTCLOAD_OPEN_PASSWORD", "rtcload", "password for generated users (open mode)", "secret"),
     ("--rtc-destinations", "RTCLOAD_DESTINATIONS", DEFAULT_DESTINATIONS, "weighted destinations: echo:3,tone:1", "str"),
-    ("--rtc-call-duration", "RTCLOAD_CALL_DURATION", "uniform:8,12", "call hold time distribution (s)", "str"),
+    (
+        "--rtc-holding",
+        "RTCLOAD_HOLDING",
+        "uniform:8,12",
+        "holding time after answer, a distribution (s): fixed:30, uniform:8,12, exp:120 (SIPp -d)",
+        "str",
+    ),
     ("--rtc-think-time", "RTCLOAD_THINK_TIME", "uniform:1,3", "pause between calls (s)", "str"),
     ("--rtc-codec", "RTCLOAD_CODEC", "opus", "opus, pcmu or pcma", "str"),
     (
@@ -178,7 +185,6 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
         "engine (one media engine per process, default), lean or naive (aiortc baselines, for bench/)",
         "str",
     ),
-    ("--rtc-lean", "RTCLOAD_LEAN", False, "same as --rtc-media-path lean (baseline)", "bool"),
     ("--rtc-decode-every", "RTCLOAD_DECODE_EVERY", 0, "engine/lean media: fully decode 1 call in N (0 = none)", "int"),
     (
         "--rtc-audio-score",
@@ -263,6 +269,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--rtc-health-file", "RTCLOAD_HEALTH_FILE", "", "write this process's run health to PATH.<process>.json", "str"),
 )
 LOAD_OPTIONS = _OPTIONS  # read by `rtcload run` to list and forward them (one definition)
+# old variables still read for a release (names.RENAMED has the old flags): new -> old
+LEGACY_ENV = {"RTCLOAD_HOLDING": "RTCLOAD_CALL_DURATION"}
 METRICS_FLAGS = frozenset(
     {
         "--rtc-metrics-port",
@@ -290,7 +298,7 @@ def add_locust_arguments(parser: Any) -> None:
             kwargs["action"] = "store_true"
             kwargs["default"] = False
         else:
-            kwargs["default"] = default
+            kwargs["default"] = legacy_default(env, default)
             kwargs["type"] = {"float": float, "int": int}.get(kind, str)
         if kind == "secret":
             kwargs["is_secret"] = True
@@ -300,13 +308,29 @@ def add_locust_arguments(parser: Any) -> None:
             for key in ("env_var", "include_in_web_ui", "is_secret"):
                 kwargs.pop(key, None)
             group.add_argument(flag, **kwargs)
+    add_renamed_arguments(group)
+
+
+def add_renamed_arguments(parser: Any) -> None:
+    """The old spellings of --rtc-* options (hidden; a one-line deprecation warning names the new one)."""
+    names.add_renamed(parser, "--rtc-call-duration", dest="rtc_holding")
+    names.add_renamed(parser, "--rtc-lean", dest="rtc_media_path", const="lean")
+
+
+def legacy_default(env: str, default: Any) -> Any:
+    """The default of an option whose variable was renamed: the old variable's value, with a warning."""
+    old = LEGACY_ENV.get(env)
+    if old and process_env.given(env) is None and process_env.given(old) is not None:
+        names.warn(old, env)
+        return process_env.text(old)
+    return default
 
 
 def _get(options: Any, flag: str, env: str, default: Any) -> Any:
     attr = flag.removeprefix("--").replace("-", "_")
     value = getattr(options, attr, None) if options is not None else None
     if value is None or value == "":
-        value = process_env.text(env, default)
+        value = process_env.text(env, legacy_default(env, default))
     return value
 
 
@@ -359,8 +383,16 @@ def _backoff(name: str) -> BackoffPolicy:
     raise ValueError(f"--rtc-backoff must be sdk or fixed (got {name!r})")
 
 
+def _legacy_lean() -> bool:
+    """RTCLOAD_LEAN, the old variable of `--rtc-media-path lean` (the flag --rtc-lean is names.RENAMED)."""
+    if process_env.given("RTCLOAD_LEAN") is None:
+        return False
+    names.warn("RTCLOAD_LEAN", "RTCLOAD_MEDIA_PATH=lean")
+    return process_env.flag("RTCLOAD_LEAN", False)
+
+
 def _media_path(name: str, lean_flag: bool) -> str:
-    """The media path: the engine by default; `--rtc-lean` is the older spelling of `--rtc-media-path lean`."""
+    """The media path: the engine by default; RTCLOAD_LEAN is the older spelling of `lean`."""
     path = check_media_path(name, "--rtc-media-path")
     if lean_flag and path == "engine":
         return "lean"
@@ -409,7 +441,7 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         user_prefix=str(raw["--rtc-user-prefix"]),
         open_password=str(raw["--rtc-open-password"]),
         destinations=parse_weighted(str(raw["--rtc-destinations"])),
-        call_duration=parse_distribution(str(raw["--rtc-call-duration"])),
+        call_duration=parse_distribution(str(raw["--rtc-holding"])),
         think_time=parse_distribution(str(raw["--rtc-think-time"])),
         codec=codec,
         audio=str(raw["--rtc-audio"]),
@@ -429,7 +461,7 @@ def settings_from_options(options: argparse.Namespace | Any, target: str) -> Loa
         call_reports=flag_bool("--rtc-call-reports"),
         call_report_sample=float(raw["--rtc-call-report-sample"]),
         relay_share=float(raw["--rtc-relay-share"]),
-        media_path=_media_path(str(raw["--rtc-media-path"]), flag_bool("--rtc-lean")),
+        media_path=_media_path(str(raw["--rtc-media-path"]), _legacy_lean()),
         decode_every=int(float(raw["--rtc-decode-every"])),
         calls_per_user=max(0, int(float(raw["--rtc-calls-per-user"]))),
         media_timeout_s=float(raw["--rtc-media-timeout"]) or None,

@@ -11,6 +11,8 @@ import itertools
 import logging
 import random
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +46,30 @@ log = logging.getLogger("rtcload.loadgen")
 logging.getLogger("aioice").setLevel(logging.WARNING)  # one INFO line per ICE check drowns Locust's log
 
 
-class _Process:
-    """Per-process state: the bridge, settings, credentials and every live endpoint."""
+@dataclass
+class ProcessState:
+    """Everything one Locust process holds for its users: the bridge, settings, credentials, every live
+    endpoint, the ledger writers, metrics and health. One explicit object (`_Process`), built once per
+    process and filled by the events.init listener, instead of mutable class attributes."""
 
     bridge: Bridge | None = None
     settings: LoadSettings | None = None
     pool: CredentialPool | None = None
-    endpoints: set[VirtualEndpoint] = set()
-    agents: list[str] = []
-    counter = itertools.count()
-    process_tag = "p0"
+    endpoints: set[VirtualEndpoint] = field(default_factory=set)
+    agents: list[str] = field(default_factory=list)
+    counter: Iterator[int] = field(default_factory=itertools.count)
+    process_tag: str = "p0"
     records: CallRecordWriter | None = None
     samples: SampleWriter | None = None  # the ledger: every sample fired, as Locust and Prometheus see it
     ledger: Path | None = None
-    ready = gevent.event.Event()  # set once events.init has built the bridge (and metrics, records)
+    ready: gevent.event.Event = field(default_factory=gevent.event.Event)  # set once events.init built the bridge
     metrics: GeneratorMetrics | None = None
     health: health_mod.Health | None = None
     metrics_server: Any = None
-    health_final = False  # the quitting health record is written
+    health_final: bool = False  # the quitting health record is written
+
+
+_Process = ProcessState()  # this process's state (one per Locust process; workers are processes)
 
 
 @events.init_command_line_parser.add_listener

@@ -1,10 +1,10 @@
 """The registry of rtcload's options: every flag and RTCLOAD_* variable, its kind, unit, default and commands.
 
-This round it is read from the existing definitions (the argparse parsers of each command, the
-Locust options of the scenarios, the variables read only from the environment) rather than being
-where they are defined; `scripts/options_doc.py` builds it, writes docs/options.md from it and checks
-in CI that the file is current. Building every command's parser from it comes next (issue 25).
-The module imports nothing of rtcload: it walks argparse parsers it is given.
+It is read from the definitions (the argparse parsers of each command, the shared tables of --rtc-*
+options, the variables read only from the environment); `scripts/options_doc.py` builds it, writes
+docs/options.md from it and checks in CI that the file is current. The renamed options and their old
+spellings are defined once in `names.RENAMED` and built into every command's parser from there.
+It imports nothing of rtcload outside `options`: it walks argparse parsers it is given.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import argparse
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+
+from rtcload.options import names
+from rtcload.options.names import RENAMED
 
 KINDS = ("duration", "bool", "count", "number", "rate", "distribution", "path", "choice", "secret", "text")
 _ENV_IN_HELP = re.compile(r"\b(?:env|environment variable|or env)\s+(RTCLOAD_[A-Z0-9_]+)")
@@ -80,6 +83,8 @@ def options_of(
     for action in parser._actions:
         if not action.option_strings or isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
             continue
+        if isinstance(action, names.Deprecated):  # an old spelling: listed under "Old spellings"
+            continue
         name = max(action.option_strings, key=len)
         help_text = " ".join(str(action.help or "").replace("%%", "%").split())
         env = env_of.get(name) or getattr(action, "env_var", None)
@@ -88,7 +93,8 @@ def options_of(
             env = found.group(1) if found else None
         help_text = _SHOWN_ENV.sub("", help_text)  # `rtcload run` repeats default and variable in the help
         kind = kind_of.get(name) or _kind(action)
-        choices = tuple(str(c) for c in action.choices) if action.choices else ()
+        declared = getattr(action.type, "choices", ())  # names.choice: a choice with old values
+        choices = tuple(str(c) for c in (action.choices or declared))
         unit = _unit(kind, help_text)
         group = groups.get(id(action), "")
         rows.append(Option(name, kind, unit, _default(action), env, help_text, (command,), group, choices))
@@ -170,6 +176,14 @@ def render_markdown(rows: list[Option]) -> str:
             f"| `{row.name}` | {_cell(kind)} | {row.unit} | {_cell(f'`{row.default}`' if row.default else '')} | "
             f"{f'`{row.env}`' if row.env else ''} | {', '.join(row.commands)} | {_cell(row.help)} |"
         )
+    lines += [
+        "",
+        "## Old spellings (work for one more release, with a one-line deprecation warning)",
+        "",
+        "| old | new | commands | why |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| `{r.old}` | `{r.new}` | {', '.join(r.commands)} | {_cell(r.why)} |" for r in RENAMED]
     found = clashes(rows)
     if found:
         lines += [

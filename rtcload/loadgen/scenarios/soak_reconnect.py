@@ -17,6 +17,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from rtcload.loadgen.scenario_options import SOAK_OPTIONS
 from rtcload.loadgen.soak import ResourceWatch, parse_fault_schedule, run_fault_schedule, write_report
 from rtcload.loadgen.soak_summary import FAULTS_PART, RESOURCES_PART
 from rtcload.loadgen.user import CallerUser, bridge_of_process, process_tag
@@ -27,18 +28,11 @@ _state: dict[str, Any] = {}
 
 @events.init_command_line_parser.add_listener
 def _soak_arguments(parser: Any, **_kw: Any) -> None:
-    parser.add_argument("--rtc-faults", env_var="RTCLOAD_FAULTS", default="", help="fault schedule (see docs)")
-    parser.add_argument(
-        "--rtc-control-token", env_var="RTCLOAD_CONTROL_TOKEN", default="", is_secret=True, help="emulator control"
-    )
-    parser.add_argument("--rtc-resource-report", env_var="RTCLOAD_RESOURCE_REPORT", default="", help="leak report")
-    parser.add_argument(
-        "--rtc-resource-interval",
-        env_var="RTCLOAD_RESOURCE_INTERVAL",
-        type=float,
-        default=30.0,
-        help="seconds between resource samples (RSS, FDs, UDP sockets, tasks, objects) of each process",
-    )
+    for flag, env, default, help_text, kind in SOAK_OPTIONS:  # one table, listed by `rtcload run --help` too
+        extra: dict[str, Any] = {"is_secret": True} if kind == "secret" else {}
+        if kind == "float":
+            extra["type"] = float
+        parser.add_argument(flag, env_var=env, default=default, help=help_text, **extra)
 
 
 @events.test_start.add_listener
