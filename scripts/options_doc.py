@@ -123,6 +123,7 @@ KIND_OF: dict[str, str] = {
 KIND_ON: dict[tuple[str, str], str] = {
     ("run", "--cps"): "rate",
     ("emulator", "--users"): "path",
+    ("emulator", "--echo-playout"): "duration",
     ("call", "--json"): "bool",
 }
 
