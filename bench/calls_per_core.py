@@ -33,6 +33,7 @@ import psutil
 
 from bench._common import Child, CpuWindow, GcPauses, LagProbe, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc
 from bench.engine_floor import PACKETS_PER_S, floor_costs, micro
+from rtcload.emulator.playout import DEFAULT_ECHO_PLAYOUT_S, parse_playout
 from rtcload.media.encoded import SEND_GAPS
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
@@ -87,7 +88,7 @@ ENGINE_MODES = ("engine", "engine-py")  # engine-py: the pure-Python per-packet 
 SEND_SAMPLE_EVERY = 10  # engine mode: one stream in ten has its socket sends timed
 
 
-async def serve(mode: str) -> None:
+async def serve(mode: str, playout_s: float = 0.0) -> None:
     use_loopback_only()
     endpoints: list[AudioSession] = []
     cpu = CpuWindow(psutil.Process())
@@ -103,7 +104,9 @@ async def serve(mode: str) -> None:
         nonlocal rss_start, wait_start, wall_start
         op = req["op"]
         if op == "offer":
-            endpoint: AudioSession = ENDPOINTS[mode]("echo")
+            endpoint: AudioSession = (
+                EngineMediaEndpoint("echo", playout_s=playout_s) if mode in ENGINE_MODES else ENDPOINTS[mode]("echo")
+            )
             endpoints.append(endpoint)
             return {"sdp": await endpoint.accept_offer(req["sdp"])}
         if op == "rss_start":
@@ -206,11 +209,12 @@ def python_engine(on: bool) -> None:
         os.environ.pop(ENV_SWITCH, None)
 
 
-async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[str, Any]:
+async def run_mode(mode: str, n_calls: int, args: argparse.Namespace, playout: str = "0") -> dict[str, Any]:
     lean = mode == "lean"
     engine = mode in ENGINE_MODES
     python_engine(mode == "engine-py")  # both processes: the child inherits the environment
-    child = Child([os.path.abspath(__file__), "--serve", "--mode", mode] + (["--no-uvloop"] if args.no_uvloop else []))
+    serve_args = ["--serve", "--mode", mode, "--echo-playout", playout] + (["--no-uvloop"] if args.no_uvloop else [])
+    child = Child([os.path.abspath(__file__), *serve_args])
     rpcs = [await Rpc.open(child.port) for _ in range(args.setup_concurrency)]
     await rpcs[0].call(op="rss_start")
     naive_gaps: list[float] = []
@@ -298,6 +302,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
         return {
             "mode": mode,
             "path": native_path() if engine else "-",
+            "playout_ms": 1000 * parse_playout(playout) if engine else 0.0,
             "codec": args.codec,
             "calls": n_calls,
             "connected": connected,
@@ -351,6 +356,7 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace) -> dict[st
 COLUMNS = [
     ("mode", "{}"),
     ("path", "{}"),
+    ("playout_ms", "{:.0f}"),
     ("load1", "{:.1f}"),
     ("codec", "{}"),
     ("connected", "{}"),
@@ -408,11 +414,16 @@ async def main_async(args: argparse.Namespace) -> None:
         counts *= len(modes)
     if len(counts) != len(modes):
         raise SystemExit(f"--calls needs one count or one per mode ({len(modes)}), got {args.calls}")
-    for mode, n_calls in zip(modes, counts, strict=True):
+    playouts = args.echo_playout.split(",")
+    if len(playouts) == 1:
+        playouts *= len(modes)
+    if len(playouts) != len(modes):
+        raise SystemExit(f"--echo-playout needs one value or one per mode ({len(modes)}), got {args.echo_playout}")
+    for mode, n_calls, playout in zip(modes, counts, playouts, strict=True):
         runs = []
         for _ in range(args.repeat):
             load_before = os.getloadavg()[0]
-            result = await run_mode(mode, n_calls, args)
+            result = await run_mode(mode, n_calls, args, playout)
             result["load1"] = max(load_before, os.getloadavg()[0])
             runs.append(result)
             print(" ".join(f"{k}={fmt.format(result[k])}" for k, fmt in COLUMNS), flush=True)
@@ -468,11 +479,16 @@ def main() -> None:
     parser.add_argument("--profile-native", action="store_true", help="include native (C) frames in the profile")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="lean", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--echo-playout",
+        default=f"{DEFAULT_ECHO_PLAYOUT_S * 1000:g}ms",
+        help="the engine echo's playout delay (the emulator's default), or one per mode: 60ms,0 (0: forward at once)",
+    )
     args = parser.parse_args()
     loop = new_loop(not args.no_uvloop)
     asyncio.set_event_loop(loop)
     if args.serve:
-        loop.run_until_complete(serve(args.mode))
+        loop.run_until_complete(serve(args.mode, parse_playout(args.echo_playout)))
     else:
         loop.run_until_complete(main_async(args))
 

@@ -135,6 +135,7 @@ KIND_OF: dict[str, str] = {
 }
 KIND_ON: dict[tuple[str, str], str] = {
     ("run", "--cps"): "rate",
+    ("emulator", "--echo-playout"): "duration",
     ("call", "--json"): "bool",
 }
 

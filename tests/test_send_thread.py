@@ -320,7 +320,8 @@ async def test_a_real_echo_call_keeps_its_send_spacing_while_the_loop_is_blocked
             await client.close()
     gaps = snapshot["media_clock"]["send_gaps"]
     assert EMULATOR_SEND_GAPS.gaps_over > over_before  # the echo was held by the loop: counted as its own
-    assert gaps["gap_max_ms"] >= 250 and gaps["worst_instant_at"], gaps
+    # the echo waits 60 ms (its playout delay) anyway: the wire shows the 300 ms block less that
+    assert gaps["gap_max_ms"] >= 180 and gaps["worst_instant_at"], gaps
 
 
 def test_the_worst_instant_is_the_window_where_most_calls_had_a_gap_begin():

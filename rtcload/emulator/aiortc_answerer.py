@@ -1,7 +1,8 @@
 """Real media for emulator-terminated calls: one media endpoint per call (echo, tone, ...).
 
 By default each call's RTP/RTCP runs in the process's media engine (rtcload.media.engine: echo forwards
-each payload on receipt); "lean" and "naive" (aiortc sends/receives) remain as baselines for bench/.
+each payload at its kernel arrival + a fixed playout delay, from the engine's send thread: playout.py);
+"lean" and "naive" (aiortc sends/receives, forwarding at once) remain as baselines for bench/.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import Counter
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from rtcload.emulator.playout import DEFAULT_ECHO_PLAYOUT_S, split_mode
 from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.loopback import cache_host_addresses, use_loopback_only
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
@@ -31,25 +33,34 @@ class AiortcAnswerer:
         ice_servers: list[str] | None = None,
         lean: bool = False,
         media_path: str = DEFAULT_MEDIA_PATH,
+        echo_playout_s: float = DEFAULT_ECHO_PLAYOUT_S,
     ) -> None:
         """`media_path`: engine (default), lean (aiortc, pre-encoded, no decoding) or naive (aiortc
-        encodes and decodes); `lean=True` is the older spelling of media_path="lean"."""
+        encodes and decodes); `lean=True` is the older spelling of media_path="lean". `echo_playout_s`: the
+        engine's echo and relay forward at kernel arrival + this (playout.py; a route's `playout` knob wins)."""
         if loopback_only:
             use_loopback_only()
         else:
             cache_host_addresses()  # every interface, enumerated once per few seconds instead of at every call
         self.ice_servers = list(ice_servers or [])
         self.media_path = "lean" if lean else check_media_path(media_path)
+        self.echo_playout_s = echo_playout_s
         self.endpoints: dict[str, MediaEndpoint] = {}
         self.reports: dict[str, dict[str, Any]] = {}
         self._rejected_ended: Counter[str] = Counter()  # stray datagrams of released endpoints, by kind
         self._closing: set[asyncio.Task[Any]] = set()  # replaced endpoints being closed (a strong reference)
 
     def _new(self, call_id: str, mode: str, codec: str | None = None) -> MediaEndpoint:
+        mode, playout = split_mode(mode)
         if self.media_path == "engine":
             from rtcload.media.engine.call_media import EngineMediaEndpoint
 
-            endpoint: MediaEndpoint = EngineMediaEndpoint(mode, codec=codec, ice_servers=self.ice_servers)
+            endpoint: MediaEndpoint = EngineMediaEndpoint(
+                mode,
+                codec=codec,
+                ice_servers=self.ice_servers,
+                playout_s=self.echo_playout_s if playout is None else playout,
+            )
         elif self.media_path == "lean":
             from rtcload.media.lean import LeanMediaEndpoint
 

@@ -13,6 +13,7 @@ import sys
 from rtcload.distributions import parse_distribution
 from rtcload.emulator.auth import UserDirectory, mint_token
 from rtcload.emulator.config import EmulatorConfig, Limits
+from rtcload.emulator.playout import DEFAULT_ECHO_PLAYOUT_S, parse_playout
 from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
@@ -83,6 +84,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="engine: one media engine carries every call (default); lean/naive: aiortc baselines for bench/",
     )
     names.add_renamed(media, "--lean-media", dest="media_path", const="lean")
+    media.add_argument(
+        "--echo-playout",
+        default=f"{DEFAULT_ECHO_PLAYOUT_S * 1000:g}ms",
+        help="echo and relay send each payload at its kernel arrival + this fixed delay, from the engine's send "
+        "thread (a platform's jitter buffer: loop stalls shorter than it leave no trace on the wire); 0 = forward "
+        "at once; a destination's `echo;playout=80ms` wins",
+    )
     media.add_argument(
         "--opus-bitrate",
         default=None,
@@ -194,6 +202,7 @@ def make_answerer(
     impair_down: str | None = None,
     lean: bool = False,
     media_path: str = DEFAULT_MEDIA_PATH,
+    echo_playout_s: float = DEFAULT_ECHO_PLAYOUT_S,
 ) -> MediaAnswerer:
     if kind == "none":
         if impair_up or impair_down:
@@ -201,7 +210,9 @@ def make_answerer(
         return StaticAnswerer()
     from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 
-    answerer: MediaAnswerer = AiortcAnswerer(loopback_only=True, lean=lean, media_path=media_path)
+    answerer: MediaAnswerer = AiortcAnswerer(
+        loopback_only=True, lean=lean, media_path=media_path, echo_playout_s=echo_playout_s
+    )
     if impair_up or impair_down:
         from rtcload.netem.impairment import parse_impairment
         from rtcload.netem.sdp_relay import ImpairedAnswerer
@@ -281,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
             from rtcload.media.opus_settings import OpusSettings, configure_opus
 
             configure_opus(OpusSettings(bitrate=bitrate))
-        answerer = make_answerer(args.media, args.impair_up, args.impair_down, False, args.media_path)
+        playout = parse_playout(args.echo_playout, "--echo-playout")
+        answerer = make_answerer(args.media, args.impair_up, args.impair_down, False, args.media_path, playout)
     except (OSError, ValueError, TypeError) as exc:
         print(f"rtcload emulator: {exc}", file=sys.stderr)
         return 2

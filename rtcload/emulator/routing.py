@@ -3,8 +3,8 @@
 Destinations are a name plus optional `;key=value` knobs, e.g. `echo`, `tone;freq=1000`,
 `echo;hangup=2` (remote bye 2 s after answer), `echo;ring=1.5;answer=0.5` (per-call delays),
 `early` (early media, then answer without SDP), `prompt` (a spoken prompt; `prompt;text=other` a
-different one, `prompt;garble=1` the same one garbled: audio-score tests). Registered usernames/numbers
-ring that client.
+different one, `prompt;garble=1` the same one garbled: audio-score tests), `echo;playout=80ms` (the echo's
+fixed playout delay; `playout=0`: forwarded at once). Registered usernames/numbers ring that client.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rtcload.distributions import Distribution, parse_distribution
+from rtcload.emulator.playout import KNOB, parse_playout, with_playout
 
 
 class RouteKind(StrEnum):
@@ -57,8 +58,8 @@ class Route:
             if self.knobs.get("garble", "0") not in ("", "0"):
                 return "speech:garbled"
             return "speech:other" if self.knobs.get("text") == "other" else "speech"
-        if self.kind is RouteKind.EARLY:
-            return "echo"
+        if self.kind in (RouteKind.ECHO, RouteKind.EARLY):
+            return with_playout("echo", self.knobs)
         return self.kind.value
 
 
@@ -84,6 +85,11 @@ def parse_destination(destination: str) -> tuple[str, dict[str, str]]:
         raise RouteError(f"bad text value {knobs['text']!r} (expected other)")
     if knobs.get("garble", "0") not in ("", "0", "1"):
         raise RouteError(f"bad garble value {knobs['garble']!r} (expected 0 or 1)")
+    if KNOB in knobs:
+        try:
+            parse_playout(knobs[KNOB])
+        except ValueError as exc:
+            raise RouteError(str(exc)) from None
     for key in ("hangup", "freq"):
         if key in knobs:
             try:

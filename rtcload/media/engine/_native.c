@@ -117,6 +117,16 @@ typedef struct {
 #define GAP_EVENTS 32 /* the latest gaps over the threshold kept per stream (for the run's worst instant) */
 #define PERIOD_S 0.02
 
+/* A forwarded payload waiting for its playout deadline (echo/relay off the loop: see tx_playout_queue). */
+#define PLAYOUT_RING 16 /* slots per stream by default (320 ms of 20 ms frames); Tx.playout_ring changes it */
+#define PLAYOUT_RING_MAX 256
+typedef struct {
+    double due, arrival;
+    uint32_t ts;
+    int marker, len;
+    unsigned char payload[MAX_PLAIN_RTP - 12];
+} PlayoutSlot;
+
 /* Gaps between consecutive sends longer than this are counted (seconds; _native.set_gap_threshold). */
 static double gap_threshold = 0.030;
 
@@ -157,6 +167,12 @@ typedef struct {
     int inject_errno, inject_left; /* test hook: the next sends fail with this errno (inject_send_errors) */
     int in_sender;  /* registered with a Sender (its thread ticks this stream) */
     int attention;  /* the Sender's thread wants Python to look at this stream (under the Sender's lock) */
+    void *sender;   /* the Sender it is registered with (written by Python under the GIL), or NULL */
+    /* forwarding with a playout schedule: payloads leave at kernel arrival + playout, from the send thread */
+    double playout;  /* seconds; 0: forwarded at once from the receive callback (as before) */
+    PlayoutSlot *pl; /* ring of payloads waiting for their deadline (allocated on first use), or NULL */
+    int pl_head, pl_len, pl_cap;
+    unsigned long long pl_queued, pl_late, pl_dropped;
     /* actual send times (CLOCK_MONOTONIC right after each sendto) */
     double sent_at;          /* the last successful sendto */
     double gap_last;         /* the last send of the current run of sends (0: none since a pause) */
@@ -336,9 +352,86 @@ static int tx_tick(TxObject *t, long elapsed, long send) {
     return 0;
 }
 
-/* EngineStream.forward: echo/relay a received payload now, timestamp offset fixed on the first one.
- * A payload too big for one SRTP packet is dropped and counted (`oversized`), never fatal to the stream.
- * Its send gap is what this side added: the interval between sends less the one between arrivals. */
+/* Send one forwarded payload (its timestamp already offset). Its send gap is what this side added: the
+ * interval between sends less the one between arrivals. Lock held; no Python object touched. */
+static int tx_forward_send(TxObject *t, const unsigned char *payload, Py_ssize_t plen, uint32_t ts, int marker,
+                           double arrival) {
+    if (tx_send_audio(t, payload, plen, ts, marker) < 0)
+        return -1;
+    double at = t->sent_at;
+    if (at > 0.0) {
+        if (t->gap_last > 0.0 && t->gap_last_arrival > 0.0) {
+            double added = (at - t->gap_last) - (arrival - t->gap_last_arrival);
+            gap_note(t, at, PERIOD_S + (added > 0.0 ? added : 0.0));
+        }
+        t->gap_last = at;
+        t->gap_last_arrival = arrival;
+    }
+    return 0;
+}
+
+/* Send the queued forwards whose deadline has come (the send thread; the receive callback before a late one).
+ * A stream put on hold meanwhile drops them, as it drops what arrives on hold. Lock held, no GIL needed. */
+static int tx_playout_due(TxObject *t, double now) {
+    while (t->pl_len > 0) {
+        PlayoutSlot *p = &t->pl[t->pl_head];
+        if (p->due > now)
+            break;
+        t->pl_head = (t->pl_head + 1) % t->pl_cap;
+        t->pl_len--;
+        if (!t->sending)
+            continue;
+        t->now = now;
+        if (tx_forward_send(t, p->payload, p->len, p->ts, p->marker, p->arrival) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void sender_schedule(void *sender, double due, TxObject *t);
+
+/* Queue a forward for kernel arrival + playout, so the send thread sends it with the arrivals' own spacing
+ * and a loop stall shorter than the playout delay leaves no trace on the wire. One already due (the loop held
+ * it longer) is a real stall: sent at once, counted late, and its send gap shows. A full ring drops its
+ * oldest payload (counted). Lock held; called on the loop (GIL held). */
+static int tx_playout_queue(TxObject *t, const unsigned char *payload, Py_ssize_t plen, uint32_t ts, int marker,
+                            double now, double arrival) {
+    double due = arrival + t->playout;
+    if (due <= now) {
+        t->pl_late++;
+        if (tx_playout_due(t, now) < 0) /* the earlier ones first: order kept */
+            return -1;
+        return tx_forward_send(t, payload, plen, ts, marker, arrival);
+    }
+    if (t->pl == NULL) {
+        int cap = t->pl_cap > 0 ? t->pl_cap : PLAYOUT_RING;
+        t->pl = PyMem_RawMalloc((size_t)cap * sizeof(PlayoutSlot));
+        if (t->pl == NULL) /* no memory: forwarded at once, as without a schedule */
+            return tx_forward_send(t, payload, plen, ts, marker, arrival);
+        t->pl_cap = cap;
+        t->pl_head = t->pl_len = 0;
+    }
+    if (t->pl_len == t->pl_cap) { /* a burst larger than the ring: the oldest goes */
+        t->pl_head = (t->pl_head + 1) % t->pl_cap;
+        t->pl_len--;
+        t->pl_dropped++;
+    }
+    PlayoutSlot *p = &t->pl[(t->pl_head + t->pl_len) % t->pl_cap];
+    p->due = due;
+    p->arrival = arrival;
+    p->ts = ts;
+    p->marker = marker;
+    p->len = (int)plen;
+    memcpy(p->payload, payload, (size_t)plen);
+    t->pl_len++;
+    t->pl_queued++;
+    sender_schedule(t->sender, due, t);
+    return 0;
+}
+
+/* EngineStream.forward: echo/relay a received payload, timestamp offset fixed on the first one; at once, or
+ * at its kernel arrival + `playout` from the send thread (tx_playout_queue). A payload too big for one SRTP
+ * packet is dropped and counted (`oversized`), never fatal to the stream. */
 static int tx_forward(TxObject *t, const unsigned char *payload, Py_ssize_t plen, uint32_t ts, int marker, double now,
                       double arrival) {
     if (!t->sending)
@@ -353,18 +446,9 @@ static int tx_forward(TxObject *t, const unsigned char *payload, Py_ssize_t plen
         t->has_echo_offset = 1;
         marker = 1;
     }
-    if (tx_send_audio(t, payload, plen, ts + t->echo_offset, marker) < 0)
-        return -1;
-    double at = t->sent_at;
-    if (at > 0.0) {
-        if (t->gap_last > 0.0 && t->gap_last_arrival > 0.0) {
-            double added = (at - t->gap_last) - (arrival - t->gap_last_arrival);
-            gap_note(t, at, PERIOD_S + (added > 0.0 ? added : 0.0));
-        }
-        t->gap_last = at;
-        t->gap_last_arrival = arrival;
-    }
-    return 0;
+    if (t->playout > 0.0 && t->sender != NULL)
+        return tx_playout_queue(t, payload, plen, ts + t->echo_offset, marker, now, arrival);
+    return tx_forward_send(t, payload, plen, ts + t->echo_offset, marker, arrival);
 }
 
 static PyObject *tx_error_object(TxObject *t) {
@@ -462,6 +546,7 @@ static void Tx_dealloc(TxObject *t) {
     Py_XDECREF(t->frames);
     PyMem_RawFree(t->intervals);
     PyMem_RawFree(t->ev);
+    PyMem_RawFree(t->pl);
     pthread_mutex_destroy(&t->lock);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
@@ -981,6 +1066,63 @@ static int tx_set_echo_offset(TxObject *t, PyObject *v, void *c) {
     return 0;
 }
 
+static PyObject *tx_get_playout(TxObject *t, void *c) {
+    tx_lock(t);
+    double playout = t->playout;
+    pthread_mutex_unlock(&t->lock);
+    return PyFloat_FromDouble(playout);
+}
+
+static int tx_set_playout(TxObject *t, PyObject *v, void *c) {
+    double x = v == NULL ? -1.0 : PyFloat_AsDouble(v);
+    if (x == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!(x >= 0.0 && x <= 10.0)) {
+        PyErr_SetString(PyExc_ValueError, "playout must be 0..10 seconds");
+        return -1;
+    }
+    tx_lock(t);
+    t->playout = x;
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+static PyObject *tx_get_playout_ring(TxObject *t, void *c) {
+    tx_lock(t);
+    int cap = t->pl_cap > 0 ? t->pl_cap : PLAYOUT_RING;
+    pthread_mutex_unlock(&t->lock);
+    return PyLong_FromLong(cap);
+}
+
+/* The ring's size in payloads; set before the first queued forward (pending payloads are dropped, counted). */
+static int tx_set_playout_ring(TxObject *t, PyObject *v, void *c) {
+    long x = v == NULL ? -1 : PyLong_AsLong(v);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    if (x < 1 || x > PLAYOUT_RING_MAX) {
+        PyErr_Format(PyExc_ValueError, "playout_ring must be 1..%d", PLAYOUT_RING_MAX);
+        return -1;
+    }
+    tx_lock(t);
+    t->pl_dropped += (unsigned long long)t->pl_len;
+    PyMem_RawFree(t->pl);
+    t->pl = NULL;
+    t->pl_head = t->pl_len = 0;
+    t->pl_cap = (int)x;
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+/* (queued, late, dropped, pending): forwards queued for their playout deadline, sent at once because the loop
+ * held them past it, dropped by a full ring, waiting now. */
+static PyObject *tx_get_playout_counts(TxObject *t, void *c) {
+    tx_lock(t);
+    unsigned long long queued = t->pl_queued, late = t->pl_late, dropped = t->pl_dropped;
+    int pending = t->pl_len;
+    pthread_mutex_unlock(&t->lock);
+    return Py_BuildValue("(KKKi)", queued, late, dropped, pending);
+}
+
 #define TXGS(name) {#name, (getter)tx_field_get, (setter)tx_field_set, NULL, &txf_##name}
 #define TXG(name) {#name, (getter)tx_field_get, NULL, NULL, &txf_##name}
 static PyGetSetDef Tx_getset[] = {TXGS(seq),
@@ -995,6 +1137,14 @@ static PyGetSetDef Tx_getset[] = {TXGS(seq),
                                   TXGS(next_rtcp),
                                   {"frames", (getter)tx_get_frames, (setter)tx_set_frames, NULL, NULL},
                                   {"echo_offset", (getter)tx_get_echo_offset, (setter)tx_set_echo_offset, NULL, NULL},
+                                  {"playout", (getter)tx_get_playout, (setter)tx_set_playout,
+                                   "Forwards leave at kernel arrival + playout (s) from the send thread; 0: at once.",
+                                   NULL},
+                                  {"playout_ring", (getter)tx_get_playout_ring, (setter)tx_set_playout_ring,
+                                   "Forwards that may wait for their playout deadline (the oldest goes when full).",
+                                   NULL},
+                                  {"playout_counts", (getter)tx_get_playout_counts, NULL,
+                                   "(queued, late, dropped, pending) forwards of the playout schedule.", NULL},
                                   TXG(packets),
                                   TXG(octets),
                                   TXG(send_errors),
@@ -1929,6 +2079,11 @@ typedef struct {
 } Removed;
 
 typedef struct {
+    double due;
+    TxObject *tx; /* a registered stream (an entry goes with its stream's removal) */
+} PlayoutDue;
+
+typedef struct {
     PyObject_HEAD
     /* `lock` guards the registry, the clock, the lateness ring and the attention list; the thread holds it
      * only to take a snapshot of the registry before a tick and to post the tick's news after it, so
@@ -1960,7 +2115,63 @@ typedef struct {
     int late_len;
     unsigned long long late_dropped, ticks, stalls;
     double late_max;
+    /* forwards waiting for their playout deadline: a min-heap on `due`, one entry per queued payload */
+    PlayoutDue *heap;
+    Py_ssize_t heap_len, heap_cap;
+    TxObject **due; /* the thread's: streams with a payload due now */
+    Py_ssize_t due_cap;
+    double sleep_until; /* the thread's wake-up while it waits (0: awake): an earlier deadline wakes it */
 } SenderObject;
+
+static void heap_push(SenderObject *s, double due, TxObject *t) {
+    Py_ssize_t i = s->heap_len++;
+    while (i > 0) {
+        Py_ssize_t parent = (i - 1) / 2;
+        if (s->heap[parent].due <= due)
+            break;
+        s->heap[i] = s->heap[parent];
+        i = parent;
+    }
+    s->heap[i].due = due;
+    s->heap[i].tx = t;
+}
+
+static void heap_sift_down(SenderObject *s, Py_ssize_t i) {
+    PlayoutDue item = s->heap[i];
+    for (;;) {
+        Py_ssize_t child = 2 * i + 1;
+        if (child >= s->heap_len)
+            break;
+        if (child + 1 < s->heap_len && s->heap[child + 1].due < s->heap[child].due)
+            child++;
+        if (s->heap[child].due >= item.due)
+            break;
+        s->heap[i] = s->heap[child];
+        i = child;
+    }
+    s->heap[i] = item;
+}
+
+static TxObject *heap_pop(SenderObject *s) {
+    TxObject *t = s->heap[0].tx;
+    s->heap[0] = s->heap[--s->heap_len];
+    if (s->heap_len > 0)
+        heap_sift_down(s, 0);
+    return t;
+}
+
+/* A removed stream's entries leave the heap (no tick or playout may touch it after its release). Lock held. */
+static void heap_forget(SenderObject *s, TxObject *t) {
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < s->heap_len; i++)
+        if (s->heap[i].tx != t)
+            s->heap[kept++] = s->heap[i];
+    if (kept == s->heap_len)
+        return;
+    s->heap_len = kept;
+    for (Py_ssize_t i = kept / 2; i-- > 0;)
+        heap_sift_down(s, i);
+}
 
 /* Grow *array (of `size`-byte items) to hold `need`; 0 on success. Lock held; plain malloc (no GIL). */
 static int grow(void **array, Py_ssize_t *cap, Py_ssize_t need, size_t size) {
@@ -1975,6 +2186,70 @@ static int grow(void **array, Py_ssize_t *cap, Py_ssize_t need, size_t size) {
     *array = grown;
     *cap = want;
     return 0;
+}
+
+/* Playout wake-ups fall on a grid of this step (s): one wake sends every forward due in the step, so the
+ * thread wakes at most 1,000 times a second instead of once per packet (40,000/s at 800 calls cost the
+ * emulator ~14 % of a core and lengthened its loop's stalls). A packet leaves at most one step after its
+ * deadline; a stream's arrivals keep their phase against the grid (both ends tick every 20 ms), so its
+ * departure spacing moves by far less than the step. */
+#define PLAYOUT_STEP 0.001
+
+static double playout_wake(double due) { return ceil(due / PLAYOUT_STEP) * PLAYOUT_STEP; }
+
+static struct timespec timespec_of(double t) {
+    struct timespec at;
+    at.tv_sec = (time_t)t;
+    at.tv_nsec = (long)((t - (double)at.tv_sec) * 1e9);
+    if (at.tv_nsec >= 1000000000L) {
+        at.tv_sec++;
+        at.tv_nsec -= 1000000000L;
+    }
+    return at;
+}
+
+/* tx_playout_queue's note to the send thread: `t` has a payload due at `due` (the stream's lock is held;
+ * the thread never waits for a stream's lock while it holds the Sender's). Wakes the thread when it sleeps
+ * past that deadline. */
+static void sender_schedule(void *sender, double due, TxObject *t) {
+    SenderObject *s = sender;
+    lock_with_gil(&s->lock);
+    if (grow((void **)&s->heap, &s->heap_cap, s->heap_len + 1, sizeof(PlayoutDue)) == 0) {
+        heap_push(s, due, t);
+        if (s->sleep_until > 0.0 && playout_wake(due) < s->sleep_until)
+            pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The thread's playout: send every queued forward due by `now`, outside the Sender's lock (a removal meanwhile
+ * waits for this pass as for a tick: in_tick). Failures wait for the next tick, which hands the stream to
+ * Python (err_kind). Called and returns with the Sender's lock held. */
+static void sender_playout(SenderObject *s, double now) {
+    Py_ssize_t k = 0;
+    while (s->heap_len > 0 && s->heap[0].due <= now) {
+        if (grow((void **)&s->due, &s->due_cap, k + 1, sizeof(TxObject *)) < 0) {
+            s->heap_len = 0; /* out of memory: the queued payloads go with the next late forward */
+            break;
+        }
+        s->due[k++] = heap_pop(s);
+    }
+    if (k == 0)
+        return;
+    s->in_tick = 1;
+    s->tick_seq++;
+    pthread_mutex_unlock(&s->lock);
+    for (Py_ssize_t i = 0; i < k; i++) {
+        TxObject *t = s->due[i];
+        if (i > 0 && t == s->due[i - 1])
+            continue;
+        pthread_mutex_lock(&t->lock);
+        if (!t->err_kind)
+            (void)tx_playout_due(t, now);
+        pthread_mutex_unlock(&t->lock);
+    }
+    pthread_mutex_lock(&s->lock);
+    s->in_tick = 0;
 }
 
 static void *sender_main(void *arg) {
@@ -2002,19 +2277,21 @@ static void *sender_main(void *arg) {
             s->clock_ticks = 0;
         }
         double deadline = s->origin + (double)s->clock_ticks * s->period;
-        struct timespec at;
-        at.tv_sec = (time_t)deadline;
-        at.tv_nsec = (long)((deadline - (double)at.tv_sec) * 1e9);
-        if (at.tv_nsec >= 1000000000L) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_unlock(&s->lock);
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
-            ;
-        pthread_mutex_lock(&s->lock);
+        double wake = deadline;
+        if (s->heap_len > 0 && playout_wake(s->heap[0].due) < deadline)
+            wake = playout_wake(s->heap[0].due);
+        struct timespec at = timespec_of(wake);
+        /* an absolute deadline on CLOCK_MONOTONIC (the condition's clock), as clock_nanosleep TIMER_ABSTIME;
+         * the condition lets an earlier playout deadline, an add or a stop wake it */
+        s->sleep_until = wake;
+        pthread_cond_timedwait(&s->wake, &s->lock, &at);
+        s->sleep_until = 0.0;
         if (s->stop || s->n == 0 || s->idle)
             continue;
+        if (s->heap_len > 0 && s->heap[0].due <= monotonic_now())
+            sender_playout(s, monotonic_now());
+        if (s->stop || s->n == 0 || s->idle || monotonic_now() < deadline)
+            continue; /* woken for a playout deadline (or early): the tick's deadline is still ahead */
         double now = monotonic_now();
         double late = now - deadline;
         long elapsed = 1;
@@ -2127,7 +2404,11 @@ static PyObject *Sender_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     if (s == NULL)
         return NULL;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->wake, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* timed waits on the send clock's own clock */
+    pthread_cond_init(&s->wake, &attr);
+    pthread_condattr_destroy(&attr);
     s->period = period;
     s->max_catch_up = max_catch_up;
     s->want_realtime = realtime;
@@ -2172,6 +2453,7 @@ static PyObject *Sender_add(SenderObject *s, PyObject *arg) {
     Py_INCREF(t);
     s->txs[s->n++] = t;
     t->in_sender = 1;
+    t->sender = s;
     t->attention = 0;
     int start = !s->started;
     if (start)
@@ -2207,6 +2489,8 @@ static PyObject *Sender_remove(SenderObject *s, PyObject *arg) {
     }
     if (found != NULL) {
         found->in_sender = 0;
+        found->sender = NULL; /* later forwards go at once (its queued ones are dropped with it) */
+        heap_forget(s, found);
         if (found->attention) { /* no longer Python's to collect from here */
             found->attention = 0;
             for (Py_ssize_t i = 0; i < s->n_att; i++) {
@@ -2289,6 +2573,7 @@ static void Sender_dealloc(SenderObject *s) {
     sender_join(s); /* no tick runs after this: every reference can go */
     for (Py_ssize_t i = 0; i < s->n; i++) {
         s->txs[i]->in_sender = 0;
+        s->txs[i]->sender = NULL;
         s->txs[i]->attention = 0;
         Py_DECREF(s->txs[i]);
     }
@@ -2299,6 +2584,8 @@ static void Sender_dealloc(SenderObject *s) {
     free(s->need);
     free(s->removed);
     free(s->att);
+    free(s->heap);
+    free(s->due);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     Py_TYPE(s)->tp_free((PyObject *)s);

@@ -214,6 +214,8 @@ class _EngineSession:
         stream.on_first_rtp = self._engine_first_rtp
         stream.on_packet = self._engine_packet
         self.stream = stream
+        if getattr(self, "playout_s", 0.0) and isinstance(stream, NativeEngineStream):
+            stream.ntx.playout = self.playout_s  # forwards to this leg leave on the send thread's schedule
         if self.decode:
             from rtcload.media.engine.decode import SampledDecoder
 
@@ -422,8 +424,10 @@ HOLD_MUSIC = "tone:600"  # what the far party of a held bridged call hears (a pl
 
 
 class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
-    """The emulator's call media on the engine: echo forwards each payload the moment it arrives (no
-    buffering, no added jitter); relay forwards to the bridged leg; sources play pre-encoded frames."""
+    """The emulator's call media on the engine: echo forwards each payload at its kernel arrival +
+    `playout_s` from the send thread (a fixed jitter buffer: loop stalls shorter than it leave no trace;
+    0: at once from the receive callback); relay forwards to the bridged leg the same way; sources play
+    pre-encoded frames. The Python path (RTCLOAD_ENGINE_NATIVE=0) always forwards at once."""
 
     def __init__(
         self,
@@ -433,9 +437,11 @@ class EngineMediaEndpoint(_EngineSession, MediaEndpoint):
         stats_interval_s: float = 0.0,
         one_way_after_s: float = 5.0,
         decode: bool = False,
+        playout_s: float = 0.0,
     ) -> None:
         self.mode = mode
         self.echo = None
+        self.playout_s = playout_s if mode in ("echo", "relay") else 0.0
         track: MediaStreamTrack | None
         spec: str | None = None
         if mode in ("echo", "relay"):

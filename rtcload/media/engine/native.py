@@ -374,7 +374,8 @@ class NativeEngineStream(EngineStream):
 
     def send_timing(self) -> SendTiming:
         gap_max, over, gaps, drops, oversized = self.ntx.send_timing()
-        return SendTiming(gap_max, over, gaps, drops, oversized)
+        _queued, late, dropped, _pending = self.ntx.playout_counts
+        return SendTiming(gap_max, over, gaps, drops, oversized, late, dropped)
 
     def time_sends(self, capacity: int) -> None:
         """Keep up to `capacity` of this stream's send intervals (timed at the sendto, in C) for the bench."""

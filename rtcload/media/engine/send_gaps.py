@@ -36,11 +36,13 @@ class SendTiming:
     gaps: tuple[tuple[float, float], ...] = ()  # (start, length) of the latest gaps over the threshold
     drops: int = 0  # packets the kernel refused to send (counted, never blamed on the platform)
     oversized: int = 0  # forwarded payloads too big for one SRTP packet (dropped, counted)
+    playout_late: int = 0  # forwards the loop held past their playout deadline (sent at once: a real stall)
+    playout_dropped: int = 0  # forwards dropped by a full playout ring (the oldest first)
 
     @property
     def lost_here(self) -> int:
         """Packets of this stream that never reached the wire because of this side."""
-        return self.drops + self.oversized
+        return self.drops + self.oversized + self.playout_dropped
 
 
 class SendGaps:
@@ -100,6 +102,8 @@ class SendGapTotals:
         self.gaps_over = 0
         self.streams_with_gaps = 0
         self.drops = 0
+        self.playout_late = 0
+        self.playout_dropped = 0
         self._starts: collections.deque[tuple[float, str]] = collections.deque(maxlen=20_000)
 
     def add(self, timing: SendTiming, key: str) -> None:
@@ -108,6 +112,8 @@ class SendGapTotals:
         self.gaps_over += timing.gaps_over
         self.streams_with_gaps += timing.gaps_over > 0
         self.drops += timing.lost_here
+        self.playout_late += timing.playout_late
+        self.playout_dropped += timing.playout_dropped
         self._starts.extend((start, key) for start, _gap in timing.gaps)
 
     def summary(self) -> dict[str, object]:
@@ -124,6 +130,10 @@ class SendGapTotals:
             if at is None
             else datetime.fromtimestamp(at + wall, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "send_drops": self.drops,
+            # echo/relay on the playout schedule (playout.py): forwards sent late (a stall longer than the
+            # delay, also in the gaps above) and dropped by a full ring (also in send_drops)
+            "playout_late": self.playout_late,
+            "playout_dropped": self.playout_dropped,
         }
 
 
