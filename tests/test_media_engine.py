@@ -63,7 +63,7 @@ def test_the_engine_is_the_default_media_path_and_the_baselines_are_options():
     target = "ws://127.0.0.1:1/"
     assert settings_from_options(argparse.Namespace(), target).media_path == "engine"
     assert settings_from_options(argparse.Namespace(rtc_media_path="naive"), target).media_path == "naive"
-    assert settings_from_options(argparse.Namespace(rtc_lean=True), target).media_path == "lean"
+    assert settings_from_options(argparse.Namespace(rtc_media_path="lean"), target).media_path == "lean"
     with pytest.raises(ValueError, match="--rtc-media-path must be one of engine, lean, naive"):
         settings_from_options(argparse.Namespace(rtc_media_path="fast"), target)
     with pytest.raises(ValueError, match="media path must be one of engine, lean, naive"):
