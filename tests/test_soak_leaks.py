@@ -24,6 +24,8 @@ from tests.conftest import fast_config
 use_loopback_only()
 
 
+# Each test compares with the sockets and fds open when it started: "<=", because a previous test's
+# sockets may still be closing then (in a full suite the base can shrink under us, never grow).
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -76,7 +78,7 @@ async def test_rebuilds_racing_a_call_end_leave_no_emulator_media():
             )
         finally:
             await alice.close()
-    assert await settle(lambda: udp_socket_count() == base_udp and open_fds() <= base_fds), (
+    assert await settle(lambda: udp_socket_count() <= base_udp and open_fds() <= base_fds), (
         udp_socket_count(),
         open_fds(),
         base_fds,
@@ -114,7 +116,7 @@ async def test_calls_ended_by_drops_and_restarts_leave_no_socket_behind():
         finally:
             for c in clients:
                 await c.close()
-    assert await settle(lambda: udp_socket_count() == base_udp and open_fds() <= base_fds), (
+    assert await settle(lambda: udp_socket_count() <= base_udp and open_fds() <= base_fds), (
         udp_socket_count(),
         open_fds(),
         base_fds,
@@ -164,4 +166,4 @@ async def test_media_closed_while_gathering_leaves_no_socket():
             await asyncio.sleep(0)
         await media.close()
         await asyncio.wait({offer}, timeout=10)
-    assert await settle(lambda: udp_socket_count() == base), (udp_socket_count(), base)
+    assert await settle(lambda: udp_socket_count() <= base), (udp_socket_count(), base)
