@@ -8,8 +8,10 @@ kernel stamps falling back to the callback time uncounted, and SRTP replays coun
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -153,6 +155,46 @@ def test_a_mismatched_libsrtp_falls_back_to_the_python_path_with_one_log_line():
     assert len(lines) == 1 and "srtp_protect is" in lines[0]
 
 
+SIOCGSTAMPNS = 0x8907
+
+
+def wait_until_the_kernel_stamps(sock: socket.socket, out: socket.socket) -> None:
+    """Stamping switches on through the kernel's deferred work after the first SIOCGSTAMPNS: until then a
+    datagram carries no stamp and the ioctl answers with its own time. Polls (bounded) until a datagram read
+    40 ms after it was queued has a stamp at least 30 ms old, i.e. a real queue stamp."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        out.sendto(b"\x80probe", sock.getsockname())
+        time.sleep(0.04)  # the datagram's age when read: what tells a real stamp from the ioctl's own time
+        sock.recv(2048)
+        stamp = fcntl.ioctl(sock.fileno(), SIOCGSTAMPNS, bytes(16))
+        seconds, nanoseconds = struct.unpack("qq", stamp)
+        if time.time() - (seconds + nanoseconds * 1e-9) >= 0.03:
+            return
+    raise AssertionError("the kernel never stamped a datagram on this socket within 20 s")
+
+
+def test_a_datagram_with_no_kernel_stamp_is_not_counted_as_stale():
+    """Before the kernel stamps a socket's datagrams, SIOCGSTAMPNS answers with the ioctl's own time: the
+    engine must take the callback time without calling that a stale stamp (it did, on every datagram, while
+    the kernel's deferred work had not switched stamping on)."""
+    rx, _ = new_rx()
+    sender = Srtp(session(True))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    demux = _native.Demux(rx, lambda data, addr: None, sock.fileno(), None)
+    try:
+        for seq in range(1, 21):  # stamped or not, none of these is stale
+            out.sendto(sender.protect(pack_rtp(0, seq, 160 * seq, 7, bytes(160))), sock.getsockname())
+            demux(sock.recv(2048), ("127.0.0.1", 9))
+        assert rx.packets == 20
+        assert rx.stale_stamps == 0
+    finally:
+        sock.close()
+        out.close()
+
+
 def test_a_stale_kernel_stamp_is_counted_and_the_callback_time_used():
     """A datagram handled more than 1 s after the kernel queued it (or after a wall-clock step) has a stamp
     the engine cannot use: it falls back to the callback time, and says so in Rx.stale_stamps."""
@@ -163,7 +205,8 @@ def test_a_stale_kernel_stamp_is_counted_and_the_callback_time_used():
     out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     demux = _native.Demux(rx, lambda data, addr: None, sock.fileno(), None)  # enables the socket's stamps
     try:
-        for seq in (1, 2):  # the first datagram may carry no stamp (timestamping switches on through deferred work)
+        wait_until_the_kernel_stamps(sock, out)
+        for seq in (1, 2):
             out.sendto(sender.protect(pack_rtp(0, seq, 160 * seq, 7, bytes(160))), sock.getsockname())
             data = sock.recv(2048)
             demux(data, ("127.0.0.1", 9))

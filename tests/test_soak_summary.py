@@ -8,7 +8,7 @@ import random
 
 from rtcload.gates.defaults import evaluate_gates
 from rtcload.loadgen.resources import GrowthLimits, growth_failures, resource_slopes, slope_per_hour
-from rtcload.loadgen.soak_summary import attribute, faults_section, soak_section
+from rtcload.loadgen.soak_summary import NOT_CONNECTED, attribute, faults_section, soak_section
 
 
 def series(fd_per_h: float, minutes: int = 40, noise: int = 3, seed: int = 1) -> list[dict[str, float]]:
@@ -53,6 +53,20 @@ def test_attribution_of_calls_hit_by_injected_faults():
     assert (survived["fault"], survived["fault_expected"]) == ("restart", "no")
     assert (stray["fault"], stray["fault_expected"]) == ("other", "no")  # not injected: the platform's
     assert (untouched["fault"], untouched["fault_expected"]) == ("none", "no")
+
+
+def test_a_dial_refused_while_the_socket_was_down_is_attributed_to_the_fault_at_its_end():
+    """No socket was lost during such a call (it never had one): its end time places it in the fault."""
+    from datetime import UTC, datetime
+
+    faults = [{"action": "drop", "t_start": 100.0, "t_end": 100.2}]
+    at = datetime.fromtimestamp(100.4, tz=UTC).isoformat()
+    refused = {"outcome": "failed", "socket_lost_at": "", "error_code": NOT_CONNECTED, "ended_at": at}
+    elsewhere = {**refused, "ended_at": datetime.fromtimestamp(160.0, tz=UTC).isoformat()}
+    attribute(refused, faults)
+    attribute(elsewhere, faults)
+    assert (refused["fault"], refused["fault_expected"], refused["lost_before_answer"]) == ("drop", "yes", "yes")
+    assert (elsewhere["fault"], elsewhere["fault_expected"]) == ("other", "no")
 
 
 def test_soak_gates_judge_only_what_the_platform_should_survive(tmp_path):
@@ -128,4 +142,7 @@ def test_a_short_soak_run_attributes_faults_and_carries_the_slopes(tmp_path):
     assert rows and all(r["fault"] in ("none", "drop", "restart", "other") for r in rows)
     hit = [r for r in rows if r["fault"] in ("drop", "restart")]
     assert hit, "some call was hit by an injected fault"
-    assert all(r["socket_lost_at"] for r in hit) and all(r["fault_expected"] in ("yes", "no") for r in rows)
+    # a hit call either lost its socket while it ran, or was refused at dial because the socket was down
+    refused_at_dial = [r for r in hit if not r["socket_lost_at"]]
+    assert all(r["error_code"] == NOT_CONNECTED and r["lost_before_answer"] == "yes" for r in refused_at_dial)
+    assert all(r["fault_expected"] in ("yes", "no") for r in rows)

@@ -71,21 +71,24 @@ static void refresh_realtime_offset(void) {
 }
 
 /* When the kernel queued the datagram just read on `fd` (SIOCGSTAMPNS, the socket's stamp of the last
- * datagram handed to user space), on the monotonic clock; `now` when there is no stamp. Why: the socket
- * callback runs after the datagram waited in the socket's queue for the loop (behind other callbacks or the
- * tick); stamping it there counts the generator's own wait as network jitter. The first ioctl on a socket
- * enables stamping and answers ENOENT; SO_TIMESTAMPNS must NOT be set: with it, the kernel delivers the stamp
- * as a control message (dropped by uvloop's recvfrom) instead of keeping it for this ioctl. */
-static double kernel_arrival(int fd, double now, long long *stale) {
-    if (fd < 0)
-        return now;
+ * datagram handed to user space), on the monotonic clock; `*now` (read after the ioctl) when there is no
+ * stamp. Why: the socket callback runs after the datagram waited in the socket's queue for the loop (behind
+ * other callbacks or the tick); stamping it there counts the generator's own wait as network jitter. The
+ * first ioctl on a socket enables stamping and answers ENOENT; SO_TIMESTAMPNS must NOT be set: with it, the
+ * kernel delivers the stamp as a control message (dropped by uvloop's recvfrom) instead of keeping it for
+ * this ioctl. Until the kernel's deferred work switches stamping on, a datagram has no stamp and the ioctl
+ * answers with its own time: `*now` is read after the ioctl so that answer is never taken for a stamp from
+ * the future (and counted as stale). */
+static double kernel_arrival(int fd, double *now, long long *stale) {
     struct timespec ts;
-    if (ioctl(fd, SIOCGSTAMPNS, &ts) < 0)
-        return now;
+    int rc = fd < 0 ? -1 : ioctl(fd, SIOCGSTAMPNS, &ts);
+    *now = monotonic_now();
+    if (rc < 0)
+        return *now;
     double arrival = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - realtime_offset;
-    if (arrival > now || arrival < now - 1.0) { /* a wall-clock step between refreshes, or no fresh stamp */
+    if (arrival > *now || arrival < *now - 1.0) { /* a wall-clock step between refreshes, or a stale stamp */
         (*stale)++;                             /* counted (Rx.stale_stamps): jitter then includes our own wait */
-        return now;
+        return *now;
     }
     return arrival;
 }
@@ -1988,9 +1991,10 @@ static PyObject *Demux_vectorcall(PyObject *self, PyObject *const *args, size_t 
             Py_RETURN_NONE;
         }
         if (p[0] > 127 && p[0] < 192) { /* RFC 7983: RTP/RTCP */
-            double now = monotonic_now();
+            double now;
             RxObject *rx = (RxObject *)d->rx;
-            if (rx_datagram(rx, p, size, kernel_arrival(d->fd, now, &rx->stale_stamps), now) < 0)
+            double arrival = kernel_arrival(d->fd, &now, &rx->stale_stamps);
+            if (rx_datagram(rx, p, size, arrival, now) < 0)
                 return NULL;
             if (d->gate != NULL && gate_check((TickGateObject *)d->gate, now) < 0)
                 return NULL;
