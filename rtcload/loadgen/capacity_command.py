@@ -17,8 +17,8 @@ from rtcload.loadgen import open_options
 from rtcload.loadgen.lifecycle import ProcessGroup
 from rtcload.loadgen.run_command import (
     Emulator,
-    add_emulator_media_argument,
-    add_gate_arguments,
+    gate_fmt,
+    gate_same,
     gate_set,
     run_locust,
     scenario_file,
@@ -27,49 +27,23 @@ from rtcload.loadgen.run_command import (
 )
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
 from rtcload.options import names
+from rtcload.options.build import add_options
 from rtcload.results.outcome import Outcome
+
+GROUPS = (  # `rtcload capacity --help`'s sections, in order
+    "the search: what is stepped, from where, how far, how long",
+    "the load of each step",
+    "embedded emulator (no --target)",
+    "outputs",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    search = parser.add_argument_group("the search: what is stepped, from where, how far, how long")
-    load = parser.add_argument_group("the load of each step")
-    emu = parser.add_argument_group("embedded emulator (no --target)")
-    out = parser.add_argument_group("outputs")
-    load.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
-    load.add_argument("--scenario", default="regression", help="a scenario without its own load shape")
-    search.add_argument(
-        "--by",
-        choices=("users", "cps"),
-        default="users",
-        help="what is stepped: users (concurrent calls) or cps (call attempts per second, open model): "
-        "--start/--step/--max count it",
-    )
-    names.add_renamed(search, "--cps", dest="by", const="cps")
-    load.add_argument("--arrival", choices=("poisson", "fixed"), default="poisson", help="--by cps: inter-arrivals")
-    load.add_argument("--max-concurrent", type=int, default=0, help="--by cps: cap on calls in progress (SIPp -l)")
-    search.add_argument("--start", type=int, default=10, help="users (concurrent calls) at the first step")
-    search.add_argument("--step", type=int, default=10, help="users added per step")
-    search.add_argument("--max", type=int, default=200, help="highest step tried")
-    search.add_argument("--resolution", type=int, default=1, help="bisect until pass and fail are this close")
-    search.add_argument("--step-duration", default="60s", help="how long each step holds (Locust syntax)")
-    load.add_argument(
-        "--holding", default="", help="holding time after answer, a distribution (default: a third of the step)"
-    )
-    names.add_renamed(load, "--hold", dest="holding")
-    load.add_argument("--think", default="fixed:0.2", help="pause between a user's calls")
-    load.add_argument("--processes", type=int, default=1, help="Locust processes per step")
-    out.add_argument("--results", default="rtcload-capacity", help="directory for per-step results and the report")
-    add_emulator_media_argument(emu)
-    emu.add_argument(
-        "--emulator-max-calls", type=int, help="embedded emulator: carry at most N calls, shed more with 503/34"
-    )
-    load.add_argument(
-        "--media-path",
-        choices=MEDIA_PATHS,
-        default=DEFAULT_MEDIA_PATH,
-        help="the generator's media path (--rtc-media-path): engine (default), or the lean/naive aiortc baselines",
-    )
-    add_gate_arguments(parser)
+    """`rtcload capacity`'s options, from the registry (rtcload/options/registry.toml)."""
+    same = {**gate_same(), "--media-path": {"choices": MEDIA_PATHS, "default": DEFAULT_MEDIA_PATH}}
+    groups = add_options(parser, "capacity", fmt=gate_fmt(), same=same, order=GROUPS)
+    names.add_renamed(groups[GROUPS[0]], "--cps", dest="by", const="cps")
+    names.add_renamed(groups[GROUPS[1]], "--hold", dest="holding")
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 
 

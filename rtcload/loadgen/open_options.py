@@ -12,32 +12,12 @@ import argparse
 import math
 
 from rtcload.distributions import parse_distribution
-from rtcload.traffic import ARRIVALS, RatePlan, parse_rate_plan
+from rtcload.traffic import RatePlan, parse_rate_plan
 
 OPEN_SCENARIO = "open_calls"
 SETUP_ALLOWANCE_S = 2.0  # an endpoint is busy for setup + holding + hangup: pool headroom per call
 POOL_HEADROOM = 1.3
 CLOSED_DEFAULT_USERS = 10
-
-
-def add_open_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("open-model load: calls per second (SIPp's -r, -l, -d)")
-    group.add_argument("--cps", help="offered call attempts per second: 20, or a ramp START:END:DURATION (5:50:60s)")
-    group.add_argument("--cps-steps", help="a staircase of rates, e.g. 5,10,20 (each for --step-duration)")
-    group.add_argument("--step-duration", help="how long each --cps-steps rate lasts, e.g. 30s")
-    group.add_argument("--erlangs", type=float, help="offer this traffic instead of --cps: CPS = Erlangs / holding")
-    group.add_argument("--arrival", choices=ARRIVALS, default="poisson", help="inter-arrival times (default poisson)")
-    group.add_argument(
-        "--holding",
-        help="holding time after answer: fixed:30, uniform:10,60, exp:120 (SIPp -d); closed model too (--rtc-holding)",
-    )
-    group.add_argument("--max-concurrent", type=int, default=0, help="cap on calls in progress; 0 = none (SIPp -l)")
-    group.add_argument(
-        "--trunks", type=int, help="the platform's concurrent-call capacity, for the Erlang-B prediction"
-    )
-    group.add_argument(
-        "--emulator-max-calls", type=int, help="embedded emulator: carry at most N calls, shed more with 503/34"
-    )
 
 
 def is_open(args: argparse.Namespace) -> bool:

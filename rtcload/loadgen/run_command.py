@@ -33,9 +33,9 @@ from rtcload.loadgen.records import merge_records
 from rtcload.loadgen.resources import GrowthLimits
 from rtcload.loadgen.run_options import (  # noqa: F401 - the argument builders, re-exported for capacity and tests
     add_arguments,
-    add_emulator_media_argument,
-    add_gate_arguments,
     add_load_arguments,
+    gate_fmt,
+    gate_same,
     load_option_args,
 )
 from rtcload.loadgen.scenarios import SCENARIOS

@@ -55,17 +55,6 @@ class _Raising(argparse.ArgumentParser):
         raise RunFileError(message)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", metavar="TOML", help="run file with this run's options (flag > environment > file > default)"
-    )
-    parser.add_argument(
-        "--print-config",
-        action="store_true",
-        help="print the effective configuration and where each value came from (secrets masked), then exit 0",
-    )
-
-
 AddArguments = Callable[[argparse.ArgumentParser], None]
 
 
