@@ -29,7 +29,6 @@ from rtcload.signaling import (
     TokenCredentials,
 )
 
-
 GROUPS = (  # `rtcload call --help`'s sections, in order
     "the call: target, login, destination, how long",
     "media",
