@@ -56,7 +56,7 @@ def test_every_variable_the_code_reads_is_registered(registry):
     for path in (ROOT / "rtcload").rglob("*.py"):
         in_code |= environment_names(path.read_text(encoding="utf-8"))
     known = {o.env for o in registry if o.env} | {o.name for o in registry}
-    assert in_code - known == set(), "add them to the registry (scripts/options_doc.py ENV_ONLY or a flag)"
+    assert in_code - known == set(), "add them to the registry (rtcload/options/registry.toml)"
     assert len({o.env for o in registry if o.env}) >= 60
 
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from rtcload.gates.capacity import DEFAULT_SLO, EXIT_BELOW_TARGET, EXIT_USAGE, Step, conclude, judge_step, search
 from rtcload.gates.slo import SLOSet, parse_duration, parse_slo
@@ -25,6 +26,7 @@ from rtcload.loadgen.run_command import (
     start_emulator,
     stop_emulator,
 )
+from rtcload.loadgen.run_command import add_arguments as add_run_arguments
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
 from rtcload.options import names
 from rtcload.options.build import add_options
@@ -50,25 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _cps_step_args(args: argparse.Namespace, cps: int) -> argparse.Namespace:
     """One open-model step: `cps` attempts per second held for the step, calls of --hold (default 5-10 % of it)."""
     seconds = parse_duration(args.step_duration)
-    step = argparse.Namespace(
+    step = run_args(
         scenario="open_calls",
-        users=None,
-        spawn_rate=5.0,
         duration=args.step_duration,
         processes=args.processes,
-        web=False,
         target=args.target,
-        media_path=args.media_path,
         locust_args=[*_media_args(args), *(a for a in (args.locust_args or []) if a != "--")],
         cps=str(cps),
-        cps_steps=None,
-        step_duration=None,
-        erlangs=None,
         arrival=args.arrival,
         holding=args.holding or f"uniform:{seconds / 20:g},{seconds / 10:g}",
         max_concurrent=args.max_concurrent,
-        trunks=None,
-        emulator_max_calls=None,
     )
     open_options.prepare(step)
     return step
@@ -76,12 +69,12 @@ def _cps_step_args(args: argparse.Namespace, cps: int) -> argparse.Namespace:
 
 def _media_args(args: argparse.Namespace) -> list[str]:
     """--media-path reaches the generator as --rtc-media-path (before the user's own Locust arguments)."""
-    path = getattr(args, "media_path", DEFAULT_MEDIA_PATH)
+    path = args.media_path
     return [] if path == DEFAULT_MEDIA_PATH else ["--rtc-media-path", path]
 
 
 def _step_args(args: argparse.Namespace, users: int) -> argparse.Namespace:
-    if getattr(args, "by", "users") == "cps":
+    if args.by == "cps":
         return _cps_step_args(args, users)
     seconds = parse_duration(args.step_duration)
     hold = args.holding or f"uniform:{seconds / 4:g},{seconds / 3:g}"
@@ -90,17 +83,29 @@ def _step_args(args: argparse.Namespace, users: int) -> argparse.Namespace:
         extra += ["--rtc-holding", hold]
     if "--rtc-think-time" not in extra:
         extra += ["--rtc-think-time", args.think]
-    return argparse.Namespace(
+    return run_args(
         scenario=args.scenario,
         users=users,
         spawn_rate=float(max(users, 1)),  # everyone calling within a second: the step is the load
         duration=args.step_duration,
         processes=args.processes,
-        web=False,
         target=args.target,
-        media_path=args.media_path,
         locust_args=extra,
     )
+
+
+def run_args(**values: Any) -> argparse.Namespace:
+    """A step's `rtcload run` options: every option of `rtcload run` at its registry default, then the
+    step's own values, so the run code reads each one as it is (no hand-built partial Namespace)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_run_arguments(parser)
+    args = parser.parse_args([])
+    unknown = sorted(set(values) - set(vars(args)))
+    if unknown:
+        raise ValueError(f"not options of rtcload run: {unknown}")
+    for name, value in values.items():
+        setattr(args, name, value)
+    return args
 
 
 def run_step(args: argparse.Namespace, target: str, gates: SLOSet, users: int, group: ProcessGroup) -> Step:

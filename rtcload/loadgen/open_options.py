@@ -21,13 +21,13 @@ CLOSED_DEFAULT_USERS = 10
 
 
 def is_open(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "cps", None) or getattr(args, "cps_steps", None) or getattr(args, "erlangs", None))
+    return bool(args.cps or args.cps_steps or args.erlangs)
 
 
 def prepare(args: argparse.Namespace) -> RatePlan | None:
     """Validate the open-model options and fill in what they imply (scenario, pool size); ValueError = usage."""
     if not is_open(args):
-        if getattr(args, "users", None) is None:
+        if args.users is None:
             args.users = CLOSED_DEFAULT_USERS
         return None
     holding = parse_distribution(args.holding) if args.holding else None
@@ -44,7 +44,7 @@ def prepare(args: argparse.Namespace) -> RatePlan | None:
         args.scenario = OPEN_SCENARIO
     else:
         raise ValueError(f"--cps runs the {OPEN_SCENARIO} scenario; --scenario {args.scenario} is a closed model")
-    if getattr(args, "users", None) is None:
+    if args.users is None:
         mean = holding.mean if holding else 5.0
         need = math.ceil(plan.peak * (mean + SETUP_ALLOWANCE_S) * POOL_HEADROOM) + 5 * args.processes
         if args.max_concurrent:
@@ -74,5 +74,5 @@ def locust_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def emulator_arguments(args: argparse.Namespace) -> list[str]:
-    max_calls = getattr(args, "emulator_max_calls", None)
+    max_calls = args.emulator_max_calls
     return ["--max-calls", str(max_calls)] if max_calls is not None else []
