@@ -16,7 +16,7 @@ from typing import Any
 from rtcload import call_audio
 from rtcload.media.ice_options import ice_servers_from
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options import env, names
+from rtcload.options import env
 from rtcload.options.build import add_options
 from rtcload.protocol.redact import redact_text
 from rtcload.signaling import (
@@ -41,8 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`rtcload call`'s options, from the registry (rtcload/options/registry.toml); the ICE/TURN options are
     parsed by the same code as `rtcload run`'s (media/ice_options.py)."""
     same = {"--media-path": {"choices": MEDIA_PATHS, "default": DEFAULT_MEDIA_PATH}}
-    groups = add_options(parser, "call", same=same, order=GROUPS)
-    names.add_renamed(groups["media"], "--no-media", dest="media", const="none")
+    add_options(parser, "call", same=same, order=GROUPS)
 
 
 def credentials_from(args: argparse.Namespace) -> Credentials:

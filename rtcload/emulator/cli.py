@@ -17,7 +17,7 @@ from rtcload.emulator.playout import DEFAULT_ECHO_PLAYOUT_S, parse_playout
 from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options import env, names
+from rtcload.options import env
 from rtcload.options.build import add_options
 from rtcload.procstats import sample_self
 
@@ -35,9 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--echo-playout": {"default": f"{DEFAULT_ECHO_PLAYOUT_S * 1000:g}ms"},
         **{_limit_flag(name): {"default": getattr(defaults, name)} for name in LIMIT_FIELDS},
     }
-    groups = add_options(parser, "emulator", same=same, now={"--control-token": env.given("RTCLOAD_CONTROL_TOKEN")})
-    names.add_renamed(groups["listening and logins"], "--users", dest="users_file")
-    names.add_renamed(groups["media"], "--lean-media", dest="media_path", const="lean")
+    add_options(parser, "emulator", same=same, now={"--control-token": env.given("RTCLOAD_CONTROL_TOKEN")})
     sub = parser.add_subparsers(dest="emulator_action")
     token = sub.add_parser(
         "token",

@@ -18,7 +18,6 @@ from typing import Any
 from rtcload.gates.junit import write_junit
 from rtcload.gates.slo import UNIT_SCALE, SLOError, SLOResult, format_value
 from rtcload.metrics.catalog import Unit
-from rtcload.options import names
 from rtcload.options.build import add_options
 from rtcload.results.schema import SCHEMA
 
@@ -164,7 +163,6 @@ def merge_baseline(summaries: list[dict[str, Any]]) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="BASELINE.json CURRENT.json (or the runs to merge with --merge)")
     add_options(parser, "compare")  # every option from the registry (rtcload/options/registry.toml)
-    names.add_renamed(parser, "--json", dest="json_file")
 
 
 def _load(path: str) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from rtcload.loadgen.run_command import (
 )
 from rtcload.loadgen.run_command import add_arguments as add_run_arguments
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options import names
 from rtcload.options.build import add_options
 from rtcload.results.outcome import Outcome
 
@@ -43,9 +42,7 @@ GROUPS = (  # `rtcload capacity --help`'s sections, in order
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`rtcload capacity`'s options, from the registry (rtcload/options/registry.toml)."""
     same = {**gate_same(), "--media-path": {"choices": MEDIA_PATHS, "default": DEFAULT_MEDIA_PATH}}
-    groups = add_options(parser, "capacity", fmt=gate_fmt(), same=same, order=GROUPS)
-    names.add_renamed(groups[GROUPS[0]], "--cps", dest="by", const="cps")
-    names.add_renamed(groups[GROUPS[1]], "--hold", dest="holding")
+    add_options(parser, "capacity", fmt=gate_fmt(), same=same, order=GROUPS)
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 
 

@@ -14,7 +14,6 @@ from rtcload.loadgen.scenarios import SCENARIOS
 from rtcload.loadgen.settings import add_renamed_arguments
 from rtcload.media.ice_options import ENV_SERVERS
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options import names
 from rtcload.options.build import add_options
 from rtcload.traffic import ARRIVALS
 
@@ -49,8 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     }
     fmt = {**gate_fmt(), "--scenario": {"scenarios": ", ".join(SCENARIOS)}}
     groups = add_options(parser, "run", fmt=fmt, same=same, order=GROUPS)
-    names.add_renamed(groups[GROUPS[0]], "--emulator-lean", dest="emulator_media_path", const="lean")
-    names.add_renamed(groups[GROUPS[0]], "--emulator-users", dest="emulator_users_file")
     add_load_arguments(groups[LOAD_GROUP])
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 

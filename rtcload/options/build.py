@@ -113,4 +113,20 @@ def add_options(
         if spec.name in now:
             kw["default"] = now[spec.name]
         _group(parser, spec.group_on(command), made).add_argument(*flags, **kw)
+    _add_old_spellings(parser, command, {s.name: s for s in rows}, made)
     return made
+
+
+def _add_old_spellings(parser: argparse.ArgumentParser, command: str, rows: dict[str, Spec], made: dict) -> None:
+    """The old flags of names.RENAMED for this command, beside their new option (hidden, with a warning):
+    `--no-media` -> `--media none` stores `none`, `--users` -> `--users-file` takes the value. Old values
+    (`--media static`) are the rows' old_values; the --rtc-* ones are the scenarios' (settings)."""
+    for entry in names.RENAMED:
+        if command not in entry.commands or " " in entry.old:
+            continue
+        new, _, value = entry.new.partition(" ")
+        spec = rows.get(new)
+        if spec is None:
+            continue
+        dest = spec.dest or new.lstrip("-").replace("-", "_")
+        names.add_renamed(_group(parser, spec.group_on(command), made), entry.old, dest=dest, const=value or None)
