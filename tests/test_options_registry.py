@@ -144,6 +144,7 @@ def test_ci_fails_on_a_stray_flag_of_a_command_or_of_a_scenario():
         ('name = "--a"\nkind = "text"\nhelp = " "\ncommands = ["run"]', "row 1 (--a): an empty help"),
         ('name = "--a"\nkind = "text"\nhelp = "h"\ncommands = ["walk"]', "row 1 (--a): commands ['walk']"),
         ('name = "RTCLOAD_A"\nkind = "text"\nhelp = "h"\ncommands = ["run"]', "named by its variable"),
+        ('name = "--a"\nkind = "text"\nhelp = "h"\ncommands = ["run"]\ntype = "kind"', "a text has no parser"),
     ],
 )
 def test_the_registry_refuses_a_malformed_row_naming_it(row, expected):

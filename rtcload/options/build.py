@@ -16,17 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rtcload.options import kinds, names
-from rtcload.options.table import RegistryError, Spec, of
+from rtcload.options.table import PARSED_KINDS, RegistryError, Spec, of
 
-_PARSE = {
-    "duration": kinds.parse_duration,
-    "bool": kinds.parse_bool,
-    "count": kinds.parse_count,
-    "number": kinds.parse_number,
-    "rate": kinds.parse_rate,
-    "distribution": kinds.parse_distribution,
-    "path": kinds.parse_path,
-}
+_PARSE = {kind: getattr(kinds, f"parse_{kind}") for kind in PARSED_KINDS}
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 _TYPES: dict[str, Any] = {"int": int, "float": float, "str": str}
 

@@ -17,6 +17,8 @@ from typing import Any
 
 TABLE = Path(__file__).with_name("registry.toml")
 KINDS = ("duration", "bool", "count", "number", "rate", "distribution", "path", "choice", "secret", "text")
+PARSED_KINDS = ("duration", "bool", "count", "number", "rate", "distribution", "path")  # kinds.parse_<kind>
+UNITS = ("", "s", "1/s")
 COMMANDS = ("rtcload", "run", "emulator", "emulator token", "capacity", "call", "compare", "locust")
 ACTIONS = ("", "store_true", "count", "append")
 TYPES = ("", "int", "float", "str", "kind")
@@ -90,6 +92,8 @@ def _spec(row: dict[str, Any], at: str) -> Spec:
         (set(spec.commands) <= set(COMMANDS) and spec.commands, f"commands {list(spec.commands)}: of {COMMANDS}"),
         (spec.action in ACTIONS, f"action {spec.action!r}: one of {ACTIONS}"),
         (spec.type in TYPES, f"type {spec.type!r}: one of {TYPES}"),
+        (spec.type != "kind" or spec.kind in PARSED_KINDS, f"type kind: a {spec.kind} has no parser of its own"),
+        (spec.unit in UNITS, f"unit {spec.unit!r}: one of {UNITS}"),
         (bool(spec.help.strip()), "an empty help: say what the option does"),
         (not spec.env or _ENV.fullmatch(spec.env), f"env {spec.env!r}: RTCLOAD_ and capitals"),
         (spec.is_flag or spec.name == spec.env, "a row without a flag is named by its variable (name = env)"),
