@@ -57,17 +57,42 @@ def build() -> tuple[list, list[str]]:
     return doc_rows(built), parity(built)
 
 
+def counts(rows: list) -> dict[str, object]:
+    """The size of the vocabulary (for closing notes): flags --help lists per command, variables, names."""
+    from rtcload.options.registry import flags_of
+
+    shown = {
+        command: sorted(n for n, a in flags_of(parser).items() if a.help != argparse.SUPPRESS)
+        for command, parser in parsers().items()
+    }
+    flags = {name for names in shown.values() for name in names}
+    variables = {row.env for row in rows if row.env}
+    env_only = {row.name for row in rows if not row.name.startswith("-")}
+    return {
+        "flags_per_command": {command: len(names) for command, names in shown.items()},
+        "flag_names": len(flags),
+        "variables": len(variables),
+        "variables_without_a_flag": len(env_only),
+        "names": len(flags | env_only),
+        "registry_rows": len(rows),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the doc is not what the registry gives")
     parser.add_argument("--doc", type=Path, default=DOC, help="the file to write or check (default docs/options.md)")
     parser.add_argument("--json", action="store_true", help="print the registry as JSON (for tests)")
+    parser.add_argument("--counts", action="store_true", help="print flags per command, variables and names")
     args = parser.parse_args(argv)
     for name in [n for n in os.environ if n.startswith("RTCLOAD_")]:  # defaults read from the environment would
         del os.environ[name]  # make the doc depend on who runs it, and could print a token into it
     rows, problems = build()
     if problems:
         print("the parsers and the option registry disagree:", *problems, sep="\n  ", file=sys.stderr)
+    if args.counts:
+        print(json.dumps(counts(rows), indent=1))
+        return 0
     if args.json:  # the registry's rows whatever the parsers say (tests judge each part on its own)
         print(json.dumps([asdict(row) for row in rows]))
         return 0
