@@ -14,10 +14,10 @@ import sys
 from typing import Any
 
 from rtcload import call_audio
-from rtcload.media.ice_options import add_ice_arguments, ice_servers_from
+from rtcload.media.ice_options import ice_servers_from
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options import env, names
-from rtcload.options.kinds import argparse_type, parse_duration
+from rtcload.options import env
+from rtcload.options.build import add_options
 from rtcload.protocol.redact import redact_text
 from rtcload.signaling import (
     ClientConfig,
@@ -29,60 +29,19 @@ from rtcload.signaling import (
     TokenCredentials,
 )
 
+GROUPS = (  # `rtcload call --help`'s sections, in order
+    "the call: target, login, destination, how long",
+    "media",
+    "network: ICE / TURN (as `rtcload run`), TLS",
+    "output",
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    who = parser.add_argument_group("the call: target, login, destination, how long")
-    media = parser.add_argument_group("media")
-    net = parser.add_argument_group("network: ICE / TURN (as `rtcload run`), TLS")
-    out = parser.add_argument_group("output")
-    who.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
-    who.add_argument("--login", default="rtcload-demo", help="SIP username")
-    who.add_argument("--password", help="password (prefer env RTCLOAD_PASSWORD: command lines are visible)")
-    who.add_argument("--token", help="JWT for login_token (prefer env RTCLOAD_TOKEN)")
-    who.add_argument("--to", default="echo", help="destination (emulator: echo, tone, busy, a username, ...)")
-    who.add_argument(
-        "--duration",
-        type=argparse_type(parse_duration, "--duration"),
-        default=5.0,
-        help="time to stay in the call: 30s, 2m, 250ms (a bare number means seconds)",
-    )
-    media.add_argument(
-        "--source", default="tone:440", help="audio to send: tone:HZ, dualtone:A,B, speech, silence, wav:F"
-    )
-    media.add_argument("--codec", default="opus", choices=("opus", "pcmu", "pcma"))
-    media.add_argument("--opus-bitrate", default="32000", help="Opus bitrate, bit/s (32000: libwebrtc's default)")
-    media.add_argument("--opus-dtx", action="store_true", help="Opus DTX: silences send one frame per 400 ms")
-    media.add_argument(
-        "--media",
-        choices=("aiortc", "none"),
-        default="aiortc",
-        help="aiortc: real audio (default); none: signaling only (a fixed SDP), as --rtc-media none",
-    )
-    names.add_renamed(media, "--no-media", dest="media", const="none")
-    media.add_argument(
-        "--client-profile",
-        default="chrome",
-        choices=("chrome", "minimal"),
-        help="chrome: offer, RTCP and consent timing like Chrome for what rtcload does (default); minimal: aiortc's",
-    )
-    net.add_argument("--trickle", action="store_true", help="trickle ICE candidates, as the SDK's trickleIce")
-    media.add_argument(
-        "--media-path",
-        choices=MEDIA_PATHS,  # the same set as every command; lean is refused (it decodes nothing)
-        default=DEFAULT_MEDIA_PATH,
-        help="engine: the media engine, every packet decoded off the loop (default); naive: aiortc baseline "
-        "(lean decodes nothing, so it cannot report one call's audio: refused)",
-    )
-    add_ice_arguments(net)  # the same ICE/TURN options as `rtcload run`, parsed by the same code
-    net.add_argument("--ca-file", help="extra CA bundle for wss:// targets")
-    net.add_argument("--insecure", action="store_true", help="do not verify TLS (never the default)")
-    who.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for registration and answer")
-    out.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    out.add_argument(
-        "--no-audio-score",
-        action="store_true",
-        help="do not score the received audio (engine media; needs the extra rtcload[audio])",
-    )
+    """`rtcload call`'s options, from the registry (rtcload/options/registry.toml); the ICE/TURN options are
+    parsed by the same code as `rtcload run`'s (media/ice_options.py)."""
+    same = {"--media-path": {"choices": MEDIA_PATHS, "default": DEFAULT_MEDIA_PATH}}
+    add_options(parser, "call", same=same, order=GROUPS)
 
 
 def credentials_from(args: argparse.Namespace) -> Credentials:

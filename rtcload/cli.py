@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Callable
 
+from rtcload.options.build import add_options
+
 # subcommand -> (module, help); modules expose add_arguments(parser) and run(args) -> int
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("rtcload.loadgen.run_command", "run a load scenario (default: smoke against the embedded emulator)"),
@@ -23,7 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rtcload", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    add_options(parser, "rtcload")  # -v; every command's options come from the registry (rtcload/options)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Build the option registry from rtcload's definitions and write docs/options.md (`--check`: fail if stale).
+"""Check that every command's parser is the option registry's, and write docs/options.md from the registry.
 
-The registry (rtcload/options/registry.py) is read from each command's argparse parser
-(rtcload.cli.build_parser), the Locust options the scenarios register (settings, open model, warm-up,
-soak), and the variables read only from the environment. `--check` is run by CI (.ci/run) and by
-tests/test_options_registry.py: a flag or RTCLOAD_* variable added anywhere changes the file.
-Importing Locust patches the process with gevent, so run this as its own process.
+The registry is rtcload/options/registry.toml; every parser is built from it (rtcload/options/build.py,
+and the scenarios' --rtc-* tables). This builds each command's parser (rtcload.cli.build_parser) and the
+options the scenarios register on Locust (settings, open model, warm-up, soak), and fails, naming the
+flag, when a parser takes a flag the registry does not give that command or misses one it does. `--check`
+(CI: .ci/run, and tests/test_options_registry.py) also fails when docs/options.md is not what the
+registry gives. Importing Locust patches the process with gevent, so run this as its own process.
 """
 
 from __future__ import annotations
@@ -22,179 +23,59 @@ sys.path.insert(0, str(ROOT))
 
 DOC = ROOT / "docs" / "options.md"
 
-# Variables read only from the environment: where each is defined, and what it does.
-ENV_ONLY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    # name: (kind, default, help, commands)
-    "RTCLOAD_ENGINE_NATIVE": (
-        "bool",
-        "on",
-        "off: the media engine's pure-Python per-packet path, not the C one",
-        ("run", "capacity", "call", "emulator"),
-    ),
-    "RTCLOAD_SEND_THREAD": (
-        "bool",
-        "on",
-        "off: the C engine's streams are sent by the event loop's clock, not by the engine's send thread",
-        ("run", "capacity", "call", "emulator"),
-    ),
-    "RTCLOAD_SEND_THREAD_RT": (
-        "bool",
-        "on",
-        "off: the engine's send thread does not ask for real-time priority (SCHED_FIFO 1)",
-        ("run", "capacity", "call", "emulator"),
-    ),
-    "RTCLOAD_GC_FREEZE": (
-        "bool",
-        "on",
-        "off: do not gc.freeze() the startup heap of a media process",
-        ("run", "capacity", "call", "emulator"),
-    ),
-    "RTCLOAD_GC_QUIET": (
-        "bool",
-        "on",
-        "off: keep Python's automatic full collections after the startup freeze (on: none, ended calls are "
-        "freed by reference counting; media/heap.py)",
-        ("run", "capacity", "call", "emulator"),
-    ),
-    "RTCLOAD_DTLS_CERTIFICATE": (
-        "choice",
-        "shared",
-        "DTLS certificate policy of a process: shared or per-call",
-        ("run", "capacity", "call", "emulator"),
-    ),
-    "RTCLOAD_STEP_USERS": ("count", "10", "capacity scenario (StepShape): users added per step", ("locust",)),
-    "RTCLOAD_STEP_SECONDS": ("duration", "60", "capacity scenario (StepShape): length of a step", ("locust",)),
-    "RTCLOAD_MAX_USERS": ("count", "100", "capacity scenario (StepShape): stop above this many users", ("locust",)),
-    "RTCLOAD_TOKEN": (
-        "secret",
-        "",
-        "rtcload call: JWT for login_token (instead of --token on a visible command line)",
-        ("call",),
-    ),
-    "RTCLOAD_PASSWORD": ("secret", "", "rtcload call: SIP password (instead of --password)", ("call",)),
-    "RTCLOAD_CALL_DURATION": (
-        "distribution",
-        "",
-        "old name of RTCLOAD_HOLDING: still read for a release, with a deprecation warning",
-        ("locust",),
-    ),
-    "RTCLOAD_LEAN": (
-        "bool",
-        "off",
-        "old spelling of RTCLOAD_MEDIA_PATH=lean: still read for a release, with a deprecation warning",
-        ("locust",),
-    ),
-    "RTCLOAD_JWT_SECRET": (
-        "secret",
-        "",
-        "rtcload emulator: the HS256 secret for login tokens (or --jwt-secret-file)",
-        ("emulator",),
-    ),
-}
 
-
-# What definitions do not say yet (an untyped argparse option, settings' "str"): the kind of value each
-# option takes, by name, or by (command, name) where one name means two things. The registry round
-# that builds the parsers will carry these in the definitions themselves.
-KIND_OF: dict[str, str] = {
-    "--duration": "duration",
-    "--step-duration": "duration",
-    "--warmup": "duration",
-    "--rtc-step-duration": "duration",
-    "--holding": "distribution",
-    "--think": "distribution",
-    "--rtc-warmup": "duration",
-    "--rtc-think-time": "distribution",
-    "--rtc-holding": "distribution",
-    "--answer-delay": "distribution",
-    "--ring-delay": "distribution",
-    "--rtc-cps": "rate",
-    "--results": "path",
-    "--report": "path",
-    "--junit": "path",
-    "--json-file": "path",
-    "--config": "path",
-    "--users-file": "path",
-    "--merge": "path",
-    "--slo-file": "path",
-    "--ca-file": "path",
-    "--emulator-users-file": "path",
-    "--jwt-secret-file": "path",
-    "--rtc-ca-file": "path",
-    "--rtc-call-records": "path",
-    "--rtc-ledger": "path",
-    "--rtc-health-file": "path",
-    "--rtc-max-send-gap": "duration",
-    "--rtc-resource-report": "path",
-    "--rtc-call-reports": "bool",
-    "--rtc-max-concurrent": "count",
-    "--rtc-generators": "count",
-    "--rtc-resource-interval": "number",
-    "--rtc-control-token": "secret",
-    "--control-token": "secret",
-}
-KIND_ON: dict[tuple[str, str], str] = {
-    ("run", "--cps"): "rate",
-    ("emulator", "--echo-playout"): "duration",
-    ("call", "--json"): "bool",
-}
-
-
-def kinds_for(command: str, parser: argparse.ArgumentParser) -> dict[str, str]:
-    names = {max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
-    out = {name: KIND_OF[name] for name in names if name in KIND_OF}
-    out.update({name: kind for (on, name), kind in KIND_ON.items() if on == command and name in names})
-    return out
-
-
-def locust_rows() -> list:
+def locust_parser() -> argparse.ArgumentParser:
     """The options the scenarios register on Locust's parser (`rtcload run -- ...` or `locust` itself)."""
     from locust.argument_parser import LocustArgumentParser
 
     from rtcload.gates import warmup
     from rtcload.loadgen import open_model, settings
     from rtcload.loadgen.scenarios import soak_reconnect
-    from rtcload.options.registry import options_of
 
     parser = LocustArgumentParser(add_help=False)
     settings.add_locust_arguments(parser)
     open_model.add_open_model_arguments(parser)
     warmup._add_option(parser)
     soak_reconnect._soak_arguments(parser)
-    env_of = {flag: env for flag, env, *_rest in settings.LOAD_OPTIONS}
-    env_of.update({flag: env for flag, env, *_rest in open_model.OPTIONS})
-    env_of["--rtc-warmup"] = "RTCLOAD_WARMUP"  # its default is read from it (rtcload/gates/warmup.py)
-    return options_of(parser, "locust", env_of, {**table_kinds(settings.LOAD_OPTIONS), **kinds_for("locust", parser)})
+    return parser
 
 
-def table_kinds(load_options: tuple) -> dict[str, str]:
-    """settings' own kind column, where it says more than argparse does (bool, secret, numbers)."""
-    kinds = {flag: {"float": "number", "int": "count"}.get(k, k) for flag, _e, _d, _h, k in load_options}
-    return {flag: kind for flag, kind in kinds.items() if kind in ("bool", "number", "count", "secret")}
-
-
-def build() -> list:
+def parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every parser of rtcload, by command ("rtcload" holds the global options, "locust" the scenarios')."""
     from rtcload.cli import build_parser
-    from rtcload.loadgen.settings import LOAD_OPTIONS
-    from rtcload.options.registry import Option, merge, options_of, subparsers_of
+    from rtcload.options.registry import subparsers_of
 
-    env_of = {flag: env for flag, env, *_rest in LOAD_OPTIONS}
     top = build_parser()
-    rows = options_of(top, "rtcload")
-    for name, parser in subparsers_of(top).items():
-        rows += options_of(parser, name, env_of, {**table_kinds(LOAD_OPTIONS), **kinds_for(name, parser)})
-    rows += locust_rows()
-    for name, (kind, default, help_text, commands) in ENV_ONLY.items():
-        rows.append(
-            Option(name, kind, "s" if kind == "duration" else "", default, name, help_text, commands, "environment")
-        )
-    return merge(rows)
+    return {"rtcload": top, **subparsers_of(top), "locust": locust_parser()}
 
 
-def render() -> str:
-    from rtcload.options.registry import render_markdown
+def build() -> tuple[list, list[str]]:
+    """The registry's rows as docs/options.md lists them, and what the parsers and the registry disagree on."""
+    from rtcload.options.registry import doc_rows, parity
 
-    return render_markdown(build())
+    built = parsers()
+    return doc_rows(built), parity(built)
+
+
+def counts(rows: list) -> dict[str, object]:
+    """The size of the vocabulary (for closing notes): flags --help lists per command, variables, names."""
+    from rtcload.options.registry import flags_of
+
+    shown = {
+        command: sorted(n for n, a in flags_of(parser).items() if a.help != argparse.SUPPRESS)
+        for command, parser in parsers().items()
+    }
+    flags = {name for names in shown.values() for name in names}
+    variables = {row.env for row in rows if row.env}
+    env_only = {row.name for row in rows if not row.name.startswith("-")}
+    return {
+        "flags_per_command": {command: len(names) for command, names in shown.items()},
+        "flag_names": len(flags),
+        "variables": len(variables),
+        "variables_without_a_flag": len(env_only),
+        "names": len(flags | env_only),
+        "registry_rows": len(rows),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,13 +83,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the doc is not what the registry gives")
     parser.add_argument("--doc", type=Path, default=DOC, help="the file to write or check (default docs/options.md)")
     parser.add_argument("--json", action="store_true", help="print the registry as JSON (for tests)")
+    parser.add_argument("--counts", action="store_true", help="print flags per command, variables and names")
     args = parser.parse_args(argv)
     for name in [n for n in os.environ if n.startswith("RTCLOAD_")]:  # defaults read from the environment would
         del os.environ[name]  # make the doc depend on who runs it, and could print a token into it
-    if args.json:
-        print(json.dumps([asdict(row) for row in build()]))
+    rows, problems = build()
+    if problems:
+        print("the parsers and the option registry disagree:", *problems, sep="\n  ", file=sys.stderr)
+    if args.counts:
+        print(json.dumps(counts(rows), indent=1))
         return 0
-    text = render()
+    if args.json:  # the registry's rows whatever the parsers say (tests judge each part on its own)
+        print(json.dumps([asdict(row) for row in rows]))
+        return 0
+    if problems:
+        return 1
+    from rtcload.options.registry import render_markdown
+
+    text = render_markdown(rows)
     if args.check:
         if not args.doc.exists() or args.doc.read_text(encoding="utf-8") != text:
             print(f"{args.doc} is stale: run `python3 scripts/options_doc.py` and commit it", file=sys.stderr)

@@ -17,7 +17,8 @@ from rtcload.emulator.playout import DEFAULT_ECHO_PLAYOUT_S, parse_playout
 from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options import env, names
+from rtcload.options import env
+from rtcload.options.build import add_options
 from rtcload.procstats import sample_self
 
 DEFAULT_SECRET_ENV = "RTCLOAD_JWT_SECRET"
@@ -25,123 +26,43 @@ MEDIA_KINDS = ("aiortc", "none")  # `none`: signaling only, as --rtc-media none 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    listen = parser.add_argument_group("listening and logins")
-    listen.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    listen.add_argument("--port", type=int, default=8081, help="listen port (0 = any free port)")
-    listen.add_argument(
-        "--users-file", metavar="CSV", help="users file: username,password[,number]; default: open mode"
-    )
-    names.add_renamed(listen, "--users", dest="users_file")
-    listen.add_argument(
-        "--jwt-secret-file",
-        metavar="PATH",
-        help=f"file holding the HS256 secret for login tokens (or env {DEFAULT_SECRET_ENV}); with --users-file and "
-        "neither, a random secret is generated per start and written to a private file whose path is printed",
-    )
-    listen.add_argument(
-        "--jwt-secret",
-        default=None,
-        help=argparse.SUPPRESS,  # kept for old scripts; a secret on the command line is visible in `ps`
-    )
-    listen.add_argument(
-        "--allow-anonymous",
-        action="store_true",
-        help="accept anonymous_login with a users file (always accepted in open mode)",
-    )
-    calls = parser.add_argument_group("calls")
-    calls.add_argument("--ring-delay", default="fixed:0.05", help="invite -> ringing, a distribution (seconds)")
-    calls.add_argument("--answer-delay", default="fixed:0.2", help="ringing -> answer, a distribution (seconds)")
-    calls.add_argument("--noanswer-timeout", type=float, default=30.0, help="seconds a call rings before NO_ANSWER")
-    calls.add_argument("--grace", type=float, default=30.0, help="seconds a dropped session keeps its calls")
-    calls.add_argument("--server-ping", type=float, default=0.0, help="push telnyx_rtc.ping every N s (0 = off)")
-    calls.add_argument(
-        "--control-token",
-        default=env.given("RTCLOAD_CONTROL_TOKEN"),
-        help="enable runtime control (faults, drops, restart) with this token (env RTCLOAD_CONTROL_TOKEN)",
-    )
-    calls.add_argument("--max-calls", type=int, default=None, help="concurrent calls carried; more get 503/34")
-    calls.add_argument(
-        "--call-report-id",
-        default=None,
-        help="advertise this call_report_id in REGED and accept POST /call_report (HTTP front on the same port)",
-    )
-    media = parser.add_argument_group("media")
-    media.add_argument(
-        "--media",
-        type=names.choice("--media", MEDIA_KINDS, {"static": "none"}),
-        default="aiortc",
-        metavar="{aiortc,none}",
-        help="aiortc: real media; none: signaling only (a fixed SDP, no audio)",
-    )
-    media.add_argument(
-        "--impair-up", default=None, help="media impairment client->platform: a profile (4g, wifi, ...) or a spec"
-    )
-    media.add_argument("--impair-down", default=None, help="media impairment platform->client (same syntax)")
-    media.add_argument(
-        "--media-path",
-        choices=MEDIA_PATHS,
-        default=DEFAULT_MEDIA_PATH,
-        help="engine: one media engine carries every call (default); lean/naive: aiortc baselines for bench/",
-    )
-    names.add_renamed(media, "--lean-media", dest="media_path", const="lean")
-    media.add_argument(
-        "--echo-playout",
-        default=f"{DEFAULT_ECHO_PLAYOUT_S * 1000:g}ms",
-        help="echo and relay send each payload at its kernel arrival + this fixed delay, from the engine's send "
-        "thread (a platform's jitter buffer: loop stalls shorter than it leave no trace on the wire); 0 = forward "
-        "at once; a destination's `echo;playout=80ms` wins",
-    )
-    media.add_argument(
-        "--opus-bitrate",
-        default=None,
-        help="Opus bitrate of the emulator's sources (tone, prompts, hold music) and transcoder, bit/s "
-        "(default 32000, libwebrtc's mono default; env RTCLOAD_OPUS_BITRATE)",
-    )
-    add_limit_arguments(parser.add_argument_group("limits (docs/security.md)"))
-    parser.add_argument("--seed", type=int, default=None, help="seed for delays and fault sampling")
-    parser.add_argument(
-        "--resource-interval",
-        type=float,
-        default=0.0,
-        help="sample own RSS/FDs/UDP sockets/tasks/objects every N s; kept in the final snapshot (0 = off)",
-    )
+    """The emulator's options, from the registry (rtcload/options/registry.toml); the code states only what
+    the registry must agree with (choices, defaults of Limits) and the defaults read from the environment."""
+    defaults = Limits()
+    same: dict[str, dict[str, object]] = {
+        "--media": {"choices": MEDIA_KINDS},
+        "--media-path": {"choices": MEDIA_PATHS, "default": DEFAULT_MEDIA_PATH},
+        "--echo-playout": {"default": f"{DEFAULT_ECHO_PLAYOUT_S * 1000:g}ms"},
+        **{_limit_flag(name): {"default": getattr(defaults, name)} for name in LIMIT_FIELDS},
+    }
+    add_options(parser, "emulator", same=same, now={"--control-token": env.given("RTCLOAD_CONTROL_TOKEN")})
     sub = parser.add_subparsers(dest="emulator_action")
     token = sub.add_parser(
         "token",
         help=f"print a JWT for USER signed with the emulator's secret (--jwt-secret-file or env {DEFAULT_SECRET_ENV})",
     )
     token.add_argument("user")
-    token.add_argument("--ttl", type=float, default=3600.0, help="seconds until exp")
-    token.add_argument("--jwt-secret-file", dest="token_secret_file", metavar="PATH", help="the emulator's secret")
+    add_options(token, "emulator token")
 
 
-LIMIT_FLAGS: dict[str, str] = {
-    "max_sessions": "logged-in sessions",
-    "max_calls_per_session": "live calls per session",
-    "max_legs_per_session": "calls remembered per session (live and recently ended)",
-    "max_leg_items": "DTMF digits, messages and candidates kept per call, each",
-    "max_username_bytes": "longest login name",
-    "login_log_bytes": "bytes of the login log",
-    "call_report_bytes": "bytes of accepted call reports kept",
-    "login_timeout_s": "seconds a socket may stay without logging in",
-    "max_unauthenticated_sockets": "open sockets that have not logged in yet (more are closed 1013)",
-    "auth_failures_before_backoff": "failed logins/control tokens per socket answered at once",
-    "auth_failures_before_close": "failed logins/control tokens per socket before it is closed",
-}
+# the bounds of `Limits` that `rtcload emulator --limit-…` sets (docs/security.md lists them with their defaults)
+LIMIT_FIELDS = (
+    "max_sessions",
+    "max_calls_per_session",
+    "max_legs_per_session",
+    "max_leg_items",
+    "max_username_bytes",
+    "login_log_bytes",
+    "call_report_bytes",
+    "login_timeout_s",
+    "max_unauthenticated_sockets",
+    "auth_failures_before_backoff",
+    "auth_failures_before_close",
+)
 
 
-def add_limit_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """One `--limit-…` flag per bound in `Limits` (docs/security.md lists them with their defaults)."""
-    defaults = Limits()
-    for name, what in LIMIT_FLAGS.items():
-        default = getattr(defaults, name)
-        parser.add_argument(
-            "--limit-" + name.replace("_", "-"),
-            dest=f"limit_{name}",
-            type=type(default),
-            default=default,
-            help=f"{what} (default {default})",
-        )
+def _limit_flag(name: str) -> str:
+    return "--limit-" + name.replace("_", "-")
 
 
 def read_secret(path: str | None) -> str | None:
@@ -167,7 +88,7 @@ def write_generated_secret(secret: str) -> str:
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     users = UserDirectory.from_csv(args.users_file) if args.users_file else UserDirectory.open_mode()
-    limits = Limits(**{name: getattr(args, f"limit_{name}") for name in LIMIT_FLAGS})
+    limits = Limits(**{name: getattr(args, f"limit_{name}") for name in LIMIT_FIELDS})
     return EmulatorConfig(
         host=args.host,
         port=args.port,

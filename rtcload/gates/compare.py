@@ -18,7 +18,7 @@ from typing import Any
 from rtcload.gates.junit import write_junit
 from rtcload.gates.slo import UNIT_SCALE, SLOError, SLOResult, format_value
 from rtcload.metrics.catalog import Unit
-from rtcload.options import names
+from rtcload.options.build import add_options
 from rtcload.results.schema import SCHEMA
 
 # metric -> statistics compared by default
@@ -162,21 +162,7 @@ def merge_baseline(summaries: list[dict[str, Any]]) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="BASELINE.json CURRENT.json (or the runs to merge with --merge)")
-    parser.add_argument(
-        "--merge", metavar="OUT", help="write a baseline merged from the given summaries (records spread)"
-    )
-    parser.add_argument(
-        "--tolerance",
-        action="append",
-        default=[],
-        metavar="KEY=SPEC",
-        help="per metric or metric.stat, e.g. call_setup.p95=10%%,20ms or mos=0.2 (default: 20%%/25ms for times)",
-    )
-    parser.add_argument("--spread-factor", type=float, default=2.0, help="allowed multiple of the baseline's spread")
-    parser.add_argument("--min-samples", type=int, default=5, help="do not judge a metric with fewer samples")
-    parser.add_argument("--junit", help="write the verdicts as JUnit XML here")
-    parser.add_argument("--json-file", metavar="PATH", help="write the verdicts as JSON here")
-    names.add_renamed(parser, "--json", dest="json_file")
+    add_options(parser, "compare")  # every option from the registry (rtcload/options/registry.toml)
 
 
 def _load(path: str) -> dict[str, Any]:

@@ -17,17 +17,35 @@ GateCheck = Callable[[dict[str, Any]], tuple[bool, float | None, str]]
 
 
 def _registered(s: dict[str, Any]) -> tuple[bool, float | None, str]:
+    """Judged on every registration of the run: a warm-up leaves its registrations out of the statistics,
+    not out of this gate (a warm-up longer than the registration phase left it judging "0 of 0")."""
     reg = s["registrations"]
     ok = reg["attempted"] - reg["failed"]
     if ok > 0:
         return True, ok, f"{ok} of {reg['attempted']} registrations succeeded"
+    warm = reg.get("in_warmup") or {}
+    warm_attempted = int(warm.get("attempted", 0))
+    warm_ok = warm_attempted - int(warm.get("failed", 0))
+    during = f"during the {s['warmup_s']:g} s warm-up" if s.get("warmup_s") else "during the warm-up"
+    if reg["attempted"] == 0 and warm_ok > 0:
+        return True, warm_ok, f"{warm_ok} of {warm_attempted} registrations succeeded, all {during} (none after it)"
     first = next((f for f in s.get("failures", []) if f["name"] == "registration"), None)
     why = f" (first failure: {first['error']})" if first else ""
+    if reg["attempted"] == 0 and warm_attempted:
+        return False, 0, f"no successful registration: 0 of {warm_attempted} succeeded, all {during}"
+    if reg["attempted"] == 0:
+        return False, 0, "no successful registration: none was attempted"
     return False, 0, f"no successful registration: 0 of {reg['attempted']} succeeded{why}"
 
 
 def _calls_answered(s: dict[str, Any]) -> tuple[bool, float | None, str]:
     calls = s["calls"]
+    warm = calls.get("in_warmup") or {}
+    if calls["attempted"] == 0 and warm.get("attempted"):  # the warm-up took them all: judge those
+        during = f"during the {s['warmup_s']:g} s warm-up" if s.get("warmup_s") else "during the warm-up"
+        answered = int(warm.get("answered", 0))
+        text = f"{answered} of {warm['attempted']} calls answered, all {during} (none after it)"
+        return answered > 0, answered, text if answered else f"no call answered: {text}"
     if calls["attempted"] == 0:
         return True, 0, "no calls attempted (nothing to answer)"
     if calls["answered"] > 0:

@@ -14,20 +14,18 @@ import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
-from rtcload.options import env
-from rtcload.options.kinds import argparse_type, parse_duration
+from rtcload.options import env, table
+from rtcload.options.build import argument
 
 log = logging.getLogger("rtcload.warmup")
 
 
 @events.init_command_line_parser.add_listener
 def _add_option(parser: Any) -> None:
-    parser.add_argument(
-        "--rtc-warmup",
-        type=argparse_type(parse_duration, "--rtc-warmup"),
-        default=env.duration("RTCLOAD_WARMUP", 0.0),
-        help="time after the start whose samples are dropped from the statistics (10s, 1m; bare number = seconds)",
-    )
+    spec = table.spec("locust", "--rtc-warmup")  # defined in the registry (rtcload/options/registry.toml)
+    assert spec is not None
+    flags, kw = argument(spec)
+    parser.add_argument(*flags, **{**kw, "default": env.duration(spec.env, 0.0)})
 
 
 @events.test_start.add_listener

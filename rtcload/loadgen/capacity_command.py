@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from rtcload.gates.capacity import DEFAULT_SLO, EXIT_BELOW_TARGET, EXIT_USAGE, Step, conclude, judge_step, search
 from rtcload.gates.slo import SLOSet, parse_duration, parse_slo
@@ -17,84 +18,47 @@ from rtcload.loadgen import open_options
 from rtcload.loadgen.lifecycle import ProcessGroup
 from rtcload.loadgen.run_command import (
     Emulator,
-    add_emulator_media_argument,
-    add_gate_arguments,
+    gate_fmt,
+    gate_same,
     gate_set,
     run_locust,
     scenario_file,
     start_emulator,
     stop_emulator,
 )
+from rtcload.loadgen.run_command import add_arguments as add_run_arguments
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options import names
+from rtcload.options.build import add_options
 from rtcload.results.outcome import Outcome
+
+GROUPS = (  # `rtcload capacity --help`'s sections, in order
+    "the search: what is stepped, from where, how far, how long",
+    "the load of each step",
+    "embedded emulator (no --target)",
+    "outputs",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    search = parser.add_argument_group("the search: what is stepped, from where, how far, how long")
-    load = parser.add_argument_group("the load of each step")
-    emu = parser.add_argument_group("embedded emulator (no --target)")
-    out = parser.add_argument_group("outputs")
-    load.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
-    load.add_argument("--scenario", default="regression", help="a scenario without its own load shape")
-    search.add_argument(
-        "--by",
-        choices=("users", "cps"),
-        default="users",
-        help="what is stepped: users (concurrent calls) or cps (call attempts per second, open model): "
-        "--start/--step/--max count it",
-    )
-    names.add_renamed(search, "--cps", dest="by", const="cps")
-    load.add_argument("--arrival", choices=("poisson", "fixed"), default="poisson", help="--by cps: inter-arrivals")
-    load.add_argument("--max-concurrent", type=int, default=0, help="--by cps: cap on calls in progress (SIPp -l)")
-    search.add_argument("--start", type=int, default=10, help="users (concurrent calls) at the first step")
-    search.add_argument("--step", type=int, default=10, help="users added per step")
-    search.add_argument("--max", type=int, default=200, help="highest step tried")
-    search.add_argument("--resolution", type=int, default=1, help="bisect until pass and fail are this close")
-    search.add_argument("--step-duration", default="60s", help="how long each step holds (Locust syntax)")
-    load.add_argument(
-        "--holding", default="", help="holding time after answer, a distribution (default: a third of the step)"
-    )
-    names.add_renamed(load, "--hold", dest="holding")
-    load.add_argument("--think", default="fixed:0.2", help="pause between a user's calls")
-    load.add_argument("--processes", type=int, default=1, help="Locust processes per step")
-    out.add_argument("--results", default="rtcload-capacity", help="directory for per-step results and the report")
-    add_emulator_media_argument(emu)
-    emu.add_argument(
-        "--emulator-max-calls", type=int, help="embedded emulator: carry at most N calls, shed more with 503/34"
-    )
-    load.add_argument(
-        "--media-path",
-        choices=MEDIA_PATHS,
-        default=DEFAULT_MEDIA_PATH,
-        help="the generator's media path (--rtc-media-path): engine (default), or the lean/naive aiortc baselines",
-    )
-    add_gate_arguments(parser)
+    """`rtcload capacity`'s options, from the registry (rtcload/options/registry.toml)."""
+    same = {**gate_same(), "--media-path": {"choices": MEDIA_PATHS, "default": DEFAULT_MEDIA_PATH}}
+    add_options(parser, "capacity", fmt=gate_fmt(), same=same, order=GROUPS)
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 
 
 def _cps_step_args(args: argparse.Namespace, cps: int) -> argparse.Namespace:
     """One open-model step: `cps` attempts per second held for the step, calls of --hold (default 5-10 % of it)."""
     seconds = parse_duration(args.step_duration)
-    step = argparse.Namespace(
+    step = run_args(
         scenario="open_calls",
-        users=None,
-        spawn_rate=5.0,
         duration=args.step_duration,
         processes=args.processes,
-        web=False,
         target=args.target,
-        media_path=args.media_path,
         locust_args=[*_media_args(args), *(a for a in (args.locust_args or []) if a != "--")],
         cps=str(cps),
-        cps_steps=None,
-        step_duration=None,
-        erlangs=None,
         arrival=args.arrival,
         holding=args.holding or f"uniform:{seconds / 20:g},{seconds / 10:g}",
         max_concurrent=args.max_concurrent,
-        trunks=None,
-        emulator_max_calls=None,
     )
     open_options.prepare(step)
     return step
@@ -102,12 +66,12 @@ def _cps_step_args(args: argparse.Namespace, cps: int) -> argparse.Namespace:
 
 def _media_args(args: argparse.Namespace) -> list[str]:
     """--media-path reaches the generator as --rtc-media-path (before the user's own Locust arguments)."""
-    path = getattr(args, "media_path", DEFAULT_MEDIA_PATH)
+    path = args.media_path
     return [] if path == DEFAULT_MEDIA_PATH else ["--rtc-media-path", path]
 
 
 def _step_args(args: argparse.Namespace, users: int) -> argparse.Namespace:
-    if getattr(args, "by", "users") == "cps":
+    if args.by == "cps":
         return _cps_step_args(args, users)
     seconds = parse_duration(args.step_duration)
     hold = args.holding or f"uniform:{seconds / 4:g},{seconds / 3:g}"
@@ -116,17 +80,29 @@ def _step_args(args: argparse.Namespace, users: int) -> argparse.Namespace:
         extra += ["--rtc-holding", hold]
     if "--rtc-think-time" not in extra:
         extra += ["--rtc-think-time", args.think]
-    return argparse.Namespace(
+    return run_args(
         scenario=args.scenario,
         users=users,
         spawn_rate=float(max(users, 1)),  # everyone calling within a second: the step is the load
         duration=args.step_duration,
         processes=args.processes,
-        web=False,
         target=args.target,
-        media_path=args.media_path,
         locust_args=extra,
     )
+
+
+def run_args(**values: Any) -> argparse.Namespace:
+    """A step's `rtcload run` options: every option of `rtcload run` at its registry default, then the
+    step's own values, so the run code reads each one as it is (no hand-built partial Namespace)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_run_arguments(parser)
+    args = parser.parse_args([])
+    unknown = sorted(set(values) - set(vars(args)))
+    if unknown:
+        raise ValueError(f"not options of rtcload run: {unknown}")
+    for name, value in values.items():
+        setattr(args, name, value)
+    return args
 
 
 def run_step(args: argparse.Namespace, target: str, gates: SLOSet, users: int, group: ProcessGroup) -> Step:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import random
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from rtcload.loadgen.media_factory import CallMediaFactory
 from rtcload.loadgen.records import call_record, failed_dial_record
 from rtcload.loadgen.settings import LoadSettings
 from rtcload.metrics.catalog import measurement
@@ -35,7 +35,6 @@ from rtcload.signaling.events import EventKind, EventLog, SignalingEvent
 
 _KNOWN_CODES = frozenset(int(c) for c in (*RpcErrorCode, *SdkCode))
 ENDPOINT_EVENT_HISTORY = 200  # signaling events kept per virtual user (see VirtualEndpoint)
-_CALL_INDEX = itertools.count()  # per process: which calls are fully decoded (engine and lean paths)
 AUDIO_SPECS = {"tone": "tone:440", "dualtone": "dualtone:350,440"}
 
 
@@ -128,43 +127,16 @@ class VirtualEndpoint:
         self.rng = random.Random()
         self.audio: Any = None  # audio scores of sampled calls (audio_calls.AudioScoring), engine media only
         if settings.media == "aiortc":
-            from rtcload.media.lean import decode_this_call
+            from rtcload.loadgen.audio_calls import AudioScoring
             from rtcload.media.opus_settings import OpusSettings, configure_opus
-            from rtcload.media.peer import CallMedia
 
             choose_host_addresses(settings)
             configure_opus(OpusSettings(bitrate=settings.opus_bitrate, dtx=settings.opus_dtx))
             source = AUDIO_SPECS.get(settings.audio, settings.audio)
-            from rtcload.loadgen.audio_calls import AudioScoring, chosen
-
             self.audio = AudioScoring(settings, source)
-            ice = list(settings.ice_servers)  # full specs: TURN needs the username and credential
             # relay-only for the whole run, or for this user's share of the population
             relay_only = settings.relay_only or self.rng.random() < settings.relay_share
-
-            def media_factory() -> Any:
-                options: dict[str, Any] = {
-                    "codec": settings.codec,
-                    "ice_servers": ice,
-                    "stats_interval_s": settings.stats_interval_s,
-                    "relay_only": relay_only,
-                }
-                index = next(_CALL_INDEX)
-                decode = decode_this_call(index, settings.decode_every)
-                if settings.media_path == "engine":
-                    from rtcload.media.engine.call_media import EngineCallMedia
-
-                    scored = self.audio.worthwhile and chosen(index, settings.audio_score)  # decoded, captured
-                    media = EngineCallMedia(source, decode=decode or scored, profile=settings.client_profile, **options)
-                    if scored:
-                        self.audio.prepare(media)
-                    return media
-                if settings.media_path == "lean":
-                    from rtcload.media.lean import LeanCallMedia
-
-                    return LeanCallMedia(source, decode=decode, **options)
-                return CallMedia(source, **options)  # naive aiortc: the baseline bench/ measures
-
+            media_factory: Any = CallMediaFactory(settings, source, relay_only, self.audio)
         else:
             media_factory = StaticSdpMedia
         config = ClientConfig(

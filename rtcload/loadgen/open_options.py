@@ -12,7 +12,7 @@ import argparse
 import math
 
 from rtcload.distributions import parse_distribution
-from rtcload.traffic import ARRIVALS, RatePlan, parse_rate_plan
+from rtcload.traffic import RatePlan, parse_rate_plan
 
 OPEN_SCENARIO = "open_calls"
 SETUP_ALLOWANCE_S = 2.0  # an endpoint is busy for setup + holding + hangup: pool headroom per call
@@ -20,34 +20,14 @@ POOL_HEADROOM = 1.3
 CLOSED_DEFAULT_USERS = 10
 
 
-def add_open_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("open-model load: calls per second (SIPp's -r, -l, -d)")
-    group.add_argument("--cps", help="offered call attempts per second: 20, or a ramp START:END:DURATION (5:50:60s)")
-    group.add_argument("--cps-steps", help="a staircase of rates, e.g. 5,10,20 (each for --step-duration)")
-    group.add_argument("--step-duration", help="how long each --cps-steps rate lasts, e.g. 30s")
-    group.add_argument("--erlangs", type=float, help="offer this traffic instead of --cps: CPS = Erlangs / holding")
-    group.add_argument("--arrival", choices=ARRIVALS, default="poisson", help="inter-arrival times (default poisson)")
-    group.add_argument(
-        "--holding",
-        help="holding time after answer: fixed:30, uniform:10,60, exp:120 (SIPp -d); closed model too (--rtc-holding)",
-    )
-    group.add_argument("--max-concurrent", type=int, default=0, help="cap on calls in progress; 0 = none (SIPp -l)")
-    group.add_argument(
-        "--trunks", type=int, help="the platform's concurrent-call capacity, for the Erlang-B prediction"
-    )
-    group.add_argument(
-        "--emulator-max-calls", type=int, help="embedded emulator: carry at most N calls, shed more with 503/34"
-    )
-
-
 def is_open(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "cps", None) or getattr(args, "cps_steps", None) or getattr(args, "erlangs", None))
+    return bool(args.cps or args.cps_steps or args.erlangs)
 
 
 def prepare(args: argparse.Namespace) -> RatePlan | None:
     """Validate the open-model options and fill in what they imply (scenario, pool size); ValueError = usage."""
     if not is_open(args):
-        if getattr(args, "users", None) is None:
+        if args.users is None:
             args.users = CLOSED_DEFAULT_USERS
         return None
     holding = parse_distribution(args.holding) if args.holding else None
@@ -64,7 +44,7 @@ def prepare(args: argparse.Namespace) -> RatePlan | None:
         args.scenario = OPEN_SCENARIO
     else:
         raise ValueError(f"--cps runs the {OPEN_SCENARIO} scenario; --scenario {args.scenario} is a closed model")
-    if getattr(args, "users", None) is None:
+    if args.users is None:
         mean = holding.mean if holding else 5.0
         need = math.ceil(plan.peak * (mean + SETUP_ALLOWANCE_S) * POOL_HEADROOM) + 5 * args.processes
         if args.max_concurrent:
@@ -94,5 +74,5 @@ def locust_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def emulator_arguments(args: argparse.Namespace) -> list[str]:
-    max_calls = getattr(args, "emulator_max_calls", None)
+    max_calls = args.emulator_max_calls
     return ["--max-calls", str(max_calls)] if max_calls is not None else []

@@ -33,9 +33,9 @@ from rtcload.loadgen.records import merge_records
 from rtcload.loadgen.resources import GrowthLimits
 from rtcload.loadgen.run_options import (  # noqa: F401 - the argument builders, re-exported for capacity and tests
     add_arguments,
-    add_emulator_media_argument,
-    add_gate_arguments,
     add_load_arguments,
+    gate_fmt,
+    gate_same,
     load_option_args,
 )
 from rtcload.loadgen.scenarios import SCENARIOS
@@ -144,15 +144,15 @@ def stop_emulator(emulator: Emulator | None) -> dict[str, Any]:
 def emulator_extra(args: argparse.Namespace) -> list[str]:
     """Options for the embedded emulator: media impairment in the path, if asked for."""
     extra: list[str] = []
-    if getattr(args, "impair_up", None):
+    if args.impair_up:
         extra += ["--impair-up", args.impair_up]
-    if getattr(args, "impair_down", None):
+    if args.impair_down:
         extra += ["--impair-down", args.impair_down]
-    if getattr(args, "emulator_users_file", None):
+    if args.emulator_users_file:
         extra += ["--users-file", args.emulator_users_file]
-    if getattr(args, "emulator_media_path", DEFAULT_MEDIA_PATH) != DEFAULT_MEDIA_PATH:
+    if args.emulator_media_path != DEFAULT_MEDIA_PATH:
         extra += ["--media-path", args.emulator_media_path]
-    if getattr(args, "scenario", "") == "soak_reconnect":  # the emulator samples itself for the soak's slopes
+    if args.scenario == "soak_reconnect":  # the emulator samples itself for the soak's slopes
         extra += ["--resource-interval", soak_interval(args)]
     return extra + open_options.emulator_arguments(args)
 
@@ -180,7 +180,7 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
     csv_prefix = results / "locust"
     if args.web:
         if "--web-host" not in passthrough:
-            cmd += ["--web-host", getattr(args, "web_host", "127.0.0.1")]
+            cmd += ["--web-host", args.web_host]
         cmd += ["-u", str(args.users), "-r", str(args.spawn_rate)]  # the UI form's defaults
     else:
         cmd += ["--headless", "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.duration, "--only-summary"]
@@ -199,11 +199,11 @@ def locust_command(args: argparse.Namespace, target: str, results: Path, warmup_
             port = str(free_tcp_port())
             cmd += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
     cmd += open_options.locust_arguments(args)
-    if getattr(args, "holding", None) and not open_options.is_open(args):  # one name for call length
+    if args.holding and not open_options.is_open(args):  # one name for call length
         cmd += ["--rtc-holding", args.holding]
     if args.scenario == "registration_storm" and "--rtc-media" not in passthrough:
         cmd += ["--rtc-media", "none"]
-    if getattr(args, "relay_only", False) and "--rtc-relay-only" not in passthrough:
+    if args.relay_only and "--rtc-relay-only" not in passthrough:
         cmd += ["--rtc-relay-only"]
     if not args.target:
         defaults = dict(DEMO_DEFAULTS)
@@ -277,7 +277,7 @@ def run_locust(
         code, load = run_watched(cmd, log_file, start=start)
     load = with_process_health(load, results / LEDGER_DIR)
     wall_s = round(time.monotonic() - started, 1)
-    summary = summarize(results, warmup_s, getattr(args, "trunks", None))
+    summary = summarize(results, warmup_s, args.trunks)
     csv_prefix = results / "locust"
     if summary is None:
         return LocustRun(code, None, load, csv_prefix, wall_s)

@@ -20,7 +20,7 @@ from typing import Any
 
 from rtcload.loadgen.scenario_options import ALL_LOAD_OPTIONS as LOAD_OPTIONS
 from rtcload.options import env as process_env
-from rtcload.options import kinds, names, runfile
+from rtcload.options import kinds, names, runfile, table
 from rtcload.options.runfile import RunFileError
 
 # table -> the start of its argparse group's title (run_command.add_arguments)
@@ -34,36 +34,25 @@ TABLES = {
 }
 NOT_IN_FILE = ("--config", "--print-config")
 LOCUST_KEY = "locust-args"
-# kinds of options argparse keeps as text; the file's values go through the same parser as a flag's
-KIND_OF = {
-    "--duration": kinds.parse_duration,
-    "--warmup": kinds.parse_duration,
-    "--step-duration": kinds.parse_duration,
-    "--holding": kinds.parse_distribution,
-    "--rtc-holding": kinds.parse_distribution,
-    "--rtc-warmup": kinds.parse_duration,
-    "--rtc-think-time": kinds.parse_distribution,
-}
-KIND_OF.update({flag: kinds.parse_number for flag, _e, _d, _h, kind in LOAD_OPTIONS if kind == "float"})
-KIND_OF.update({flag: kinds.parse_count for flag, _e, _d, _h, kind in LOAD_OPTIONS if kind == "int"})
-ENV_OF = {flag: env for flag, env, *_rest in LOAD_OPTIONS} | {"--ice-server": "RTCLOAD_ICE_SERVERS"}
+# kinds of options argparse keeps as text, from the registry: the file's values go through the same parser
+# as a flag's (a rate is left out: --cps also takes a ramp START:END:DURATION)
+_BY_KIND = {"duration": kinds.parse_duration, "distribution": kinds.parse_distribution}
+_BY_LOAD_KIND = {"float": kinds.parse_number, "int": kinds.parse_count}
+KIND_OF = {s.name: _BY_KIND[s.kind] for s in table.of("run") if s.kind in _BY_KIND}
+KIND_OF.update(
+    {
+        s.name: _BY_LOAD_KIND[s.load_kind]
+        for s in table.of("run")
+        if "locust" in s.commands and s.load_kind in _BY_LOAD_KIND
+    }
+)
+ENV_OF = {s.name: s.env for s in table.of("run") if s.env}
 RTC_DEFAULTS = {flag: default for flag, _e, default, _h, _k in LOAD_OPTIONS}
 
 
 class _Raising(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would print usage and exit 2
         raise RunFileError(message)
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", metavar="TOML", help="run file with this run's options (flag > environment > file > default)"
-    )
-    parser.add_argument(
-        "--print-config",
-        action="store_true",
-        help="print the effective configuration and where each value came from (secrets masked), then exit 0",
-    )
 
 
 AddArguments = Callable[[argparse.ArgumentParser], None]

@@ -8,104 +8,63 @@ from __future__ import annotations
 import argparse
 
 from rtcload.gates.defaults import DEFAULT_GATES, SOAK_GATES
-from rtcload.loadgen import open_options, run_config
 from rtcload.loadgen.resources import GrowthLimits
 from rtcload.loadgen.scenario_options import ALL_LOAD_OPTIONS
 from rtcload.loadgen.scenarios import SCENARIOS
 from rtcload.loadgen.settings import add_renamed_arguments
-from rtcload.media.ice_options import add_ice_arguments
+from rtcload.media.ice_options import ENV_SERVERS
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options import names
+from rtcload.options.build import add_options
+from rtcload.traffic import ARRIVALS
+
+LOAD_GROUP = "load options (--rtc-*, also accepted after --; each has an RTCLOAD_* environment variable)"
+
+
+GROUPS = (  # `rtcload run --help`'s sections, in order (run_config.TABLES names a run file's tables after them)
+    "embedded emulator (no --target)",
+    "ICE / TURN (same options as `rtcload call`)",
+    "gates (exit 1 when an SLO fails, 3 when a default gate fails)",
+    "outputs",
+    "open-model load: calls per second (SIPp's -r, -l, -d)",
+    LOAD_GROUP,
+    "soak (scenario soak_reconnect)",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`rtcload run`'s options, from the registry (rtcload/options/registry.toml); the --rtc-* ones from the
+    scenarios' tables of the same registry (add_load_arguments)."""
     parser.epilog = (
         "exit codes: 0 every gate held, 1 an SLO failed, 2 usage error, 3 run broken (a default gate failed: "
         f"{', '.join(DEFAULT_GATES)}; or Locust crashed), 128+n stopped by signal n. "
         "`rtcload run -- --help` shows Locust's own options."
     )
-    parser.add_argument("--scenario", default="smoke", help=f"one of {', '.join(SCENARIOS)} or a locustfile path")
-    parser.add_argument("--target", help="ws:// or wss:// URL (default: start the embedded emulator on loopback)")
-    parser.add_argument(
-        "--users", type=int, default=None, help="concurrent virtual users (10; with --cps: the endpoint pool, sized)"
-    )
-    parser.add_argument("--spawn-rate", type=float, default=5.0, help="users started per second")
-    parser.add_argument("--duration", default="30s", help="run time (Locust syntax: 30s, 5m, 1h)")
-    parser.add_argument("--processes", type=int, default=1, help="Locust processes on this machine (one per core)")
-    parser.add_argument("--web", action="store_true", help="show Locust's web UI instead of running headless")
-    parser.add_argument("--web-host", default="127.0.0.1", help="--web: address the UI binds (default loopback)")
-    parser.add_argument("--results", default="rtcload-results", help="directory for CSV, logs and summary.json")
-    run_config.add_config_arguments(parser)
-    emu = parser.add_argument_group("embedded emulator (no --target)")
-    emu.add_argument("--impair-up", help="impair media client->platform (profile or spec)")
-    emu.add_argument("--impair-down", help="impair media platform->client (profile or spec)")
-    emu.add_argument(
-        "--emulator-media-path",
-        choices=MEDIA_PATHS,
-        default=DEFAULT_MEDIA_PATH,
-        help="the emulator's media: the media engine (default) or an aiortc baseline (lean, naive)",
-    )
-    add_emulator_media_argument(emu)
-    names.add_renamed(emu, "--emulator-lean", dest="emulator_media_path", const="lean")
-    emu.add_argument(
-        "--emulator-users-file", metavar="CSV", help="users file (username,password[,number]) instead of open mode"
-    )
-    names.add_renamed(emu, "--emulator-users", dest="emulator_users_file")
-    ice = parser.add_argument_group("ICE / TURN (same options as `rtcload call`)")
-    add_ice_arguments(ice)
-    add_gate_arguments(parser)
-    out = parser.add_argument_group("outputs")
-    out.add_argument("--junit", help="JUnit XML path (default: RESULTS/junit.xml)")
-    out.add_argument("--report", help="HTML report path (default: RESULTS/report.html)")
-    out.add_argument("--no-report", action="store_true", help="do not write the HTML report")
-    open_options.add_open_arguments(parser)
-    add_load_arguments(parser)
-    soak = parser.add_argument_group("soak (scenario soak_reconnect)")
-    soak.add_argument(
-        "--soak-max-fd-per-h",
-        type=float,
-        default=GrowthLimits.fd_per_h,
-        help="FD (and UDP socket) growth the gate allows",
-    )
-    soak.add_argument("--soak-warmup", help="left out of the resource slopes (default 10m, at most a third of the run)")
+    same = {
+        **gate_same(),
+        "--emulator-media-path": {"choices": MEDIA_PATHS, "default": DEFAULT_MEDIA_PATH},
+        "--ice-server": {"env": ENV_SERVERS},
+        "--arrival": {"choices": ARRIVALS},
+        "--soak-max-fd-per-h": {"default": GrowthLimits.fd_per_h},
+    }
+    fmt = {**gate_fmt(), "--scenario": {"scenarios": ", ".join(SCENARIOS)}}
+    groups = add_options(parser, "run", fmt=fmt, same=same, order=GROUPS)
+    add_load_arguments(groups[LOAD_GROUP])
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: passed to Locust unchanged")
 
 
-def add_emulator_media_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """--emulator-media aiortc|none (`none`: signaling only, as --rtc-media none; `static` is the old name)."""
-    parser.add_argument(
-        "--emulator-media",
-        type=names.choice("--emulator-media", ("aiortc", "none"), {"static": "none"}),
-        default="aiortc",
-        metavar="{aiortc,none}",
-        help="embedded emulator: aiortc (real media) or none (signaling only, a fixed SDP)",
-    )
+def gate_fmt() -> dict[str, dict[str, str]]:
+    """--no-gate's help lists the gates (run and capacity)."""
+    gates = "; ".join(f"{name}: {what}" for name, (what, _c) in {**DEFAULT_GATES, **SOAK_GATES}.items())
+    return {"--no-gate": {"gates": gates}}
 
 
-def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
-    """SLO options shared by `rtcload run` and `rtcload capacity`."""
-    group = parser.add_argument_group("gates (exit 1 when an SLO fails, 3 when a default gate fails)")
-    group.add_argument(
-        "--slo", action="append", default=[], metavar="RULE", help="an objective, e.g. 'registration p95 < 500ms'"
-    )
-    group.add_argument("--slo-file", help="TOML (or YAML) file of objectives; see docs/ci.md")
-    group.add_argument("--warmup", help="drop the first DURATION of samples (e.g. 10s); overrides the SLO file")
-    group.add_argument(
-        "--no-gate",
-        action="append",
-        default=[],
-        metavar="NAME",
-        choices=(*DEFAULT_GATES, *SOAK_GATES),
-        help="turn a default gate off (repeatable): "
-        + "; ".join(f"{name}: {what}" for name, (what, _c) in {**DEFAULT_GATES, **SOAK_GATES}.items()),
-    )
+def gate_same() -> dict[str, dict[str, object]]:
+    """--no-gate's choices are the gates (the registry lists them; checked here)."""
+    return {"--no-gate": {"choices": (*DEFAULT_GATES, *SOAK_GATES)}}
 
 
-def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+def add_load_arguments(group: argparse._ArgumentGroup) -> None:
     """The --rtc-* load options, listed in `rtcload run --help` and forwarded to Locust as given."""
-    group = parser.add_argument_group(
-        "load options (--rtc-*, also accepted after --; each has an RTCLOAD_* environment variable)"
-    )
     for flag, env, default, raw_help, kind in ALL_LOAD_OPTIONS:
         help_text = raw_help.replace("%", "%%")
         shown = "" if kind == "bool" else f" (default {default!r}; env {env})"

@@ -18,6 +18,7 @@ from rtcload.media_paths import DEFAULT_MEDIA_PATH, check_media_path
 from rtcload.options import env as process_env
 from rtcload.options import names
 from rtcload.options.kinds import parse_bool
+from rtcload.options.table import check_defaults, load_table
 from rtcload.protocol.backoff import BackoffPolicy
 
 DEFAULT_DESTINATIONS = "echo"
@@ -105,168 +106,16 @@ class LoadSettings:
         return self.media_path == "lean"
 
 
-# name, env, default, help, kind
-_OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = (
-    ("--rtc-credentials", "RTCLOAD_CREDENTIALS", "", "CSV of username,password[,number] or token[,number]", "str"),
-    ("--rtc-user-prefix", "RTCLOAD_USER_PREFIX", "load", "usernames generated for open-mode targets", "str"),
-    ("--rtc-open-password", "RTCLOAD_OPEN_PASSWORD", "rtcload", "password for generated users (open mode)", "secret"),
-    ("--rtc-destinations", "RTCLOAD_DESTINATIONS", DEFAULT_DESTINATIONS, "weighted destinations: echo:3,tone:1", "str"),
-    (
-        "--rtc-holding",
-        "RTCLOAD_HOLDING",
-        "uniform:8,12",
-        "holding time after answer, a distribution (s): fixed:30, uniform:8,12, exp:120 (SIPp -d)",
-        "str",
-    ),
-    ("--rtc-think-time", "RTCLOAD_THINK_TIME", "uniform:1,3", "pause between calls (s)", "str"),
-    ("--rtc-codec", "RTCLOAD_CODEC", "opus", "opus, pcmu or pcma", "str"),
-    (
-        "--rtc-opus-bitrate",
-        "RTCLOAD_OPUS_BITRATE",
-        str(DEFAULT_BITRATE),
-        "Opus target bitrate in bit/s (32000 = libwebrtc's mono default; VBR, in-band FEC)",
-        "str",
-    ),
-    (
-        "--rtc-opus-dtx",
-        "RTCLOAD_OPUS_DTX",
-        False,
-        "Opus DTX (usedtx=1): silences send one frame per 400 ms (off, as Chrome; the engine's Python path)",
-        "bool",
-    ),
-    (
-        "--rtc-client-profile",
-        "RTCLOAD_CLIENT_PROFILE",
-        DEFAULT_CLIENT_PROFILE,
-        "chrome: offer, RTCP and consent timing like Chrome for what rtcload does; minimal: aiortc's lean offer",
-        "str",
-    ),
-    ("--rtc-audio", "RTCLOAD_AUDIO", "tone", "tone, dualtone, speech, silence or wav:PATH", "str"),
-    ("--rtc-ice-servers", "RTCLOAD_ICE_SERVERS", "", "stun:host:port,turn:user:pass@host:port", "secret"),
-    ("--rtc-relay-only", "RTCLOAD_RELAY_ONLY", False, "force TURN relay candidates", "bool"),
-    (
-        "--rtc-ice-host",
-        "RTCLOAD_ICE_HOST",
-        "",
-        "restrict host candidates to these addresses (comma list), or `route`: the local address toward the "
-        "target and the ICE servers",
-        "str",
-    ),
-    ("--rtc-stats-interval", "RTCLOAD_STATS_INTERVAL", 5.0, "getStats sampling interval (s, >= 1)", "float"),
-    ("--rtc-media", "RTCLOAD_MEDIA", "aiortc", "aiortc (real audio) or none (signaling only)", "str"),
-    ("--rtc-insecure", "RTCLOAD_INSECURE", False, "do not verify TLS certificates (wss://)", "bool"),
-    ("--rtc-ca-file", "RTCLOAD_CA_FILE", "", "CA bundle for wss:// targets", "str"),
-    ("--rtc-trickle", "RTCLOAD_TRICKLE", False, "trickle ICE candidates", "bool"),
-    ("--rtc-answer-timeout", "RTCLOAD_ANSWER_TIMEOUT", 60.0, "seconds to wait for an answer", "float"),
-    ("--rtc-dtmf", "RTCLOAD_DTMF", "1234#", "digits sent by the DTMF task", "str"),
-    ("--rtc-hold-share", "RTCLOAD_HOLD_SHARE", 0.0, "share of calls that hold/unhold once", "float"),
-    ("--rtc-dtmf-share", "RTCLOAD_DTMF_SHARE", 0.0, "share of calls that send DTMF", "float"),
-    (
-        "--rtc-backoff",
-        "RTCLOAD_BACKOFF",
-        "sdk",
-        "reconnect backoff: sdk (1 s*2^n +-25 %, cap 30 s) or fixed (2-6 s)",
-        "str",
-    ),
-    ("--rtc-media-timeout", "RTCLOAD_MEDIA_TIMEOUT", 0.0, "ICE restart after N s without RTP (0 = off)", "float"),
-    (
-        "--rtc-call-reports",
-        "RTCLOAD_CALL_REPORTS",
-        "on",
-        "upload end-of-call reports when REGED gives a call_report_id (on/off)",
-        "str",
-    ),
-    ("--rtc-call-report-sample", "RTCLOAD_CALL_REPORT_SAMPLE", 1.0, "share of calls whose report is uploaded", "float"),
-    ("--rtc-relay-share", "RTCLOAD_RELAY_SHARE", 0.0, "share of users that are relay-only (TURN)", "float"),
-    (
-        "--rtc-media-path",
-        "RTCLOAD_MEDIA_PATH",
-        DEFAULT_MEDIA_PATH,
-        "engine (one media engine per process, default), lean or naive (aiortc baselines, for bench/)",
-        "str",
-    ),
-    ("--rtc-decode-every", "RTCLOAD_DECODE_EVERY", 0, "engine/lean media: fully decode 1 call in N (0 = none)", "int"),
-    (
-        "--rtc-audio-score",
-        "RTCLOAD_AUDIO_SCORE",
-        "0.05",
-        "engine media: share of calls whose received audio is scored (0.05 or 1/20; 0 = off), off the loop",
-        "str",
-    ),
-    (
-        "--rtc-audio-score-cpu",
-        "RTCLOAD_AUDIO_SCORE_CPU",
-        0.25,
-        "CPU budget of audio scoring per process, in cores (calls past it are dropped and counted)",
-        "float",
-    ),
-    ("--rtc-keep-audio", "RTCLOAD_KEEP_AUDIO", 0, "keep WAVs of the N worst and N random scored calls", "int"),
-    ("--rtc-call-records", "RTCLOAD_CALL_RECORDS", "", "write one CSV row per call to PATH.<process>.csv", "str"),
-    (
-        "--rtc-ledger",
-        "RTCLOAD_LEDGER",
-        "",
-        "directory for this run's ledger: every sample, every call record, final counters (rtcload run sets it)",
-        "str",
-    ),
-    (
-        "--rtc-calls-per-user",
-        "RTCLOAD_CALLS_PER_USER",
-        0,
-        "each caller places N calls, then stops (0 = no limit)",
-        "int",
-    ),
-    (
-        "--rtc-metrics-port",
-        "RTCLOAD_METRICS_PORT",
-        0,
-        "serve Prometheus /metrics on port + process index (0 = off)",
-        "int",
-    ),
-    (
-        "--rtc-metrics-host",
-        "RTCLOAD_METRICS_HOST",
-        "127.0.0.1",
-        "bind address of /metrics (0.0.0.0 in containers)",
-        "str",
-    ),
-    (
-        "--rtc-metrics-fixed-port",
-        "RTCLOAD_METRICS_FIXED_PORT",
-        False,
-        "no index offset (one process per container)",
-        "bool",
-    ),
-    ("--rtc-pushgateway", "RTCLOAD_PUSHGATEWAY", "", "push metrics to this Pushgateway URL when the run stops", "str"),
-    (
-        "--rtc-saturation-lag",
-        "RTCLOAD_SATURATION_LAG",
-        0.05,
-        "loop lag p99 (s) above which the generator is saturated",
-        "float",
-    ),
-    (
-        "--rtc-saturation-cpu",
-        "RTCLOAD_SATURATION_CPU",
-        0.9,
-        "process CPU (1.0 = a core) above which it is saturated",
-        "float",
-    ),
-    (
-        "--rtc-saturation-send-late",
-        "RTCLOAD_SATURATION_SEND_LATE",
-        0.005,
-        "media send-tick lateness p99 (s) above which the generator is saturated",
-        "float",
-    ),
-    (
-        "--rtc-max-send-gap",
-        "RTCLOAD_MAX_SEND_GAP",
-        "40ms",
-        "the generator gate fails on any interval between the engine's RTP sends longer than this (e.g. 40ms)",
-        "str",
-    ),
-    ("--rtc-health-file", "RTCLOAD_HEALTH_FILE", "", "write this process's run health to PATH.<process>.json", "str"),
+# name, env, default, help, kind: the --rtc-* options, defined in the registry (rtcload/options/registry.toml)
+_OPTIONS: tuple[tuple[str, str, Any, str, str], ...] = load_table("load")
+check_defaults(
+    _OPTIONS,
+    {
+        "--rtc-destinations": DEFAULT_DESTINATIONS,
+        "--rtc-opus-bitrate": str(DEFAULT_BITRATE),
+        "--rtc-client-profile": DEFAULT_CLIENT_PROFILE,
+        "--rtc-media-path": DEFAULT_MEDIA_PATH,
+    },
 )
 LOAD_OPTIONS = _OPTIONS  # read by `rtcload run` to list and forward them (one definition)
 # old variables still read for a release (names.RENAMED has the old flags): new -> old

@@ -1,7 +1,8 @@
 """ICE/TURN options shared by `rtcload run` and `rtcload call`: one parser, one meaning, no leaked secrets.
 
 `--ice-server turn:user:pass@host:port?transport=udp` carries TURN credentials in the URI, as a
-browser config would; `--relay-only` forces relayed candidates. Both commands parse them here, with
+browser config would; `--relay-only` forces relayed candidates (both defined in the options registry, with
+the variable ENV_SERVERS). Both commands parse them here, with
 rtcload.media.ice's parser. `rtcload run` hands them to Locust in the environment, never on a command
 line (which `ps` shows to everyone).
 """
@@ -14,18 +15,6 @@ from rtcload.media.ice import IceServerSpec, parse_ice_servers
 from rtcload.options import env
 
 ENV_SERVERS = "RTCLOAD_ICE_SERVERS"
-
-
-def add_ice_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument(
-        "--ice-server",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="STUN/TURN server, repeatable: stun:host:port or turn:user:pass@host:port?transport=udp "
-        f"(or env {ENV_SERVERS}, comma-separated; default none: host candidates only)",
-    )
-    parser.add_argument("--relay-only", action="store_true", help="use TURN relay candidates only")
 
 
 def ice_servers_text(args: argparse.Namespace) -> str:

@@ -1,9 +1,10 @@
-"""The registry of rtcload's options: every flag and RTCLOAD_* variable, its kind, unit, default and commands.
+"""The registry of rtcload's options as docs/options.md shows it, and the check that parsers and registry agree.
 
-It is read from the definitions (the argparse parsers of each command, the shared tables of --rtc-*
-options, the variables read only from the environment); `scripts/options_doc.py` builds it, writes
-docs/options.md from it and checks in CI that the file is current. The renamed options and their old
-spellings are defined once in `names.RENAMED` and built into every command's parser from there.
+The options are declared once, in registry.toml (read by `table`); every command's parser is built
+from it (`build`). `scripts/options_doc.py` builds every parser, checks with `parity` that each flag a
+parser takes is a row of the registry and each row is in its command's parser (a flag added with a bare
+`add_argument` fails CI, named), and writes docs/options.md from the registry (`doc_rows`). The renamed
+options and their old spellings are defined once in `names.RENAMED`.
 It imports nothing of rtcload outside `options`: it walks argparse parsers it is given.
 """
 
@@ -11,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from rtcload.options import names
+from rtcload.options import names, table
 from rtcload.options.names import RENAMED
+from rtcload.options.table import KINDS
 
-KINDS = ("duration", "bool", "count", "number", "rate", "distribution", "path", "choice", "secret", "text")
-_ENV_IN_HELP = re.compile(r"\b(?:env|environment variable|or env)\s+(RTCLOAD_[A-Z0-9_]+)")
+__all__ = ["KINDS", "Option", "clashes", "doc_rows", "environment_names", "parity", "render_markdown"]
 _ENV_ANY = re.compile(r"\b(RTCLOAD_[A-Z0-9_]+)\b")
 _SHOWN_ENV = re.compile(r"\s*\((?:default [^;]*; )?env RTCLOAD_[A-Z0-9_]+\)$")
 
@@ -36,71 +37,6 @@ class Option:
     choices: tuple[str, ...] = ()
 
 
-def _kind(action: argparse.Action) -> str:
-    """The kind of an option as its parser declares it (a definition table may say more: `kind_of`)."""
-    if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
-        return "bool"
-    if isinstance(action, argparse._CountAction) or action.type is int:
-        return "count"
-    if action.type is float:
-        return "number"
-    declared = getattr(action.type, "__name__", "")
-    if declared in KINDS:
-        return declared  # kinds.argparse_type(parse_x, ...) names its converter after the kind
-    if getattr(action, "is_secret", False):
-        return "secret"
-    if action.choices:
-        return "choice"
-    return "text"
-
-
-def _unit(kind: str, help_text: str) -> str:
-    if kind == "duration" or (kind == "distribution" and re.search(r"\(s\)|seconds|time|duration|holding", help_text)):
-        return "s"
-    if kind == "rate":
-        return "1/s"
-    return ""
-
-
-def _default(action: argparse.Action) -> str:
-    default = action.default
-    if default is None or default is argparse.SUPPRESS or default == [] or default is False:
-        return ""
-    return str(default)
-
-
-def options_of(
-    parser: argparse.ArgumentParser,
-    command: str,
-    env_of: dict[str, str] | None = None,
-    kind_of: dict[str, str] | None = None,
-) -> list[Option]:
-    """Every option a parser takes (not -h), as registry rows of `command`; `env_of`/`kind_of` give what a
-    definition table knows and the parser does not (Locust's env_var, settings' secret kind)."""
-    env_of, kind_of = env_of or {}, kind_of or {}
-    groups = {id(a): g.title or "" for g in parser._action_groups for a in g._group_actions}
-    rows = []
-    for action in parser._actions:
-        if not action.option_strings or isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
-            continue
-        if isinstance(action, names.Deprecated):  # an old spelling: listed under "Old spellings"
-            continue
-        name = max(action.option_strings, key=len)
-        help_text = " ".join(str(action.help or "").replace("%%", "%").split())
-        env = env_of.get(name) or getattr(action, "env_var", None)
-        if env is None:
-            found = _ENV_IN_HELP.search(help_text)
-            env = found.group(1) if found else None
-        help_text = _SHOWN_ENV.sub("", help_text)  # `rtcload run` repeats default and variable in the help
-        kind = kind_of.get(name) or _kind(action)
-        declared = getattr(action.type, "choices", ())  # names.choice: a choice with old values
-        choices = tuple(str(c) for c in (action.choices or declared))
-        unit = _unit(kind, help_text)
-        group = groups.get(id(action), "")
-        rows.append(Option(name, kind, unit, _default(action), env, help_text, (command,), group, choices))
-    return rows
-
-
 def subparsers_of(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     """The subcommands of a parser, by name ("emulator token" for a nested one)."""
     out: dict[str, argparse.ArgumentParser] = {}
@@ -112,18 +48,60 @@ def subparsers_of(parser: argparse.ArgumentParser) -> dict[str, argparse.Argumen
     return out
 
 
-def merge(rows: Iterable[Option]) -> list[Option]:
-    """One row per (name, kind, help): the same option on several commands lists all of them."""
-    merged: dict[tuple[str, str, str], Option] = {}
-    for row in rows:
-        key = (row.name, row.kind, row.help)
-        if key in merged:
-            seen = merged[key]
-            commands = tuple(dict.fromkeys((*seen.commands, *row.commands)))
-            merged[key] = replace(seen, commands=commands, default=seen.default or row.default, env=seen.env or row.env)
-        else:
-            merged[key] = row
-    return sorted(merged.values(), key=lambda o: (o.name.lstrip("-").lower(), o.commands))
+def flags_of(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """The options a parser takes, by their longest spelling (not -h, not an old spelling)."""
+    return {
+        max(a.option_strings, key=len): a
+        for a in parser._actions
+        if a.option_strings and not isinstance(a, argparse._HelpAction | names.Deprecated)
+    }
+
+
+def parity(parsers: Mapping[str, argparse.ArgumentParser]) -> list[str]:
+    """What is wrong between the registry and the parsers built from it, one line per option (empty: none):
+    a flag a parser takes that the registry does not give that command, or a row missing from its parser."""
+    problems = []
+    for command, parser in parsers.items():
+        taken = flags_of(parser)
+        declared = {s.name for s in table.of(command) if s.is_flag}
+        for name in sorted(set(taken) - declared):
+            problems.append(
+                f"{command}: {name} is not in the registry: add it to rtcload/options/registry.toml "
+                "and build it with rtcload.options.build.add_options, not a bare add_argument"
+            )
+        for name in sorted(declared - set(taken)):
+            problems.append(f"{command}: {name} is in rtcload/options/registry.toml but its parser does not take it")
+        for name in sorted(declared & set(taken)):
+            spec = table.spec(command, name)
+            hidden = taken[name].help == argparse.SUPPRESS
+            if spec is not None and hidden != spec.hidden:
+                problems.append(f"{command}: {name} is {'' if hidden else 'not '}hidden, the registry says otherwise")
+    return problems
+
+
+def _text(help_text: str) -> str:
+    return _SHOWN_ENV.sub("", " ".join(help_text.replace("%%", "%").split()))
+
+
+def _shown_default(value: object) -> str:
+    if value is None or value is False or value == []:
+        return ""
+    return str(value)
+
+
+def doc_rows(parsers: Mapping[str, argparse.ArgumentParser]) -> list[Option]:
+    """One row per registry entry. A help with a {placeholder} is shown as its command's parser fills it."""
+    rows = []
+    for spec in table.specs():
+        help_text = _text(spec.help)
+        if "{" in spec.help:
+            built = [flags_of(parsers[c]).get(spec.name) for c in spec.commands if c in parsers]
+            help_text = next((_text(str(a.help)) for a in built if a is not None), help_text)
+        rows.append(
+            Option(spec.name, spec.kind, spec.unit, _shown_default(spec.default), spec.env or None, help_text,
+                   spec.commands, spec.group_on(spec.commands[0]), spec.choices)
+        )  # fmt: skip
+    return sorted(rows, key=lambda o: (o.name.lstrip("-").lower(), o.commands))
 
 
 def clashes(rows: Iterable[Option]) -> dict[str, list[Option]]:
@@ -153,15 +131,20 @@ def render_markdown(rows: list[Option]) -> str:
     lines = [
         "# Options",
         "",
-        "<!-- generated by scripts/options_doc.py from the option registry (rtcload/options/registry.py);",
+        "<!-- generated by scripts/options_doc.py from the option registry (rtcload/options/registry.toml);",
         "     do not edit: run `python3 scripts/options_doc.py` and commit. CI fails when it is stale. -->",
         "",
-        "Every flag and `RTCLOAD_*` variable of rtcload, read from the definitions of each command. Values are",
+        "Every flag and `RTCLOAD_*` variable of rtcload, as the registry declares it; every command's parser is",
+        "built from the same registry, and CI fails on a flag that is not in it. Values are",
         "read by one parser per kind (`rtcload/options/kinds.py`): a **duration** is `30s`, `5m`, `250ms` or `1h`",
         "(a bare number means seconds), a **bool** is `1/true/yes/on/y` or `0/false/no/off/n`, a **distribution**",
         "is `fixed:10`, `uniform:5,15`, `normal:30,5`, `exp:60` or `lognormal:30,0.5` (seconds). `locust` marks the",
         "options of the scenarios themselves (given after `rtcload run --`, or to `locust` directly); a row named",
         "`RTCLOAD_*` is a variable with no flag. Defaults of secrets are never shown.",
+        "",
+        "To add an option, add a row to `rtcload/options/registry.toml` (its fields are described at the top of",
+        "the file): the parsers of the commands it names take it from there. Then run",
+        "`python3 scripts/options_doc.py`. A flag given to a parser with a bare `add_argument` fails CI, named.",
         "",
         f"{len(rows)} options, {len({r.env for r in rows if r.env})} environment variables.",
         "",

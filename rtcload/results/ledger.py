@@ -143,7 +143,11 @@ def build_summary(
     fails: Counter[str] = Counter()
     failures: Counter[tuple[str, str]] = Counter()
     decided: Counter[str] = Counter()
+    warm: Counter[str] = Counter()  # registrations the warm-up left out: the `registered` gate still judges them
     for s in samples:
+        if s["t"] < since and s["key"] == "registration":
+            warm["attempted"] += 1
+            warm["failed"] += 0 if s["ok"] else 1
         if s["t"] < since or s["key"] not in SUMMARY_KEYS:
             continue
         key = s["key"]
@@ -168,6 +172,19 @@ def build_summary(
     attempted = len(counted)
     judged = attempted - interrupted  # calls the generator cut short at its stop are no verdict on the target
     media_calls = [r for r in counted if r["outcome"] == "answered" and r.get("codec")]
+    registrations: dict[str, Any] = {
+        "attempted": counts["registration"],
+        "failed": fails["registration"],
+        "succeeded": counts["registration"] - fails["registration"],
+    }
+    calls: dict[str, Any] = {}
+    if since:
+        registrations["in_warmup"] = {"attempted": warm["attempted"], "failed": warm["failed"]}
+        early = [r for r in records if record_time(r, "ended_at") < since and r["outcome"] != "interrupted"]
+        calls["in_warmup"] = {
+            "attempted": len(early),
+            "answered": sum(1 for r in early if r["outcome"] == "answered"),
+        }
     return {
         "schema": SCHEMA,
         "metrics": metrics,
@@ -183,12 +200,9 @@ def build_summary(
             "decided_samples": dict(decided),
             "rx_rejected": datagram_summary(counted),
             "rx_stale_stamps": stale_stamps(counted),
+            **calls,
         },
-        "registrations": {
-            "attempted": counts["registration"],
-            "failed": fails["registration"],
-            "succeeded": counts["registration"] - fails["registration"],
-        },
+        "registrations": registrations,
         "failures": [
             {"name": name, "error": error, "count": n}
             for (name, error), n in sorted(failures.items(), key=lambda item: (-item[1], item[0]))
