@@ -125,6 +125,7 @@ KIND_OF: dict[str, str] = {
     "--rtc-ledger": "path",
     "--rtc-health-file": "path",
     "--rtc-max-send-gap": "duration",
+    "--emulator-echo-playout": "duration",
     "--rtc-resource-report": "path",
     "--rtc-call-reports": "bool",
     "--rtc-max-concurrent": "count",

@@ -142,7 +142,7 @@ def stop_emulator(emulator: Emulator | None) -> dict[str, Any]:
 
 
 def emulator_extra(args: argparse.Namespace) -> list[str]:
-    """Options for the embedded emulator: media impairment in the path, if asked for."""
+    """Options for the embedded emulator: media impairment in the path, its users, media path and echo playout."""
     extra: list[str] = []
     if getattr(args, "impair_up", None):
         extra += ["--impair-up", args.impair_up]
@@ -152,6 +152,8 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--users-file", args.emulator_users_file]
     if getattr(args, "emulator_media_path", DEFAULT_MEDIA_PATH) != DEFAULT_MEDIA_PATH:
         extra += ["--media-path", args.emulator_media_path]
+    if getattr(args, "emulator_echo_playout", None) is not None:
+        extra += ["--echo-playout", args.emulator_echo_playout]
     if getattr(args, "scenario", "") == "soak_reconnect":  # the emulator samples itself for the soak's slopes
         extra += ["--resource-interval", soak_interval(args)]
     return extra + open_options.emulator_arguments(args)

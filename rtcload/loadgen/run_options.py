@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from rtcload.emulator.playout import parse_playout
 from rtcload.gates.defaults import DEFAULT_GATES, SOAK_GATES
 from rtcload.loadgen import open_options, run_config
 from rtcload.loadgen.resources import GrowthLimits
@@ -48,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_emulator_media_argument(emu)
     names.add_renamed(emu, "--emulator-lean", dest="emulator_media_path", const="lean")
     emu.add_argument(
+        "--emulator-echo-playout",
+        type=echo_playout,
+        default=None,
+        metavar="DELAY",
+        help="the emulator's echo and relay playout delay, as `rtcload emulator --echo-playout` (default 60ms; "
+        "0 = forward at once)",
+    )
+    emu.add_argument(
         "--emulator-users-file", metavar="CSV", help="users file (username,password[,number]) instead of open mode"
     )
     names.add_renamed(emu, "--emulator-users", dest="emulator_users_file")
@@ -80,6 +89,15 @@ def add_emulator_media_argument(parser: argparse.ArgumentParser | argparse._Argu
         metavar="{aiortc,none}",
         help="embedded emulator: aiortc (real media) or none (signaling only, a fixed SDP)",
     )
+
+
+def echo_playout(text: str) -> str:
+    """--emulator-echo-playout: checked here (a usage error, exit 2) and passed on to the emulator as given."""
+    try:
+        parse_playout(text, "--emulator-echo-playout")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
