@@ -49,8 +49,17 @@ import sys
 import time
 from typing import Any
 
+
+def _tree_from_argv() -> str:
+    """The rtcload checkout to import: --tree PATH (an A/B against another commit), else this script's."""
+    if "--tree" in sys.argv:
+        return os.path.abspath(sys.argv[sys.argv.index("--tree") + 1])
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(BENCH_DIR))
+sys.path.insert(0, os.path.dirname(BENCH_DIR))  # bench._common
+sys.path.insert(0, _tree_from_argv())  # rtcload (first: another tree wins)
 
 import psutil  # noqa: E402
 
@@ -62,6 +71,7 @@ from rtcload.media.engine.native import NativeEngineStream  # noqa: E402
 from rtcload.media.loopback import use_loopback_only  # noqa: E402
 
 JITTER_POLL_S = 0.25
+CALL_TIMEOUT_S = 60.0
 
 
 def cpu_s() -> float:
@@ -190,23 +200,26 @@ async def calls(
     setups: list[float] = []
     failed = [0]
 
+    async def one_call(rpc: Rpc) -> None:
+        started = time.monotonic()
+        media = EngineCallMedia("tone:440", codec=args.codec, stats_interval_s=2.0)
+        offer = await media.create_offer()
+        answer = await rpc.call(op="offer", sdp=offer)
+        await media.accept_answer(answer["sdp"])
+        if await media.wait_connected(30):
+            setups.append(time.monotonic() - started)
+        else:
+            failed[0] += 1
+        if hang_up:
+            await media.close()
+            await rpc.call(op="hangup", id=answer["id"])
+        else:
+            up.append(media)
+
     async def worker(rpc: Rpc) -> None:
         while remaining[0] > 0:
             remaining[0] -= 1
-            started = time.monotonic()
-            media = EngineCallMedia("tone:440", codec=args.codec, stats_interval_s=2.0)
-            offer = await media.create_offer()
-            answer = await rpc.call(op="offer", sdp=offer)
-            await media.accept_answer(answer["sdp"])
-            if await media.wait_connected(30):
-                setups.append(time.monotonic() - started)
-            else:
-                failed[0] += 1
-            if hang_up:
-                await media.close()
-                await rpc.call(op="hangup", id=answer["id"])
-            else:
-                up.append(media)
+            await asyncio.wait_for(one_call(rpc), CALL_TIMEOUT_S)  # a stuck call fails the run, it never hangs
 
     await asyncio.wait_for(asyncio.gather(*(worker(r) for r in rpcs)), args.timeout)
     return setups, failed[0]
@@ -248,8 +261,21 @@ async def window(
     return g, e, await jitter, result
 
 
+def start_profilers(args: argparse.Namespace, child_pid: int) -> list[subprocess.Popen[bytes]]:
+    """py-spy on both processes from the burst's start, `--profile-seconds` long (collapsed stacks:
+    `PREFIX-gen.txt`, `PREFIX-emu.txt`; bench/profile_summary.py reads them). A bench aid only."""
+    procs = []
+    for side, pid in (("gen", os.getpid()), ("emu", child_pid)):
+        cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(args.profile_seconds), "--rate", "200"]
+        cmd += ["--format", "raw", "--output", f"{args.profile}-{side}.txt"]
+        cmd += ["--native"] if args.profile_native else ["--nonblocking"]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
+
+
 async def run(background_n: int, args: argparse.Namespace) -> dict[str, Any]:
-    child = Child([os.path.abspath(__file__), "--serve", "--echo-playout", args.echo_playout])
+    tree = ["--tree", args.tree] if args.tree else []
+    child = Child([os.path.abspath(__file__), "--serve", "--echo-playout", args.echo_playout, *tree])
     rpcs = [await Rpc.open(child.port) for _ in range(args.concurrency)]
     background: list[EngineCallMedia] = []
     gen = Window()
@@ -261,9 +287,12 @@ async def run(background_n: int, args: argparse.Namespace) -> dict[str, Any]:
         watch = StreamWatch(native_streams(background), args.sample_every, seconds) if background else None
         await rpcs[0].call(op="watch", every=args.sample_every, seconds=seconds)
         quiet_g, quiet_e, quiet_jit, _ = await window(rpcs[0], gen, watch, background, asyncio.sleep(args.quiet))
+        profilers = start_profilers(args, child.pid) if args.profile else []
         burst_g, burst_e, burst_jit, (setups, failed) = await window(
             rpcs[0], gen, watch, background, calls(args.burst, rpcs, args, background, hang_up=True)
         )
+        for profiler in profilers:
+            await asyncio.to_thread(profiler.wait, args.profile_seconds + 30)
         n = len(setups) + failed  # every call of the burst was set up (or tried for 30 s) and hung up
 
         def per_core(burst: dict[str, float], quiet: dict[str, float]) -> tuple[float, float]:
@@ -326,6 +355,7 @@ def run_process(background: int, args: argparse.Namespace) -> dict[str, Any]:
     for name in ("burst", "concurrency", "codec", "timeout", "quiet", "settle", "sample_every", "echo_playout"):
         argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     argv += ["--no-uvloop"] if args.no_uvloop else []
+    argv += ["--tree", args.tree] if args.tree else []
     out = subprocess.run(argv, capture_output=True, text=True, timeout=4 * args.timeout + 120, check=True).stdout
     return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
 
@@ -410,6 +440,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each (with media, baseline), interleaved")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per phase at most")
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--tree", default="", help="import rtcload from this checkout (an A/B against another commit)")
+    parser.add_argument("--profile", default="", help="with --one: py-spy both processes during the burst (PREFIX)")
+    parser.add_argument("--profile-seconds", type=int, default=8)
+    parser.add_argument("--profile-native", action="store_true", help="--profile with C frames (pauses the process)")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
