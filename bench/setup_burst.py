@@ -63,7 +63,7 @@ sys.path.insert(0, _tree_from_argv())  # rtcload (first: another tree wins)
 
 import psutil  # noqa: E402
 
-from bench._common import Child, GcPauses, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc  # noqa: E402
+from bench._common import Child, GcPauses, LagProbe, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc  # noqa: E402
 from rtcload.emulator.playout import DEFAULT_ECHO_PLAYOUT_S, parse_playout  # noqa: E402
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint  # noqa: E402
 from rtcload.media.engine.engine import engine_for  # noqa: E402
@@ -72,6 +72,7 @@ from rtcload.media.loopback import use_loopback_only  # noqa: E402
 
 JITTER_POLL_S = 0.25
 CALL_TIMEOUT_S = 60.0
+STARVED_PCT = 30.0  # run-queue wait (% of the burst's wall time) above which "net of media" is not printed
 
 
 def cpu_s() -> float:
@@ -92,10 +93,14 @@ class Window:
 
     def __init__(self) -> None:
         self.gc = GcPauses()
+        self.lag = LagProbe(0.01)  # the event loop's own lateness: what delays a forward on the loop
         self.cpu0 = self.loop0 = self.wait0 = self.wall0 = 0.0
         self.stalls0 = 0
 
     def start(self) -> None:
+        if self.lag._task is None:
+            self.lag.start()
+        self.lag.reset()
         self.gc.reset()
         self.stalls0 = self._sender_stalls()
         self.cpu0, self.loop0 = cpu_s(), loop_thread_cpu_s()
@@ -118,6 +123,8 @@ class Window:
             "wall_s": wall,
             "runq_pct": 100 * (runqueue_wait_s() - self.wait0) / max(1e-9, wall),
             "gc_max_ms": self.gc.max_ms(),
+            "lag_p99_ms": self.lag.p99_ms(),
+            "lag_max_ms": 1000 * max((lag for _, lag in list(self.lag.window.samples)), default=0.0),
             "sender_stalls": self._sender_stalls() - self.stalls0,
             "sender_realtime": float(bool(sender is not None and sender.realtime)),
         }
@@ -296,12 +303,19 @@ async def run(background_n: int, args: argparse.Namespace) -> dict[str, Any]:
         n = len(setups) + failed  # every call of the burst was set up (or tried for 30 s) and hung up
 
         def per_core(burst: dict[str, float], quiet: dict[str, float]) -> tuple[float, float]:
+            """Gross and net per core-second; net is NaN when the subtraction cannot be trusted: a process
+            starved of CPU (run queue wait over STARVED_PCT) falls behind its own media during the burst, so
+            its media used less than the quiet rate and what is left is not the setups' cost."""
             media = quiet["cpu_s"] / max(1e-9, quiet["wall_s"]) * burst["wall_s"]
-            return n / max(1e-9, burst["cpu_s"]), n / max(1e-9, burst["cpu_s"] - media)
+            left = burst["cpu_s"] - media
+            trusted = burst["runq_pct"] <= STARVED_PCT and left > 0.2 * burst["cpu_s"]
+            return n / max(1e-9, burst["cpu_s"]), n / left if trusted else float("nan")
 
         def loop_net_ms(burst: dict[str, float], quiet: dict[str, float]) -> float:
             """The loop thread's CPU per call, its media rate of the quiet window subtracted."""
             media = quiet["loop_cpu_s"] / max(1e-9, quiet["wall_s"]) * burst["wall_s"]
+            if burst["runq_pct"] > STARVED_PCT:
+                return float("nan")
             return 1000 * (burst["loop_cpu_s"] - media) / max(1, n)
 
         gen_gross, gen_net = per_core(burst_g, quiet_g)
@@ -360,11 +374,17 @@ def run_process(background: int, args: argparse.Namespace) -> dict[str, Any]:
     return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
 
 
+def _median(values: list[float]) -> float:
+    """The median of the values that are numbers (a starved run's net figure is NaN: left out)."""
+    kept = [v for v in values if v == v]
+    return statistics.median(kept) if kept else float("nan")
+
+
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     row = dict(runs[0])
     for key, value in runs[0].items():
         if isinstance(value, (int, float)):
-            row[key] = statistics.median(r[key] for r in runs)
+            row[key] = _median([r[key] for r in runs])
         elif isinstance(value, dict):
             row[key] = {k: statistics.median(r[key].get(k, 0.0) for r in runs) for k in value}
     return row
@@ -391,7 +411,9 @@ def print_row(label: str, r: dict[str, Any], runs: int) -> None:
         f"{r['emu_gross']:.0f} gross, {r['emu_net']:.0f} net | CPU per call gen/emu {r['gen_cpu_ms_per_call']:.2f}/"
         f"{r['emu_cpu_ms_per_call']:.2f} ms | media alone gen/emu {r['gen_media_pct']:.0f}/{r['emu_media_pct']:.0f} % "
         f"| runq wait in burst gen/emu {bg['runq_pct']:.0f}/{be['runq_pct']:.0f} % | longest GC pause gen/emu "
-        f"{bg['gc_max_ms']:.1f}/{be['gc_max_ms']:.1f} ms | send-thread stalls gen/emu {bg['sender_stalls']:.0f}/"
+        f"{bg['gc_max_ms']:.1f}/{be['gc_max_ms']:.1f} ms | loop lag p99/max gen {bg['lag_p99_ms']:.0f}/"
+        f"{bg['lag_max_ms']:.0f} emu {be['lag_p99_ms']:.0f}/{be['lag_max_ms']:.0f} ms | send-thread stalls gen/emu "
+        f"{bg['sender_stalls']:.0f}/"
         f"{be['sender_stalls']:.0f} (SCHED_FIFO {bg['sender_realtime']:.0f}/{be['sender_realtime']:.0f}) | loop thread "
         f"CPU per call gen/emu {1000 * bg['loop_cpu_s'] / max(1, r['burst']):.2f}/"
         f"{1000 * be['loop_cpu_s'] / max(1, r['burst']):.2f} ms ({r['gen_loop_net_ms']:.2f}/{r['emu_loop_net_ms']:.2f} "
