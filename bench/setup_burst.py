@@ -143,16 +143,19 @@ class StreamWatch:
         for stream in self.sampled:
             stream.time_sends(int(60 * seconds) + 200)
         self.over0: dict[int, int] = {}
+        self.packets0 = 0
 
     def start(self) -> None:
         for stream in self.sampled:
             stream.send_intervals()  # from the window's start only
         self.over0 = {id(s): s.send_timing().gaps_over for s in self.streams}
+        self.packets0 = sum(s.nrx.packets for s in self.streams)
 
     def end(self) -> dict[str, float]:
         intervals = [g for stream in self.sampled for g in stream.send_intervals()]
         over = [s.send_timing().gaps_over - self.over0.get(id(s), 0) for s in self.streams]
         return {
+            "packets": sum(s.nrx.packets for s in self.streams) - self.packets0,  # RTP received (the loop's media)
             "streams": len(self.streams),
             "send_p99_ms": 1000 * pct(intervals, 0.99),
             "send_max_ms": 1000 * max(intervals, default=0.0),
@@ -312,10 +315,13 @@ async def run(background_n: int, args: argparse.Namespace) -> dict[str, Any]:
             return n / max(1e-9, burst["cpu_s"]), n / left if trusted else float("nan")
 
         def loop_net_ms(burst: dict[str, float], quiet: dict[str, float]) -> float:
-            """The loop thread's CPU per call, its media rate of the quiet window subtracted."""
-            media = quiet["loop_cpu_s"] / max(1e-9, quiet["wall_s"]) * burst["wall_s"]
-            if burst["runq_pct"] > STARVED_PCT:
-                return float("nan")
+            """The loop thread's CPU per call, its media cost subtracted: the quiet window's loop CPU per RTP
+            packet received times the packets the burst's window received (a starved loop falls behind its
+            media, so per packet, not per second); per second when no media runs."""
+            if quiet.get("packets"):
+                media = quiet["loop_cpu_s"] / quiet["packets"] * burst.get("packets", 0)
+            else:
+                media = quiet["loop_cpu_s"] / max(1e-9, quiet["wall_s"]) * burst["wall_s"]
             return 1000 * (burst["loop_cpu_s"] - media) / max(1, n)
 
         gen_gross, gen_net = per_core(burst_g, quiet_g)
@@ -401,23 +407,28 @@ def media_line(side: str, quiet: dict[str, float], burst: dict[str, float]) -> s
     )
 
 
+def per_core(ms: float) -> float:
+    return 1000 / ms if ms > 0 else float("nan")
+
+
 def print_row(label: str, r: dict[str, Any], runs: int) -> None:
     bg, be = r["burst_gen"], r["burst_emu"]
+    gen_loop, emu_loop = r["gen_loop_net_ms"], r["emu_loop_net_ms"]
     print(
         f"{label}: {r['burst']:.0f} setups + hang-ups ({r['failed']:.0f} failed) on {r['background']:.0f} calls up "
         f"({r['background_failed']:.0f} failed) in {r['wall_s']:.2f} s = {r['per_s']:.0f}/s wall | setup p50/p99 "
-        f"{r['setup_p50_ms']:.0f}/{r['setup_p99_ms']:.0f} ms\n"
-        f"    per core-second gen {r['gen_gross']:.0f} gross, {r['gen_net']:.0f} net of media | emu "
-        f"{r['emu_gross']:.0f} gross, {r['emu_net']:.0f} net | CPU per call gen/emu {r['gen_cpu_ms_per_call']:.2f}/"
-        f"{r['emu_cpu_ms_per_call']:.2f} ms | media alone gen/emu {r['gen_media_pct']:.0f}/{r['emu_media_pct']:.0f} % "
-        f"| runq wait in burst gen/emu {bg['runq_pct']:.0f}/{be['runq_pct']:.0f} % | longest GC pause gen/emu "
+        f"{r['setup_p50_ms']:.0f}/{r['setup_p99_ms']:.0f} ms (n={runs}, load1 {r['load1']:.1f})\n"
+        f"    setups + hang-ups per core-second, net of the media (loop thread, per RTP packet): gen "
+        f"{per_core(gen_loop):.0f} ({gen_loop:.2f} ms CPU per call), emu {per_core(emu_loop):.0f} ({emu_loop:.2f} ms)\n"
+        f"    whole process over the burst (media included): gen {r['gen_gross']:.0f}, emu {r['emu_gross']:.0f} per "
+        f"core-second ({r['gen_cpu_ms_per_call']:.2f}/{r['emu_cpu_ms_per_call']:.2f} ms per call); net of the quiet "
+        f"window's CPU rate gen {r['gen_net']:.0f}, emu {r['emu_net']:.0f} (nan: starved) | media alone gen/emu "
+        f"{r['gen_media_pct']:.0f}/{r['emu_media_pct']:.0f} % of a core\n"
+        f"    runq wait in burst gen/emu {bg['runq_pct']:.0f}/{be['runq_pct']:.0f} % | longest GC pause gen/emu "
         f"{bg['gc_max_ms']:.1f}/{be['gc_max_ms']:.1f} ms | loop lag p99/max gen {bg['lag_p99_ms']:.0f}/"
-        f"{bg['lag_max_ms']:.0f} emu {be['lag_p99_ms']:.0f}/{be['lag_max_ms']:.0f} ms | send-thread stalls gen/emu "
-        f"{bg['sender_stalls']:.0f}/"
-        f"{be['sender_stalls']:.0f} (SCHED_FIFO {bg['sender_realtime']:.0f}/{be['sender_realtime']:.0f}) | loop thread "
-        f"CPU per call gen/emu {1000 * bg['loop_cpu_s'] / max(1, r['burst']):.2f}/"
-        f"{1000 * be['loop_cpu_s'] / max(1, r['burst']):.2f} ms ({r['gen_loop_net_ms']:.2f}/{r['emu_loop_net_ms']:.2f} "
-        f"net of media) | load1 {r['load1']:.1f} (n={runs})",
+        f"{bg['lag_max_ms']:.0f}, emu {be['lag_p99_ms']:.0f}/{be['lag_max_ms']:.0f} ms | send-thread stalls gen/emu "
+        f"{bg['sender_stalls']:.0f}/{be['sender_stalls']:.0f} (SCHED_FIFO {bg['sender_realtime']:.0f}/"
+        f"{be['sender_realtime']:.0f})",
         flush=True,
     )
     if r["background"]:
@@ -438,13 +449,13 @@ def run_all(args: argparse.Namespace) -> None:
     rows = {b: median_of(r) for b, r in runs.items()}
     print_row(f"with {args.background} up", rows[args.background], args.repeat)
     print_row("baseline, 0 up", rows[0], args.repeat)
-    with_media, idle = rows[args.background], rows[0]
+    up, idle = rows[args.background], rows[0]
     print(
-        f"ratio {args.background} up / 0 up: per core-second gen {with_media['gen_gross'] / idle['gen_gross']:.2f}x "
-        f"gross, {with_media['gen_net'] / idle['gen_net']:.2f}x net; emu "
-        f"{with_media['emu_gross'] / idle['emu_gross']:.2f}x gross, "
-        f"{with_media['emu_net'] / idle['emu_net']:.2f}x net; setup p50 "
-        f"{with_media['setup_p50_ms'] / max(1e-9, idle['setup_p50_ms']):.2f}x",
+        f"ratio {args.background} up / 0 up: setups + hang-ups per core-second net of the media gen "
+        f"{idle['gen_loop_net_ms'] / up['gen_loop_net_ms']:.2f}x, emu "
+        f"{idle['emu_loop_net_ms'] / up['emu_loop_net_ms']:.2f}x; whole process gen "
+        f"{up['gen_gross'] / idle['gen_gross']:.2f}x, emu {up['emu_gross'] / idle['emu_gross']:.2f}x; "
+        f"setup p50 {up['setup_p50_ms'] / max(1e-9, idle['setup_p50_ms']):.2f}x",
         flush=True,
     )
 
