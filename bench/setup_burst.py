@@ -18,11 +18,14 @@ Per run (fresh processes):
 Every run is repeated with 0 background calls (the same burst on an idle engine): the baseline, and the
 ratio of the two.
 
-"Per core-second": the burst's calls divided by the CPU-seconds the process used during the burst. The
-gross figure counts all of it (the running media too); the net figure subtracts the media's CPU rate of
-the quiet window times the burst's wall time (the setup + hang-up cost with the media up: cache and
-lock contention with the send thread, the GIL, a bigger heap). The machine may be shared: CPU time, not
-wall time, is what the figures are made of; run-queue wait (runnable, no CPU) is printed beside them.
+"Per core-second" (CPU time, not wall: the machine may be shared; run-queue wait is printed beside it):
+- the headline, net of the media: the burst's calls over the CPU-seconds the event-loop thread spent on
+  them, i.e. its CPU during the burst less its media share, taken as the quiet window's loop CPU per RTP
+  packet received times the packets received during the burst (the send thread is media: left out). Not
+  printed (NaN) when a process waited for a CPU more than STARVED_PCT of the burst: a backlog makes each
+  packet cheaper, so the quiet rate no longer says what the media cost;
+- the whole process (every thread, media included) over the burst, and that less the quiet window's
+  CPU rate times the burst's wall time (NaN when starved, as above).
 
 Background media during the burst, from both sides:
 - generator send intervals (timed in C at the sendto, one stream in `--sample-every`) p99 / max, and the
@@ -72,7 +75,7 @@ from rtcload.media.loopback import use_loopback_only  # noqa: E402
 
 JITTER_POLL_S = 0.25
 CALL_TIMEOUT_S = 60.0
-STARVED_PCT = 30.0  # run-queue wait (% of the burst's wall time) above which "net of media" is not printed
+STARVED_PCT = 40.0  # run-queue wait (% of the burst's wall time) above which "net of media" is not printed
 
 
 def cpu_s() -> float:
@@ -318,6 +321,8 @@ async def run(background_n: int, args: argparse.Namespace) -> dict[str, Any]:
             """The loop thread's CPU per call, its media cost subtracted: the quiet window's loop CPU per RTP
             packet received times the packets the burst's window received (a starved loop falls behind its
             media, so per packet, not per second); per second when no media runs."""
+            if burst["runq_pct"] > STARVED_PCT:  # a backlog makes each packet cheaper: not the quiet rate
+                return float("nan")
             if quiet.get("packets"):
                 media = quiet["loop_cpu_s"] / quiet["packets"] * burst.get("packets", 0)
             else:
@@ -408,7 +413,7 @@ def media_line(side: str, quiet: dict[str, float], burst: dict[str, float]) -> s
 
 
 def per_core(ms: float) -> float:
-    return 1000 / ms if ms > 0 else float("nan")
+    return 1000 / ms if ms > 0 else float("nan")  # NaN stays NaN
 
 
 def print_row(label: str, r: dict[str, Any], runs: int) -> None:
@@ -419,7 +424,8 @@ def print_row(label: str, r: dict[str, Any], runs: int) -> None:
         f"({r['background_failed']:.0f} failed) in {r['wall_s']:.2f} s = {r['per_s']:.0f}/s wall | setup p50/p99 "
         f"{r['setup_p50_ms']:.0f}/{r['setup_p99_ms']:.0f} ms (n={runs}, load1 {r['load1']:.1f})\n"
         f"    setups + hang-ups per core-second, net of the media (loop thread, per RTP packet): gen "
-        f"{per_core(gen_loop):.0f} ({gen_loop:.2f} ms CPU per call), emu {per_core(emu_loop):.0f} ({emu_loop:.2f} ms)\n"
+        f"{per_core(gen_loop):.0f} ({gen_loop:.2f} ms CPU per call), emu {per_core(emu_loop):.0f} ({emu_loop:.2f} ms)"
+        f"{' (nan: starved, run-queue wait over the limit)' if gen_loop != gen_loop or emu_loop != emu_loop else ''}\n"
         f"    whole process over the burst (media included): gen {r['gen_gross']:.0f}, emu {r['emu_gross']:.0f} per "
         f"core-second ({r['gen_cpu_ms_per_call']:.2f}/{r['emu_cpu_ms_per_call']:.2f} ms per call); net of the quiet "
         f"window's CPU rate gen {r['gen_net']:.0f}, emu {r['emu_net']:.0f} (nan: starved) | media alone gen/emu "
