@@ -22,6 +22,8 @@ Variants (`--variants`, each run `--repeat` times, interleaved, medians printed)
   per-call     this tree with RTCLOAD_DTLS_CERTIFICATE=per-call (aiortc's certificate per peer connection)
   tree:PATH    another checkout of rtcload (e.g. `git archive <commit> | tar -x -C PATH`): the baseline code
 Bounded: background + calls per run, --timeout seconds per ramp.
+Setups + hang-ups with 500 calls' media up (the issue-21 target), their media during the burst and a 0-up
+baseline: bench/setup_burst.py.
 
     python bench/setup_rate.py --calls 200 --background 50 --concurrency 20 --variants new,per-call,tree:/tmp/base
     python bench/setup_rate.py --calls 100 --concurrency 20 --modes naive,lean,engine --background 0

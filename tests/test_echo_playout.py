@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+import urllib.request
 
 import pytest
 
@@ -42,7 +43,9 @@ def test_the_playout_knob_is_parsed_and_carried_to_the_answerer():
 async def echo_call_under_blocks(destination: str, block_s: float, every_s: float, blocks: int) -> tuple:
     """An echo call through the real emulator; the shared loop is blocked `blocks` times. Returns the
     largest RFC 3550 jitter (s) the generator measured on the echo while blocked, the emulator's
-    media-clock summary and the playout counts of the emulator's echo stream."""
+    media-clock summary, the playout counts of the emulator's echo stream and its /metrics families."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     from rtcload.emulator import Emulator
     from rtcload.emulator.aiortc_answerer import AiortcAnswerer
     from rtcload.media.engine.call_media import EngineCallMedia
@@ -77,9 +80,12 @@ async def echo_call_under_blocks(destination: str, block_s: float, every_s: floa
                     break
                 await asyncio.sleep(0.05)
             snapshot = emu.snapshot()
+            url = f"http://127.0.0.1:{emu.port}/metrics"
+            text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read().decode())
+            metrics = {f.name: f.samples[0].value for f in text_string_to_metric_families(text) if f.samples}
         finally:
             await client.close()
-    return worst, snapshot["media_clock"]["send_gaps"], counts
+    return worst, snapshot["media_clock"]["send_gaps"], counts, metrics
 
 
 @pytest.mark.parametrize(
@@ -92,7 +98,7 @@ async def test_loop_stalls_shorter_than_the_playout_delay_leave_no_trace_on_the_
     from rtcload.media.engine.send_gaps import EMULATOR_SEND_GAPS
 
     over_before = EMULATOR_SEND_GAPS.gaps_over
-    worst, _gaps, counts = await echo_call_under_blocks(destination, 0.04, 0.2, 15)
+    worst, _gaps, counts, _metrics = await echo_call_under_blocks(destination, 0.04, 0.2, 15)
     added_gaps = EMULATOR_SEND_GAPS.gaps_over - over_before
     if scheduled:
         queued, _late, dropped, _pending = counts
@@ -107,11 +113,15 @@ async def test_loop_stalls_shorter_than_the_playout_delay_leave_no_trace_on_the_
 
 async def test_a_stall_longer_than_the_playout_delay_is_the_emulators_and_is_reported():
     """One 250 ms block against a 60 ms playout: the payloads that waited past their deadline go at once,
-    counted late, and the emulator's media clock reports the gap it put on the wire (~250 - 60 ms)."""
-    _worst, gaps, counts = await echo_call_under_blocks("echo;playout=60ms", 0.25, 0.5, 1)
+    counted late, and the emulator's media clock reports the gap it put on the wire (~250 - 60 ms), in
+    emulator.json and on its /metrics (`rtcload_emulator_playout_late_total`, `..._playout_dropped_total`)."""
+    _worst, gaps, counts, metrics = await echo_call_under_blocks("echo;playout=60ms", 0.25, 0.5, 1)
     assert counts[1] > 0, counts  # late forwards
     assert gaps["playout_late"] > 0 and gaps["gaps_over_threshold"] > 0, gaps
     assert 120 <= gaps["gap_max_ms"] <= 1000, gaps
+    assert metrics["rtcload_emulator_playout_late"] == gaps["playout_late"], metrics
+    assert metrics["rtcload_emulator_playout_dropped"] == gaps["playout_dropped"], metrics
+    assert metrics["rtcload_emulator_send_gaps"] == gaps["gaps_over_threshold"], metrics
 
 
 async def test_the_send_thread_keeps_the_arrivals_spacing_and_a_full_ring_drops_the_oldest():

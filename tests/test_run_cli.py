@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,23 @@ def test_holding_reaches_locust_once_and_wins_over_the_embedded_demo_default():
         cmd = locust_command(args, "ws://127.0.0.1:9/", Path("/tmp/x"))
         values = [cmd[i + 1] for i, word in enumerate(cmd) if word == "--rtc-holding"]
         assert values == [argv[-1]], cmd
+
+
+def test_emulator_echo_playout_reaches_the_embedded_emulator_and_a_bad_one_is_a_usage_error(tmp_path):
+    """`--emulator-echo-playout` is `rtcload emulator --echo-playout` for the embedded emulator: the emulator
+    of a real run reports the delay it applied (emulator.json `media_clock.echo_playout_ms`, 60 by default);
+    a value it would refuse stops `rtcload run` at once with exit 2, naming the flag."""
+    results = tmp_path / "results"
+    done = rtcload(
+        "run", "--users", "1", "--spawn-rate", "1", "--duration", "3s", "--results", str(results), "--no-report",
+        "--emulator-echo-playout", "80ms", "--rtc-holding", "fixed:1",
+    )  # fmt: skip
+    assert done.returncode in (0, 1, 3), done.stdout[-3000:] + done.stderr[-3000:]
+    snapshot = json.loads((results / "emulator.json").read_text())
+    assert snapshot["media_clock"]["echo_playout_ms"] == 80.0, snapshot["media_clock"]
+    bad = rtcload("run", "--emulator-echo-playout", "soon", "--results", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "--emulator-echo-playout" in bad.stderr and "250ms" in bad.stderr, bad.stderr
+    assert not (tmp_path / "bad").exists()
+    too_long = rtcload("run", "--emulator-echo-playout", "2s", "--results", str(tmp_path / "long"))
+    assert too_long.returncode == 2 and "--emulator-echo-playout" in too_long.stderr, too_long.stderr
+    assert not (tmp_path / "long").exists()

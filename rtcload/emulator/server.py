@@ -204,8 +204,15 @@ class Emulator:
             "counters": self.all_counters(),
             "gc": process_gc_pauses().to_json(),  # this process's collection pauses (gc_pauses.py)
             # the emulator's own media clock: send gaps and drops of its ended echo/tone/relay streams
-            "media_clock": {"send_gaps": EMULATOR_SEND_GAPS.summary()},
+            "media_clock": {"send_gaps": EMULATOR_SEND_GAPS.summary(), "echo_playout_ms": self._echo_playout_ms()},
         }
+
+    def _echo_playout_ms(self) -> float | None:
+        """The echo/relay playout delay its media answerer applies (`--echo-playout`); None without media."""
+        playout = getattr(self.answerer, "echo_playout_s", None)
+        if playout is None:
+            playout = getattr(getattr(self.answerer, "inner", None), "echo_playout_s", None)
+        return None if playout is None else round(playout * 1000, 3)
 
     def all_counters(self) -> dict[str, int]:
         """The event counters plus the media answerer's stray-datagram counts (`rejected_datagrams_<kind>`)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rtcload.emulator.playout import parse_playout
 from rtcload.gates.defaults import evaluate_gates
 from rtcload.gates.junit import write_junit
 from rtcload.gates.slo import SLO, SLOResult, SLOSet, evaluate, load_slo_file, parse_duration, parse_slo, render_results
@@ -142,7 +143,7 @@ def stop_emulator(emulator: Emulator | None) -> dict[str, Any]:
 
 
 def emulator_extra(args: argparse.Namespace) -> list[str]:
-    """Options for the embedded emulator: media impairment in the path, if asked for."""
+    """Options for the embedded emulator: media impairment in the path, its users, media path and echo playout."""
     extra: list[str] = []
     if args.impair_up:
         extra += ["--impair-up", args.impair_up]
@@ -152,6 +153,8 @@ def emulator_extra(args: argparse.Namespace) -> list[str]:
         extra += ["--users-file", args.emulator_users_file]
     if args.emulator_media_path != DEFAULT_MEDIA_PATH:
         extra += ["--media-path", args.emulator_media_path]
+    if args.emulator_echo_playout is not None:  # seconds (a duration, parsed and range-checked by the parser)
+        extra += ["--echo-playout", f"{args.emulator_echo_playout:g}"]
     if args.scenario == "soak_reconnect":  # the emulator samples itself for the soak's slopes
         extra += ["--resource-interval", soak_interval(args)]
     return extra + open_options.emulator_arguments(args)
@@ -376,6 +379,8 @@ def run(args: argparse.Namespace) -> int:
         scenario_file(args.scenario)
         gates = gate_set(args)
         max_send_gap_ms(args)  # --rtc-max-send-gap: a bad value is a usage error now, not after the run
+        if args.emulator_echo_playout is not None:  # its range, as the emulator would refuse it after starting
+            parse_playout(f"{args.emulator_echo_playout:g}", "--emulator-echo-playout")
         locust_env(args)  # validates --ice-server before anything starts
     except (ValueError, OSError) as exc:  # SLOError and RunFileError are ValueErrors: a usage error
         print(f"rtcload run: {exc}", file=sys.stderr)

@@ -30,6 +30,22 @@ EMULATOR_CATALOG: tuple[Measurement, ...] = (
         "RTP packets the emulator's sockets refused or forwards too big to send, ended streams",
         emulator=True,
     ),
+    _M(
+        "emulator_playout_late",
+        "rtcload_emulator_playout_late_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "echo/relay forwards held past their playout deadline by a stall of the emulator (sent at once), ended streams",
+        emulator=True,
+    ),
+    _M(
+        "emulator_playout_dropped",
+        "rtcload_emulator_playout_dropped_total",
+        Kind.COUNTER,
+        Unit.COUNT,
+        "echo/relay forwards dropped by a full playout ring (the oldest first; also in send drops), ended streams",
+        emulator=True,
+    ),
     # ---------------------------------------------------------------- the emulator's own /metrics
     _M(
         "emulator_logins",

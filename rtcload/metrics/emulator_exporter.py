@@ -100,6 +100,8 @@ class EmulatorCollector(Collector):
         families["emulator_send_gap_max"].add_metric([], gaps.get("gap_max_ms", 0.0) / 1000.0)
         families["emulator_send_gaps"].add_metric([], gaps.get("gaps_over_threshold", 0))
         families["emulator_send_drops"].add_metric([], gaps.get("send_drops", 0))
+        families["emulator_playout_late"].add_metric([], gaps.get("playout_late", 0))
+        families["emulator_playout_dropped"].add_metric([], gaps.get("playout_dropped", 0))
         yield from families.values()
 
 

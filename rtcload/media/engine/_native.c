@@ -2462,7 +2462,11 @@ static PyObject *Sender_add(SenderObject *s, PyObject *arg) {
     int start = !s->started;
     if (start)
         s->started = 1;
-    pthread_cond_signal(&s->wake);
+    /* only an idle thread (no stream, waiting without a deadline) needs waking; a ticking one takes the new
+     * stream at its next tick, and waking it here (a SCHED_FIFO thread preempts the caller) cost each
+     * setup a context switch or two for nothing */
+    if (s->idle)
+        pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     sender_release(reaped, n_reaped);
     if (start) {

@@ -61,19 +61,24 @@ class MediaEngine:
         self._streams[id(stream)] = stream
         if self.sender is not None and isinstance(stream, native.NativeEngineStream):
             self._by_tx[id(stream.ntx)] = stream
-            self.sender.add(stream.ntx)
-        self._reorder()
+            self.sender.add(stream.ntx)  # the thread's: the loop's own tick lists stay as they are
+        else:
+            self._reorder()
         self.clock.start()
 
     def remove(self, stream: EngineStream) -> None:
         if self._streams.pop(id(stream), None) is not None:
             if isinstance(stream, native.NativeEngineStream) and self._by_tx.pop(id(stream.ntx), None) is not None:
                 self.sender.remove(stream.ntx)  # type: ignore[union-attr]
-            self._reorder()
+            else:
+                self._reorder()
         if not self._streams:
             self.clock.stop()
 
     def _reorder(self) -> None:
+        """The loop's tick lists, rebuilt from every stream: O(calls up), so only when a stream the loop
+        itself ticks comes or goes (the send thread's streams never enter them: a setup or hang-up with
+        500 calls up does not walk the 500)."""
         self._order = tuple(s for s in self._streams.values() if id(getattr(s, "ntx", None)) not in self._by_tx)
         if self.sender is None:  # C streams without the thread: one C call per loop tick, as before it
             self._native_loop = tuple(s for s in self._order if isinstance(s, native.NativeEngineStream))
