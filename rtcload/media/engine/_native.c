@@ -761,6 +761,53 @@ static PyObject *Tx_protect_rtcp(TxObject *t, PyObject *arg) {
     return PyBytes_FromStringAndSize((const char *)out, len);
 }
 
+/* send_rtcp(plain) -> bool: SRTCP-protect and send on the stream's own socket to its remote address, in one
+ * call under the stream's lock (what protect_rtcp + the link's sendto did, without a Python bytes object, the
+ * transport's address lookup and a second trip through the loop). True when sent; False when the socket
+ * buffer was full or the route refused it (an RTCP report is lost, as with a UDP send); ConnectionError once
+ * the stream is closed, OSError for a socket that cannot send any more. For host/srflx pairs only: a TURN
+ * relay wraps RTCP in channel data, so relayed links keep protect_rtcp + Link.send. */
+static PyObject *Tx_send_rtcp(TxObject *t, PyObject *arg) {
+    Py_buffer plain;
+    if (srtp_protect_rtcp_fn == NULL)
+        return PyErr_Format(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
+    if (PyObject_GetBuffer(arg, &plain, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (plain.len > MAX_DATAGRAM - 144 || plain.len < 8) {
+        PyBuffer_Release(&plain);
+        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError,
+                            "RTCP packet of %zd bytes cannot be protected", plain.len);
+    }
+    unsigned char out[MAX_DATAGRAM];
+    memcpy(out, plain.buf, (size_t)plain.len);
+    int len = (int)plain.len;
+    PyBuffer_Release(&plain);
+    tx_lock(t);
+    if (t->fd < 0) {
+        pthread_mutex_unlock(&t->lock);
+        PyErr_SetString(PyExc_ConnectionError, "the stream is closed");
+        return NULL;
+    }
+    int status = srtp_protect_rtcp_fn(t->ctx, out, &len);
+    ssize_t sent = 0;
+    int err = 0;
+    if (!status) {
+        sent = sendto(t->fd, out, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&t->addr, t->addrlen);
+        err = sent < 0 ? errno : 0;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (status)
+        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError, "libsrtp error %d", status);
+    if (sent < 0) {
+        if (tx_fatal_errno(err)) {
+            errno = err;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
 /* send_timing() -> (gap_max_s, gaps_over, ((start_s, gap_s), ...), send_drops, oversized): one snapshot. */
 static PyObject *Tx_send_timing(TxObject *t, PyObject *Py_UNUSED(ignored)) {
     double at[GAP_EVENTS], len[GAP_EVENTS];
@@ -861,6 +908,8 @@ static PyMethodDef Tx_methods[] = {
     {"queue_dtmf", (PyCFunction)Tx_queue_dtmf, METH_VARARGS,
      "queue_dtmf(pt, [(offset_ticks, ts_offset, payload, marker)]): telephone-events from the next tick."},
     {"protect_rtcp", (PyCFunction)Tx_protect_rtcp, METH_O, "SRTCP-protect an RTCP packet on this stream's session."},
+    {"send_rtcp", (PyCFunction)Tx_send_rtcp, METH_O,
+     "SRTCP-protect and send an RTCP packet on this stream's socket; False when the socket refused it."},
     {"send_timing", (PyCFunction)Tx_send_timing, METH_NOARGS,
      "(gap_max_s, gaps_over_threshold, ((start, gap), ...), send_drops, oversized)."},
     {"record_intervals", (PyCFunction)Tx_record_intervals, METH_VARARGS, "Keep every send interval (bench)."},

@@ -350,8 +350,17 @@ class NativeEngineStream(EngineStream):
         return True
 
     def _send_rtcp_packet(self, plain: bytes) -> None:
-        """SRTCP in C under the stream's lock: the send thread protects RTP on the same libsrtp session."""
-        self.link.send(self.ntx.protect_rtcp(plain))
+        """SRTCP in C under the stream's lock: the send thread protects RTP on the same libsrtp session.
+        Host/srflx pairs: protected and sent in the same C call on the stream's socket, to the address its
+        RTP goes to (rtcp-mux). A TURN-relayed pair wraps it in channel data: the link sends it."""
+        link = self.link
+        closing = getattr(link, "closing", None)
+        if closing is None or link.relayed:
+            link.send(self.ntx.protect_rtcp(plain))
+        elif closing():
+            raise ConnectionError("the call's ICE socket is closed")
+        else:
+            self.ntx.send_rtcp(plain)
 
     def on_native(self, elapsed: int, send: int, now: float) -> None:
         """The send thread (or the synchronous tick) handed this stream back: it failed, or RTCP is due."""
