@@ -1262,6 +1262,18 @@ typedef struct {
     /* where things go */
     PyObject *forward; /* TxObject or NULL */
     PyObject *on_first_rtp, *on_rtcp, *on_dtmf, *on_audio;
+    /* RTCP read in C (rtcp_in_c, when no on_rtcp callback is set): EngineStream._on_rtcp's state */
+    int rtcp_in_c;
+    int has_local_ssrc;
+    uint32_t local_ssrc;    /* the stream's own SSRC: report blocks about it carry RTT and the far end's view */
+    double wall_offset;     /* time.time() - time.monotonic() of the stream: arrival -> NTP for the RTT */
+    uint32_t last_sr_middle32;  /* the far end's last SR (LSR for our reports), 0: none */
+    double last_sr_arrival;
+    long long remote_sr_packets; /* the last SR's packet count, -1: none */
+    int has_block;
+    uint32_t block[7];      /* ReportBlock: ssrc, fraction, cumulative (as int32), highest, jitter, lsr, dlsr */
+    int has_rtt;
+    double rtt;
     unsigned char buf[BUF_SIZE];
 } RxObject;
 
@@ -1276,6 +1288,8 @@ static void stats_reset(RxObject *r) {
     r->has_transit = 0;
     r->packets = r->bytes = r->duplicates = 0;
     r->first_arrival = r->last_arrival = NAN;
+    r->last_sr_middle32 = 0; /* LSR/DLSR are about the far end's SSRC: a new one has sent no SR yet */
+    r->last_sr_arrival = 0.0;
     r->generation++;
 }
 
@@ -1507,6 +1521,103 @@ static long long *srtp_failure_kind(RxObject *r, int status) {
 }
 
 /* EngineStream.on_datagram: -1 only when a Python callback raised (uvloop logs it, as it would today). */
+#define RTT_ALPHA 0.85 /* stream.py RTT_ALPHA: aiortc's RTCRtpSender smoothing */
+#define NTP_EPOCH_OFFSET 2208988800.0
+
+static uint32_t be32(const unsigned char *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* rtcp.ntp_middle32(rtcp.ntp_from_unix(t)) with the same double arithmetic. */
+static uint32_t ntp_middle32_of(double t) {
+    double v = (t + NTP_EPOCH_OFFSET) * 4294967296.0;
+    if (v >= 18446744073709551616.0)
+        v = fmod(v, 18446744073709551616.0);
+    if (v < 0)
+        v = 0;
+    uint64_t ntp = (uint64_t)v;
+    return (uint32_t)((ntp >> 16) & 0xFFFFFFFFu);
+}
+
+/* rtcp.parse_rtcp's checks: 0 when the compound is well formed, -1 when parse_rtcp would raise ValueError. */
+static int rtcp_valid(const unsigned char *d, Py_ssize_t size) {
+    if (size < 4)
+        return -1;
+    Py_ssize_t offset = 0;
+    while (offset < size) {
+        if (size - offset < 4)
+            return -1;
+        int first = d[offset], type = d[offset + 1];
+        Py_ssize_t length = 4 * ((Py_ssize_t)((d[offset + 2] << 8) | d[offset + 3]) + 1);
+        Py_ssize_t end = offset + length;
+        int count = first & 0x1F;
+        if (first >> 6 != 2 || end > size || ((first & 0x20) && end != size))
+            return -1;
+        if (type == 200) {
+            if (length < 28 + 24 * count)
+                return -1;
+        } else if (type == 201) {
+            if (length < 8 + 24 * count)
+                return -1;
+        } else if (type < 192 || type > 223) {
+            return -1;
+        }
+        offset = end;
+    }
+    return 0;
+}
+
+/* EngineStream._on_blocks: the far end's report about our stream, and the RTT it gives. */
+static void rtcp_blocks(RxObject *r, const unsigned char *p, int count, double arrival) {
+    for (int i = 0; i < count; i++, p += 24) {
+        uint32_t ssrc = be32(p);
+        if (!r->has_local_ssrc || ssrc != r->local_ssrc)
+            continue;
+        uint32_t lost_word = be32(p + 4), lsr = be32(p + 16), dlsr = be32(p + 20);
+        r->block[0] = ssrc;
+        r->block[1] = lost_word >> 24;
+        r->block[2] = lost_word & 0xFFFFFF;
+        r->block[3] = be32(p + 8);
+        r->block[4] = be32(p + 12);
+        r->block[5] = lsr;
+        r->block[6] = dlsr;
+        r->has_block = 1;
+        if (lsr == 0 || dlsr == 0) /* rtt_seconds: no SR echoed; _on_blocks: a zero DLSR is not used */
+            continue;
+        uint32_t rtt = ntp_middle32_of(arrival + r->wall_offset) - lsr - dlsr;
+        if (rtt & 0x80000000u) /* negative: clocks or a stale/forged block, not a round trip */
+            continue;
+        double seconds = rtt / 65536.0;
+        r->rtt = r->has_rtt ? RTT_ALPHA * r->rtt + (1 - RTT_ALPHA) * seconds : seconds;
+        r->has_rtt = 1;
+    }
+}
+
+/* EngineStream._on_rtcp in C: 0, or -1 when the compound is malformed (nothing is changed then). */
+static int rtcp_read(RxObject *r, const unsigned char *d, Py_ssize_t size, double arrival) {
+    if (rtcp_valid(d, size) < 0)
+        return -1;
+    Py_ssize_t offset = 0;
+    while (offset < size) {
+        const unsigned char *p = d + offset;
+        int type = p[1], count = p[0] & 0x1F;
+        if (type == 200) {
+            uint32_t ssrc = be32(p + 4);
+            if (!r->has_remote || ssrc == r->remote_ssrc) {
+                uint64_t ntp = ((uint64_t)be32(p + 8) << 32) | be32(p + 12);
+                r->last_sr_middle32 = (uint32_t)((ntp >> 16) & 0xFFFFFFFFu);
+                r->last_sr_arrival = arrival;
+                r->remote_sr_packets = be32(p + 20);
+            }
+            rtcp_blocks(r, p + 28, count, arrival);
+        } else if (type == 201) {
+            rtcp_blocks(r, p + 8, count, arrival);
+        }
+        offset += 4 * ((Py_ssize_t)((p[2] << 8) | p[3]) + 1);
+    }
+    return 0;
+}
+
 static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, double arrival, double now) {
     if (r->ctx == NULL) { /* the call ended: late datagrams are no one's concern */
         r->rejected++;
@@ -1524,7 +1635,12 @@ static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, 
         if (status)
             return rx_reject(r, srtp_failure_kind(r, status));
         if (r->on_rtcp == NULL) {
-            r->rejected++;
+            if (!r->rtcp_in_c) {
+                r->rejected++;
+            } else if (rtcp_read(r, b, len, arrival) < 0) {
+                r->rejected++;
+                r->malformed++;
+            }
             return 0;
         }
         PyObject *res = PyObject_CallFunction(r->on_rtcp, "y#d", (const char *)b, (Py_ssize_t)len, arrival);
@@ -1626,6 +1742,7 @@ static PyObject *Rx_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     r->ctx = (void *)(uintptr_t)context;
     r->codec_pt = pt;
     r->dtmf_pt = -1;
+    r->remote_sr_packets = -1;
     r->clock_rate = (double)clock_rate;
     r->generation = 0;
     stats_reset(r);
@@ -1864,6 +1981,109 @@ static int rx_set_closed(RxObject *r, PyObject *v, void *c) {
     return 0;
 }
 
+/* The RTCP state rtcp_read keeps (closure: which field); None where nothing was received yet. */
+enum { RTCP_IN_C, LOCAL_SSRC, WALL_OFFSET, LAST_SR_MIDDLE32, LAST_SR_ARRIVAL, REMOTE_SR_PACKETS, REMOTE_BLOCK, RTT };
+
+static PyObject *rx_rtcp_get(RxObject *r, void *c) {
+    switch ((int)(intptr_t)c) {
+    case RTCP_IN_C:
+        return PyBool_FromLong(r->rtcp_in_c);
+    case LOCAL_SSRC:
+        if (!r->has_local_ssrc)
+            Py_RETURN_NONE;
+        return PyLong_FromUnsignedLong(r->local_ssrc);
+    case WALL_OFFSET:
+        return PyFloat_FromDouble(r->wall_offset);
+    case LAST_SR_MIDDLE32:
+        return PyLong_FromUnsignedLong(r->last_sr_middle32);
+    case LAST_SR_ARRIVAL:
+        return PyFloat_FromDouble(r->last_sr_arrival);
+    case REMOTE_SR_PACKETS:
+        if (r->remote_sr_packets < 0)
+            Py_RETURN_NONE;
+        return PyLong_FromLongLong(r->remote_sr_packets);
+    case REMOTE_BLOCK: {
+        if (!r->has_block)
+            Py_RETURN_NONE;
+        long cumulative = (long)r->block[2];
+        if (cumulative & 0x800000)
+            cumulative -= 0x1000000;
+        return Py_BuildValue("(kklkkkk)", (unsigned long)r->block[0], (unsigned long)r->block[1], cumulative,
+                             (unsigned long)r->block[3], (unsigned long)r->block[4], (unsigned long)r->block[5],
+                             (unsigned long)r->block[6]);
+    }
+    case RTT:
+        if (!r->has_rtt)
+            Py_RETURN_NONE;
+        return PyFloat_FromDouble(r->rtt);
+    }
+    Py_RETURN_NONE;
+}
+
+static int rx_rtcp_set(RxObject *r, PyObject *v, void *c) {
+    if (v == NULL)
+        return cannot_delete("RTCP state");
+    int field = (int)(intptr_t)c;
+    if (v == Py_None && (field == LOCAL_SSRC || field == REMOTE_SR_PACKETS || field == REMOTE_BLOCK || field == RTT)) {
+        if (field == LOCAL_SSRC)
+            r->has_local_ssrc = 0;
+        else if (field == REMOTE_SR_PACKETS)
+            r->remote_sr_packets = -1;
+        else if (field == REMOTE_BLOCK)
+            r->has_block = 0;
+        else
+            r->has_rtt = 0;
+        return 0;
+    }
+    if (field == REMOTE_BLOCK) {
+        unsigned long ssrc, fraction, highest, jitter, lsr, dlsr;
+        long cumulative;
+        if (!PyArg_ParseTuple(v, "kklkkkk;remote_block must be a ReportBlock or None", &ssrc, &fraction, &cumulative,
+                              &highest, &jitter, &lsr, &dlsr))
+            return -1;
+        uint32_t b[7] = {(uint32_t)ssrc, (uint32_t)fraction, (uint32_t)cumulative & 0xFFFFFF, (uint32_t)highest,
+                         (uint32_t)jitter, (uint32_t)lsr, (uint32_t)dlsr};
+        memcpy(r->block, b, sizeof(b));
+        r->has_block = 1;
+        return 0;
+    }
+    if (field == RTCP_IN_C) {
+        int on = PyObject_IsTrue(v);
+        if (on < 0)
+            return -1;
+        r->rtcp_in_c = on;
+        return 0;
+    }
+    if (field == WALL_OFFSET || field == LAST_SR_ARRIVAL || field == RTT) {
+        double d = PyFloat_AsDouble(v);
+        if (d == -1.0 && PyErr_Occurred())
+            return -1;
+        if (field == WALL_OFFSET)
+            r->wall_offset = d;
+        else if (field == LAST_SR_ARRIVAL)
+            r->last_sr_arrival = d;
+        else {
+            r->rtt = d;
+            r->has_rtt = 1;
+        }
+        return 0;
+    }
+    long long n = PyLong_AsLongLong(v);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    if (field == LOCAL_SSRC) {
+        r->local_ssrc = (uint32_t)n;
+        r->has_local_ssrc = 1;
+    } else if (field == LAST_SR_MIDDLE32) {
+        r->last_sr_middle32 = (uint32_t)n;
+    } else {
+        r->remote_sr_packets = n < 0 ? -1 : n;
+    }
+    return 0;
+}
+
+#define RTCP_GS(name, field) {name, (getter)rx_rtcp_get, (setter)rx_rtcp_set, NULL, (void *)(intptr_t)(field)}
+
 static PyGetSetDef Rx_getset[] = {G(rx, first_rtp),
                                   G(rx, last_rtp),
                                   G(rx, first_arrival),
@@ -1897,6 +2117,14 @@ static PyGetSetDef Rx_getset[] = {G(rx, first_rtp),
                                   GS(rx, on_audio),
                                   GS(rx, forward),
                                   GS(rx, closed),
+                                  RTCP_GS("rtcp_in_c", RTCP_IN_C),
+                                  RTCP_GS("local_ssrc", LOCAL_SSRC),
+                                  RTCP_GS("wall_offset", WALL_OFFSET),
+                                  RTCP_GS("last_sr_middle32", LAST_SR_MIDDLE32),
+                                  RTCP_GS("last_sr_arrival", LAST_SR_ARRIVAL),
+                                  RTCP_GS("remote_sr_packets", REMOTE_SR_PACKETS),
+                                  RTCP_GS("remote_block", REMOTE_BLOCK),
+                                  RTCP_GS("rtt", RTT),
                                   {NULL}};
 
 static PyTypeObject RxType = {
