@@ -478,6 +478,58 @@ def test_rtcp_from_the_c_path_is_the_python_engines_srtcp_and_host_pairs_send_it
     assert [plain.unprotect_rtcp(d)[:28] for d in wires[1]] == [r[:28] for r in reports]
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31), st.lists(st.tuples(st.integers(0, 3), st.booleans(), st.booleans()), max_size=8))
+def test_reports_built_in_c_are_the_python_engines_reports(seed, reports):
+    """Tx.send_report against EngineStream.send_rtcp after the same traffic both ways (received RTP with
+    loss and a far-end restart, the far end's SRs, ticks sent or not, hold): SR or RR with the same report
+    block (fraction lost since the last report, cumulative loss, jitter, LSR/DLSR), SDES CNAME, BYE, and
+    the same SRTCP bytes on the wire."""
+    rng = random.Random(seed)
+    frames = tuple(bytes([i]) * 160 for i in range(3))
+    incoming = [(d, a) for d, a in rtcp_scenario(seed, 60) if rng.random() < 0.9]
+    wires = []
+    for native in (False, True):
+        receiver = receiver_socket()
+        stream = sender_pair(native, receiver.getsockname(), PCMU)
+        stream._wall_offset = 1.7e9 + 0.25
+        stream.frames = frames
+        clock = 7000.0
+        for step, (ticks, hold, bye) in enumerate(reports):
+            stream.set_sending(not hold)
+            for _ in range(ticks):
+                clock += 0.02
+                if isinstance(stream, NativeEngineStream):
+                    _native.tick((stream.ntx,), 1, 1, clock)
+                else:
+                    stream.on_tick(1, 1, clock)
+            for datagram, arrival in incoming[step * 7 : step * 7 + 7]:
+                stream.on_datagram(datagram, arrival)
+            with monkeypatch_monotonic(clock + 0.013):
+                stream.send_rtcp(bye=bye, receiver_only=step % 3 == 2)
+        datagrams = [receiver.recv(2048) for _ in range(stream.sent.packets_sent + len(reports))]
+        rtcp = [d for d in datagrams if 191 < d[1] < 224]
+        wires.append(rtcp)
+        assert len(rtcp) == len(reports)
+        stream.close()
+        receiver.close()
+    assert wires[1] == wires[0]
+
+
+class monkeypatch_monotonic:
+    """time.monotonic() answers `now` inside the block (send_rtcp reads the clock for its SR and DLSR)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __enter__(self) -> None:
+        self.saved = time.monotonic
+        time.monotonic = lambda: self.now
+
+    def __exit__(self, *_exc: Any) -> None:
+        time.monotonic = self.saved
+
+
 def test_a_stream_that_cannot_send_any_more_is_handed_back_to_the_engine_with_the_error():
     receiver = receiver_socket()
     stream = sender_pair(True, receiver.getsockname(), PCMU)

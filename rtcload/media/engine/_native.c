@@ -767,21 +767,7 @@ static PyObject *Tx_protect_rtcp(TxObject *t, PyObject *arg) {
  * buffer was full or the route refused it (an RTCP report is lost, as with a UDP send); ConnectionError once
  * the stream is closed, OSError for a socket that cannot send any more. For host/srflx pairs only: a TURN
  * relay wraps RTCP in channel data, so relayed links keep protect_rtcp + Link.send. */
-static PyObject *Tx_send_rtcp(TxObject *t, PyObject *arg) {
-    Py_buffer plain;
-    if (srtp_protect_rtcp_fn == NULL)
-        return PyErr_Format(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
-    if (PyObject_GetBuffer(arg, &plain, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (plain.len > MAX_DATAGRAM - 144 || plain.len < 8) {
-        PyBuffer_Release(&plain);
-        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError,
-                            "RTCP packet of %zd bytes cannot be protected", plain.len);
-    }
-    unsigned char out[MAX_DATAGRAM];
-    memcpy(out, plain.buf, (size_t)plain.len);
-    int len = (int)plain.len;
-    PyBuffer_Release(&plain);
+static PyObject *tx_protect_send(TxObject *t, unsigned char *out, int len) {
     tx_lock(t);
     if (t->fd < 0) {
         pthread_mutex_unlock(&t->lock);
@@ -807,6 +793,26 @@ static PyObject *Tx_send_rtcp(TxObject *t, PyObject *arg) {
     }
     Py_RETURN_TRUE;
 }
+
+static PyObject *Tx_send_rtcp(TxObject *t, PyObject *arg) {
+    Py_buffer plain;
+    if (srtp_protect_rtcp_fn == NULL)
+        return PyErr_Format(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
+    if (PyObject_GetBuffer(arg, &plain, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (plain.len > MAX_DATAGRAM - 144 || plain.len < 8) {
+        PyBuffer_Release(&plain);
+        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError,
+                            "RTCP packet of %zd bytes cannot be protected", plain.len);
+    }
+    unsigned char out[MAX_DATAGRAM];
+    memcpy(out, plain.buf, (size_t)plain.len);
+    int len = (int)plain.len;
+    PyBuffer_Release(&plain);
+    return tx_protect_send(t, out, len);
+}
+
+static PyObject *Tx_send_report(TxObject *t, PyObject *args); /* after the Rx type: it reads a stream's Rx */
 
 /* send_timing() -> (gap_max_s, gaps_over, ((start_s, gap_s), ...), send_drops, oversized): one snapshot. */
 static PyObject *Tx_send_timing(TxObject *t, PyObject *Py_UNUSED(ignored)) {
@@ -910,6 +916,8 @@ static PyMethodDef Tx_methods[] = {
     {"protect_rtcp", (PyCFunction)Tx_protect_rtcp, METH_O, "SRTCP-protect an RTCP packet on this stream's session."},
     {"send_rtcp", (PyCFunction)Tx_send_rtcp, METH_O,
      "SRTCP-protect and send an RTCP packet on this stream's socket; False when the socket refused it."},
+    {"send_report", (PyCFunction)Tx_send_report, METH_VARARGS,
+     "send_report(rx, cname, sender, bye, now, wallclock, clock_rate): EngineStream.send_rtcp in C."},
     {"send_timing", (PyCFunction)Tx_send_timing, METH_NOARGS,
      "(gap_max_s, gaps_over_threshold, ((start, gap), ...), send_drops, oversized)."},
     {"record_intervals", (PyCFunction)Tx_record_intervals, METH_VARARGS, "Keep every send interval (bench)."},
@@ -1274,6 +1282,7 @@ typedef struct {
     uint32_t block[7];      /* ReportBlock: ssrc, fraction, cumulative (as int32), highest, jitter, lsr, dlsr */
     int has_rtt;
     double rtt;
+    long long expected_prior, received_prior; /* ReportBlocks: fraction lost covers the interval since */
     unsigned char buf[BUF_SIZE];
 } RxObject;
 
@@ -1290,6 +1299,7 @@ static void stats_reset(RxObject *r) {
     r->first_arrival = r->last_arrival = NAN;
     r->last_sr_middle32 = 0; /* LSR/DLSR are about the far end's SSRC: a new one has sent no SR yet */
     r->last_sr_arrival = 0.0;
+    r->expected_prior = r->received_prior = 0;
     r->generation++;
 }
 
@@ -1528,16 +1538,18 @@ static uint32_t be32(const unsigned char *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* rtcp.ntp_middle32(rtcp.ntp_from_unix(t)) with the same double arithmetic. */
-static uint32_t ntp_middle32_of(double t) {
+/* rtcp.ntp_from_unix(t) with the same double arithmetic. */
+static uint64_t ntp64_of(double t) {
     double v = (t + NTP_EPOCH_OFFSET) * 4294967296.0;
     if (v >= 18446744073709551616.0)
         v = fmod(v, 18446744073709551616.0);
     if (v < 0)
         v = 0;
-    uint64_t ntp = (uint64_t)v;
-    return (uint32_t)((ntp >> 16) & 0xFFFFFFFFu);
+    return (uint64_t)v;
 }
+
+/* rtcp.ntp_middle32(rtcp.ntp_from_unix(t)). */
+static uint32_t ntp_middle32_of(double t) { return (uint32_t)((ntp64_of(t) >> 16) & 0xFFFFFFFFu); }
 
 /* rtcp.parse_rtcp's checks: 0 when the compound is well formed, -1 when parse_rtcp would raise ValueError. */
 static int rtcp_valid(const unsigned char *d, Py_ssize_t size) {
@@ -1616,6 +1628,121 @@ static int rtcp_read(RxObject *r, const unsigned char *d, Py_ssize_t size, doubl
         offset += 4 * ((Py_ssize_t)((p[2] << 8) | p[3]) + 1);
     }
     return 0;
+}
+
+static unsigned char *put32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+    return p + 4;
+}
+
+/* send_report(rx, cname, sender, bye, now, wallclock, clock_rate) -> bool: EngineStream.send_rtcp for a
+ * host/srflx pair in one call. The report block about the far end (ReportBlocks.report_block: fraction
+ * lost since the last report, LSR/DLSR) comes from `rx` (the loop's, under the GIL); an SR when `sender`
+ * and the stream has sent (SendStats.sr_fields: the last packet's timestamp advanced by the time since,
+ * read with the counters at one instant under the lock), else an RR; then SDES CNAME[, BYE]; protected
+ * and sent as send_rtcp(). rtcp.py builds the same bytes (tests/test_media_engine_native.py). */
+static PyObject *Tx_send_report(TxObject *t, PyObject *args) {
+    PyObject *rxo;
+    const char *cname;
+    Py_ssize_t cname_len;
+    int sender, bye, clock_rate;
+    double now, wallclock;
+    if (!PyArg_ParseTuple(args, "O!y#ppddi", &RxType, &rxo, &cname, &cname_len, &sender, &bye, &now, &wallclock,
+                          &clock_rate))
+        return NULL;
+    if (srtp_protect_rtcp_fn == NULL)
+        return PyErr_Format(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
+    if (cname_len < 1 || cname_len > 255)
+        return PyErr_Format(PyExc_ValueError, "CNAME must be 1..255 bytes of UTF-8, got %zd", cname_len);
+    RxObject *r = (RxObject *)rxo;
+    unsigned char block[24];
+    int blocks = 0;
+    if (r->has_remote) { /* ReportBlocks.report_block */
+        long long expected = r->max_ext < 0 ? 0 : r->expected_carry + r->max_ext - r->base_ext + 1;
+        long long received = r->packets;
+        long long expected_interval = expected - r->expected_prior;
+        long long lost_interval = expected_interval - (received - r->received_prior);
+        r->expected_prior = expected;
+        r->received_prior = received;
+        long long fraction = expected_interval > 0 && lost_interval > 0 ? (lost_interval << 8) / expected_interval : 0;
+        if (fraction > 255)
+            fraction = 255;
+        long long dlsr = 0;
+        if (r->last_sr_middle32) {
+            double d = floor((now - r->last_sr_arrival) * 65536.0);
+            dlsr = d > 0 ? (long long)d : 0;
+        }
+        long long lost = expected - received;
+        lost = lost < -0x800000 ? -0x800000 : lost > 0x7FFFFF ? 0x7FFFFF : lost;
+        long long jitter = (long long)r->jitter;
+        unsigned char *p = put32(block, r->remote_ssrc);
+        p = put32(p, ((uint32_t)fraction << 24) | ((uint32_t)lost & 0xFFFFFF));
+        p = put32(p, (uint32_t)(r->max_ext < 0 ? 0 : r->max_ext));
+        p = put32(p, (uint32_t)(jitter < 0 ? 0 : jitter));
+        p = put32(p, r->last_sr_middle32);
+        put32(p, (uint32_t)dlsr);
+        blocks = 1;
+    }
+    unsigned char out[MAX_DATAGRAM];
+    unsigned char *p = out;
+    tx_lock(t);
+    int has_sent = t->has_sent;
+    uint32_t last_ts = t->last_ts;
+    double last_send_s = t->last_send_s;
+    unsigned long long packets = t->packets, octets = t->octets;
+    uint32_t ssrc = t->ssrc;
+    pthread_mutex_unlock(&t->lock);
+    if (sender && has_sent) { /* rtcp.build_sr with SendStats.sr_fields */
+        double elapsed = now - last_send_s;
+        if (!(elapsed > 0.0))
+            elapsed = 0.0;
+        uint64_t ntp = ntp64_of(wallclock);
+        uint32_t ts = (uint32_t)((uint64_t)last_ts + (uint64_t)(long long)(elapsed * clock_rate));
+        p[0] = (unsigned char)(0x80 | blocks);
+        p[1] = 200;
+        p[2] = 0;
+        p[3] = (unsigned char)(6 + 6 * blocks);
+        p = put32(p + 4, ssrc);
+        p = put32(p, (uint32_t)(ntp >> 32));
+        p = put32(p, (uint32_t)ntp);
+        p = put32(p, ts);
+        p = put32(p, (uint32_t)packets);
+        p = put32(p, (uint32_t)octets);
+    } else { /* rtcp.build_rr */
+        p[0] = (unsigned char)(0x80 | blocks);
+        p[1] = 201;
+        p[2] = 0;
+        p[3] = (unsigned char)(1 + 6 * blocks);
+        p = put32(p + 4, ssrc);
+    }
+    if (blocks) {
+        memcpy(p, block, sizeof(block));
+        p += sizeof(block);
+    }
+    /* rtcp.build_sdes_cname: one chunk, CNAME item, a null octet, padded to 32 bits */
+    Py_ssize_t chunk = 4 + 2 + cname_len;
+    chunk += 4 - chunk % 4;
+    p[0] = 0x81;
+    p[1] = 202;
+    p[2] = (unsigned char)((chunk / 4) >> 8);
+    p[3] = (unsigned char)(chunk / 4);
+    unsigned char *c = put32(p + 4, ssrc);
+    memset(c, 0, (size_t)chunk - 4);
+    c[0] = 1; /* CNAME */
+    c[1] = (unsigned char)cname_len;
+    memcpy(c + 2, cname, (size_t)cname_len);
+    p += 4 + chunk;
+    if (bye) { /* rtcp.build_bye */
+        p[0] = 0x81;
+        p[1] = 203;
+        p[2] = 0;
+        p[3] = 1;
+        p = put32(p + 4, ssrc);
+    }
+    return tx_protect_send(t, out, (int)(p - out));
 }
 
 static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, double arrival, double now) {
@@ -1982,7 +2109,8 @@ static int rx_set_closed(RxObject *r, PyObject *v, void *c) {
 }
 
 /* The RTCP state rtcp_read keeps (closure: which field); None where nothing was received yet. */
-enum { RTCP_IN_C, LOCAL_SSRC, WALL_OFFSET, LAST_SR_MIDDLE32, LAST_SR_ARRIVAL, REMOTE_SR_PACKETS, REMOTE_BLOCK, RTT };
+enum { RTCP_IN_C, LOCAL_SSRC, WALL_OFFSET, LAST_SR_MIDDLE32, LAST_SR_ARRIVAL, REMOTE_SR_PACKETS, REMOTE_BLOCK, RTT,
+       EXPECTED_PRIOR, RECEIVED_PRIOR };
 
 static PyObject *rx_rtcp_get(RxObject *r, void *c) {
     switch ((int)(intptr_t)c) {
@@ -2016,6 +2144,10 @@ static PyObject *rx_rtcp_get(RxObject *r, void *c) {
         if (!r->has_rtt)
             Py_RETURN_NONE;
         return PyFloat_FromDouble(r->rtt);
+    case EXPECTED_PRIOR:
+        return PyLong_FromLongLong(r->expected_prior);
+    case RECEIVED_PRIOR:
+        return PyLong_FromLongLong(r->received_prior);
     }
     Py_RETURN_NONE;
 }
@@ -2076,6 +2208,10 @@ static int rx_rtcp_set(RxObject *r, PyObject *v, void *c) {
         r->has_local_ssrc = 1;
     } else if (field == LAST_SR_MIDDLE32) {
         r->last_sr_middle32 = (uint32_t)n;
+    } else if (field == EXPECTED_PRIOR) {
+        r->expected_prior = n;
+    } else if (field == RECEIVED_PRIOR) {
+        r->received_prior = n;
     } else {
         r->remote_sr_packets = n < 0 ? -1 : n;
     }
@@ -2125,6 +2261,8 @@ static PyGetSetDef Rx_getset[] = {G(rx, first_rtp),
                                   RTCP_GS("remote_sr_packets", REMOTE_SR_PACKETS),
                                   RTCP_GS("remote_block", REMOTE_BLOCK),
                                   RTCP_GS("rtt", RTT),
+                                  RTCP_GS("expected_prior", EXPECTED_PRIOR),
+                                  RTCP_GS("received_prior", RECEIVED_PRIOR),
                                   {NULL}};
 
 static PyTypeObject RxType = {

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -201,13 +202,29 @@ class NativeSendStats:
 class NativeReceiveStats(ReportBlocks):
     """ReceiveStats' interface over the C counters of one remote SSRC (a new SSRC gets a new view)."""
 
-    __slots__ = ("_clock_rate", "_expected_prior", "_received_prior", "_rx")
+    __slots__ = ("_clock_rate", "_rx")
 
     def __init__(self, rx: Any, clock_rate: int) -> None:
         self._rx = rx
         self._clock_rate = clock_rate
-        self._expected_prior = 0
-        self._received_prior = 0
+
+    # report_block's interval state: kept in C, where Tx.send_report builds the same block (reset with the
+    # statistics on a new SSRC, as a new view was)
+    @property  # type: ignore[override]
+    def _expected_prior(self) -> int:
+        return self._rx.expected_prior  # type: ignore[no-any-return]
+
+    @_expected_prior.setter
+    def _expected_prior(self, value: int) -> None:
+        self._rx.expected_prior = value
+
+    @property  # type: ignore[override]
+    def _received_prior(self) -> int:
+        return self._rx.received_prior  # type: ignore[no-any-return]
+
+    @_received_prior.setter
+    def _received_prior(self, value: int) -> None:
+        self._rx.received_prior = value
 
     # the far end's last SR: written by the C RTCP reader (reset with the statistics on a new SSRC)
     @property  # type: ignore[override]
@@ -382,6 +399,23 @@ class NativeEngineStream(EngineStream):
         ]
         self.ntx.queue_dtmf(self.dtmf_payload_type, events)
         return True
+
+    def send_rtcp(self, bye: bool = False, receiver_only: bool = False) -> None:
+        """EngineStream.send_rtcp in one C call for a host/srflx pair (Tx.send_report builds the same SR/RR +
+        SDES[, BYE] as rtcp.py, protects and sends it); a TURN-relayed pair goes through Python and its link."""
+        link = self.link
+        closing = getattr(link, "closing", None)
+        if closing is None or link.relayed:
+            super().send_rtcp(bye, receiver_only)
+            return
+        if closing():
+            raise ConnectionError("the call's ICE socket is closed")
+        now = time.monotonic()
+        sender = not receiver_only and (self._sent_since_report or self.sending)
+        self._sent_since_report = False
+        self.ntx.send_report(
+            self.nrx, self.cname.encode("utf-8"), sender, bye, now, now + self._wall_offset, self.codec.clock_rate
+        )
 
     def _send_rtcp_packet(self, plain: bytes) -> None:
         """SRTCP in C under the stream's lock: the send thread protects RTP on the same libsrtp session.
