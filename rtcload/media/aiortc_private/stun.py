@@ -94,6 +94,10 @@ def _unpack_xor_address(
     return unpack_xor_address
 
 
+# aioice's own codecs (the fallbacks, and the reference tests/test_stun_fast.py compares with)
+AIOICE_CODECS: dict[str, Callable[..., Any]] = {
+    name: getattr(stun, name) for name in ("pack_address", "unpack_address", "pack_xor_address", "unpack_xor_address")
+}
 _installed = False
 
 
@@ -108,10 +112,10 @@ def install() -> None:
         return
     _installed = True
     codecs = {
-        "pack_address": _pack_address(stun.pack_address),
-        "unpack_address": _unpack_address(stun.unpack_address),
-        "pack_xor_address": _pack_xor_address(stun.pack_xor_address),
-        "unpack_xor_address": _unpack_xor_address(stun.unpack_xor_address),
+        "pack_address": _pack_address(AIOICE_CODECS["pack_address"]),
+        "unpack_address": _unpack_address(AIOICE_CODECS["unpack_address"]),
+        "pack_xor_address": _pack_xor_address(AIOICE_CODECS["pack_xor_address"]),
+        "unpack_xor_address": _unpack_xor_address(AIOICE_CODECS["unpack_xor_address"]),
     }
     for name, fast in codecs.items():
         setattr(stun, name, fast)
