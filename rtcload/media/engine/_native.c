@@ -767,21 +767,28 @@ static PyObject *Tx_protect_rtcp(TxObject *t, PyObject *arg) {
  * buffer was full or the route refused it (an RTCP report is lost, as with a UDP send); ConnectionError once
  * the stream is closed, OSError for a socket that cannot send any more. For host/srflx pairs only: a TURN
  * relay wraps RTCP in channel data, so relayed links keep protect_rtcp + Link.send. */
+/* SRTCP-protect `out` under the stream's lock (the send thread protects RTP on the same libsrtp session),
+ * then sendto after the lock is released: a syscall is where the scheduler likes to preempt, and the send
+ * thread must never wait for this stream's lock while the loop thread is off the CPU. The descriptor stays
+ * open meanwhile: only Tx.close() closes it, and that needs the GIL this caller holds. */
 static PyObject *tx_protect_send(TxObject *t, unsigned char *out, int len) {
     tx_lock(t);
-    if (t->fd < 0) {
+    int fd = t->fd;
+    if (fd < 0) {
         pthread_mutex_unlock(&t->lock);
         PyErr_SetString(PyExc_ConnectionError, "the stream is closed");
         return NULL;
     }
     int status = srtp_protect_rtcp_fn(t->ctx, out, &len);
+    struct sockaddr_storage addr = t->addr;
+    socklen_t addrlen = t->addrlen;
+    pthread_mutex_unlock(&t->lock);
     ssize_t sent = 0;
     int err = 0;
     if (!status) {
-        sent = sendto(t->fd, out, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&t->addr, t->addrlen);
+        sent = sendto(fd, out, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&addr, addrlen);
         err = sent < 0 ? errno : 0;
     }
-    pthread_mutex_unlock(&t->lock);
     if (status)
         return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError, "libsrtp error %d", status);
     if (sent < 0) {
