@@ -46,6 +46,7 @@ PATCHERS = {
     "rtcload/media/loopback.py",
     "rtcload/media/lean.py",
     "rtcload/media/consent.py",  # replaces Connection.query_consent per instance
+    "rtcload/media/aiortc_private/stun.py",  # aioice.stun's address codecs; StunProtocol's dispatch after a parse
 }
 
 

@@ -68,6 +68,8 @@ async def test_chrome_profile_alternates_sr_and_rr_and_checks_consent_at_its_int
                 original_rtcp(data, arrival)
 
             endpoint.stream._on_rtcp = on_rtcp
+            if hasattr(endpoint.stream, "nrx"):  # the C path reads RTCP itself: hand it to Python's reader again
+                endpoint.stream.nrx.on_rtcp = endpoint.stream._on_rtcp_plain
             connection: Any = ice_connection(endpoint.transceiver.sender.transport)
             original_check = connection.check_incoming
 

@@ -34,7 +34,7 @@ from rtcload.media.engine.native import (
     _native,
     native_available,
 )
-from rtcload.media.engine.rtcp import build_sr, compound
+from rtcload.media.engine.rtcp import ReportBlock, build_bye, build_rr, build_sdes_cname, build_sr, compound
 from rtcload.media.engine.rtp import pack_rtp, parse_rtp
 from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Srtp, intercept_datagrams
@@ -223,6 +223,104 @@ def test_the_c_receive_path_computes_what_the_python_engine_computes(seed, packe
     assert a.silence_ratio() == b.silence_ratio()
 
 
+def rtcp_scenario(seed: int, count: int) -> list[tuple[bytes, float]]:
+    """SRTCP compounds (SR/RR with blocks about us, ssrc 1, or others; SDES, BYE) among a far end's RTP
+    (restarts too), and malformed compounds: truncated, wrong version, padding before the end, unknown type."""
+    rng = random.Random(seed)
+    sender = session(True)
+    remote, sequence, arrival = rng.getrandbits(32), rng.getrandbits(16), 5000.0 + rng.random()
+    out: list[tuple[bytes, float]] = []
+    for _ in range(count):
+        arrival += rng.uniform(0.0, 1.5)
+        roll = rng.random()
+        if roll < 0.3:
+            if rng.random() < 0.1:
+                remote = rng.getrandbits(32)
+            sequence = (sequence + 1) & 0xFFFF
+            out.append((sender.protect(pack_rtp(0, sequence, 160 * sequence, remote, b"\xff" * 160)), arrival))
+            continue
+        blocks = [
+            ReportBlock(
+                rng.choice([1, 1, remote, rng.getrandbits(32)]),
+                rng.randint(0, 255),
+                rng.randint(-0x800000, 0x7FFFFF),
+                rng.getrandbits(32),
+                rng.getrandbits(32),
+                rng.choice([0, rng.getrandbits(32)]),
+                rng.choice([0, rng.randint(1, 200_000), rng.getrandbits(32)]),
+            )
+            for _ in range(rng.randint(0, 3))
+        ]
+        sender_ssrc = rng.choice([remote, remote, rng.getrandbits(32)])
+        if rng.random() < 0.6:
+            first = build_sr(sender_ssrc, rng.getrandbits(64), rng.getrandbits(32), rng.getrandbits(32), 800, blocks)
+        else:
+            first = build_rr(sender_ssrc, blocks)
+        parts = [first, build_sdes_cname(sender_ssrc, "far")] + ([build_bye(sender_ssrc)] if rng.random() < 0.1 else [])
+        plain = bytearray(b"".join(parts))
+        damage = rng.random()
+        if damage < 0.05:
+            plain = plain[: rng.randint(8, len(plain) - 1)]  # truncated: a length that runs past the end
+        elif damage < 0.08:
+            plain[0] = (plain[0] & 0x3F) | 0x40  # version 1
+        elif damage < 0.11 and len(parts) > 1:
+            plain[0] |= 0x20  # padding on a packet that is not the last
+        elif damage < 0.14:
+            plain += bytes([0x80, rng.choice([0, 100, 224, 255]), 0, 0])  # a type outside 192..223
+        elif damage < 0.16:
+            plain += b"\x80"  # trailing bytes that are not a header
+        if len(plain) < 8:
+            continue
+        out.append((sender.protect_rtcp(bytes(plain)), arrival))
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31), st.integers(1, 120))
+def test_the_c_rtcp_reader_keeps_what_the_python_engine_keeps(seed, count):
+    """RTCP read in C (rtcp_in_c) against EngineStream._on_rtcp: the far end's last SR (LSR and its arrival,
+    reset by a new SSRC), its packet count, its report block about us, the smoothed RTT (bit-identical:
+    the same IEEE operations) and malformed compounds rejected as such with nothing changed."""
+    wall_offset = 1.7e9 + random.Random(seed).random()
+    python = PythonReceiver()
+    python.stream._wall_offset = wall_offset
+    native = NativeReceiver()
+    native.rx.on_rtcp = None
+    native.rx.local_ssrc = 1
+    native.rx.wall_offset = wall_offset
+    native.rx.rtcp_in_c = True
+    for datagram, arrival in rtcp_scenario(seed, count):
+        python.stream.on_datagram(datagram, arrival)
+        native.rx.datagram(datagram, arrival)
+        stats, rx, stream = python.stream.receive_stats, native.rx, python.stream
+        assert (rx.last_sr_middle32, rx.last_sr_arrival) == (stats._last_sr_middle32, stats._last_sr_arrival_s)
+        assert rx.remote_sr_packets == stream.remote_sr_packets
+        assert rx.remote_block == (None if stream.remote_block is None else tuple(stream.remote_block))
+        assert rx.rtt == stream.rtt_s
+        assert (rx.rejected, native_kinds(rx)) == (stream.rejected, stream.rejected_datagrams())
+
+
+def test_a_native_stream_reads_rtcp_in_c_and_hands_it_to_python_when_asked():
+    """NativeEngineStream reads RTCP in C by default; with nrx.on_rtcp set (a tap, as the Chrome timing test
+    uses) Python's _on_rtcp runs instead and writes the same fields through the stream's properties."""
+    receiver = receiver_socket()
+    stream = sender_pair(True, receiver.getsockname(), PCMU)
+    assert isinstance(stream, NativeEngineStream)
+    sender = session(True)
+    block = ReportBlock(stream.ssrc, 3, 7, 1000, 40, 0, 0)
+    report = sender.protect_rtcp(compound(build_rr(0xABCDEF01, [block]), build_sdes_cname(0xABCDEF01, "far")))
+    stream.on_datagram(report, 10.0)
+    assert stream.nrx.on_rtcp is None and stream.nrx.rtcp_in_c
+    assert stream.remote_block == block and stream.rtt_s is None
+    stream.nrx.on_rtcp = stream._on_rtcp_plain
+    second = block._replace(fraction_lost=9)
+    stream.on_datagram(sender.protect_rtcp(compound(build_rr(0xABCDEF01, [second]))), 11.0)
+    assert stream.remote_block == second
+    assert stream.media_stats().remote_fraction_lost == 9 / 256.0
+    stream.close()
+    receiver.close()
+
+
 def test_opus_frames_are_silent_or_audible_by_size_as_payload_analyzer_says():
     python, native = PayloadAnalyzer(lambda: "opus"), NativeReceiver()
     native.analyzer = NativePayloadAnalyzer(lambda: "opus")
@@ -339,6 +437,97 @@ def test_the_c_send_path_puts_the_same_bytes_on_the_wire_as_the_python_engine(st
         python.sending,
     )
     native.close()
+
+
+class CountingLink(UdpLink):
+    """A UdpLink that counts what went through its Python send (the path the C RTCP send replaces)."""
+
+    def __init__(self, remote: tuple[str, int], relayed: bool) -> None:
+        super().__init__(remote)
+        self.relayed = relayed
+        self.python_sends = 0
+
+    def send(self, data: bytes) -> None:
+        self.python_sends += 1
+        super().send(data)
+
+
+@pytest.mark.parametrize("relayed", [False, True])
+def test_rtcp_from_the_c_path_is_the_python_engines_srtcp_and_host_pairs_send_it_from_c(relayed):
+    """The same SR/RR + SDES (+ BYE) reports, SRTCP-protected on the stream's session: the same bytes on the
+    wire from both engines. A host pair's report is protected and sent in one C call (not through the
+    link); a TURN-relayed pair's still goes through the link, which wraps it in channel data."""
+    wires = []
+    for native in (False, True):
+        receiver = receiver_socket()
+        kind = NativeEngineStream if native else EngineStream
+        link = CountingLink(receiver.getsockname(), relayed)
+        stream = kind(link, Srtp(session(True)), Srtp(session(False)), PCMU, ssrc=0x11223344, cname="same")  # type: ignore[arg-type]
+        reports = [compound(build_sr(0x11223344, (i + 1) << 32, 160 * i, 50 * i, 8000 * i, [])) for i in range(3)]
+        for report in reports:
+            stream._send_rtcp_packet(report)
+        wires.append([receiver.recv(2048) for _ in reports])
+        assert link.python_sends == (0 if native and not relayed else len(reports))
+        stream.close()
+        if native and not relayed:
+            with pytest.raises(ConnectionError):  # the call ended: nothing is sent on a closed stream
+                stream._send_rtcp_packet(reports[0])
+        receiver.close()
+    assert wires[1] == wires[0]
+    plain = Srtp(session(False))
+    assert [plain.unprotect_rtcp(d)[:28] for d in wires[1]] == [r[:28] for r in reports]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**31), st.lists(st.tuples(st.integers(0, 3), st.booleans(), st.booleans()), max_size=8))
+def test_reports_built_in_c_are_the_python_engines_reports(seed, reports):
+    """Tx.send_report against EngineStream.send_rtcp after the same traffic both ways (received RTP with
+    loss and a far-end restart, the far end's SRs, ticks sent or not, hold): SR or RR with the same report
+    block (fraction lost since the last report, cumulative loss, jitter, LSR/DLSR), SDES CNAME, BYE, and
+    the same SRTCP bytes on the wire."""
+    rng = random.Random(seed)
+    frames = tuple(bytes([i]) * 160 for i in range(3))
+    incoming = [(d, a) for d, a in rtcp_scenario(seed, 60) if rng.random() < 0.9]
+    wires = []
+    for native in (False, True):
+        receiver = receiver_socket()
+        stream = sender_pair(native, receiver.getsockname(), PCMU)
+        stream._wall_offset = 1.7e9 + 0.25
+        stream.frames = frames
+        clock = 7000.0
+        for step, (ticks, hold, bye) in enumerate(reports):
+            stream.set_sending(not hold)
+            for _ in range(ticks):
+                clock += 0.02
+                if isinstance(stream, NativeEngineStream):
+                    _native.tick((stream.ntx,), 1, 1, clock)
+                else:
+                    stream.on_tick(1, 1, clock)
+            for datagram, arrival in incoming[step * 7 : step * 7 + 7]:
+                stream.on_datagram(datagram, arrival)
+            with monkeypatch_monotonic(clock + 0.013):
+                stream.send_rtcp(bye=bye, receiver_only=step % 3 == 2)
+        datagrams = [receiver.recv(2048) for _ in range(stream.sent.packets_sent + len(reports))]
+        rtcp = [d for d in datagrams if 191 < d[1] < 224]
+        wires.append(rtcp)
+        assert len(rtcp) == len(reports)
+        stream.close()
+        receiver.close()
+    assert wires[1] == wires[0]
+
+
+class monkeypatch_monotonic:
+    """time.monotonic() answers `now` inside the block (send_rtcp reads the clock for its SR and DLSR)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __enter__(self) -> None:
+        self.saved = time.monotonic
+        time.monotonic = lambda: self.now
+
+    def __exit__(self, *_exc: Any) -> None:
+        time.monotonic = self.saved
 
 
 def test_a_stream_that_cannot_send_any_more_is_handed_back_to_the_engine_with_the_error():

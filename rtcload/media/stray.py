@@ -35,6 +35,7 @@ import pylibsrtp
 from aioice import stun
 
 from rtcload.media.aiortc_private import dtls, ice
+from rtcload.media.aiortc_private import stun as fast_stun
 
 # Every kind of rejected datagram, here and in the engine: a bounded label set (Prometheus `kind`).
 KINDS = ("empty", "oversized", "unauthenticated", "replayed", "malformed", "stun", "dtls", "unknown")
@@ -81,10 +82,12 @@ def _datagram_received(self: Any, data: bytes | str, addr: tuple[Any, ...]) -> N
     if isinstance(first, int):
         if first < 4:
             try:
-                stun.parse_message(data)  # type: ignore[arg-type]
+                message = stun.parse_message(data)  # type: ignore[arg-type]
             except ValueError:  # aioice would hand it to aiortc, which ignores this range
                 _count(self.receiver, "stun")
                 return
+            fast_stun.dispatch(self, message, addr)  # aioice's own handling, without parsing it again
+            return
         elif 19 < first < 64:
             if not dtls_framed(data):  # type: ignore[arg-type]
                 _count(self.receiver, "dtls")
@@ -157,6 +160,7 @@ def install_stray_datagram_guard() -> None:
     """Idempotent: aioice's protocol drops (and counts) stray datagrams from now on, and aiortc's receive
     SRTP sessions count what fails to unprotect."""
     aioice.ice.StunProtocol.datagram_received = _datagram_received  # type: ignore[method-assign]
+    fast_stun.install()
     aioice.ice.Connection.respond_error = _respond_error  # type: ignore[method-assign]
     dtls.replace_setup_srtp(_setup_srtp)
 

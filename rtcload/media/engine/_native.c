@@ -761,6 +761,66 @@ static PyObject *Tx_protect_rtcp(TxObject *t, PyObject *arg) {
     return PyBytes_FromStringAndSize((const char *)out, len);
 }
 
+/* send_rtcp(plain) -> bool: SRTCP-protect and send on the stream's own socket to its remote address, in one
+ * call under the stream's lock (what protect_rtcp + the link's sendto did, without a Python bytes object, the
+ * transport's address lookup and a second trip through the loop). True when sent; False when the socket
+ * buffer was full or the route refused it (an RTCP report is lost, as with a UDP send); ConnectionError once
+ * the stream is closed, OSError for a socket that cannot send any more. For host/srflx pairs only: a TURN
+ * relay wraps RTCP in channel data, so relayed links keep protect_rtcp + Link.send. */
+/* SRTCP-protect `out` under the stream's lock (the send thread protects RTP on the same libsrtp session),
+ * then sendto after the lock is released: a syscall is where the scheduler likes to preempt, and the send
+ * thread must never wait for this stream's lock while the loop thread is off the CPU. The descriptor stays
+ * open meanwhile: only Tx.close() closes it, and that needs the GIL this caller holds. */
+static PyObject *tx_protect_send(TxObject *t, unsigned char *out, int len) {
+    tx_lock(t);
+    int fd = t->fd;
+    if (fd < 0) {
+        pthread_mutex_unlock(&t->lock);
+        PyErr_SetString(PyExc_ConnectionError, "the stream is closed");
+        return NULL;
+    }
+    int status = srtp_protect_rtcp_fn(t->ctx, out, &len);
+    struct sockaddr_storage addr = t->addr;
+    socklen_t addrlen = t->addrlen;
+    pthread_mutex_unlock(&t->lock);
+    ssize_t sent = 0;
+    int err = 0;
+    if (!status) {
+        sent = sendto(fd, out, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&addr, addrlen);
+        err = sent < 0 ? errno : 0;
+    }
+    if (status)
+        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError, "libsrtp error %d", status);
+    if (sent < 0) {
+        if (tx_fatal_errno(err)) {
+            errno = err;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Tx_send_rtcp(TxObject *t, PyObject *arg) {
+    Py_buffer plain;
+    if (srtp_protect_rtcp_fn == NULL)
+        return PyErr_Format(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
+    if (PyObject_GetBuffer(arg, &plain, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (plain.len > MAX_DATAGRAM - 144 || plain.len < 8) {
+        PyBuffer_Release(&plain);
+        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError,
+                            "RTCP packet of %zd bytes cannot be protected", plain.len);
+    }
+    unsigned char out[MAX_DATAGRAM];
+    memcpy(out, plain.buf, (size_t)plain.len);
+    int len = (int)plain.len;
+    PyBuffer_Release(&plain);
+    return tx_protect_send(t, out, len);
+}
+
+static PyObject *Tx_send_report(TxObject *t, PyObject *args); /* after the Rx type: it reads a stream's Rx */
+
 /* send_timing() -> (gap_max_s, gaps_over, ((start_s, gap_s), ...), send_drops, oversized): one snapshot. */
 static PyObject *Tx_send_timing(TxObject *t, PyObject *Py_UNUSED(ignored)) {
     double at[GAP_EVENTS], len[GAP_EVENTS];
@@ -861,6 +921,10 @@ static PyMethodDef Tx_methods[] = {
     {"queue_dtmf", (PyCFunction)Tx_queue_dtmf, METH_VARARGS,
      "queue_dtmf(pt, [(offset_ticks, ts_offset, payload, marker)]): telephone-events from the next tick."},
     {"protect_rtcp", (PyCFunction)Tx_protect_rtcp, METH_O, "SRTCP-protect an RTCP packet on this stream's session."},
+    {"send_rtcp", (PyCFunction)Tx_send_rtcp, METH_O,
+     "SRTCP-protect and send an RTCP packet on this stream's socket; False when the socket refused it."},
+    {"send_report", (PyCFunction)Tx_send_report, METH_VARARGS,
+     "send_report(rx, cname, sender, bye, now, wallclock, clock_rate): EngineStream.send_rtcp in C."},
     {"send_timing", (PyCFunction)Tx_send_timing, METH_NOARGS,
      "(gap_max_s, gaps_over_threshold, ((start, gap), ...), send_drops, oversized)."},
     {"record_intervals", (PyCFunction)Tx_record_intervals, METH_VARARGS, "Keep every send interval (bench)."},
@@ -1213,6 +1277,19 @@ typedef struct {
     /* where things go */
     PyObject *forward; /* TxObject or NULL */
     PyObject *on_first_rtp, *on_rtcp, *on_dtmf, *on_audio;
+    /* RTCP read in C (rtcp_in_c, when no on_rtcp callback is set): EngineStream._on_rtcp's state */
+    int rtcp_in_c;
+    int has_local_ssrc;
+    uint32_t local_ssrc;    /* the stream's own SSRC: report blocks about it carry RTT and the far end's view */
+    double wall_offset;     /* time.time() - time.monotonic() of the stream: arrival -> NTP for the RTT */
+    uint32_t last_sr_middle32;  /* the far end's last SR (LSR for our reports), 0: none */
+    double last_sr_arrival;
+    long long remote_sr_packets; /* the last SR's packet count, -1: none */
+    int has_block;
+    uint32_t block[7];      /* ReportBlock: ssrc, fraction, cumulative (as int32), highest, jitter, lsr, dlsr */
+    int has_rtt;
+    double rtt;
+    long long expected_prior, received_prior; /* ReportBlocks: fraction lost covers the interval since */
     unsigned char buf[BUF_SIZE];
 } RxObject;
 
@@ -1227,6 +1304,9 @@ static void stats_reset(RxObject *r) {
     r->has_transit = 0;
     r->packets = r->bytes = r->duplicates = 0;
     r->first_arrival = r->last_arrival = NAN;
+    r->last_sr_middle32 = 0; /* LSR/DLSR are about the far end's SSRC: a new one has sent no SR yet */
+    r->last_sr_arrival = 0.0;
+    r->expected_prior = r->received_prior = 0;
     r->generation++;
 }
 
@@ -1458,6 +1538,220 @@ static long long *srtp_failure_kind(RxObject *r, int status) {
 }
 
 /* EngineStream.on_datagram: -1 only when a Python callback raised (uvloop logs it, as it would today). */
+#define RTT_ALPHA 0.85 /* stream.py RTT_ALPHA: aiortc's RTCRtpSender smoothing */
+#define NTP_EPOCH_OFFSET 2208988800.0
+
+static uint32_t be32(const unsigned char *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* rtcp.ntp_from_unix(t) with the same double arithmetic. */
+static uint64_t ntp64_of(double t) {
+    double v = (t + NTP_EPOCH_OFFSET) * 4294967296.0;
+    if (v >= 18446744073709551616.0)
+        v = fmod(v, 18446744073709551616.0);
+    if (v < 0)
+        v = 0;
+    return (uint64_t)v;
+}
+
+/* rtcp.ntp_middle32(rtcp.ntp_from_unix(t)). */
+static uint32_t ntp_middle32_of(double t) { return (uint32_t)((ntp64_of(t) >> 16) & 0xFFFFFFFFu); }
+
+/* rtcp.parse_rtcp's checks: 0 when the compound is well formed, -1 when parse_rtcp would raise ValueError. */
+static int rtcp_valid(const unsigned char *d, Py_ssize_t size) {
+    if (size < 4)
+        return -1;
+    Py_ssize_t offset = 0;
+    while (offset < size) {
+        if (size - offset < 4)
+            return -1;
+        int first = d[offset], type = d[offset + 1];
+        Py_ssize_t length = 4 * ((Py_ssize_t)((d[offset + 2] << 8) | d[offset + 3]) + 1);
+        Py_ssize_t end = offset + length;
+        int count = first & 0x1F;
+        if (first >> 6 != 2 || end > size || ((first & 0x20) && end != size))
+            return -1;
+        if (type == 200) {
+            if (length < 28 + 24 * count)
+                return -1;
+        } else if (type == 201) {
+            if (length < 8 + 24 * count)
+                return -1;
+        } else if (type < 192 || type > 223) {
+            return -1;
+        }
+        offset = end;
+    }
+    return 0;
+}
+
+/* EngineStream._on_blocks: the far end's report about our stream, and the RTT it gives. */
+static void rtcp_blocks(RxObject *r, const unsigned char *p, int count, double arrival) {
+    for (int i = 0; i < count; i++, p += 24) {
+        uint32_t ssrc = be32(p);
+        if (!r->has_local_ssrc || ssrc != r->local_ssrc)
+            continue;
+        uint32_t lost_word = be32(p + 4), lsr = be32(p + 16), dlsr = be32(p + 20);
+        r->block[0] = ssrc;
+        r->block[1] = lost_word >> 24;
+        r->block[2] = lost_word & 0xFFFFFF;
+        r->block[3] = be32(p + 8);
+        r->block[4] = be32(p + 12);
+        r->block[5] = lsr;
+        r->block[6] = dlsr;
+        r->has_block = 1;
+        if (lsr == 0 || dlsr == 0) /* rtt_seconds: no SR echoed; _on_blocks: a zero DLSR is not used */
+            continue;
+        uint32_t rtt = ntp_middle32_of(arrival + r->wall_offset) - lsr - dlsr;
+        if (rtt & 0x80000000u) /* negative: clocks or a stale/forged block, not a round trip */
+            continue;
+        double seconds = rtt / 65536.0;
+        r->rtt = r->has_rtt ? RTT_ALPHA * r->rtt + (1 - RTT_ALPHA) * seconds : seconds;
+        r->has_rtt = 1;
+    }
+}
+
+/* EngineStream._on_rtcp in C: 0, or -1 when the compound is malformed (nothing is changed then). */
+static int rtcp_read(RxObject *r, const unsigned char *d, Py_ssize_t size, double arrival) {
+    if (rtcp_valid(d, size) < 0)
+        return -1;
+    Py_ssize_t offset = 0;
+    while (offset < size) {
+        const unsigned char *p = d + offset;
+        int type = p[1], count = p[0] & 0x1F;
+        if (type == 200) {
+            uint32_t ssrc = be32(p + 4);
+            if (!r->has_remote || ssrc == r->remote_ssrc) {
+                uint64_t ntp = ((uint64_t)be32(p + 8) << 32) | be32(p + 12);
+                r->last_sr_middle32 = (uint32_t)((ntp >> 16) & 0xFFFFFFFFu);
+                r->last_sr_arrival = arrival;
+                r->remote_sr_packets = be32(p + 20);
+            }
+            rtcp_blocks(r, p + 28, count, arrival);
+        } else if (type == 201) {
+            rtcp_blocks(r, p + 8, count, arrival);
+        }
+        offset += 4 * ((Py_ssize_t)((p[2] << 8) | p[3]) + 1);
+    }
+    return 0;
+}
+
+static unsigned char *put32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+    return p + 4;
+}
+
+/* send_report(rx, cname, sender, bye, now, wallclock, clock_rate) -> bool: EngineStream.send_rtcp for a
+ * host/srflx pair in one call. The report block about the far end (ReportBlocks.report_block: fraction
+ * lost since the last report, LSR/DLSR) comes from `rx` (the loop's, under the GIL); an SR when `sender`
+ * and the stream has sent (SendStats.sr_fields: the last packet's timestamp advanced by the time since,
+ * read with the counters at one instant under the lock), else an RR; then SDES CNAME[, BYE]; protected
+ * and sent as send_rtcp(). rtcp.py builds the same bytes (tests/test_media_engine_native.py). */
+static PyObject *Tx_send_report(TxObject *t, PyObject *args) {
+    PyObject *rxo;
+    const char *cname;
+    Py_ssize_t cname_len;
+    int sender, bye, clock_rate;
+    double now, wallclock;
+    if (!PyArg_ParseTuple(args, "O!y#ppddi", &RxType, &rxo, &cname, &cname_len, &sender, &bye, &now, &wallclock,
+                          &clock_rate))
+        return NULL;
+    if (srtp_protect_rtcp_fn == NULL)
+        return PyErr_Format(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
+    if (cname_len < 1 || cname_len > 255)
+        return PyErr_Format(PyExc_ValueError, "CNAME must be 1..255 bytes of UTF-8, got %zd", cname_len);
+    RxObject *r = (RxObject *)rxo;
+    unsigned char block[24];
+    int blocks = 0;
+    if (r->has_remote) { /* ReportBlocks.report_block */
+        long long expected = r->max_ext < 0 ? 0 : r->expected_carry + r->max_ext - r->base_ext + 1;
+        long long received = r->packets;
+        long long expected_interval = expected - r->expected_prior;
+        long long lost_interval = expected_interval - (received - r->received_prior);
+        r->expected_prior = expected;
+        r->received_prior = received;
+        long long fraction = expected_interval > 0 && lost_interval > 0 ? (lost_interval << 8) / expected_interval : 0;
+        if (fraction > 255)
+            fraction = 255;
+        long long dlsr = 0;
+        if (r->last_sr_middle32) {
+            double d = floor((now - r->last_sr_arrival) * 65536.0);
+            dlsr = d > 0 ? (long long)d : 0;
+        }
+        long long lost = expected - received;
+        lost = lost < -0x800000 ? -0x800000 : lost > 0x7FFFFF ? 0x7FFFFF : lost;
+        long long jitter = (long long)r->jitter;
+        unsigned char *p = put32(block, r->remote_ssrc);
+        p = put32(p, ((uint32_t)fraction << 24) | ((uint32_t)lost & 0xFFFFFF));
+        p = put32(p, (uint32_t)(r->max_ext < 0 ? 0 : r->max_ext));
+        p = put32(p, (uint32_t)(jitter < 0 ? 0 : jitter));
+        p = put32(p, r->last_sr_middle32);
+        put32(p, (uint32_t)dlsr);
+        blocks = 1;
+    }
+    unsigned char out[MAX_DATAGRAM];
+    unsigned char *p = out;
+    tx_lock(t);
+    int has_sent = t->has_sent;
+    uint32_t last_ts = t->last_ts;
+    double last_send_s = t->last_send_s;
+    unsigned long long packets = t->packets, octets = t->octets;
+    uint32_t ssrc = t->ssrc;
+    pthread_mutex_unlock(&t->lock);
+    if (sender && has_sent) { /* rtcp.build_sr with SendStats.sr_fields */
+        double elapsed = now - last_send_s;
+        if (!(elapsed > 0.0))
+            elapsed = 0.0;
+        uint64_t ntp = ntp64_of(wallclock);
+        uint32_t ts = (uint32_t)((uint64_t)last_ts + (uint64_t)(long long)(elapsed * clock_rate));
+        p[0] = (unsigned char)(0x80 | blocks);
+        p[1] = 200;
+        p[2] = 0;
+        p[3] = (unsigned char)(6 + 6 * blocks);
+        p = put32(p + 4, ssrc);
+        p = put32(p, (uint32_t)(ntp >> 32));
+        p = put32(p, (uint32_t)ntp);
+        p = put32(p, ts);
+        p = put32(p, (uint32_t)packets);
+        p = put32(p, (uint32_t)octets);
+    } else { /* rtcp.build_rr */
+        p[0] = (unsigned char)(0x80 | blocks);
+        p[1] = 201;
+        p[2] = 0;
+        p[3] = (unsigned char)(1 + 6 * blocks);
+        p = put32(p + 4, ssrc);
+    }
+    if (blocks) {
+        memcpy(p, block, sizeof(block));
+        p += sizeof(block);
+    }
+    /* rtcp.build_sdes_cname: one chunk, CNAME item, a null octet, padded to 32 bits */
+    Py_ssize_t chunk = 4 + 2 + cname_len;
+    chunk += 4 - chunk % 4;
+    p[0] = 0x81;
+    p[1] = 202;
+    p[2] = (unsigned char)((chunk / 4) >> 8);
+    p[3] = (unsigned char)(chunk / 4);
+    unsigned char *c = put32(p + 4, ssrc);
+    memset(c, 0, (size_t)chunk - 4);
+    c[0] = 1; /* CNAME */
+    c[1] = (unsigned char)cname_len;
+    memcpy(c + 2, cname, (size_t)cname_len);
+    p += 4 + chunk;
+    if (bye) { /* rtcp.build_bye */
+        p[0] = 0x81;
+        p[1] = 203;
+        p[2] = 0;
+        p[3] = 1;
+        p = put32(p + 4, ssrc);
+    }
+    return tx_protect_send(t, out, (int)(p - out));
+}
+
 static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, double arrival, double now) {
     if (r->ctx == NULL) { /* the call ended: late datagrams are no one's concern */
         r->rejected++;
@@ -1475,7 +1769,12 @@ static int rx_datagram(RxObject *r, const unsigned char *data, Py_ssize_t size, 
         if (status)
             return rx_reject(r, srtp_failure_kind(r, status));
         if (r->on_rtcp == NULL) {
-            r->rejected++;
+            if (!r->rtcp_in_c) {
+                r->rejected++;
+            } else if (rtcp_read(r, b, len, arrival) < 0) {
+                r->rejected++;
+                r->malformed++;
+            }
             return 0;
         }
         PyObject *res = PyObject_CallFunction(r->on_rtcp, "y#d", (const char *)b, (Py_ssize_t)len, arrival);
@@ -1577,6 +1876,7 @@ static PyObject *Rx_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     r->ctx = (void *)(uintptr_t)context;
     r->codec_pt = pt;
     r->dtmf_pt = -1;
+    r->remote_sr_packets = -1;
     r->clock_rate = (double)clock_rate;
     r->generation = 0;
     stats_reset(r);
@@ -1815,6 +2115,118 @@ static int rx_set_closed(RxObject *r, PyObject *v, void *c) {
     return 0;
 }
 
+/* The RTCP state rtcp_read keeps (closure: which field); None where nothing was received yet. */
+enum { RTCP_IN_C, LOCAL_SSRC, WALL_OFFSET, LAST_SR_MIDDLE32, LAST_SR_ARRIVAL, REMOTE_SR_PACKETS, REMOTE_BLOCK, RTT,
+       EXPECTED_PRIOR, RECEIVED_PRIOR };
+
+static PyObject *rx_rtcp_get(RxObject *r, void *c) {
+    switch ((int)(intptr_t)c) {
+    case RTCP_IN_C:
+        return PyBool_FromLong(r->rtcp_in_c);
+    case LOCAL_SSRC:
+        if (!r->has_local_ssrc)
+            Py_RETURN_NONE;
+        return PyLong_FromUnsignedLong(r->local_ssrc);
+    case WALL_OFFSET:
+        return PyFloat_FromDouble(r->wall_offset);
+    case LAST_SR_MIDDLE32:
+        return PyLong_FromUnsignedLong(r->last_sr_middle32);
+    case LAST_SR_ARRIVAL:
+        return PyFloat_FromDouble(r->last_sr_arrival);
+    case REMOTE_SR_PACKETS:
+        if (r->remote_sr_packets < 0)
+            Py_RETURN_NONE;
+        return PyLong_FromLongLong(r->remote_sr_packets);
+    case REMOTE_BLOCK: {
+        if (!r->has_block)
+            Py_RETURN_NONE;
+        long cumulative = (long)r->block[2];
+        if (cumulative & 0x800000)
+            cumulative -= 0x1000000;
+        return Py_BuildValue("(kklkkkk)", (unsigned long)r->block[0], (unsigned long)r->block[1], cumulative,
+                             (unsigned long)r->block[3], (unsigned long)r->block[4], (unsigned long)r->block[5],
+                             (unsigned long)r->block[6]);
+    }
+    case RTT:
+        if (!r->has_rtt)
+            Py_RETURN_NONE;
+        return PyFloat_FromDouble(r->rtt);
+    case EXPECTED_PRIOR:
+        return PyLong_FromLongLong(r->expected_prior);
+    case RECEIVED_PRIOR:
+        return PyLong_FromLongLong(r->received_prior);
+    }
+    Py_RETURN_NONE;
+}
+
+static int rx_rtcp_set(RxObject *r, PyObject *v, void *c) {
+    if (v == NULL)
+        return cannot_delete("RTCP state");
+    int field = (int)(intptr_t)c;
+    if (v == Py_None && (field == LOCAL_SSRC || field == REMOTE_SR_PACKETS || field == REMOTE_BLOCK || field == RTT)) {
+        if (field == LOCAL_SSRC)
+            r->has_local_ssrc = 0;
+        else if (field == REMOTE_SR_PACKETS)
+            r->remote_sr_packets = -1;
+        else if (field == REMOTE_BLOCK)
+            r->has_block = 0;
+        else
+            r->has_rtt = 0;
+        return 0;
+    }
+    if (field == REMOTE_BLOCK) {
+        unsigned long ssrc, fraction, highest, jitter, lsr, dlsr;
+        long cumulative;
+        if (!PyArg_ParseTuple(v, "kklkkkk;remote_block must be a ReportBlock or None", &ssrc, &fraction, &cumulative,
+                              &highest, &jitter, &lsr, &dlsr))
+            return -1;
+        uint32_t b[7] = {(uint32_t)ssrc, (uint32_t)fraction, (uint32_t)cumulative & 0xFFFFFF, (uint32_t)highest,
+                         (uint32_t)jitter, (uint32_t)lsr, (uint32_t)dlsr};
+        memcpy(r->block, b, sizeof(b));
+        r->has_block = 1;
+        return 0;
+    }
+    if (field == RTCP_IN_C) {
+        int on = PyObject_IsTrue(v);
+        if (on < 0)
+            return -1;
+        r->rtcp_in_c = on;
+        return 0;
+    }
+    if (field == WALL_OFFSET || field == LAST_SR_ARRIVAL || field == RTT) {
+        double d = PyFloat_AsDouble(v);
+        if (d == -1.0 && PyErr_Occurred())
+            return -1;
+        if (field == WALL_OFFSET)
+            r->wall_offset = d;
+        else if (field == LAST_SR_ARRIVAL)
+            r->last_sr_arrival = d;
+        else {
+            r->rtt = d;
+            r->has_rtt = 1;
+        }
+        return 0;
+    }
+    long long n = PyLong_AsLongLong(v);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    if (field == LOCAL_SSRC) {
+        r->local_ssrc = (uint32_t)n;
+        r->has_local_ssrc = 1;
+    } else if (field == LAST_SR_MIDDLE32) {
+        r->last_sr_middle32 = (uint32_t)n;
+    } else if (field == EXPECTED_PRIOR) {
+        r->expected_prior = n;
+    } else if (field == RECEIVED_PRIOR) {
+        r->received_prior = n;
+    } else {
+        r->remote_sr_packets = n < 0 ? -1 : n;
+    }
+    return 0;
+}
+
+#define RTCP_GS(name, field) {name, (getter)rx_rtcp_get, (setter)rx_rtcp_set, NULL, (void *)(intptr_t)(field)}
+
 static PyGetSetDef Rx_getset[] = {G(rx, first_rtp),
                                   G(rx, last_rtp),
                                   G(rx, first_arrival),
@@ -1848,6 +2260,16 @@ static PyGetSetDef Rx_getset[] = {G(rx, first_rtp),
                                   GS(rx, on_audio),
                                   GS(rx, forward),
                                   GS(rx, closed),
+                                  RTCP_GS("rtcp_in_c", RTCP_IN_C),
+                                  RTCP_GS("local_ssrc", LOCAL_SSRC),
+                                  RTCP_GS("wall_offset", WALL_OFFSET),
+                                  RTCP_GS("last_sr_middle32", LAST_SR_MIDDLE32),
+                                  RTCP_GS("last_sr_arrival", LAST_SR_ARRIVAL),
+                                  RTCP_GS("remote_sr_packets", REMOTE_SR_PACKETS),
+                                  RTCP_GS("remote_block", REMOTE_BLOCK),
+                                  RTCP_GS("rtt", RTT),
+                                  RTCP_GS("expected_prior", EXPECTED_PRIOR),
+                                  RTCP_GS("received_prior", RECEIVED_PRIOR),
                                   {NULL}};
 
 static PyTypeObject RxType = {

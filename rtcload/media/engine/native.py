@@ -4,10 +4,12 @@ Why: the pure-Python engine spends ~45 us per packet operation, of which only ~1
 and libsrtp; the C path (`_native.c`) does pack + protect + `sendto` for every stream on the engine's
 own send thread (`Sender`: absolute deadlines, no GIL, so nothing on the loop delays a packet), and
 demux + unprotect + parse + RFC 3550 statistics + loss runs + payload level + echo in the socket
-callback. DTMF events are queued into the C stream and sent by the thread in place of audio. What stays
-Python is what runs about once a second per stream, and it is the same code for both paths (inherited
-from `EngineStream`): RTCP SR/RR build and parse (protected under the stream's lock: libsrtp sessions
-are not thread-safe), RTT, stats snapshots. `NativeEngineStream` keeps its send/receive state in the
+callback. DTMF events are queued into the C stream and sent by the thread in place of audio. Received
+RTCP is read in C too (the far end's SR for LSR/DLSR, its report block about us, RTT: what
+`EngineStream._on_rtcp` does), and a report is protected and sent in one C call under the stream's lock
+(libsrtp sessions are not thread-safe). What stays Python is what runs about once a second per stream,
+and it is the same code for both paths (inherited from `EngineStream`): building SR/RR + SDES, stats
+snapshots. `NativeEngineStream` keeps its send/receive state in the
 C objects and exposes it under the names `EngineStream` uses, so that shared code reads and writes the
 C fields (each under the stream's lock).
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +32,7 @@ from pylibsrtp import _binding
 from rtcload.media.analysis import DBFS_FLOOR
 from rtcload.media.engine.dtmf import dtmf_events
 from rtcload.media.engine.receive_stats import ReportBlocks
+from rtcload.media.engine.rtcp import ReportBlock
 from rtcload.media.engine.rtp import RtpPacket
 from rtcload.media.engine.send_gaps import SendTiming
 from rtcload.media.engine.send_stats import sr_fields
@@ -198,15 +202,46 @@ class NativeSendStats:
 class NativeReceiveStats(ReportBlocks):
     """ReceiveStats' interface over the C counters of one remote SSRC (a new SSRC gets a new view)."""
 
-    __slots__ = ("_clock_rate", "_expected_prior", "_last_sr_arrival_s", "_last_sr_middle32", "_received_prior", "_rx")
+    __slots__ = ("_clock_rate", "_rx")
 
     def __init__(self, rx: Any, clock_rate: int) -> None:
         self._rx = rx
         self._clock_rate = clock_rate
-        self._expected_prior = 0
-        self._received_prior = 0
-        self._last_sr_middle32 = 0
-        self._last_sr_arrival_s = 0.0
+
+    # report_block's interval state: kept in C, where Tx.send_report builds the same block (reset with the
+    # statistics on a new SSRC, as a new view was)
+    @property  # type: ignore[override]
+    def _expected_prior(self) -> int:
+        return self._rx.expected_prior  # type: ignore[no-any-return]
+
+    @_expected_prior.setter
+    def _expected_prior(self, value: int) -> None:
+        self._rx.expected_prior = value
+
+    @property  # type: ignore[override]
+    def _received_prior(self) -> int:
+        return self._rx.received_prior  # type: ignore[no-any-return]
+
+    @_received_prior.setter
+    def _received_prior(self, value: int) -> None:
+        self._rx.received_prior = value
+
+    # the far end's last SR: written by the C RTCP reader (reset with the statistics on a new SSRC)
+    @property  # type: ignore[override]
+    def _last_sr_middle32(self) -> int:
+        return self._rx.last_sr_middle32  # type: ignore[no-any-return]
+
+    @_last_sr_middle32.setter
+    def _last_sr_middle32(self, value: int) -> None:
+        self._rx.last_sr_middle32 = value
+
+    @property  # type: ignore[override]
+    def _last_sr_arrival_s(self) -> float:
+        return self._rx.last_sr_arrival  # type: ignore[no-any-return]
+
+    @_last_sr_arrival_s.setter
+    def _last_sr_arrival_s(self, value: float) -> None:
+        self._rx.last_sr_arrival = value
 
     packets_received = property(lambda self: self._rx.packets)
     bytes_received = property(lambda self: self._rx.bytes)
@@ -259,6 +294,9 @@ class NativeEngineStream(EngineStream):
     first_rtp = _on("nrx", "first_rtp", readonly=True)
     last_rtp = _on("nrx", "last_rtp", readonly=True)
     rejected = _on("nrx", "rejected")
+    # what the far end's RTCP said (the C reader keeps it: EngineStream._on_rtcp in C)
+    rtt_s = _on("nrx", "rtt")
+    remote_sr_packets = _on("nrx", "remote_sr_packets")
     on_first_rtp = _on("nrx", "on_first_rtp")
     on_dtmf = _on("nrx", "on_dtmf")
 
@@ -282,7 +320,11 @@ class NativeEngineStream(EngineStream):
         self._dtmf_pt: int | None = None
         self._unsent_logged = 0
         super().__init__(link, tx_srtp, rx_srtp, codec, ssrc, cname)
-        self.nrx.on_rtcp = self._on_rtcp_plain
+        # RTCP is read in C (rtcp_read: SR -> LSR/DLSR, report blocks about us -> remote_block, RTT); setting
+        # nrx.on_rtcp = self._on_rtcp_plain hands it to Python's _on_rtcp again (same state, same fields)
+        self.nrx.local_ssrc = ssrc
+        self.nrx.wall_offset = self._wall_offset
+        self.nrx.rtcp_in_c = True
 
     ntx: Any
     nrx: Any
@@ -308,6 +350,15 @@ class NativeEngineStream(EngineStream):
     @receive_stats.setter
     def receive_stats(self, _value: Any) -> None:
         """EngineStream.__init__ assigns a ReceiveStats; the C counters are the truth here."""
+
+    @property
+    def remote_block(self) -> ReportBlock | None:  # type: ignore[override]
+        block = self.nrx.remote_block
+        return None if block is None else ReportBlock(*block)
+
+    @remote_block.setter
+    def remote_block(self, block: ReportBlock | None) -> None:
+        self.nrx.remote_block = None if block is None else tuple(block)
 
     @property
     def loss_runs(self) -> LossRunTracker | None:  # type: ignore[override]
@@ -349,9 +400,35 @@ class NativeEngineStream(EngineStream):
         self.ntx.queue_dtmf(self.dtmf_payload_type, events)
         return True
 
+    def send_rtcp(self, bye: bool = False, receiver_only: bool = False) -> None:
+        """EngineStream.send_rtcp in one C call for a host/srflx pair (Tx.send_report builds the same SR/RR +
+        SDES[, BYE] as rtcp.py, protects and sends it); a TURN-relayed pair goes through Python and its link."""
+        link = self.link
+        closing = getattr(link, "closing", None)
+        if closing is None or link.relayed:
+            super().send_rtcp(bye, receiver_only)
+            return
+        if closing():
+            raise ConnectionError("the call's ICE socket is closed")
+        now = time.monotonic()
+        sender = not receiver_only and (self._sent_since_report or self.sending)
+        self._sent_since_report = False
+        self.ntx.send_report(
+            self.nrx, self.cname.encode("utf-8"), sender, bye, now, now + self._wall_offset, self.codec.clock_rate
+        )
+
     def _send_rtcp_packet(self, plain: bytes) -> None:
-        """SRTCP in C under the stream's lock: the send thread protects RTP on the same libsrtp session."""
-        self.link.send(self.ntx.protect_rtcp(plain))
+        """SRTCP in C under the stream's lock: the send thread protects RTP on the same libsrtp session.
+        Host/srflx pairs: protected and sent in the same C call on the stream's socket, to the address its
+        RTP goes to (rtcp-mux). A TURN-relayed pair wraps it in channel data: the link sends it."""
+        link = self.link
+        closing = getattr(link, "closing", None)
+        if closing is None or link.relayed:
+            link.send(self.ntx.protect_rtcp(plain))
+        elif closing():
+            raise ConnectionError("the call's ICE socket is closed")
+        else:
+            self.ntx.send_rtcp(plain)
 
     def on_native(self, elapsed: int, send: int, now: float) -> None:
         """The send thread (or the synchronous tick) handed this stream back: it failed, or RTCP is due."""

@@ -76,6 +76,10 @@ class Link:
         else:  # no channel yet, or it needs a refresh: aioice binds/refreshes (one task per packet, rare)
             self._sendto(data, self._remote)
 
+    def closing(self) -> bool:
+        """True once the pair's socket is closed or closing (send() would raise ConnectionError)."""
+        return bool(self._closed())
+
     @property
     def remote_addr(self) -> tuple[str, int]:
         return self._remote

@@ -20,5 +20,8 @@ class UdpLink:
     def send(self, data: bytes) -> None:
         self.sock.sendto(data, self.remote_addr)
 
+    def closing(self) -> bool:
+        return self.sock.fileno() < 0
+
     def fileno(self) -> int:
         return self.sock.fileno()
