@@ -202,7 +202,9 @@ async def impaired_measure(engine: bool, seed: int) -> dict[str, float]:
     )
     media_class = EngineCallMedia if engine else CallMedia
     async with Emulator(fast_config(), answerer) as emu:
-        client = await connect(emu.url, lambda: media_class("tone:440", codec="pcmu", stats_interval_s=1.0))
+        client = await connect(
+            emu.url, lambda: media_class("tone:440", settings=MediaSettings(codec="pcmu", stats_interval_s=1.0))
+        )
         try:
             call = await client.call("echo", answer_timeout_s=20)
             media = call.media

@@ -75,7 +75,9 @@ async def test_socket_lost_during_the_attach_answer_keeps_the_call_for_the_next_
             label="twice",
             backoff=BackoffPolicy(base_s=1.0, cap_s=2.0, max_attempts=20),  # reconnects ~1 s after a loss
         )
-        client = SignalingClient(config, lambda: RecordedMedia("tone:440", codec="opus", stats_interval_s=1.0))
+        client = SignalingClient(
+            config, lambda: RecordedMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=1.0))
+        )
         await client.connect(timeout=20)
         try:
             call = await client.call("echo", answer_timeout_s=20)
