@@ -42,6 +42,7 @@ from rtcload.media.engine.engine import engine_for
 from rtcload.media.engine.native import ENV_SWITCH, NativeEngineStream, native_path
 from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.media.session import AudioSession
 from rtcload.media.stats import sample_stats
@@ -236,7 +237,9 @@ async def run_mode(mode: str, n_calls: int, args: argparse.Namespace, playout: s
             while not queue.empty():
                 queue.get_nowait()
                 started = time.monotonic()
-                media = CALLS[mode]("tone:440", codec=args.codec, stats_interval_s=args.stats_interval)
+                media = CALLS[mode](
+                    "tone:440", settings=MediaSettings(codec=args.codec, stats_interval_s=args.stats_interval)
+                )
                 if mode == "naive":
                     record_gaps(media, naive_gaps)
                 calls.append(media)

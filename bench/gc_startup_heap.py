@@ -24,6 +24,7 @@ import locust  # noqa: F401  (a generator process has it loaded)
 import rtcload.loadgen.user  # noqa: F401
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 
 
 def full_collection_ms(repeat: int) -> float:
@@ -38,7 +39,10 @@ def full_collection_ms(repeat: int) -> float:
 async def calls_up(count: int) -> list[object]:
     up: list[object] = []
     for _ in range(count):
-        caller, answerer = EngineCallMedia("tone:440", codec="opus"), EngineMediaEndpoint("echo")
+        caller, answerer = (
+            EngineCallMedia("tone:440", settings=MediaSettings(codec="opus")),
+            EngineMediaEndpoint("echo"),
+        )
         await caller.accept_answer(await answerer.accept_offer(await caller.create_offer()))
         await caller.wait_connected(20)
         up += [caller, answerer]

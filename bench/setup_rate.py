@@ -64,6 +64,16 @@ from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint  # noqa: E402
 from rtcload.media.loopback import use_loopback_only  # noqa: E402
 from rtcload.media.peer import CallMedia  # noqa: E402
 
+
+def _call_media(kind: type[CallMedia], **settings: Any) -> CallMedia:
+    """One call's media in this tree: a MediaSettings (issue 25), or keywords (a --tree baseline before it)."""
+    try:
+        from rtcload.media.media_settings import MediaSettings
+    except ImportError:
+        return kind("tone:440", **settings)
+    return kind("tone:440", MediaSettings(**settings))
+
+
 CALLS: dict[str, type[CallMedia]] = {"naive": CallMedia, "lean": LeanCallMedia, "engine": EngineCallMedia}
 ENDPOINTS: dict[str, type[MediaEndpoint]] = {
     "naive": MediaEndpoint,
@@ -155,7 +165,7 @@ async def set_up(
         while remaining[0] > 0:
             remaining[0] -= 1
             started = time.monotonic()
-            media = CALLS[mode]("tone:440", codec=args.codec, stats_interval_s=2.0)
+            media = _call_media(CALLS[mode], codec=args.codec, stats_interval_s=2.0)
             calls.append(media)
             offer = await media.create_offer()
             answer = await rpc.call(op="offer", sdp=offer)

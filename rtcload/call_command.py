@@ -65,7 +65,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         media_factory: Any = StaticSdpMedia
     else:
         from rtcload.media.loopback import use_loopback_only
-        from rtcload.media.peer import CallMedia
+        from rtcload.media.peer import CallMedia, MediaSettings
 
         if url.startswith("ws://127.") or url.startswith("ws://localhost") or url.startswith("ws://[::1]"):
             use_loopback_only()
@@ -76,18 +76,15 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
         ice_servers = list(ice_servers_from(args))  # turn:user:pass@host -> URL + username + credential
 
         def media_factory() -> CallMedia:
-            media_args: dict[str, Any] = {
-                "codec": args.codec,
-                "ice_servers": ice_servers,
-                "stats_interval_s": 1.0,
-                "relay_only": args.relay_only,
-            }
+            settings = MediaSettings(
+                codec=args.codec, ice_servers=ice_servers, stats_interval_s=1.0, relay_only=args.relay_only
+            )
             if getattr(args, "media_path", DEFAULT_MEDIA_PATH) == "naive":
-                return CallMedia(args.source, **media_args)
+                return CallMedia(args.source, settings)
             from rtcload.media.engine.call_media import EngineCallMedia
 
             # one call: decode all of it, so the report has the received level and dominant frequency
-            media = EngineCallMedia(args.source, decode=True, profile=args.client_profile, **media_args)
+            media = EngineCallMedia(args.source, settings, decode=True, profile=args.client_profile)
             if not getattr(args, "no_audio_score", True) and call_audio.worth_scoring(args.to, args.source):
                 media.capture_seconds = call_audio.CAPTURE_S  # and keep what it heard for its audio score
                 call_audio.start_pool()

@@ -25,18 +25,20 @@ DOC = ROOT / "docs" / "options.md"
 
 
 def locust_parser() -> argparse.ArgumentParser:
-    """The options the scenarios register on Locust's parser (`rtcload run -- ...` or `locust` itself)."""
+    """Locust's parser as a run builds it (`rtcload run -- ...` or `locust` itself): every scenario and the
+    warm-up plugin imported and Locust's init_command_line_parser event fired, so each listener that
+    registers options (through build.add_locust_options, or a bare add_argument) is what is checked."""
+    import importlib
+
+    from locust import events
     from locust.argument_parser import LocustArgumentParser
 
-    from rtcload.gates import warmup
-    from rtcload.loadgen import open_model, settings
-    from rtcload.loadgen.scenarios import soak_reconnect
+    from rtcload.loadgen.scenarios import SCENARIOS
 
+    for module in (*(f"rtcload.loadgen.scenarios.{name}" for name in SCENARIOS), "rtcload.gates.warmup"):
+        importlib.import_module(module)
     parser = LocustArgumentParser(add_help=False)
-    settings.add_locust_arguments(parser)
-    open_model.add_open_model_arguments(parser)
-    warmup._add_option(parser)
-    soak_reconnect._soak_arguments(parser)
+    events.init_command_line_parser.fire(parser=parser)
     return parser
 
 

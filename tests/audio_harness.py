@@ -16,6 +16,7 @@ from rtcload.loadgen.audio_calls import make_buffer_cached
 from rtcload.media.capture import SKIP_SECONDS
 from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.rating import rate_report
 from rtcload.netem.impairment import Impairment
 from rtcload.netem.sdp_relay import ImpairedAnswerer
@@ -50,7 +51,7 @@ async def score(pool: AudioScorePool, job: ScoreJob) -> ScoreResult:
 
 
 def _media(source: str, codec: str, capture_s: float) -> EngineCallMedia:
-    media = EngineCallMedia(source, codec=codec, stats_interval_s=1.0, decode=True)
+    media = EngineCallMedia(source, decode=True, settings=MediaSettings(codec=codec, stats_interval_s=1.0))
     media.capture_seconds = capture_s
     return media
 
@@ -80,7 +81,7 @@ async def scored_call(
         if callee_codec is not None:
             bob = SignalingClient(
                 ClientConfig(url=emu.url, credentials=PasswordCredentials("bob", "bob-pass")),
-                lambda: EngineCallMedia(source, codec=callee_codec, stats_interval_s=1.0),
+                lambda: EngineCallMedia(source, settings=MediaSettings(codec=callee_codec, stats_interval_s=1.0)),
                 inbound_policy=InboundPolicy.ANSWER,
             )
             await bob.connect(timeout=20)

@@ -13,6 +13,7 @@ import pytest
 from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.media.rating import rate_samples
 from rtcload.quality.emodel import rate
@@ -31,7 +32,7 @@ async def media_emulator():
 async def media_client(url: str, source: str = "tone:440", codec: str = "opus") -> SignalingClient:
     client = SignalingClient(
         ClientConfig(url=url, credentials=PasswordCredentials("alice", "alice-pass")),
-        lambda: CallMedia(source, codec=codec, stats_interval_s=0.5),
+        lambda: CallMedia(source, settings=MediaSettings(codec=codec, stats_interval_s=0.5)),
     )
     await client.connect(timeout=20)
     return client

@@ -10,6 +10,7 @@ import urllib.request
 from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.signaling import ClientConfig, PasswordCredentials, SignalingClient
 from rtcload.signaling.call_report import CallReporter, post_json, report_url, upload
@@ -32,7 +33,7 @@ async def test_client_uploads_sdk_shaped_report_after_a_media_call():
     async with Emulator(fast_config(call_report_id=CRID, http_front=True), AiortcAnswerer(loopback_only=True)) as emu:
         client = SignalingClient(
             ClientConfig(url=emu.url, credentials=PasswordCredentials("alice", "alice-pass")),
-            lambda: CallMedia("tone:440", codec="opus", stats_interval_s=0.5),
+            lambda: CallMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=0.5)),
         )
         reporter = CallReporter(client, retry_delays=(0.1, 0.2))
         await client.connect(timeout=20)  # through the front: WebSocket upgrades are proxied

@@ -21,6 +21,7 @@ from rtcload.media.encoded import frame_levels
 from rtcload.media.engine.call_media import EngineCallMedia, engine_header_extensions
 from rtcload.media.engine.native import ENV_SWITCH
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.sdp_profile import AUDIO_LEVEL, shape_sdp
 from rtcload.signaling import ClientConfig, PasswordCredentials, SignalingClient
 from tests.conftest import fast_config
@@ -158,7 +159,7 @@ async def test_python_path_offers_and_writes_ssrc_audio_level_with_the_frames_le
 
 
 async def test_the_codec_asked_for_stays_first_in_a_chrome_offer() -> None:
-    media = EngineCallMedia("tone:440", codec="pcmu", profile="chrome")
+    media = EngineCallMedia("tone:440", profile="chrome", settings=MediaSettings(codec="pcmu"))
     try:
         codecs = sdp_features(await media.create_offer())["codecs"]
     finally:

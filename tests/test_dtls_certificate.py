@@ -20,6 +20,7 @@ from rtcload.media.certificate import ENV_POLICY, certificate_policy, local_cert
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
 from rtcload.media.heap import startup_heap_frozen
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from tests.conftest import fast_config
 from tests.test_media_engine import connect, engine_media, wait_stats
 
@@ -140,7 +141,7 @@ def test_the_shared_certificate_is_renewed_before_it_expires(monkeypatch):
 
 async def test_frozen_startup_heap_still_lets_ended_calls_be_collected():
     """Only what existed before the first call is frozen: an ended call's objects (reference cycles) are freed."""
-    media = EngineCallMedia("tone:440", codec="opus")
+    media = EngineCallMedia("tone:440", settings=MediaSettings(codec="opus"))
     endpoint = EngineMediaEndpoint("echo")
     await media.accept_answer(await endpoint.accept_offer(await media.create_offer()))
     assert await media.wait_connected(20) and await endpoint.wait_connected(20)

@@ -22,6 +22,7 @@ import pytest
 from rtcload.emulator.playout import parse_playout, split_mode, with_playout
 from rtcload.emulator.routing import RouteError, route
 from rtcload.media.engine.native import NativeEngineStream, native_available
+from rtcload.media.media_settings import MediaSettings
 from tests.test_send_thread import kernel_arrivals, native_stream, stamped_receiver
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the C engine is not built")
@@ -57,7 +58,9 @@ async def echo_call_under_blocks(destination: str, block_s: float, every_s: floa
     use_loopback_only()
     streams_before = EMULATOR_SEND_GAPS.streams
     async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True)) as emu:
-        client = await connect(emu.url, lambda: EngineCallMedia("tone:440", codec="pcmu", stats_interval_s=0.5))
+        client = await connect(
+            emu.url, lambda: EngineCallMedia("tone:440", settings=MediaSettings(codec="pcmu", stats_interval_s=0.5))
+        )
         try:
             call = await client.call(destination, answer_timeout_s=20)
             media = call.media

@@ -18,6 +18,7 @@ from rtcload.media.endpoint import MediaEndpoint
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
 from rtcload.media.lean import LeanCallMedia
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from tests.conftest import fast_config
 from tests.test_media_engine import connect, engine_media
@@ -31,9 +32,11 @@ def events_in(sdp: str) -> list[str]:
 
 
 async def test_only_engine_peers_offer_and_accept_telephone_event() -> None:
-    engine = EngineCallMedia("tone:440", codec="opus", profile="minimal")  # aiortc's fmtp (chrome: none, as Chrome)
-    naive = CallMedia("tone:440", codec="opus")
-    lean = LeanCallMedia("tone:440", codec="pcmu")
+    engine = EngineCallMedia(
+        "tone:440", profile="minimal", settings=MediaSettings(codec="opus")
+    )  # aiortc's fmtp (chrome: none, as Chrome)
+    naive = CallMedia("tone:440", settings=MediaSettings(codec="opus"))
+    lean = LeanCallMedia("tone:440", settings=MediaSettings(codec="pcmu"))
     engine_far, naive_far = EngineMediaEndpoint("echo"), MediaEndpoint("echo")
     peers = [engine, naive, lean, engine_far, naive_far]
     try:
@@ -63,7 +66,7 @@ async def test_only_engine_peers_offer_and_accept_telephone_event() -> None:
 
 async def test_a_g711_engine_call_offers_the_8_khz_event_its_digits_need() -> None:
     """Events go at the call codec's clock rate: a PCMU call needs telephone-event/8000 (not only 48000)."""
-    engine = EngineCallMedia("tone:440", codec="pcmu")
+    engine = EngineCallMedia("tone:440", settings=MediaSettings(codec="pcmu"))
     try:
         offer = await engine.create_offer()
         assert re.search(r"m=audio \d+ \S+ 0 ", offer)  # PCMU first, as asked

@@ -23,6 +23,7 @@ from rtcload.emulator import Emulator
 from rtcload.emulator.auth import UserDirectory, mint_token
 from rtcload.emulator.bounded import StoredReport
 from rtcload.emulator.config import OPEN_MODE_JWT_SECRET, Limits
+from rtcload.media.media_settings import MediaSettings
 from rtcload.metrics.emulator_exporter import exposition
 from rtcload.protocol.redact import FRAME_VOCABULARY, short_frame
 from rtcload.protocol.sdp import static_sdp
@@ -342,7 +343,7 @@ async def test_update_media_with_a_bad_offer_keeps_the_calls_media():
     async with Emulator(fast_config(), answerer) as emu:
         client = SignalingClient(
             ClientConfig(url=emu.url, credentials=PasswordCredentials("alice", "alice-pass")),
-            lambda: CallMedia("tone:440", codec="opus", stats_interval_s=0.5),
+            lambda: CallMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=0.5)),
         )
         await client.connect(timeout=20)
         try:

@@ -26,6 +26,7 @@ from rtcload.loadgen.records import call_record
 from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.lean import LeanCallMedia
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.metrics.emulator_exporter import exposition as emulator_exposition
 from rtcload.metrics.exporter import GeneratorMetrics
 from rtcload.netem.impairment import Impairment
@@ -125,8 +126,8 @@ async def test_hostile_datagrams_at_every_media_port_leave_the_call_its_media_an
 
         def factory() -> Any:
             if lean:
-                return LeanCallMedia("tone:440", codec="pcmu", stats_interval_s=0.5)
-            return EngineCallMedia("tone:440", codec="pcmu", stats_interval_s=0.5)
+                return LeanCallMedia("tone:440", settings=MediaSettings(codec="pcmu", stats_interval_s=0.5))
+            return EngineCallMedia("tone:440", settings=MediaSettings(codec="pcmu", stats_interval_s=0.5))
 
         client = await connect(emulator.url, factory)
         try:

@@ -13,6 +13,7 @@ from rtcload.loadgen.observe import record
 from rtcload.media.ice import IceServerSpec
 from rtcload.media.ice_diag import ICE_GATHERING_TIMEOUT, ONLY_HOST_ICE_CANDIDATES
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.metrics.exporter import GeneratorMetrics
 from rtcload.signaling import ClientConfig, PasswordCredentials, SignalingClient
@@ -30,7 +31,9 @@ async def media_emulator():
 async def echo_call_report(url: str, ice_servers: list[IceServerSpec] | None = None):
     client = SignalingClient(
         ClientConfig(url=url, credentials=PasswordCredentials("alice", "alice-pass")),
-        lambda: CallMedia("tone:440", codec="opus", ice_servers=ice_servers, stats_interval_s=0.5),
+        lambda: CallMedia(
+            "tone:440", settings=MediaSettings(codec="opus", ice_servers=ice_servers, stats_interval_s=0.5)
+        ),
     )
     await client.connect(timeout=20)
     try:

@@ -24,6 +24,7 @@ from rtcload.media import (
     use_loopback_only,
 )
 from rtcload.media.loopback import loopback_only_active
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.sources import FRAME_SAMPLES, SAMPLE_RATE
 from rtcload.signaling.media_port import MediaPort
 
@@ -43,7 +44,7 @@ async def make_call(loopback: None) -> AsyncIterator[Callable[..., object]]:
     created: list[CallMedia | MediaEndpoint] = []
 
     async def build(source: str, mode: str, **caller_kwargs: object) -> tuple[CallMedia, MediaEndpoint]:
-        caller = CallMedia(source, **caller_kwargs)
+        caller = CallMedia(source, MediaSettings(**caller_kwargs))  # type: ignore[arg-type]
         endpoint = MediaEndpoint(mode)
         created.extend([caller, endpoint])
         answer = await endpoint.answer(await caller.create_offer())
@@ -139,7 +140,7 @@ async def test_hold_makes_far_end_hear_silence(make_call) -> None:
 async def test_platform_offer_flow_and_trickled_candidates(loopback: None) -> None:
     """Endpoint offers (reattach/inbound); the caller answers; candidates arrive via add_remote_candidate."""
     endpoint = MediaEndpoint("tone:700")
-    caller = CallMedia("silence", codec="pcmu")
+    caller = CallMedia("silence", settings=MediaSettings(codec="pcmu"))
     try:
         offer = await endpoint.offer()
         candidates = re.findall(r"^a=(candidate:.*?)\r?$", offer, flags=re.MULTILINE)
@@ -195,7 +196,7 @@ def test_loopback_patch_is_idempotent_and_config_has_no_public_stun() -> None:
 
 def test_unknown_codec_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown codec"):
-        CallMedia("tone:440", codec="g729")
+        CallMedia("tone:440", settings=MediaSettings(codec="g729"))
 
 
 # --- sources -----------------------------------------------------------------------------------

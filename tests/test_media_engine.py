@@ -23,6 +23,7 @@ from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
 from rtcload.media.engine.engine import engine_for
 from rtcload.media.engine.native import ENV_SWITCH, NativeEngineStream, native_available
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.media.rating import rate_samples
 from rtcload.media.stats import MediaStats
@@ -48,8 +49,8 @@ async def connect(url: str, factory, user: str = "alice") -> SignalingClient:
     return client
 
 
-def engine_media(source: str = "tone:440", codec: str = "opus", **kwargs) -> EngineCallMedia:
-    return EngineCallMedia(source, codec=codec, stats_interval_s=0.5, **kwargs)
+def engine_media(source: str = "tone:440", codec: str = "opus", decode: bool = False, **settings) -> EngineCallMedia:
+    return EngineCallMedia(source, MediaSettings(codec=codec, stats_interval_s=0.5, **settings), decode=decode)
 
 
 async def wait_stats(media: EngineCallMedia, done, timeout: float = 20) -> MediaStats:
@@ -201,7 +202,9 @@ async def impaired_measure(engine: bool, seed: int) -> dict[str, float]:
     )
     media_class = EngineCallMedia if engine else CallMedia
     async with Emulator(fast_config(), answerer) as emu:
-        client = await connect(emu.url, lambda: media_class("tone:440", codec="pcmu", stats_interval_s=1.0))
+        client = await connect(
+            emu.url, lambda: media_class("tone:440", settings=MediaSettings(codec="pcmu", stats_interval_s=1.0))
+        )
         try:
             call = await client.call("echo", answer_timeout_s=20)
             media = call.media

@@ -1,10 +1,12 @@
 """A virtual user's call media is built by one explicit object from the run's settings (issue 25: settings
-no longer thread through a closure in VirtualEndpoint). Each media path gets the settings' codec, ICE
-servers and stats interval and the user's relay-only draw; real media objects, closed again."""
+no longer thread through a closure in VirtualEndpoint, nor through 8-parameter media constructors). Each
+media path gets one frozen MediaSettings: the settings' codec, ICE servers and stats interval and the
+user's relay-only draw; real media objects, closed again."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pytest
 
@@ -13,6 +15,7 @@ from rtcload.loadgen.media_factory import CallMediaFactory
 from rtcload.loadgen.settings import settings_from_options
 from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.lean import LeanCallMedia
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 
 
@@ -24,9 +27,11 @@ def _factory(path: str, **options: str) -> CallMediaFactory:
 
 def test_the_options_every_path_takes_come_from_the_settings():
     factory = _factory("engine", rtc_stats_interval="1.5", rtc_ice_servers="stun:127.0.0.1:3478")
-    options = factory.options()
-    assert options["codec"] == "pcmu" and options["stats_interval_s"] == 1.5 and options["relay_only"] is True
-    assert [s.urls for s in options["ice_servers"]] == ["stun:127.0.0.1:3478"]
+    media = factory.media_settings()
+    assert media.codec == "pcmu" and media.stats_interval_s == 1.5 and media.relay_only is True
+    assert [s.urls for s in media.ice_servers] == ["stun:127.0.0.1:3478"]
+    with pytest.raises(dataclasses.FrozenInstanceError):  # one settings object, shared by the user's calls
+        media.codec = "opus"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(("path", "kind"), [("engine", EngineCallMedia), ("lean", LeanCallMedia), ("naive", CallMedia)])
@@ -34,6 +39,7 @@ async def test_each_media_path_builds_its_media(path, kind):
     media = _factory(path, rtc_decode_every="1")()
     try:
         assert type(media) is kind and media.codec_preference == "pcmu"
+        assert media.settings == MediaSettings(codec="pcmu", relay_only=True, stats_interval_s=5.0)
         if path != "naive":
             assert media.decode  # --rtc-decode-every 1: every call decoded
     finally:

@@ -15,6 +15,7 @@ from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.media.encoded import SEND_GAPS, encoded_frames
 from rtcload.media.lean import LeanCallMedia, PayloadAnalyzer, decode_this_call, payload_dbfs
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.media.rating import rate_samples
 from rtcload.quality.emodel import rate
@@ -78,12 +79,12 @@ async def echo_call(url: str, factory, wait_samples: int = 4):
 async def test_lean_call_to_lean_echo_reports_the_same_quality_as_the_full_path(lean_emulator, full_emulator, codec):
     before = decoder_threads()
     lean_report, lean_media = await echo_call(
-        lean_emulator.url, lambda: LeanCallMedia("tone:440", codec=codec, stats_interval_s=0.5)
+        lean_emulator.url, lambda: LeanCallMedia("tone:440", settings=MediaSettings(codec=codec, stats_interval_s=0.5))
     )
     assert isinstance(lean_media.analyzer, PayloadAnalyzer)
     assert decoder_threads() == before  # no decoder thread on either side of the lean call
     full_report, _ = await echo_call(
-        full_emulator.url, lambda: CallMedia("tone:440", codec=codec, stats_interval_s=0.5)
+        full_emulator.url, lambda: CallMedia("tone:440", settings=MediaSettings(codec=codec, stats_interval_s=0.5))
     )
 
     ideal = rate(ta_ms=0.0, ppl_percent=0.0, codec=codec).mos
@@ -107,7 +108,9 @@ async def test_lean_call_to_lean_echo_reports_the_same_quality_as_the_full_path(
 
 
 async def test_lean_call_detects_one_way_audio(lean_emulator):
-    client = await connect(lean_emulator.url, lambda: LeanCallMedia("tone:440", codec="opus", one_way_after_s=1.0))
+    client = await connect(
+        lean_emulator.url, lambda: LeanCallMedia("tone:440", settings=MediaSettings(codec="opus", one_way_after_s=1.0))
+    )
     try:
         call = await client.call("oneway", answer_timeout_s=20)
         media = call.media
@@ -119,7 +122,9 @@ async def test_lean_call_detects_one_way_audio(lean_emulator):
 
 
 async def test_lean_call_hears_silence_from_a_silent_source(lean_emulator):
-    client = await connect(lean_emulator.url, lambda: LeanCallMedia("tone:440", codec="opus", one_way_after_s=1.0))
+    client = await connect(
+        lean_emulator.url, lambda: LeanCallMedia("tone:440", settings=MediaSettings(codec="opus", one_way_after_s=1.0))
+    )
     try:
         call = await client.call("silence", answer_timeout_s=20)
         media = call.media
@@ -135,7 +140,8 @@ async def test_lean_call_hears_silence_from_a_silent_source(lean_emulator):
 async def test_sampled_decoding_keeps_full_analysis_for_the_sampled_call(lean_emulator):
     assert [decode_this_call(i, 10) for i in (0, 1, 10, 11)] == [True, False, True, False]
     client = await connect(
-        lean_emulator.url, lambda: LeanCallMedia("tone:440", codec="pcmu", stats_interval_s=0.5, decode=True)
+        lean_emulator.url,
+        lambda: LeanCallMedia("tone:440", decode=True, settings=MediaSettings(codec="pcmu", stats_interval_s=0.5)),
     )
     try:
         call = await client.call("echo", answer_timeout_s=20)

@@ -6,6 +6,7 @@ from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.media.lean import LeanCallMedia
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.media.rating import rate_samples
 from rtcload.netem.impairment import Impairment
@@ -24,7 +25,7 @@ async def measure(media_class: type[CallMedia], seed: int) -> dict[str, float]:
     async with Emulator(fast_config(), answerer) as emu:
         client = SignalingClient(
             ClientConfig(url=emu.url, credentials=PasswordCredentials("alice", "alice-pass")),
-            lambda: media_class("tone:440", codec="pcmu", stats_interval_s=1.0),
+            lambda: media_class("tone:440", settings=MediaSettings(codec="pcmu", stats_interval_s=1.0)),
         )
         await client.connect(timeout=20)
         try:

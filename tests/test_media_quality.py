@@ -12,6 +12,7 @@ from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.media.ice import IceServerSpec, parse_ice_servers, rtc_configuration
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.media.rating import rate_report
 from rtcload.media.sequence import LossRunTracker
@@ -34,7 +35,7 @@ async def clients():
     async def make(url: str, login: str, source: str, **kwargs) -> SignalingClient:
         client = SignalingClient(
             ClientConfig(url=url, credentials=PasswordCredentials(login, f"{login}-pass"), label=login),
-            lambda: CallMedia(source, stats_interval_s=0.5),
+            lambda: CallMedia(source, settings=MediaSettings(stats_interval_s=0.5)),
             **kwargs,
         )
         made.append(client)
@@ -136,7 +137,7 @@ def test_relay_only_configuration_and_turn_credentials_stay_out_of_repr():
 
 
 async def test_relay_only_offer_has_no_host_candidates():
-    media = CallMedia("tone:440", relay_only=True)
+    media = CallMedia("tone:440", settings=MediaSettings(relay_only=True))
     try:
         offer = await media.create_offer()
         assert "a=candidate" not in offer  # no TURN server given: nothing may be offered
@@ -149,7 +150,7 @@ async def test_media_timeout_triggers_an_ice_restart(media_emulator):
         ClientConfig(
             url=media_emulator.url, credentials=PasswordCredentials("alice", "alice-pass"), media_timeout_s=1.0
         ),
-        lambda: CallMedia("tone:440", stats_interval_s=0.5),
+        lambda: CallMedia("tone:440", settings=MediaSettings(stats_interval_s=0.5)),
     )
     try:
         await client.connect(timeout=20)

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from rtcload.emulator import Emulator
 from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.media.stats import MediaStats
 from rtcload.netem.impairment import GilbertElliott, Impairment
@@ -39,7 +40,7 @@ async def impaired_call(
     async with Emulator(fast_config(), answerer) as emu:
         client = SignalingClient(
             ClientConfig(url=emu.url, credentials=PasswordCredentials("alice", "alice-pass")),
-            lambda: CallMedia("tone:440", codec="pcmu", stats_interval_s=1.0),
+            lambda: CallMedia("tone:440", settings=MediaSettings(codec="pcmu", stats_interval_s=1.0)),
         )
         await client.connect(timeout=20)
         try:

@@ -116,14 +116,16 @@ def test_a_flag_added_outside_the_registry_fails_naming_it():
 
 
 def test_ci_fails_on_a_stray_flag_of_a_command_or_of_a_scenario():
-    """The check CI runs (.ci/run: options_doc.py --check), with a bare add_argument in a command and in the
-    scenarios' Locust options: it exits 1 and names both."""
+    """The check CI runs (.ci/run: options_doc.py --check), with a bare add_argument in a command and in a
+    Locust init_command_line_parser listener beside the scenarios' (build.add_locust_options): it exits 1
+    and names both."""
     stray = (
         "import sys; sys.argv = ['options_doc.py', '--check']; sys.path.insert(0, 'scripts')\n"
-        "from rtcload.loadgen import capacity_command, settings\n"
-        "add, add_locust = capacity_command.add_arguments, settings.add_locust_arguments\n"
+        "from locust import events\n"
+        "from rtcload.loadgen import capacity_command\n"
+        "add = capacity_command.add_arguments\n"
         "capacity_command.add_arguments = lambda p: (add(p), p.add_argument('--zzz'))\n"
-        "settings.add_locust_arguments = lambda p: (add_locust(p), p.add_argument('--rtc-zzz'))\n"
+        "events.init_command_line_parser.add_listener(lambda parser, **_: parser.add_argument('--rtc-zzz'))\n"
         "import options_doc; sys.exit(options_doc.main())\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

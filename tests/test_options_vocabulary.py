@@ -57,12 +57,13 @@ def test_an_old_spelling_works_with_one_line_naming_the_new_one(old, capsys):
 
 
 def test_old_locust_spellings_and_variables_still_work(monkeypatch, capsys):
-    """On Locust's side (settings' registration): --rtc-call-duration and --rtc-lean, RTCLOAD_CALL_DURATION."""
+    """On Locust's side (build.add_locust_options): --rtc-call-duration and --rtc-lean, RTCLOAD_CALL_DURATION."""
     from rtcload.loadgen import settings
+    from rtcload.options.build import add_locust_options
 
     names._warned.clear()
     parser = argparse.ArgumentParser()
-    settings.add_locust_arguments(parser)
+    add_locust_options(parser, "load")
     options = parser.parse_args(["--rtc-call-duration", "fixed:7", "--rtc-lean"])
     loaded = settings.settings_from_options(options, "ws://127.0.0.1:1/")
     assert loaded.call_duration.mean == 7 and loaded.media_path == "lean"

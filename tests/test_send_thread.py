@@ -35,6 +35,7 @@ from rtcload.media.engine.native import NativeEngineStream, native_available
 from rtcload.media.engine.stream import Codec
 from rtcload.media.engine.takeover import Srtp
 from rtcload.media.engine.udp_link import UdpLink
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.rating import send_snapshot_of
 from rtcload.media.stats import MediaStats
 from rtcload.results.send_gaps import send_gap_summary
@@ -300,7 +301,9 @@ async def test_a_real_echo_call_keeps_its_send_spacing_while_the_loop_is_blocked
     use_loopback_only()
     over_before = EMULATOR_SEND_GAPS.gaps_over
     async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True)) as emu:
-        client = await connect(emu.url, lambda: EngineCallMedia("tone:440", codec="pcmu", stats_interval_s=0.5))
+        client = await connect(
+            emu.url, lambda: EngineCallMedia("tone:440", settings=MediaSettings(codec="pcmu", stats_interval_s=0.5))
+        )
         try:
             call = await client.call("echo", answer_timeout_s=20)
             media = call.media

@@ -16,6 +16,7 @@ from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.loadgen.resources import udp_socket_count
 from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.session import live_peer_connections
 from rtcload.protocol.backoff import BackoffPolicy
 from rtcload.signaling import ClientConfig, EventKind, PasswordCredentials, SignalingClient
@@ -49,7 +50,9 @@ async def client(url: str, name: str) -> SignalingClient:
         label=name,
         backoff=BackoffPolicy(base_s=0.2, cap_s=1.0, max_attempts=20),
     )
-    c = SignalingClient(config, lambda: EngineCallMedia("tone:440", codec="opus", stats_interval_s=1.0))
+    c = SignalingClient(
+        config, lambda: EngineCallMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=1.0))
+    )
     await c.connect(timeout=20)
     return c
 
@@ -160,7 +163,7 @@ async def test_media_closed_while_gathering_leaves_no_socket():
     socket stayed open for good. close() now waits for the gathering first."""
     base = udp_socket_count()
     for _ in range(5):
-        media = EngineCallMedia("tone:440", codec="opus", stats_interval_s=1.0)
+        media = EngineCallMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=1.0))
         offer = asyncio.ensure_future(media.create_offer())
         for _ in range(3):  # into setLocalDescription: gathering has started, no socket bound yet
             await asyncio.sleep(0)

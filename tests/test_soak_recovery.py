@@ -11,6 +11,7 @@ from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.loadgen.records import call_record
 from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.protocol.backoff import BackoffPolicy
 from rtcload.results.ledger import had_media
 from rtcload.signaling import ClientConfig, EventKind, PasswordCredentials, SignalingClient
@@ -27,7 +28,9 @@ async def test_call_ended_just_after_reattach_is_no_media_gap_failure():
             label="gapper",
             backoff=BackoffPolicy(base_s=0.2, cap_s=1.0, max_attempts=20),
         )
-        client = SignalingClient(config, lambda: EngineCallMedia("tone:440", codec="opus", stats_interval_s=1.0))
+        client = SignalingClient(
+            config, lambda: EngineCallMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=1.0))
+        )
         await client.connect(timeout=20)
         try:
             call = await client.call("echo", answer_timeout_s=20)
@@ -72,7 +75,9 @@ async def test_socket_lost_during_the_attach_answer_keeps_the_call_for_the_next_
             label="twice",
             backoff=BackoffPolicy(base_s=1.0, cap_s=2.0, max_attempts=20),  # reconnects ~1 s after a loss
         )
-        client = SignalingClient(config, lambda: RecordedMedia("tone:440", codec="opus", stats_interval_s=1.0))
+        client = SignalingClient(
+            config, lambda: RecordedMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=1.0))
+        )
         await client.connect(timeout=20)
         try:
             call = await client.call("echo", answer_timeout_s=20)

@@ -20,6 +20,7 @@ from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.engine.native import NativeEngineStream
 from rtcload.media.lean import LeanCallMedia
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from tests.conftest import fast_config
 from tests.test_media_engine import connect, wait_stats
 
@@ -51,8 +52,8 @@ async def test_empty_datagrams_are_dropped_and_the_call_keeps_its_media(path):
 
         def factory():
             if lean:
-                return LeanCallMedia("tone:440", codec="pcmu", stats_interval_s=0.5)
-            return EngineCallMedia("tone:440", codec="pcmu", stats_interval_s=0.5)
+                return LeanCallMedia("tone:440", settings=MediaSettings(codec="pcmu", stats_interval_s=0.5))
+            return EngineCallMedia("tone:440", settings=MediaSettings(codec="pcmu", stats_interval_s=0.5))
 
         client = await connect(emulator.url, factory)
         try:

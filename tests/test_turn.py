@@ -11,6 +11,7 @@ from rtcload.emulator.aiortc_answerer import AiortcAnswerer
 from rtcload.media.coturn import Coturn, turnserver_available
 from rtcload.media.ice_diag import ICE_GATHERING_EMPTY, TURN_ALLOCATIONS
 from rtcload.media.loopback import use_loopback_only
+from rtcload.media.media_settings import MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.signaling import ClientConfig, PasswordCredentials, SignalingClient
 from tests.conftest import fast_config
@@ -34,7 +35,9 @@ async def media_emulator():
 async def relay_client(url: str, spec) -> SignalingClient:
     client = SignalingClient(
         ClientConfig(url=url, credentials=PasswordCredentials("alice", "alice-pass")),
-        lambda: CallMedia("tone:440", codec="opus", ice_servers=[spec], relay_only=True, stats_interval_s=0.5),
+        lambda: CallMedia(
+            "tone:440", settings=MediaSettings(codec="opus", ice_servers=[spec], relay_only=True, stats_interval_s=0.5)
+        ),
     )
     await client.connect(timeout=20)
     return client

@@ -14,18 +14,14 @@ import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
-from rtcload.options import env, table
-from rtcload.options.build import argument
+from rtcload.options.build import add_locust_options
 
 log = logging.getLogger("rtcload.warmup")
 
 
 @events.init_command_line_parser.add_listener
-def _add_option(parser: Any) -> None:
-    spec = table.spec("locust", "--rtc-warmup")  # defined in the registry (rtcload/options/registry.toml)
-    assert spec is not None
-    flags, kw = argument(spec)
-    parser.add_argument(*flags, **{**kw, "default": env.duration(spec.env, 0.0)})
+def _add_option(parser: Any, **_kw: Any) -> None:
+    add_locust_options(parser, "warm-up")  # --rtc-warmup, from the registry (rtcload/options/registry.toml)
 
 
 @events.test_start.add_listener

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rtcload.loadgen.settings import LoadSettings
+from rtcload.media.media_settings import MediaSettings
 
 _CALL_INDEX = itertools.count()  # per process: which calls are fully decoded (engine and lean paths)
 
@@ -26,14 +27,15 @@ class CallMediaFactory:
     relay_only: bool  # this user's draw: the whole run's --rtc-relay-only, or its --rtc-relay-share
     audio: Any  # audio_calls.AudioScoring: which calls are scored, and their capture
 
-    def options(self) -> dict[str, Any]:
-        """What every media path takes from the settings."""
-        return {
-            "codec": self.settings.codec,
-            "ice_servers": list(self.settings.ice_servers),  # full specs: TURN needs the username and credential
-            "stats_interval_s": self.settings.stats_interval_s,
-            "relay_only": self.relay_only,
-        }
+    def media_settings(self) -> MediaSettings:
+        """What every media path takes from the run's settings (one frozen object, the same for every call
+        of this user): built here, so the media constructors take it whole instead of one argument each."""
+        return MediaSettings(
+            codec=self.settings.codec,
+            ice_servers=self.settings.ice_servers,  # full specs: TURN needs the username and credential
+            stats_interval_s=self.settings.stats_interval_s,
+            relay_only=self.relay_only,
+        )
 
     def __call__(self) -> Any:
         from rtcload.loadgen.audio_calls import chosen
@@ -47,7 +49,7 @@ class CallMediaFactory:
 
             scored = self.audio.worthwhile and chosen(index, settings.audio_score)  # decoded, captured
             media = EngineCallMedia(
-                self.source, decode=decode or scored, profile=settings.client_profile, **self.options()
+                self.source, self.media_settings(), decode=decode or scored, profile=settings.client_profile
             )
             if scored:
                 self.audio.prepare(media)
@@ -55,7 +57,7 @@ class CallMediaFactory:
         if settings.media_path == "lean":
             from rtcload.media.lean import LeanCallMedia
 
-            return LeanCallMedia(self.source, decode=decode, **self.options())
+            return LeanCallMedia(self.source, self.media_settings(), decode=decode)
         from rtcload.media.peer import CallMedia
 
-        return CallMedia(self.source, **self.options())  # naive aiortc: the baseline bench/ measures
+        return CallMedia(self.source, self.media_settings())  # naive aiortc: the baseline bench/ measures

@@ -33,23 +33,13 @@ from locust.runners import MasterRunner
 
 from rtcload.distributions import Distribution, parse_distribution
 from rtcload.loadgen.load_model import LATE_LIMIT_S, OPEN_MODEL_PART
-from rtcload.loadgen.scenario_options import OPEN_MODEL_OPTIONS
-from rtcload.options import env as process_env
+from rtcload.options.build import add_locust_options
 from rtcload.traffic import ARRIVALS, Arrivals, RatePlan, parse_rate_plan
 
 log = logging.getLogger("rtcload.loadgen")
 
 POOL_WAIT_S = 60.0  # the clock starts when the pool is registered, or after this long
 STARTUP_QUIET_S = 1.0  # ... and no user joined for this long
-
-OPTIONS = OPEN_MODEL_OPTIONS  # the table lives where `rtcload run` can read it without Locust
-
-
-def add_open_model_arguments(parser: Any) -> None:
-    """The open-model options as Locust custom arguments (each with its RTCLOAD_* variable)."""
-    group = parser.add_argument_group("rtcload open-model load (--rtc-cps)")
-    for flag, env, default, help_text in OPTIONS:
-        group.add_argument(flag, default=process_env.text(env, default), help=f"{help_text} (env {env})")
 
 
 class PoolMember(Protocol):
@@ -283,7 +273,7 @@ def model_of(environment: Environment) -> OpenModel | None:
 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any, **_kw: Any) -> None:
-    add_open_model_arguments(parser)
+    add_locust_options(parser, "open model")  # from the registry (rtcload/options/registry.toml)
 
 
 def start_scheduler(environment: Environment, metrics: Any, process: str, default_holding: Distribution) -> None:

@@ -11,10 +11,9 @@ from rtcload.gates.defaults import DEFAULT_GATES, SOAK_GATES
 from rtcload.loadgen.resources import GrowthLimits
 from rtcload.loadgen.scenario_options import ALL_LOAD_OPTIONS
 from rtcload.loadgen.scenarios import SCENARIOS
-from rtcload.loadgen.settings import add_renamed_arguments
 from rtcload.media.ice_options import ENV_SERVERS
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
-from rtcload.options.build import add_options
+from rtcload.options.build import add_old_spellings, add_options
 from rtcload.traffic import ARRIVALS
 
 LOAD_GROUP = "load options (--rtc-*, also accepted after --; each has an RTCLOAD_* environment variable)"
@@ -72,7 +71,8 @@ def add_load_arguments(group: argparse._ArgumentGroup) -> None:
             group.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=help_text + f" (env {env})")
         else:
             group.add_argument(flag, default=argparse.SUPPRESS, metavar="VALUE", help=help_text + shown)
-    add_renamed_arguments(group)  # --rtc-call-duration, --rtc-lean: hidden, with a deprecation warning
+    # --rtc-call-duration, --rtc-lean (names.RENAMED): hidden, with a deprecation warning
+    add_old_spellings(group, "run", (flag for flag, *_rest in ALL_LOAD_OPTIONS))
 
 
 def load_option_args(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:

@@ -1,7 +1,8 @@
 """Locust command-line arguments and environment variables of rtcload, parsed into one settings object.
 
-Every option is a Locust custom argument (shown in the web UI) with an RTCLOAD_* environment
-variable, so the same scenario runs from a laptop, CI or a Kubernetes worker unchanged.
+Every option is a Locust custom argument (shown in the web UI unless a secret) with an RTCLOAD_*
+environment variable, so the same scenario runs from a laptop, CI or a Kubernetes worker unchanged.
+They are put on Locust's parser by rtcload.options.build.add_locust_options (group `load`).
 """
 
 from __future__ import annotations
@@ -118,8 +119,7 @@ check_defaults(
     },
 )
 LOAD_OPTIONS = _OPTIONS  # read by `rtcload run` to list and forward them (one definition)
-# old variables still read for a release (names.RENAMED has the old flags): new -> old
-LEGACY_ENV = {"RTCLOAD_HOLDING": "RTCLOAD_CALL_DURATION"}
+LEGACY_ENV = names.RENAMED_ENV  # old variables still read for a release: new -> old
 METRICS_FLAGS = frozenset(
     {
         "--rtc-metrics-port",
@@ -134,52 +134,11 @@ METRICS_FLAGS = frozenset(
 )
 
 
-def add_locust_arguments(parser: Any) -> None:
-    """Register rtcload's options on Locust's parser (events.init_command_line_parser)."""
-    group = (
-        parser.add_argument_group("rtcload", "WebRTC call load options")
-        if hasattr(parser, "add_argument_group")
-        else parser
-    )
-    for flag, env, default, help_text, kind in _OPTIONS:
-        kwargs: dict[str, Any] = {"env_var": env, "help": help_text, "include_in_web_ui": kind != "secret"}
-        if kind == "bool":
-            kwargs["action"] = "store_true"
-            kwargs["default"] = False
-        else:
-            kwargs["default"] = legacy_default(env, default)
-            kwargs["type"] = {"float": float, "int": int}.get(kind, str)
-        if kind == "secret":
-            kwargs["is_secret"] = True
-        try:
-            group.add_argument(flag, **kwargs)
-        except TypeError:  # plain argparse (tests, rtcload call): no env_var/is_secret/include_in_web_ui
-            for key in ("env_var", "include_in_web_ui", "is_secret"):
-                kwargs.pop(key, None)
-            group.add_argument(flag, **kwargs)
-    add_renamed_arguments(group)
-
-
-def add_renamed_arguments(parser: Any) -> None:
-    """The old spellings of --rtc-* options (hidden; a one-line deprecation warning names the new one)."""
-    names.add_renamed(parser, "--rtc-call-duration", dest="rtc_holding")
-    names.add_renamed(parser, "--rtc-lean", dest="rtc_media_path", const="lean")
-
-
-def legacy_default(env: str, default: Any) -> Any:
-    """The default of an option whose variable was renamed: the old variable's value, with a warning."""
-    old = LEGACY_ENV.get(env)
-    if old and process_env.given(env) is None and process_env.given(old) is not None:
-        names.warn(old, env)
-        return process_env.text(old)
-    return default
-
-
 def _get(options: Any, flag: str, env: str, default: Any) -> Any:
     attr = flag.removeprefix("--").replace("-", "_")
     value = getattr(options, attr, None) if options is not None else None
     if value is None or value == "":
-        value = process_env.text(env, legacy_default(env, default))
+        value = process_env.renamed_text(env, default)
     return value
 
 

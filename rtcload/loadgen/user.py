@@ -33,12 +33,12 @@ from rtcload.loadgen.observe import record
 from rtcload.loadgen.records import CallRecordWriter
 from rtcload.loadgen.settings import (
     LoadSettings,
-    add_locust_arguments,
     metrics_settings_from_options,
     settings_from_options,
 )
 from rtcload.metrics.catalog import measurement
 from rtcload.metrics.exporter import GeneratorMetrics
+from rtcload.options.build import add_locust_options
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, SampleWriter
 from rtcload.signaling import PasswordCredentials
 
@@ -74,7 +74,7 @@ _Process = ProcessState()  # this process's state (one per Locust process; worke
 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any, **_kw: Any) -> None:
-    add_locust_arguments(parser)
+    add_locust_options(parser, "load")  # from the registry (rtcload/options/registry.toml)
 
 
 @events.init.add_listener

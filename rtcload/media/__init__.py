@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from rtcload.media.analysis import ReceiveAnalyzer, dominant_frequency, goertzel, rms_dbfs
     from rtcload.media.endpoint import MediaEndpoint
     from rtcload.media.loopback import rtc_configuration, use_loopback_only
+    from rtcload.media.media_settings import MediaSettings
     from rtcload.media.peer import CallMedia
     from rtcload.media.session import MediaReport, MediaTimings
     from rtcload.media.sources import make_source
@@ -22,6 +23,7 @@ _HOMES = {
     "CallMedia": "peer",
     "MediaEndpoint": "endpoint",
     "MediaReport": "session",
+    "MediaSettings": "media_settings",
     "MediaStats": "stats",
     "MediaTimings": "session",
     "ReceiveAnalyzer": "analysis",
@@ -39,6 +41,7 @@ __all__ = [
     "CallMedia",
     "MediaEndpoint",
     "MediaReport",
+    "MediaSettings",
     "MediaStats",
     "MediaTimings",
     "ReceiveAnalyzer",

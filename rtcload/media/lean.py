@@ -21,7 +21,7 @@ import collections
 import math
 import time
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import aiortc.rtcrtpreceiver as _receiver_module
@@ -33,7 +33,7 @@ from rtcload.media.aiortc_private.rtp import rtp_handler, set_rtp_handler
 from rtcload.media.analysis import DBFS_FLOOR, DEFAULT_ENERGY_FLOOR_DBFS, ReceiveAnalyzer
 from rtcload.media.encoded import PacketEchoTrack, PreEncodedTrack
 from rtcload.media.endpoint import MediaEndpoint
-from rtcload.media.ice import IceServerSpec
+from rtcload.media.media_settings import DEFAULT_MEDIA, MediaSettings
 from rtcload.media.peer import CallMedia
 from rtcload.media.session import AudioSession
 
@@ -242,30 +242,15 @@ class LeanCallMedia(_LeanReceive, CallMedia):
     decoding (see module docstring).
     """
 
-    def __init__(
-        self,
-        source: str = "tone:440",
-        codec: str | None = "opus",
-        ice_servers: Sequence[str | IceServerSpec] | None = None,
-        stats_interval_s: float = 2.0,
-        one_way_after_s: float = 5.0,
-        energy_floor_dbfs: float = -50.0,
-        relay_only: bool = False,
-        decode: bool = False,
-    ) -> None:
+    def __init__(self, source: str = "tone:440", settings: MediaSettings = DEFAULT_MEDIA, decode: bool = False) -> None:
         self.decode = decode
         CallMedia.__init__(
             self,
             source,
-            codec=codec,
-            ice_servers=ice_servers,
-            stats_interval_s=stats_interval_s,
-            one_way_after_s=one_way_after_s,
-            energy_floor_dbfs=energy_floor_dbfs,
-            relay_only=relay_only,
+            settings,
             track=PreEncodedTrack(source.strip(), lambda: self.codec),  # type: ignore[arg-type]
         )
-        self._lean_analyzer(one_way_after_s, energy_floor_dbfs)
+        self._lean_analyzer(settings.one_way_after_s, settings.energy_floor_dbfs)
 
     def _ensure_transceiver(self) -> RTCRtpTransceiver:
         return self._lean_transceiver(super()._ensure_transceiver())

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from rtcload.media.ice import IceServerSpec
+from rtcload.media.media_settings import DEFAULT_MEDIA, MediaSettings
 from rtcload.media.session import AudioSession, MediaReport
 from rtcload.media.sources import PcmTrack, buffer_level, make_source
 
-__all__ = ["CallMedia", "MediaReport"]
+__all__ = ["CallMedia", "MediaReport", "MediaSettings"]
 
 
 class CallMedia(AudioSession):
@@ -19,28 +17,13 @@ class CallMedia(AudioSession):
     """
 
     def __init__(
-        self,
-        source: str = "tone:440",
-        codec: str | None = "opus",
-        ice_servers: Sequence[str | IceServerSpec] | None = None,
-        stats_interval_s: float = 2.0,
-        one_way_after_s: float = 5.0,
-        energy_floor_dbfs: float = -50.0,
-        relay_only: bool = False,
-        track: PcmTrack | None = None,
+        self, source: str = "tone:440", settings: MediaSettings = DEFAULT_MEDIA, track: PcmTrack | None = None
     ) -> None:
         """`track` replaces the track built from `source` (e.g. the lean path's pre-encoded track)."""
         self.source: PcmTrack = track if track is not None else make_source(source)
         self._source_level = buffer_level(self.source.buffer)
-        super().__init__(
-            self.source,
-            relay_only=relay_only,
-            codec=codec,
-            ice_servers=ice_servers,
-            stats_interval_s=stats_interval_s,
-            one_way_after_s=one_way_after_s,
-            energy_floor_dbfs=energy_floor_dbfs,
-        )
+        self.settings = settings
+        super().__init__(self.source, **settings.session_options())
         self.held = False
         self._sends_energy = self.source.buffer.name != "silence"
 

@@ -11,12 +11,21 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rtcload.distributions import Distribution
-from rtcload.options import kinds
+from rtcload.options import kinds, names
 
 
 def text(name: str, default: str = "") -> str:
     """The variable as text, `default` when unset (an empty value is kept: it means "given, empty")."""
     return os.environ.get(name, default)
+
+
+def renamed_text(name: str, default: str = "") -> str:
+    """The variable as text; when unset, its old name's (names.RENAMED_ENV, with the one-line warning)."""
+    old = names.RENAMED_ENV.get(name)
+    if old and given(name) is None and given(old) is not None:
+        names.warn(old, name)
+        return text(old)
+    return text(name, default)
 
 
 def given(name: str) -> str | None:

@@ -38,6 +38,8 @@ RENAMED: tuple[Renamed, ...] = (
     Renamed("--emulator-users", "--emulator-users-file", ("run",), "a users CSV file is `users-file`"),
     Renamed("--json", "--json-file", ("compare",), "--json prints JSON (call); compare's wrote a file"),
 )
+# old variables still read for a release (the old flags are in RENAMED): new -> old
+RENAMED_ENV: dict[str, str] = {"RTCLOAD_HOLDING": "RTCLOAD_CALL_DURATION"}
 _warned: set[str] = set()
 
 

@@ -145,6 +145,8 @@ def render_markdown(rows: list[Option]) -> str:
         "To add an option, add a row to `rtcload/options/registry.toml` (its fields are described at the top of",
         "the file): the parsers of the commands it names take it from there. Then run",
         "`python3 scripts/options_doc.py`. A flag given to a parser with a bare `add_argument` fails CI, named.",
+        "A `locust` row's `group` (load, open model, soak, warm-up) says which scenario's Locust listener adds",
+        "it (`build.add_locust_options`), with its variable as default, in the web UI unless a secret.",
         "",
         f"{len(rows)} options, {len({r.env for r in rows if r.env})} environment variables.",
         "",

@@ -17,10 +17,10 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from rtcload.loadgen.scenario_options import SOAK_OPTIONS
 from rtcload.loadgen.soak import ResourceWatch, parse_fault_schedule, run_fault_schedule, write_report
 from rtcload.loadgen.soak_summary import FAULTS_PART, RESOURCES_PART
 from rtcload.loadgen.user import CallerUser, bridge_of_process, process_tag
+from rtcload.options.build import add_locust_options
 
 log = logging.getLogger("rtcload.loadgen")
 _state: dict[str, Any] = {}
@@ -28,11 +28,7 @@ _state: dict[str, Any] = {}
 
 @events.init_command_line_parser.add_listener
 def _soak_arguments(parser: Any, **_kw: Any) -> None:
-    for flag, env, default, help_text, kind in SOAK_OPTIONS:  # one table, listed by `rtcload run --help` too
-        extra: dict[str, Any] = {"is_secret": True} if kind == "secret" else {}
-        if kind == "float":
-            extra["type"] = float
-        parser.add_argument(flag, env_var=env, default=default, help=help_text, **extra)
+    add_locust_options(parser, "soak")  # from the registry, listed by `rtcload run --help` too
 
 
 @events.test_start.add_listener

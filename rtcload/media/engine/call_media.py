@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from aiortc import RTCRtpTransceiver
@@ -44,8 +43,8 @@ from rtcload.media.engine.stream import Codec, EngineStream
 from rtcload.media.engine.takeover import Link, hook_transceiver, ice_connection, intercept_datagrams, srtp_sessions
 from rtcload.media.engine.telephone_event import TELEPHONE_EVENT, negotiating_events
 from rtcload.media.engine.transcode import Transcoder
-from rtcload.media.ice import IceServerSpec
 from rtcload.media.lean import PayloadAnalyzer
+from rtcload.media.media_settings import DEFAULT_MEDIA, MediaSettings
 from rtcload.media.opus_settings import celt_silence_frame, current_opus
 from rtcload.media.peer import CallMedia
 from rtcload.media.sdp_profile import AUDIO_LEVEL, DEFAULT_CLIENT_PROFILE, check_profile, shape_sdp
@@ -362,12 +361,7 @@ class EngineCallMedia(_EngineSession, CallMedia):
     def __init__(
         self,
         source: str = "tone:440",
-        codec: str | None = "opus",
-        ice_servers: Sequence[str | IceServerSpec] | None = None,
-        stats_interval_s: float = 2.0,
-        one_way_after_s: float = 5.0,
-        energy_floor_dbfs: float = -50.0,
-        relay_only: bool = False,
+        settings: MediaSettings = DEFAULT_MEDIA,
         decode: bool = False,
         profile: str = DEFAULT_CLIENT_PROFILE,
     ) -> None:
@@ -376,15 +370,10 @@ class EngineCallMedia(_EngineSession, CallMedia):
         CallMedia.__init__(
             self,
             spec,
-            codec=codec,
-            ice_servers=ice_servers,
-            stats_interval_s=stats_interval_s,
-            one_way_after_s=one_way_after_s,
-            energy_floor_dbfs=energy_floor_dbfs,
-            relay_only=relay_only,
+            settings,
             track=PreEncodedTrack(spec, lambda: self.codec),  # type: ignore[arg-type]
         )
-        self._engine_init(decode, one_way_after_s, energy_floor_dbfs)
+        self._engine_init(decode, settings.one_way_after_s, settings.energy_floor_dbfs)
         self.opus_dtx = current_opus().dtx
         self._send_frames_spec = spec
         if self.codec_preference in ENGINE_CODECS:  # encode the source now, not while other calls' media flows
