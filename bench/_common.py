@@ -20,6 +20,16 @@ from rtcload.metrics.gc_pauses import GcPauses  # noqa: F401  (the benches' impo
 from rtcload.metrics.lag import LagWindow
 
 
+def call_media(kind: Any, source: str = "tone:440", **settings: Any) -> Any:
+    """One call's media of class `kind` in the imported tree: a MediaSettings (issue 25), or keywords (a
+    --tree baseline from before it), so A/B benches run against older commits too."""
+    try:
+        from rtcload.media.media_settings import MediaSettings
+    except ImportError:
+        return kind(source, **settings)
+    return kind(source, MediaSettings(**settings))
+
+
 def pct(values: list[float], p: float) -> float:
     """Nearest-rank percentile (0 for no values)."""
     if not values:

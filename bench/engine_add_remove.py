@@ -29,6 +29,7 @@ def _tree_from_argv() -> str:
 
 sys.path.insert(0, _tree_from_argv())
 
+from bench._common import call_media  # noqa: E402
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint  # noqa: E402
 from rtcload.media.engine.engine import engine_for  # noqa: E402
 from rtcload.media.loopback import use_loopback_only  # noqa: E402
@@ -39,7 +40,7 @@ async def measure(args: argparse.Namespace) -> None:
     pairs: list[tuple[EngineCallMedia, EngineMediaEndpoint]] = []
     try:
         for _ in range(args.streams // 2):
-            caller = EngineCallMedia("tone:440", codec="pcmu", stats_interval_s=0)
+            caller = call_media(EngineCallMedia, codec="pcmu", stats_interval_s=0)
             answerer = EngineMediaEndpoint("echo", playout_s=0.06)
             await caller.accept_answer(await answerer.accept_offer(await caller.create_offer()))
             pairs.append((caller, answerer))

@@ -66,7 +66,17 @@ sys.path.insert(0, _tree_from_argv())  # rtcload (first: another tree wins)
 
 import psutil  # noqa: E402
 
-from bench._common import Child, GcPauses, LagProbe, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc  # noqa: E402
+from bench._common import (  # noqa: E402
+    Child,
+    GcPauses,
+    LagProbe,
+    Rpc,
+    call_media,
+    new_loop,
+    pct,
+    runqueue_wait_s,
+    serve_rpc,
+)
 from rtcload.emulator.playout import DEFAULT_ECHO_PLAYOUT_S, parse_playout  # noqa: E402
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint  # noqa: E402
 from rtcload.media.engine.engine import engine_for  # noqa: E402
@@ -215,7 +225,7 @@ async def calls(
 
     async def one_call(rpc: Rpc) -> None:
         started = time.monotonic()
-        media = EngineCallMedia("tone:440", codec=args.codec, stats_interval_s=2.0)
+        media = call_media(EngineCallMedia, codec=args.codec, stats_interval_s=2.0)
         offer = await media.create_offer()
         answer = await rpc.call(op="offer", sdp=offer)
         await media.accept_answer(answer["sdp"])

@@ -56,23 +56,13 @@ sys.path.insert(0, _tree_from_argv())  # rtcload (first: a baseline tree wins)
 
 import psutil  # noqa: E402
 
-from bench._common import Child, CpuWindow, GcPauses, Rpc, new_loop, pct, runqueue_wait_s, serve_rpc  # noqa: E402
+from bench._common import Child, CpuWindow, GcPauses, Rpc, call_media, new_loop, pct, runqueue_wait_s, serve_rpc  # noqa: E402
 from rtcload.media.endpoint import MediaEndpoint  # noqa: E402
 from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint  # noqa: E402
 from rtcload.media.engine.clock import SEND_LATENESS  # noqa: E402
 from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint  # noqa: E402
 from rtcload.media.loopback import use_loopback_only  # noqa: E402
 from rtcload.media.peer import CallMedia  # noqa: E402
-
-
-def _call_media(kind: type[CallMedia], **settings: Any) -> CallMedia:
-    """One call's media in this tree: a MediaSettings (issue 25), or keywords (a --tree baseline before it)."""
-    try:
-        from rtcload.media.media_settings import MediaSettings
-    except ImportError:
-        return kind("tone:440", **settings)
-    return kind("tone:440", MediaSettings(**settings))
-
 
 CALLS: dict[str, type[CallMedia]] = {"naive": CallMedia, "lean": LeanCallMedia, "engine": EngineCallMedia}
 ENDPOINTS: dict[str, type[MediaEndpoint]] = {
@@ -165,7 +155,7 @@ async def set_up(
         while remaining[0] > 0:
             remaining[0] -= 1
             started = time.monotonic()
-            media = _call_media(CALLS[mode], codec=args.codec, stats_interval_s=2.0)
+            media = call_media(CALLS[mode], codec=args.codec, stats_interval_s=2.0)
             calls.append(media)
             offer = await media.create_offer()
             answer = await rpc.call(op="offer", sdp=offer)
