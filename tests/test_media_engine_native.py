@@ -682,7 +682,7 @@ def test_an_overdue_tick_fires_from_the_socket_callback_once_and_keeps_its_deadl
     lateness = LagWindow()
     gate = _native.TickGate()
 
-    async def scenario() -> EngineClock:
+    async def scenario() -> EngineClock | None:
         clock = EngineClock(asyncio.get_running_loop(), lambda elapsed, send: ticks.append((elapsed, time.monotonic())),
                             period_s=period, lateness=lateness, gate=gate)  # fmt: skip
         clock.start()
@@ -695,7 +695,11 @@ def test_an_overdue_tick_fires_from_the_socket_callback_once_and_keeps_its_deadl
         while time.monotonic() < origin + period + 0.03:  # the loop is busy past tick 1's deadline...
             pass
         gate.check()  # ...and the next datagram's callback runs the tick
+        checked_at = time.monotonic()
         assert len(ticks) == 2 and clock.preempted == 1 and gate.fired == 1
+        if checked_at >= origin + 2 * period:  # descheduled by a busy machine past tick 2 too: not this case
+            clock.stop()
+            return None
         assert gate.deadline == origin + 2 * period
         gate.check()
         assert len(ticks) == 2
@@ -704,7 +708,14 @@ def test_an_overdue_tick_fires_from_the_socket_callback_once_and_keeps_its_deadl
         clock.stop()
         return clock
 
-    clock = _run_uvloop(scenario())
+    for _attempt in range(5):  # a machine that steals > 70 ms at the wrong instant tests nothing: again
+        ticks.clear()
+        lateness = LagWindow()
+        gate = _native.TickGate()
+        clock = _run_uvloop(scenario())
+        if clock is not None:
+            break
+    assert clock is not None, "descheduled past two periods in every attempt"
     origin = clock._origin
     assert [elapsed for elapsed, _ in ticks] == [1, 1, 1]
     for k, (_, at) in enumerate(ticks):
