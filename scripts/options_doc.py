@@ -56,6 +56,20 @@ ENV_ONLY: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "freed by reference counting; media/heap.py)",
         ("run", "capacity", "call", "emulator"),
     ),
+    "RTCLOAD_TRACEMALLOC": (
+        "path",
+        "",
+        "a directory: the soak_reconnect scenario's Locust processes and the emulator trace their Python "
+        "allocations and write snapshots there (rtcload/memtrace.py; diff with bench/memdiff.py). Costly: "
+        "for finding a leak, not for a measured run",
+        ("locust", "emulator"),
+    ),
+    "RTCLOAD_TRACEMALLOC_EVERY": (
+        "duration",
+        "300",
+        "with RTCLOAD_TRACEMALLOC: the interval between snapshots",
+        ("locust", "emulator"),
+    ),
     "RTCLOAD_DTLS_CERTIFICATE": (
         "choice",
         "shared",

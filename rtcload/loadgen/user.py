@@ -7,6 +7,7 @@ registers rtcload's command-line options and the per-process bridge with Locust.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -38,7 +39,8 @@ from rtcload.loadgen.settings import (
     settings_from_options,
 )
 from rtcload.metrics.catalog import measurement
-from rtcload.metrics.exporter import GeneratorMetrics
+from rtcload.metrics.exporter import PROCESS_GAUGES, GeneratorMetrics
+from rtcload.procstats import ProcessGauges
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, SampleWriter
 from rtcload.signaling import PasswordCredentials
 
@@ -120,6 +122,9 @@ def _start_metrics(environment: Environment, role: str, index: int) -> None:
         options.saturation_lag_s, options.saturation_cpu, options.saturation_send_late_s
     )
     metrics.set_function("process_cpu", lambda: health.cpu_ratio, role=role)
+    process = ProcessGauges(_Process.bridge.loop if _Process.bridge is not None else None)
+    for key, name in PROCESS_GAUGES.items():
+        metrics.set_function(key, functools.partial(process.value, name), role=role)
     metrics.set_function("saturated", lambda: float(health.saturated()))
     metrics.set_function("loop_lag", health.gevent_lag.p99, loop="gevent")
     if role != "master":

@@ -21,6 +21,7 @@ from rtcload.loadgen.scenario_options import SOAK_OPTIONS
 from rtcload.loadgen.soak import ResourceWatch, parse_fault_schedule, run_fault_schedule, write_report
 from rtcload.loadgen.soak_summary import FAULTS_PART, RESOURCES_PART
 from rtcload.loadgen.user import CallerUser, bridge_of_process, process_tag
+from rtcload.memtrace import trace_from_env
 
 log = logging.getLogger("rtcload.loadgen")
 _state: dict[str, Any] = {}
@@ -44,6 +45,7 @@ def _soak_start(environment: Environment, **_kw: Any) -> None:
     watch = ResourceWatch(float(options.rtc_resource_interval))
     _state["watch"] = watch
     bridge.submit_task(watch.run(), "resource-watch")
+    bridge.submit_task(trace_from_env("generator"), "memtrace")  # RTCLOAD_TRACEMALLOC: off unless set
     first_process = not isinstance(environment.runner, WorkerRunner) or environment.runner.worker_index == 0
     if options.rtc_faults and first_process:
         if not options.rtc_control_token:
@@ -60,7 +62,7 @@ def _soak_stop(environment: Environment, **_kw: Any) -> None:
     if isinstance(environment.runner, MasterRunner):
         return
     bridge = bridge_of_process()
-    bridge.cancel_tasks("fault-schedule", "resource-watch")
+    bridge.cancel_tasks("fault-schedule", "resource-watch", "memtrace")
     watch: ResourceWatch | None = _state.get("watch")
     if watch is None:
         return
