@@ -46,6 +46,7 @@ from rtcload.protocol.jsonrpc import DebugReport, Error, FrameError, Request, Re
 from rtcload.protocol.methods import Method
 from rtcload.protocol.redact import install_redaction, short_frame
 from rtcload.tasks import TrackedTasks
+from rtcload.ws_cycles import release
 
 log = logging.getLogger("rtcload.emulator")
 install_redaction()  # frames logged by websockets at DEBUG, and ours, never show a secret
@@ -350,6 +351,7 @@ class Emulator:
             self.gatekeeper.forget(conn)
             self.connections.discard(conn)
             self._on_socket_closed(conn)
+            release(ws)  # a dropped socket's parser cycle: freed now, not at a full collection (ws_cycles.py)
 
     async def _drop_later(self, conn: Connection, delay: float) -> None:
         await asyncio.sleep(delay)

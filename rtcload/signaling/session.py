@@ -53,6 +53,7 @@ from rtcload.signaling.login import Login
 from rtcload.signaling.loss_report import LossReport
 from rtcload.signaling.rpc import RpcChannel
 from rtcload.tasks import TrackedTasks
+from rtcload.ws_cycles import release
 
 log = logging.getLogger("rtcload.signaling")
 install_redaction()  # frames logged by websockets at DEBUG, and ours, never show a secret
@@ -423,6 +424,7 @@ class Session:
         finally:
             if ws is self._ws or self._ws is None:
                 self._on_socket_lost(ws)
+            release(ws)  # a dropped socket's parser cycle: freed now, not at a full collection (ws_cycles.py)
 
     def _on_socket_lost(self, ws: ClientConnection) -> None:
         self.loss.closed(ws)
