@@ -30,6 +30,7 @@ from rtcload.loadgen.bridge import Bridge
 from rtcload.loadgen.credentials import CredentialPool, PoolEntry, load_pool
 from rtcload.loadgen.endpoint import Sample, VirtualEndpoint, locust_fields
 from rtcload.loadgen.live import plugin as live
+from rtcload.loadgen.locust_trim import trim_forever
 from rtcload.loadgen.observe import record
 from rtcload.loadgen.records import CallRecordWriter
 from rtcload.loadgen.settings import (
@@ -139,6 +140,7 @@ def _start_metrics(environment: Environment, role: str, index: int) -> None:
     if role != "master":
         gevent.spawn(_rewrite_health, environment)
     gevent.spawn(health_mod.gevent_lag_probe, health.gevent_lag)
+    gevent.spawn(trim_forever, environment.stats)  # Locust's per-second counts and chart history, bounded
     if _Process.bridge is not None:
         metrics.set_function("loop_lag", health.asyncio_lag.p99, loop="asyncio")
         metrics.set_function("users", lambda: float(environment.runner.user_count if environment.runner else 0))
