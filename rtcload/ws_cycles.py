@@ -18,12 +18,23 @@ connection is closed and its close details have been read.
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from typing import Any
 
 
 def release(ws: Any) -> None:
-    """Cut the parser-exception cycle of a closed websockets connection (no-op when there is none)."""
+    """Cut the cycles of a websockets connection once it is closed: now if asyncio has already reported
+    the connection lost, else when it does (a reader cancelled, or a handler that ended before the
+    socket did, must not leave the cycle the EOF creates later)."""
+    waiter = getattr(ws, "connection_lost_waiter", None)
+    if isinstance(waiter, asyncio.Future) and not waiter.done():
+        waiter.add_done_callback(lambda _done: _cut(ws))
+        return
+    _cut(ws)
+
+
+def _cut(ws: Any) -> None:
     transport = getattr(ws, "transport", None)
     if transport is not None and getattr(transport, "_sock", True) is None and hasattr(transport, "_read_ready_cb"):
         transport._read_ready_cb = None
