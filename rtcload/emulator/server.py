@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 
+from rtcload import ws_cycles
 from rtcload.emulator import control
 from rtcload.emulator.auth import AuthError, Identity, LoginRefusal, mint_token
 from rtcload.emulator.bounded import ByteBoundedLog, ReportStore
@@ -46,9 +47,9 @@ from rtcload.protocol.jsonrpc import DebugReport, Error, FrameError, Request, Re
 from rtcload.protocol.methods import Method
 from rtcload.protocol.redact import install_redaction, short_frame
 from rtcload.tasks import TrackedTasks
-from rtcload.ws_cycles import release
 
 log = logging.getLogger("rtcload.emulator")
+ws_cycles.install()  # dropped sockets freed by reference counting, not at a full collection
 install_redaction()  # frames logged by websockets at DEBUG, and ours, never show a secret
 
 CALL_METHODS = frozenset(
@@ -351,7 +352,6 @@ class Emulator:
             self.gatekeeper.forget(conn)
             self.connections.discard(conn)
             self._on_socket_closed(conn)
-            release(ws)  # a dropped socket's parser cycle: freed now, not at a full collection (ws_cycles.py)
 
     async def _drop_later(self, conn: Connection, delay: float) -> None:
         await asyncio.sleep(delay)

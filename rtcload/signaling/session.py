@@ -25,7 +25,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from rtcload import __version__
+from rtcload import __version__, ws_cycles
 from rtcload.protocol import messages
 from rtcload.protocol.codes import SdkCode
 from rtcload.protocol.gateway import (
@@ -53,9 +53,9 @@ from rtcload.signaling.login import Login
 from rtcload.signaling.loss_report import LossReport
 from rtcload.signaling.rpc import RpcChannel
 from rtcload.tasks import TrackedTasks
-from rtcload.ws_cycles import release
 
 log = logging.getLogger("rtcload.signaling")
+ws_cycles.install()  # dropped sockets freed by reference counting, not at a full collection
 install_redaction()  # frames logged by websockets at DEBUG, and ours, never show a secret
 # what a server's call_report_id may be before it goes into an `x-call-report-id` header: a token, not text
 CALL_REPORT_ID = re.compile(r"[A-Za-z0-9._~:+/=-]{1,256}")
@@ -424,7 +424,6 @@ class Session:
         finally:
             if ws is self._ws or self._ws is None:
                 self._on_socket_lost(ws)
-            release(ws)  # a dropped socket's parser cycle: freed now, not at a full collection (ws_cycles.py)
 
     def _on_socket_lost(self, ws: ClientConnection) -> None:
         self.loss.closed(ws)
