@@ -224,6 +224,25 @@ HEALTH = dashboard(
             [("max by (instance, role) (rtcload_process_cpu_ratio)", "{{instance}} {{role}}")],
             "percentunit",
         ),
+        panel(
+            "Resident memory per process (a soak's slope after warm-up is a leak)",
+            [
+                ("max by (instance, role) (rtcload_process_resident_memory_bytes)", "{{instance}} {{role}}"),
+                ("max by (instance) (rtcload_emulator_process_resident_memory_bytes)", "emulator {{instance}}"),
+            ],
+            "bytes",
+        ),
+        panel(
+            "Open FDs, UDP sockets and asyncio tasks per process",
+            [
+                ("max by (instance, role) (rtcload_process_open_fds)", "fds {{instance}} {{role}}"),
+                ("max by (instance, role) (rtcload_process_udp_sockets)", "udp {{instance}} {{role}}"),
+                ("max by (instance, role) (rtcload_process_asyncio_tasks)", "tasks {{instance}} {{role}}"),
+                ("max by (instance) (rtcload_emulator_process_open_fds)", "fds emulator {{instance}}"),
+                ("max by (instance) (rtcload_emulator_process_udp_sockets)", "udp emulator {{instance}}"),
+                ("max by (instance) (rtcload_emulator_process_asyncio_tasks)", "tasks emulator {{instance}}"),
+            ],
+        ),
         panel("Saturated processes", [("sum(rtcload_generator_saturated)", "saturated")], kind="stat"),
         panel("Users per process", [("sum by (instance) (rtcload_users)", "{{instance}}")]),
         panel("Scrape targets up", [('sum by (job) (up{job=~"rtcload.*"})', "{{job}}")]),

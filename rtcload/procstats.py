@@ -64,3 +64,49 @@ def sample_self(count_objects: bool = True) -> dict[str, Any]:
         "asyncio_tasks": tasks,
         "py_objects": len(gc.get_objects()) if count_objects else 0,
     }
+
+
+class ProcessGauges:
+    """This process's RSS, open FDs, UDP sockets and asyncio tasks for Prometheus gauges read at scrape
+    time (`rtcload_process_*`, `rtcload_emulator_process_*`), so a soak's growth is watchable live.
+
+    One /proc read serves every gauge of a scrape (at most one per `max_age_s`): a scrape reads the four
+    gauges back to back, and counting UDP sockets walks the fd table. `loop` is the asyncio loop whose
+    tasks count (None: the loop running where the gauges are read, if any); asyncio.all_tasks tolerates
+    a call from another thread.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, max_age_s: float = 1.0) -> None:
+        self.loop = loop
+        self.max_age_s = max_age_s
+        self._proc = psutil.Process(os.getpid())
+        self._at = float("-inf")
+        self._values: dict[str, float] = {}
+
+    def read(self) -> dict[str, float]:
+        now = time.monotonic()
+        if now - self._at >= self.max_age_s:
+            with self._proc.oneshot():
+                rss, fds = self._proc.memory_info().rss, self._proc.num_fds()
+            tasks = _task_count(self.loop)
+            self._values = {
+                "rss_bytes": float(rss),
+                "open_fds": float(fds),
+                "udp_sockets": float(udp_socket_count(self._proc.pid)),
+                "asyncio_tasks": float(tasks),
+            }
+            self._at = now
+        return self._values
+
+    def value(self, name: str) -> float:
+        """One figure (rss_bytes, open_fds, udp_sockets, asyncio_tasks)."""
+        return self.read()[name]
+
+
+def _task_count(loop: asyncio.AbstractEventLoop | None) -> int:
+    if loop is None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return 0
+    return 0 if loop.is_closed() else len(asyncio.all_tasks(loop))

@@ -99,3 +99,18 @@ async def test_every_catalog_metric_is_exposed_and_labels_stay_bounded():
     assert calls["answered"] > 0 and calls["failed"] > 0, calls
     routes = {s.labels["route"] for s in emulator_families["rtcload_emulator_calls"].samples}
     assert {"echo", "busy", "reject"} <= routes, routes
+    # each process's own resources (issue 22): read live, plausible, labelled by role only
+    process = {
+        name: {s.labels["role"]: s.value for s in last[f"rtcload_process_{name}"].samples}
+        for name in ("resident_memory_bytes", "open_fds", "udp_sockets", "asyncio_tasks")
+    }
+    assert process["resident_memory_bytes"]["local"] > 20 * 2**20, process
+    assert process["open_fds"]["local"] >= USERS, process  # a WebSocket per user at least
+    assert process["asyncio_tasks"]["local"] >= USERS, process  # a reader task per client at least
+    assert process["udp_sockets"]["local"] == 0, process  # --rtc-media none
+    emulator_process = {
+        name: emulator_families[f"rtcload_emulator_process_{name}"].samples[0].value
+        for name in ("resident_memory_bytes", "open_fds", "udp_sockets", "asyncio_tasks")
+    }
+    assert emulator_process["resident_memory_bytes"] > 20 * 2**20, emulator_process
+    assert emulator_process["open_fds"] > 0 and emulator_process["asyncio_tasks"] >= 1, emulator_process

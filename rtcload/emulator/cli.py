@@ -17,6 +17,7 @@ from rtcload.emulator.playout import DEFAULT_ECHO_PLAYOUT_S, parse_playout
 from rtcload.emulator.server import Emulator
 from rtcload.media.answerer import MediaAnswerer, StaticAnswerer
 from rtcload.media_paths import DEFAULT_MEDIA_PATH, MEDIA_PATHS
+from rtcload.memtrace import trace_from_env
 from rtcload.options import env
 from rtcload.options.build import add_options
 from rtcload.procstats import sample_self
@@ -178,10 +179,12 @@ async def serve_until_stopped(
                 flush=True,
             )
         samples: list[dict[str, object]] = []
+        tracer = asyncio.ensure_future(trace_from_env("emulator"))  # RTCLOAD_TRACEMALLOC: off unless set
         sampler = (
             asyncio.ensure_future(sample_resources(resource_interval_s, samples)) if resource_interval_s > 0 else None
         )
         await stop.wait()
+        tracer.cancel()
         if sampler is not None:
             sampler.cancel()
         snapshot = emulator.snapshot()

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 
+from rtcload import ws_cycles
 from rtcload.emulator import control
 from rtcload.emulator.auth import AuthError, Identity, LoginRefusal, mint_token
 from rtcload.emulator.bounded import ByteBoundedLog, ReportStore
@@ -48,6 +49,7 @@ from rtcload.protocol.redact import install_redaction, short_frame
 from rtcload.tasks import TrackedTasks
 
 log = logging.getLogger("rtcload.emulator")
+ws_cycles.install()  # dropped sockets freed by reference counting, not at a full collection
 install_redaction()  # frames logged by websockets at DEBUG, and ours, never show a secret
 
 CALL_METHODS = frozenset(

@@ -7,6 +7,7 @@ registers rtcload's command-line options and the per-process bridge with Locust.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -29,6 +30,7 @@ from rtcload.loadgen.bridge import Bridge
 from rtcload.loadgen.credentials import CredentialPool, PoolEntry, load_pool
 from rtcload.loadgen.endpoint import Sample, VirtualEndpoint, locust_fields
 from rtcload.loadgen.live import plugin as live
+from rtcload.loadgen.locust_trim import trim_forever
 from rtcload.loadgen.observe import record
 from rtcload.loadgen.records import CallRecordWriter
 from rtcload.loadgen.settings import (
@@ -37,8 +39,9 @@ from rtcload.loadgen.settings import (
     settings_from_options,
 )
 from rtcload.metrics.catalog import measurement
-from rtcload.metrics.exporter import GeneratorMetrics
+from rtcload.metrics.exporter import PROCESS_GAUGES, GeneratorMetrics
 from rtcload.options.build import add_locust_options
+from rtcload.procstats import ProcessGauges
 from rtcload.results.ledger import CALLS_PART, SAMPLES_PART, SampleWriter
 from rtcload.signaling import PasswordCredentials
 
@@ -120,6 +123,9 @@ def _start_metrics(environment: Environment, role: str, index: int) -> None:
         options.saturation_lag_s, options.saturation_cpu, options.saturation_send_late_s
     )
     metrics.set_function("process_cpu", lambda: health.cpu_ratio, role=role)
+    process = ProcessGauges(_Process.bridge.loop if _Process.bridge is not None else None)
+    for key, name in PROCESS_GAUGES.items():
+        metrics.set_function(key, functools.partial(process.value, name), role=role)
     metrics.set_function("saturated", lambda: float(health.saturated()))
     metrics.set_function("loop_lag", health.gevent_lag.p99, loop="gevent")
     if role != "master":
@@ -134,6 +140,7 @@ def _start_metrics(environment: Environment, role: str, index: int) -> None:
     if role != "master":
         gevent.spawn(_rewrite_health, environment)
     gevent.spawn(health_mod.gevent_lag_probe, health.gevent_lag)
+    gevent.spawn(trim_forever, environment.stats)  # Locust's per-second counts and chart history, bounded
     if _Process.bridge is not None:
         metrics.set_function("loop_lag", health.asyncio_lag.p99, loop="asyncio")
         metrics.set_function("users", lambda: float(environment.runner.user_count if environment.runner else 0))

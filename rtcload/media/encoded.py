@@ -40,7 +40,7 @@ def codec_parameters(codec: str) -> RTCRtpCodecParameters:
 
 
 # Send gaps of every pre-encoded track in this process (seconds between consecutive sends of one track).
-SEND_GAPS = LagWindow(samples=collections.deque(maxlen=200_000), unreported=collections.deque(maxlen=1))
+SEND_GAPS = LagWindow(capacity=200_000, unreported=collections.deque(maxlen=1))
 
 
 @functools.lru_cache(maxsize=64)

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from rtcload.metrics.catalog import Kind, emulator_measurements, measurement
 from rtcload.metrics.gc_pauses import GcPauseCollector, process_gc_pauses
+from rtcload.procstats import ProcessGauges
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 MAX_VALUES_PER_LABEL = 50  # a guard: prefixed counters come from code literals, but never explode
@@ -32,6 +33,13 @@ PREFIXED: tuple[tuple[str, str], ...] = (
     ("refused_", "emulator_refused"),
     ("rejected_datagrams_", "emulator_rejected_datagrams"),  # kinds: rtcload.media.stray.KINDS (bounded)
 )
+# catalog key -> ProcessGauges figure (the emulator process's own resources, issue 22)
+PROCESS: dict[str, str] = {
+    "emulator_process_rss": "rss_bytes",
+    "emulator_process_fds": "open_fds",
+    "emulator_process_udp_sockets": "udp_sockets",
+    "emulator_process_tasks": "asyncio_tasks",
+}
 # fault kind -> counter keys that count it
 FAULTS: dict[str, tuple[str, ...]] = {
     "socket_drop": ("fault_drops",),
@@ -60,6 +68,7 @@ class EmulatorCollector(Collector):
     def __init__(self, counters: Callable[[], Mapping[str, int]], state: Callable[[], Mapping[str, Any]]) -> None:
         self._counters = counters
         self._state = state
+        self._process = ProcessGauges()  # scraped on the emulator's loop: its tasks are the ones counted
 
     def collect(self) -> Iterator[Metric]:
         counters = dict(self._counters())
@@ -102,6 +111,9 @@ class EmulatorCollector(Collector):
         families["emulator_send_drops"].add_metric([], gaps.get("send_drops", 0))
         families["emulator_playout_late"].add_metric([], gaps.get("playout_late", 0))
         families["emulator_playout_dropped"].add_metric([], gaps.get("playout_dropped", 0))
+        process = self._process.read()
+        for key, name in PROCESS.items():
+            families[key].add_metric([], process[name])
         yield from families.values()
 
 

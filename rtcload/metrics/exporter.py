@@ -29,6 +29,14 @@ KNOWN_LABEL_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
     "loop_lag_samples": {"loop": ("asyncio", "gevent")},
 }
 
+# catalog key -> rtcload.procstats.ProcessGauges figure: each Locust process's own resources (issue 22)
+PROCESS_GAUGES: dict[str, str] = {
+    "process_rss": "rss_bytes",
+    "process_fds": "open_fds",
+    "process_udp_sockets": "udp_sockets",
+    "process_tasks": "asyncio_tasks",
+}
+
 
 def build_metric(m: Measurement, registry: CollectorRegistry) -> Any:
     """A prometheus_client metric for one catalog entry (name, help with unit, labels, buckets)."""

@@ -22,6 +22,7 @@ class Unit(StrEnum):
     R_FACTOR = "r"
     COUNT = "count"
     BOOLEAN = "boolean"
+    BYTES = "bytes"
 
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)

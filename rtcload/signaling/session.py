@@ -25,7 +25,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from rtcload import __version__
+from rtcload import __version__, ws_cycles
 from rtcload.protocol import messages
 from rtcload.protocol.codes import SdkCode
 from rtcload.protocol.gateway import (
@@ -55,6 +55,7 @@ from rtcload.signaling.rpc import RpcChannel
 from rtcload.tasks import TrackedTasks
 
 log = logging.getLogger("rtcload.signaling")
+ws_cycles.install()  # dropped sockets freed by reference counting, not at a full collection
 install_redaction()  # frames logged by websockets at DEBUG, and ours, never show a secret
 # what a server's call_report_id may be before it goes into an `x-call-report-id` header: a token, not text
 CALL_REPORT_ID = re.compile(r"[A-Za-z0-9._~:+/=-]{1,256}")

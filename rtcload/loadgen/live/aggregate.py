@@ -3,7 +3,10 @@
 Values are kept raw (8 bytes each) and reduced with the ledger's nearest-rank percentile over the whole
 run so far, so the latest point is what summary.json will say for the same samples. A point is taken
 every tick (2 s); the history keeps at most MAX_POINTS (older halves are thinned) so a long soak stays
-bounded. Gauges (calls in progress, offered CPS) are each process's latest value, summed; call outcomes
+bounded. A point is ~2.6 KB (every metric's percentiles): 1,800 points took an hour to fill and grew
+the generator ~4.6 MB over a soak's first hour (issue 22, a tracemalloc diff); 600 fill in 20 minutes,
+keep the last 10 minutes at full resolution and the rest of the run thinned.
+Gauges (calls in progress, offered CPS) are each process's latest value, summed; call outcomes
 and samples are counted as they arrive.
 """
 
@@ -23,7 +26,7 @@ from rtcload.metrics.catalog import measurement
 
 SCHEMA = "rtcload.live/1"
 QUANTILES = {"p5": 0.05, "p50": 0.5, "p95": 0.95, "p99": 0.99}
-MAX_POINTS = 1800
+MAX_POINTS = 600
 CPS_WINDOW_S = 10.0  # achieved CPS now: attempts placed over the last 10 s
 MAX_SHARE = 0.05  # at most 5 % of the master's time goes to recomputing percentiles
 

@@ -20,6 +20,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from rtcload.loadgen.soak import ResourceWatch, parse_fault_schedule, run_fault_schedule, write_report
 from rtcload.loadgen.soak_summary import FAULTS_PART, RESOURCES_PART
 from rtcload.loadgen.user import CallerUser, bridge_of_process, process_tag
+from rtcload.memtrace import trace_from_env
 from rtcload.options.build import add_locust_options
 
 log = logging.getLogger("rtcload.loadgen")
@@ -40,6 +41,7 @@ def _soak_start(environment: Environment, **_kw: Any) -> None:
     watch = ResourceWatch(float(options.rtc_resource_interval))
     _state["watch"] = watch
     bridge.submit_task(watch.run(), "resource-watch")
+    bridge.submit_task(trace_from_env("generator"), "memtrace")  # RTCLOAD_TRACEMALLOC: off unless set
     first_process = not isinstance(environment.runner, WorkerRunner) or environment.runner.worker_index == 0
     if options.rtc_faults and first_process:
         if not options.rtc_control_token:
@@ -56,7 +58,7 @@ def _soak_stop(environment: Environment, **_kw: Any) -> None:
     if isinstance(environment.runner, MasterRunner):
         return
     bridge = bridge_of_process()
-    bridge.cancel_tasks("fault-schedule", "resource-watch")
+    bridge.cancel_tasks("fault-schedule", "resource-watch", "memtrace")
     watch: ResourceWatch | None = _state.get("watch")
     if watch is None:
         return

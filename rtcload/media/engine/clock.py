@@ -40,7 +40,7 @@ EARLY_WAKE_S = 0.001  # libuv timers are millisecond-granular: wake this early, 
 MAX_CATCH_UP_FRAMES = 5  # past 100 ms behind, older frames are skipped (timestamps still advance)
 
 # How late every engine tick of this process ran behind its deadline (seconds).
-SEND_LATENESS = LagWindow(samples=collections.deque(maxlen=100_000), unreported=collections.deque(maxlen=10_000))
+SEND_LATENESS = LagWindow(capacity=100_000, unreported=collections.deque(maxlen=10_000))
 
 TickHandler = Callable[[int, int], None]
 

@@ -1,0 +1,55 @@
+"""RTCLOAD_TRACEMALLOC: a process writes allocation snapshots and type counts, and bench/memdiff.py names
+what grew between two of them (issue 22's leak hunt, reproducible by a user)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from rtcload.memtrace import trace_from_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Grower:
+    """Something that keeps growing between snapshots, for the diff to find."""
+
+
+async def test_snapshots_name_what_grew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RTCLOAD_TRACEMALLOC", str(tmp_path))
+    monkeypatch.setenv("RTCLOAD_TRACEMALLOC_EVERY", "0.3")
+    kept: list[Grower] = []
+    tracer = asyncio.ensure_future(trace_from_env("generator"))
+    try:
+        for _ in range(200):  # until three snapshots exist, growing all along (bounded: 200 x 50 ms)
+            kept.extend(Grower() for _ in range(500))
+            if len(list(tmp_path.glob("*.types.json"))) >= 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        tracer.cancel()
+        await asyncio.gather(tracer, return_exceptions=True)
+        if tracemalloc.is_tracing():
+            tracemalloc.stop()
+    snaps = sorted(tmp_path.glob("generator-*.tracemalloc"))
+    assert len(snaps) >= 3, list(tmp_path.iterdir())
+    counts = [json.loads(p.with_suffix(".types.json").read_text())["types"] for p in snaps]
+    name = f"{__name__}.Grower"
+    assert counts[0][name] < counts[-1][name], [c.get(name) for c in counts]
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "memdiff.py"), str(tmp_path), "--top", "5"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert "test_memtrace.py" in out and name in out, out
+
+
+async def test_unset_means_no_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RTCLOAD_TRACEMALLOC", raising=False)
+    await asyncio.wait_for(trace_from_env("emulator"), 5)  # returns at once
+    assert not tracemalloc.is_tracing()
