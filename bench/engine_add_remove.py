@@ -17,22 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 
+import _tree  # noqa: F401  (--tree PATH, or this checkout, first on sys.path)
 
-def _tree_from_argv() -> str:
-    if "--tree" in sys.argv:
-        return os.path.abspath(sys.argv[sys.argv.index("--tree") + 1])
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-sys.path.insert(0, _tree_from_argv())
-
-from bench._common import call_media  # noqa: E402
-from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint  # noqa: E402
-from rtcload.media.engine.engine import engine_for  # noqa: E402
-from rtcload.media.loopback import use_loopback_only  # noqa: E402
+from bench._common import call_media
+from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
+from rtcload.media.engine.engine import engine_for
+from rtcload.media.loopback import use_loopback_only
 
 
 async def measure(args: argparse.Namespace) -> None:

@@ -52,21 +52,10 @@ import sys
 import time
 from typing import Any
 
+import _tree  # noqa: F401  (--tree PATH, or this checkout, first on sys.path)
+import psutil
 
-def _tree_from_argv() -> str:
-    """The rtcload checkout to import: --tree PATH (an A/B against another commit), else this script's."""
-    if "--tree" in sys.argv:
-        return os.path.abspath(sys.argv[sys.argv.index("--tree") + 1])
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(BENCH_DIR))  # bench._common
-sys.path.insert(0, _tree_from_argv())  # rtcload (first: another tree wins)
-
-import psutil  # noqa: E402
-
-from bench._common import (  # noqa: E402
+from bench._common import (
     Child,
     GcPauses,
     LagProbe,
@@ -77,11 +66,11 @@ from bench._common import (  # noqa: E402
     runqueue_wait_s,
     serve_rpc,
 )
-from rtcload.emulator.playout import DEFAULT_ECHO_PLAYOUT_S, parse_playout  # noqa: E402
-from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint  # noqa: E402
-from rtcload.media.engine.engine import engine_for  # noqa: E402
-from rtcload.media.engine.native import NativeEngineStream  # noqa: E402
-from rtcload.media.loopback import use_loopback_only  # noqa: E402
+from rtcload.emulator.playout import DEFAULT_ECHO_PLAYOUT_S, parse_playout
+from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
+from rtcload.media.engine.engine import engine_for
+from rtcload.media.engine.native import NativeEngineStream
+from rtcload.media.loopback import use_loopback_only
 
 JITTER_POLL_S = 0.25
 CALL_TIMEOUT_S = 60.0

@@ -42,27 +42,16 @@ import sys
 import time
 from typing import Any
 
+import _tree  # noqa: F401  (--tree PATH, or this checkout, first on sys.path)
+import psutil
 
-def _tree_from_argv() -> str:
-    """The rtcload checkout to import: --tree PATH (baseline variants), else the one this script is in."""
-    if "--tree" in sys.argv:
-        return os.path.abspath(sys.argv[sys.argv.index("--tree") + 1])
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(BENCH_DIR))  # bench._common
-sys.path.insert(0, _tree_from_argv())  # rtcload (first: a baseline tree wins)
-
-import psutil  # noqa: E402
-
-from bench._common import Child, CpuWindow, GcPauses, Rpc, call_media, new_loop, pct, runqueue_wait_s, serve_rpc  # noqa: E402
-from rtcload.media.endpoint import MediaEndpoint  # noqa: E402
-from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint  # noqa: E402
-from rtcload.media.engine.clock import SEND_LATENESS  # noqa: E402
-from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint  # noqa: E402
-from rtcload.media.loopback import use_loopback_only  # noqa: E402
-from rtcload.media.peer import CallMedia  # noqa: E402
+from bench._common import Child, CpuWindow, GcPauses, Rpc, call_media, new_loop, pct, runqueue_wait_s, serve_rpc
+from rtcload.media.endpoint import MediaEndpoint
+from rtcload.media.engine.call_media import EngineCallMedia, EngineMediaEndpoint
+from rtcload.media.engine.clock import SEND_LATENESS
+from rtcload.media.lean import LeanCallMedia, LeanMediaEndpoint
+from rtcload.media.loopback import use_loopback_only
+from rtcload.media.peer import CallMedia
 
 CALLS: dict[str, type[CallMedia]] = {"naive": CallMedia, "lean": LeanCallMedia, "engine": EngineCallMedia}
 ENDPOINTS: dict[str, type[MediaEndpoint]] = {

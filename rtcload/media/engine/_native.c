@@ -736,23 +736,35 @@ fail:
     return NULL;
 }
 
-/* protect_rtcp(plain) -> bytes: SRTCP on this stream's own session (the one the send thread protects RTP
- * with: libsrtp sessions are not thread-safe), under the stream's lock and without Python in between. */
-static PyObject *Tx_protect_rtcp(TxObject *t, PyObject *arg) {
+/* Copies a plain RTCP packet (any buffer) into `out` for SRTCP protection in place: its length, or -1 with an
+ * exception set (RTCP not configured, not a buffer, too short or too long to protect). */
+static int rtcp_plain_copy(PyObject *arg, unsigned char *out) {
     Py_buffer plain;
-    if (srtp_protect_rtcp_fn == NULL)
-        return PyErr_Format(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
-    if (PyObject_GetBuffer(arg, &plain, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (plain.len > MAX_DATAGRAM - 144 || plain.len < 8) {
-        PyBuffer_Release(&plain);
-        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError,
-                            "RTCP packet of %zd bytes cannot be protected", plain.len);
+    if (srtp_protect_rtcp_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
+        return -1;
     }
-    unsigned char out[MAX_DATAGRAM];
+    if (PyObject_GetBuffer(arg, &plain, PyBUF_SIMPLE) < 0)
+        return -1;
+    if (plain.len > MAX_DATAGRAM - 144 || plain.len < 8) {
+        PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError,
+                     "RTCP packet of %zd bytes cannot be protected", plain.len);
+        PyBuffer_Release(&plain);
+        return -1;
+    }
     memcpy(out, plain.buf, (size_t)plain.len);
     int len = (int)plain.len;
     PyBuffer_Release(&plain);
+    return len;
+}
+
+/* protect_rtcp(plain) -> bytes: SRTCP on this stream's own session (the one the send thread protects RTP
+ * with: libsrtp sessions are not thread-safe), under the stream's lock and without Python in between. */
+static PyObject *Tx_protect_rtcp(TxObject *t, PyObject *arg) {
+    unsigned char out[MAX_DATAGRAM];
+    int len = rtcp_plain_copy(arg, out);
+    if (len < 0)
+        return NULL;
     tx_lock(t);
     int status = srtp_protect_rtcp_fn(t->ctx, out, &len);
     pthread_mutex_unlock(&t->lock);
@@ -802,20 +814,10 @@ static PyObject *tx_protect_send(TxObject *t, unsigned char *out, int len) {
 }
 
 static PyObject *Tx_send_rtcp(TxObject *t, PyObject *arg) {
-    Py_buffer plain;
-    if (srtp_protect_rtcp_fn == NULL)
-        return PyErr_Format(PyExc_RuntimeError, "_native.configure_rtcp() was not called");
-    if (PyObject_GetBuffer(arg, &plain, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (plain.len > MAX_DATAGRAM - 144 || plain.len < 8) {
-        PyBuffer_Release(&plain);
-        return PyErr_Format(srtp_error_type ? srtp_error_type : PyExc_ValueError,
-                            "RTCP packet of %zd bytes cannot be protected", plain.len);
-    }
     unsigned char out[MAX_DATAGRAM];
-    memcpy(out, plain.buf, (size_t)plain.len);
-    int len = (int)plain.len;
-    PyBuffer_Release(&plain);
+    int len = rtcp_plain_copy(arg, out);
+    if (len < 0)
+        return NULL;
     return tx_protect_send(t, out, len);
 }
 

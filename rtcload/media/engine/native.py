@@ -171,6 +171,12 @@ def _context(srtp: Srtp) -> int:
     return int(_binding.ffi.cast("uintptr_t", srtp._context))
 
 
+def _rx_field(name: str) -> Any:
+    """A field of the base stream's state kept in the C Rx instead (read and written there), so the C RTCP
+    reader and Tx.send_report see the same value as the Python code that resets it."""
+    return property(lambda self: getattr(self._rx, name), lambda self, value: setattr(self._rx, name, value))
+
+
 class NativeSendStats:
     """SendStats' interface over the C counters."""
 
@@ -210,38 +216,12 @@ class NativeReceiveStats(ReportBlocks):
 
     # report_block's interval state: kept in C, where Tx.send_report builds the same block (reset with the
     # statistics on a new SSRC, as a new view was)
-    @property  # type: ignore[override]
-    def _expected_prior(self) -> int:
-        return self._rx.expected_prior  # type: ignore[no-any-return]
-
-    @_expected_prior.setter
-    def _expected_prior(self, value: int) -> None:
-        self._rx.expected_prior = value
-
-    @property  # type: ignore[override]
-    def _received_prior(self) -> int:
-        return self._rx.received_prior  # type: ignore[no-any-return]
-
-    @_received_prior.setter
-    def _received_prior(self, value: int) -> None:
-        self._rx.received_prior = value
+    _expected_prior = _rx_field("expected_prior")
+    _received_prior = _rx_field("received_prior")
 
     # the far end's last SR: written by the C RTCP reader (reset with the statistics on a new SSRC)
-    @property  # type: ignore[override]
-    def _last_sr_middle32(self) -> int:
-        return self._rx.last_sr_middle32  # type: ignore[no-any-return]
-
-    @_last_sr_middle32.setter
-    def _last_sr_middle32(self, value: int) -> None:
-        self._rx.last_sr_middle32 = value
-
-    @property  # type: ignore[override]
-    def _last_sr_arrival_s(self) -> float:
-        return self._rx.last_sr_arrival  # type: ignore[no-any-return]
-
-    @_last_sr_arrival_s.setter
-    def _last_sr_arrival_s(self, value: float) -> None:
-        self._rx.last_sr_arrival = value
+    _last_sr_middle32 = _rx_field("last_sr_middle32")
+    _last_sr_arrival_s = _rx_field("last_sr_arrival")
 
     packets_received = property(lambda self: self._rx.packets)
     bytes_received = property(lambda self: self._rx.bytes)
