@@ -8,7 +8,8 @@ something grows, not *what*; two snapshots some minutes apart, diffed by traceba
 (roughly 2x on allocation-heavy code), so it is never on by default and never in a benchmark's figures.
 
 Files: `<role>-<pid>-<n>.tracemalloc` (tracemalloc.Snapshot.dump) and `<role>-<pid>-<n>.types.json`
-({"t": wall clock, "traced": [current, peak], "types": {"module.Type": count}}).
+({"t": wall clock, "traced": [current, peak], "types": {"module.Type": count}, "ws_referrers": [...]}:
+the referrer chains of a few closed WebSocket protocols still alive, rtcload/memtrace_refs.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import tracemalloc
 from collections import Counter
 from pathlib import Path
 
+from rtcload.memtrace_refs import protocol_referrers
 from rtcload.options import env
 
 ENV_DIR = "RTCLOAD_TRACEMALLOC"
@@ -51,7 +53,14 @@ def write_snapshot(directory: Path, role: str, index: int) -> Path:
     snapshot.dump(f"{stem}.tracemalloc")
     current, peak = tracemalloc.get_traced_memory()
     stem.with_suffix(".types.json").write_text(
-        json.dumps({"t": time.time(), "traced": [current, peak], "types": type_counts()})
+        json.dumps(
+            {
+                "t": time.time(),
+                "traced": [current, peak],
+                "types": type_counts(),
+                "ws_referrers": protocol_referrers(),
+            }
+        )
     )
     return Path(f"{stem}.tracemalloc")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rtcload.memtrace import trace_from_env
+from rtcload.memtrace_refs import chains, protocol_referrers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +54,33 @@ async def test_unset_means_no_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RTCLOAD_TRACEMALLOC", raising=False)
     await asyncio.wait_for(trace_from_env("emulator"), 5)  # returns at once
     assert not tracemalloc.is_tracing()
+
+
+class Holder:
+    """Keeps a closed WebSocket protocol by an attribute, as a leak would."""
+
+
+def test_referrer_chains_name_what_keeps_a_closed_protocol() -> None:
+    """types.json's `ws_referrers`: the holder's attribute and the protocol's own parser generator are named."""
+    from websockets.client import ClientProtocol
+    from websockets.uri import parse_uri
+
+    holder = Holder()
+    holder.kept = ClientProtocol(parse_uri("ws://127.0.0.1:9/"))
+    holder.kept.receive_eof()  # the handshake cut short: CLOSED, discard() left in protocol.parser
+    found = [r for r in protocol_referrers(limit=0, depth=2) if f"<- {__name__}.Holder.kept" in r["chains"]]
+    assert found and found[0]["type"] == "ClientProtocol", protocol_referrers(limit=0, depth=2)
+    assert "<- generator Protocol.discard" in found[0]["chains"]
+    assert any(line.strip() == "<- websockets.client.ClientProtocol.parser (cycle)" for line in found[0]["chains"])
+
+    def fails(kept: Holder) -> None:
+        raise RuntimeError("kept by my traceback")
+
+    try:
+        fails(holder)
+    except RuntimeError as exc:
+        error = exc  # an exception kept with its traceback: the frame's local is named
+    lines = chains(holder, depth=4)
+    assert any(line.strip().startswith("<- frame fails@test_memtrace.py:") and line.endswith(".kept") for line in lines)
+    assert any(".__traceback__" in line and "kept by my traceback" in line for line in lines), lines
+    del error
