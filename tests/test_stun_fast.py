@@ -23,12 +23,12 @@ from rtcload.media.loopback import use_loopback_only
 ORIGINAL = fast_stun.AIOICE_CODECS
 ADDRESSES = [
     ("127.0.0.1", 1),
-    ("10.1.2.3", 65535),
-    ("255.255.255.255", 0),
+    ("127.201.2.3", 65535),
+    ("127.255.255.255", 0),
     ("::1", 5000),
     ("fe80::1", 1234),
     ("2001:db8::ff00:42:8329", 3478),
-    ("::ffff:1.2.3.4", 9),
+    ("::ffff:127.2.3.4", 9),
 ]
 MALFORMED = [
     b"\x00\x01\x00",
