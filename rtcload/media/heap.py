@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 
+from rtcload.media.native_heap import start_native_heap_trim
 from rtcload.media.switches import switched_off
 from rtcload.metrics.gc_pauses import installed_gc_pauses
 
@@ -43,6 +44,7 @@ def freeze_startup_heap() -> bool:
     gc.collect()  # what is garbage already must not be frozen with the rest
     gc.freeze()
     quiet_full_collections()
+    start_native_heap_trim()  # the native side of the same concern: freed memory must not stay resident
     pauses = installed_gc_pauses()
     if pauses is not None:  # what the media clock meets is counted from here (start-up pauses apart)
         pauses.start_media()
