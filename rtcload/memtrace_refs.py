@@ -19,7 +19,7 @@ def _closed_protocols(limit: int) -> list[Any]:
     found = []
     for obj in gc.get_objects():
         kind = type(obj)
-        websocket = kind.__name__ in PROTOCOL_TYPES and kind.__module__.startswith("websockets")
+        websocket = kind.__name__ in PROTOCOL_TYPES and str(kind.__module__).startswith("websockets")
         if websocket and getattr(getattr(obj, "state", None), "name", "") == "CLOSED":
             found.append(obj)
     return found[-limit:] if limit else found  # the newest (0: all)
