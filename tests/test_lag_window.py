@@ -55,3 +55,26 @@ def test_percentiles_read_the_window_or_every_retained_sample():
 
 def test_the_engines_send_lateness_window_holds_its_33_minutes():
     assert SEND_LATENESS.samples.capacity == 100_000
+
+
+def test_percentiles_are_the_nearest_rank_of_the_windows_samples_after_the_ring_wraps():
+    """values_since() masks the filled slots instead of ordering them: the same figures as a sort of the
+    retained (time, lag) pairs, before and after the ring wraps, for the window and the whole ring."""
+    import math
+    import random
+    import time
+
+    rng = random.Random(22)
+    window = LagWindow(window_s=300.0, capacity=1000)
+    now = time.monotonic()
+    for count in (1, 7, 999, 1000, 1737):  # partly filled, just full, wrapped
+        window.samples.clear()
+        for k in range(count):  # 1 s apart, half a second off the window's edge: the last 300 s hold 300
+            window.samples.append((now + 0.5 - (count - k), rng.expovariate(1000.0)))
+        pairs = window.samples.pairs()
+        for whole in (False, True):
+            cutoff = float("-inf") if whole else time.monotonic() - window.window_s
+            kept = sorted(lag for t, lag in pairs if t >= cutoff)
+            for q in (0.5, 0.95, 0.99):
+                expected = kept[max(0, math.ceil(q * len(kept)) - 1)] if kept else 0.0
+                assert window.p99(whole, q) == expected, (count, whole, q)
