@@ -10,8 +10,9 @@ import math
 import time
 from array import array
 from collections.abc import Iterator
-from typing import Any
 from dataclasses import dataclass, field
+
+import numpy as np
 
 WINDOW_S = 10.0
 
@@ -56,32 +57,30 @@ class SampleRing:
         order = range(start, start + count)
         return [(times[i % self.capacity], values[i % self.capacity]) for i in order]
 
+    def values_since(self, cutoff: float) -> np.ndarray:
+        """The retained values whose time is >= `cutoff`, in no particular order (a copy).
+
+        Why not `pairs()`: a percentile over the engine's 100,000 samples built 100,000 tuples and
+        200,000 floats (~11 MB) on every read, several times a second (health line, live view,
+        Prometheus scrape). That churn held the gevent hub for tens of ms and left the process's
+        small-object arenas larger after every read (issue 22). Two array copies cost 1.6 MB, freed at once.
+        """
+        count, end, capacity = self._count, self._next, self.capacity
+        if not count:
+            return np.empty(0)
+        times = np.frombuffer(self._times, dtype=np.float64).copy()
+        values = np.frombuffer(self._values, dtype=np.float64).copy()
+        if count < capacity:  # the valid slots are the `count` before `end`, wrapping
+            start = end - count
+            keep = np.r_[start % capacity : capacity, 0:end] if start < 0 else np.s_[start:end]
+            times, values = times[keep], values[keep]
+        return values[times >= cutoff]
+
     def __iter__(self) -> Iterator[tuple[float, float]]:
         return iter(self.pairs())
 
     def __len__(self) -> int:
         return self._count
-
-    def values_since(self, cutoff: float) -> Any:
-        """The values of the samples stamped at `cutoff` or later, in no particular order: a numpy array
-        (a copy: safe while the other thread appends).
-
-        Why not `pairs()`: the gevent hub reads the windows every second or two (the saturation check,
-        the live view's health, the health record), and building 100,000 (time, value) tuples to keep the
-        last 10 s took 30-50 ms per read on the bench VM, up to ~150 ms per live-view tick: long enough
-        for the hub's own lag probe to call the generator saturated at 4 % CPU (issue 22). A percentile
-        needs no order, so one vectorised mask over the filled slots does it in well under a millisecond.
-        """
-        import numpy as np  # lazily: the processes that only record (the emulator) never load it for this
-
-        count = self._count
-        if not count:
-            return np.empty(0)
-        # until the ring wraps, the filled slots are 0..count-1; after, all of them
-        values = np.frombuffer(self._values, dtype=np.float64)[:count]
-        if cutoff == float("-inf"):
-            return values.copy()
-        return values[np.frombuffer(self._times, dtype=np.float64)[:count] >= cutoff]
 
     def clear(self) -> None:
         self._next = self._count = 0
@@ -111,14 +110,12 @@ class LagWindow:
 
     def p99(self, whole: bool = False, quantile: float = 0.99) -> float:
         """p99 (or `quantile`) of the last `window_s` seconds, or of every sample still retained when `whole`."""
-        import numpy as np  # lazily, as in SampleRing.values_since
-
         cutoff = float("-inf") if whole else time.monotonic() - self.window_s
         recent = self.samples.values_since(cutoff)
-        if not len(recent):
+        if not recent.size:
             return 0.0
-        rank = max(0, math.ceil(quantile * len(recent)) - 1)  # nearest rank (the ledger's percentile)
-        return float(np.partition(recent, rank)[rank])  # O(n), not a sort: the hub waits while this runs
+        rank = max(0, math.ceil(quantile * recent.size) - 1)  # nearest rank: one spike is not p99
+        return float(np.partition(recent, rank)[rank])
 
     def drain(self) -> list[float]:
         """Lags not yet handed to the histogram (called from the gevent side)."""
