@@ -143,3 +143,29 @@ def test_costly_percentiles_are_reused_between_ticks_but_never_for_an_exact_poin
     agg.merge(worker.take_report())
     assert agg.tick()["metrics"]["mos"]["count"] == 1
     assert agg.tick(exact=True)["metrics"]["mos"]["min"] == 3.0
+
+
+def test_registry_figures_read_once_equal_the_registrys_samples():
+    """The live report's gauges come from one restricted collection (not seven whole-registry ones, issue 22):
+    the same values `get_sample_value` finds, and no other metric's function gauge is evaluated for them."""
+    from rtcload.loadgen.live.collector import REGISTRY_FIELDS, LiveCollector
+    from rtcload.metrics.exporter import GeneratorMetrics
+
+    metrics = GeneratorMetrics()
+    evaluated: list[str] = []
+    metrics.set_function("active_calls", lambda: 3.0)
+    metrics.set_function("users", lambda: 4.0)
+    metrics.set_function("saturated", lambda: evaluated.append("saturated") or 0.0)  # costly on a real process
+    metrics.inc("call_attempts", 7, result="placed")
+    metrics.inc("call_attempts", 2, result="refused_pool")
+    collector = LiveCollector()
+    collector.attach(metrics.registry, None, "t")
+    figures = collector.registry_figures()
+    expected = {}
+    for field, (name, labels) in REGISTRY_FIELDS.items():
+        value = metrics.registry.get_sample_value(name, labels)
+        if value is not None:
+            expected[field] = value
+    evaluated.clear()  # get_sample_value above collected everything
+    assert figures == expected and figures["in_progress"] == 3.0 and figures["placed"] == 7.0, figures
+    assert collector.registry_figures() == expected and evaluated == []
