@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import random
 
-from rtcload.loadgen.live.aggregate import LiveAggregate, nearest_rank
+from rtcload.loadgen.live.aggregate import LiveAggregate
 from rtcload.loadgen.live.collector import HEALTH_SOURCES, LiveCollector, add_health_source
 from rtcload.loadgen.live.csvfiles import read_final, write_final
+from rtcload.loadgen.live.values import nearest_rank
 from rtcload.results.ledger import build_summary, statistics
 
 

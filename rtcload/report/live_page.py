@@ -128,6 +128,8 @@ function tiles(p) {
     ['users', fmt(p.users, 0)], ['generator CPU', fmt(((p.health || {}).cpu ?? null) === null ? null : p.health.cpu * 100, 0, ' %')],
   ];
   if (p.cps) t.push(['CPS offered / achieved', fmt(p.cps.offered, 2) + ' / ' + fmt(p.cps.achieved, 2)]);
+  const sampled = Object.values(p.metrics || {}).map(e => e.sampled_from).filter(n => n);  // live/values.py
+  if (sampled.length) t.push(['percentiles from a uniform sample of', fmt(Math.min(...sampled), 0) + ' values']);
   return t.map(([k, v]) => `<div class="tile" data-tile="${esc(k)}"><b>${esc(v)}</b><span>${esc(k)}</span></div>`).join('');
 }
 

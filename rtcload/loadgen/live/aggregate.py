@@ -1,7 +1,8 @@
 """The master's (or a local runner's) half of the live view: every process's reports, reduced to points.
 
-Values are kept raw (8 bytes each) and reduced with the ledger's nearest-rank percentile over the whole
-run so far, so the latest point is what summary.json will say for the same samples. A point is taken
+Values are kept raw (8 bytes each, up to a cap per metric: live/values.py) and reduced with the ledger's
+nearest-rank percentile over the whole run so far, so the latest point is what summary.json will say for
+the same samples. A point is taken
 every tick (2 s); the history keeps at most MAX_POINTS (older halves are thinned) so a long soak stays
 bounded. A point is ~2.6 KB (every metric's percentiles): 1,800 points took an hour to fill and grew
 the generator ~4.6 MB over a soak's first hour (issue 22, a tracemalloc diff); 600 fill in 20 minutes,
@@ -12,36 +13,19 @@ and samples are counted as they arrive.
 
 from __future__ import annotations
 
-import math
 import time
-from array import array
 from collections import Counter
 from typing import Any
 
-import numpy as np
-
 from rtcload.loadgen.live.collector import LIVE_KEYS
+from rtcload.loadgen.live.values import ValueStore
 from rtcload.loadgen.live.worst import OPTIONAL_FIELDS, SHOWN, WorstCalls
 from rtcload.metrics.catalog import measurement
 
 SCHEMA = "rtcload.live/1"
-QUANTILES = {"p5": 0.05, "p50": 0.5, "p95": 0.95, "p99": 0.99}
 MAX_POINTS = 600
 CPS_WINDOW_S = 10.0  # achieved CPS now: attempts placed over the last 10 s
 MAX_SHARE = 0.05  # at most 5 % of the master's time goes to recomputing percentiles
-
-
-def nearest_rank(values: array[float]) -> dict[str, float | None]:
-    """The ledger's statistics (results.ledger.statistics: nearest rank, mean, min, max), in O(n) with numpy."""
-    n = len(values)
-    if n == 0:
-        return {"mean": None, "min": None, "max": None, **dict.fromkeys(QUANTILES)}
-    data = np.frombuffer(values, dtype=np.float64)
-    ranks = {name: max(0, math.ceil(q * n) - 1) for name, q in QUANTILES.items()}
-    parted = np.partition(data, sorted({0, n - 1, *ranks.values()}))
-    out: dict[str, float | None] = {name: float(parted[k]) for name, k in ranks.items()}
-    out.update({"mean": float(data.sum() / n), "min": float(parted[0]), "max": float(parted[n - 1])})
-    return out
 
 
 class LiveAggregate:
@@ -53,7 +37,7 @@ class LiveAggregate:
 
     def reset(self, now: float | None = None) -> None:
         self.started = time.time() if now is None else now
-        self.values: dict[str, array[float]] = {key: array("d") for key in LIVE_KEYS}
+        self.values: dict[str, ValueStore] = {key: ValueStore() for key in LIVE_KEYS}
         self.samples: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
@@ -75,7 +59,7 @@ class LiveAggregate:
         tag = process or str(report.get("tag") or "local")
         for key, values in (report.get("values") or {}).items():
             if key in self.values:
-                self.values[key].extend(float(v) for v in values)
+                self.values[key].extend(values)
         self.samples.update(report.get("samples") or {})
         self.failures.update(report.get("failures") or {})
         self.outcomes.update(report.get("outcomes") or {})
@@ -145,7 +129,7 @@ class LiveAggregate:
                 "failures": self.failures[key],
                 "unit": str(measurement(key).unit),
             }
-            entry.update(nearest_rank(self.values[key]))
+            entry.update(self.values[key].statistics())
             out[key] = entry
         return out
 
