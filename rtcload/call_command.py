@@ -117,7 +117,7 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
             await call.hangup()
         out["hangup_s"] = call.timings.hangup_delay
         out["cause"], out["cause_code"], out["ended_by"] = call.cause, call.cause_code, str(call.ended_by)
-        out.update(_media_summary(call.media_report))
+        out.update(_media_summary(call.media_report, call.earlier_media_reports))
         if (
             args.media != "none"
             and not getattr(args, "no_audio_score", True)
@@ -139,7 +139,9 @@ async def place_call(args: argparse.Namespace, url: str) -> dict[str, Any]:
     return out
 
 
-def _media_summary(report: Any) -> dict[str, Any]:
+def _media_summary(report: Any, earlier: list[Any] | None = None) -> dict[str, Any]:
+    """The media part of the call's JSON: the last media's figures, and the quality rated over every
+    media instance (`earlier`: those a reattach or ICE restart replaced)."""
     if report is None or not hasattr(report, "timings"):
         return {}
     from rtcload.media.rating import rate_report
@@ -151,7 +153,7 @@ def _media_summary(report: Any) -> dict[str, Any]:
         value = timings.get(key)
         return None if value is None or applied is None else value - applied
 
-    quality = rate_report(report)
+    quality = rate_report(report, earlier)
     last = report.stats
     ice = getattr(report, "ice", None)
     return {

@@ -325,15 +325,16 @@ class VirtualEndpoint:
             samples.append(Sample("hangup", call.timings.hangup_delay))
         elif call.error and call.error.startswith("bye failed"):
             samples.append(Sample("hangup", None, call.error, code="bye_failed"))
-        samples += media_samples(call.media_report)
+        samples += media_samples(call.media_report, call.earlier_media_reports)
         return samples
 
 
-def media_samples(report: Any) -> list[Sample]:
-    """First-RTP and per-interval quality of a finished call (absent for signaling-only runs)."""
+def media_samples(report: Any, earlier: list[Any] | None = None) -> list[Sample]:
+    """First-RTP and per-interval quality of a finished call (absent for signaling-only runs); the
+    intervals of the media a rebuild replaced (`earlier`) are rated too."""
     if report is None or not hasattr(report, "timings"):
         return []
-    from rtcload.media.rating import rate_samples
+    from rtcload.media.rating import rate_report
 
     out: list[Sample] = []
     applied = report.timings.get("remote_sdp_applied")
@@ -352,7 +353,7 @@ def media_samples(report: Any) -> list[Sample]:
         out.append(Sample("send_gap_max", timing.gap_max_s))
         out.append(Sample("send_gaps", float(timing.gaps_over)))
         out.append(Sample("send_drops", float(timing.drops + timing.oversized)))
-    for interval in rate_samples(report.samples, report.codec).rated:
+    for interval in rate_report(report, earlier).rated:
         out.append(Sample("mos", interval.mos))
         out.append(Sample("packet_loss", interval.loss_ratio))
         out.append(Sample("jitter", interval.jitter_s))

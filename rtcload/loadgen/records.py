@@ -128,7 +128,7 @@ def call_record(
     if report is not None and hasattr(report, "timings"):
         from rtcload.media.rating import rate_report
 
-        quality = rate_report(report)
+        quality = rate_report(report, getattr(call, "earlier_media_reports", None))  # across rebuilds
         summaries = quality.summaries()
 
         def mean(key: str) -> float | None:

@@ -1,6 +1,10 @@
 """Turn a call's stats samples into its quality record: per-interval E-model R/MOS (with the
 measured burst ratio), the Telnyx SDK's own MOS beside it, the SDK-equivalent warnings, summary
 statistics and a verdict. The maths lives in `rtcload.quality`; this module only wires it up.
+
+A call whose media was rebuilt (reattach, ICE restart) has one report per media instance, each with
+counters from 0: each instance is rated on its own and the intervals joined (`rate_reports`); the time
+between instances is the media gap, measured by the signaling client, not an interval here.
 """
 
 from __future__ import annotations
@@ -162,8 +166,9 @@ def rate_samples(
                 prev, cur, on_hold=b.on_hold, local_audio_level=b.local_level, inbound_audio_level=b.inbound_level
             )
         )
-        # ... while the E-model rates intervals once media has started flowing.
-        if a.packets_received == 0:
+        # ... while the E-model rates intervals once media has started flowing. Counters going back
+        # (samples of two media instances joined) are a restart, not an interval: nothing to rate.
+        if a.packets_received == 0 or b.packets_received < a.packets_received:
             continue
         # held at either end: media stopped or had yet to resume (an unhold just before b), not a gap
         quality = compute_interval(prev, cur, codec or "opus", burst_r=b.burst_r, on_hold=a.on_hold or b.on_hold)
@@ -173,13 +178,30 @@ def rate_samples(
         intervals.append(RatedInterval(quality, sdk, b.inbound_level))
     send_intervals = []
     reported = [(s, snap) for s in ordered if (snap := send_snapshot_of(s)) is not None]
-    for (_a, prev_send), (b, cur_send) in pairwise(reported):
-        if cur_send.packets_received + cur_send.packets_lost > prev_send.packets_received + prev_send.packets_lost:
+    for (a, prev_send), (b, cur_send) in pairwise(reported):
+        if _send_total(cur_send) > _send_total(prev_send) and b.packets_sent >= a.packets_sent:
             send_intervals.append(compute_interval(prev_send, cur_send, codec or "opus", on_hold=b.on_hold))
     return CallQuality(intervals, list(tracker.history), send_intervals=send_intervals, one_way=one_way, silent=silent)
 
 
-def rate_report(report: Any) -> CallQuality:
-    """The quality record of a finished call's MediaReport."""
+def _send_total(snap: StatsSnapshot) -> int:
+    return snap.packets_received + snap.packets_lost
+
+
+def rate_report(report: Any, earlier: list[Any] | None = None) -> CallQuality:
+    """The quality record of a finished call: its last MediaReport, and the reports of the media that
+    rebuilds replaced (`earlier`, oldest first), each rated over its own counters. One-way and silent
+    describe the media the call ended on."""
     silent = report.frames_received > 0 and report.silence_ratio > 0.95
-    return rate_samples(report.samples, report.codec, one_way=bool(report.one_way), silent=silent)
+    last = rate_samples(report.samples, report.codec, one_way=bool(report.one_way), silent=silent)
+    parts = [rate_samples(r.samples, r.codec or report.codec) for r in earlier or [] if hasattr(r, "samples")]
+    if not parts:
+        return last
+    parts.append(last)
+    return CallQuality(
+        [i for p in parts for i in p.intervals],
+        [w for p in parts for w in p.warnings],
+        send_intervals=[i for p in parts for i in p.send_intervals],
+        one_way=last.one_way,
+        silent=last.silent,
+    )

@@ -129,6 +129,10 @@ class Call:
         self.held_since: float | None = None  # monotonic, while held
         self.held_s = 0.0  # time on hold so far, not counting the current hold
         self.media_report: object | None = None
+        # The media objects a rebuild (reattach, ICE restart) replaced, in order: each measured part of
+        # the call's media, so the call is rated over all of them (`earlier_media_reports`, at its end).
+        self.replaced_media: list[Any] = []
+        self.earlier_media_reports: list[object] = []
         self.media_lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._ended = asyncio.Event()

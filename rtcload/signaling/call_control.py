@@ -30,6 +30,7 @@ from rtcload.signaling.session import Session
 log = logging.getLogger("rtcload.signaling")
 
 PURGE = HangupCause("PURGE", 0)
+REPLACED_CLOSE_WAIT_S = 10.0  # a replaced media's close: final stats (1 s) and ICE gathering in flight (5 s)
 
 
 class InboundPolicy(StrEnum):
@@ -470,6 +471,7 @@ class CallControl:
                     session.spawn(failed.close(), "failed-media-close")
                 raise
         if old is not None:
+            call.replaced_media.append(old)  # its samples are part of the call's rating
             session.spawn(old.close(), "old-media-close")
         call.media_restarts += 1
         call.notify()
@@ -513,6 +515,7 @@ class CallControl:
         call.mark_ended()
         self.calls.pop(call.id, None)
         media, call.media = call.media, None
+        call.earlier_media_reports = await _replaced_reports(call, self.label)
         if media is not None:
             try:
                 call.media_report = await media.close()
@@ -524,6 +527,19 @@ class CallControl:
         """The session is over (close, punt, reconnect exhausted): every call ends without a bye."""
         for call in list(self.calls.values()):
             await self.finish(call, PURGE, EndedBy.PURGED)
+
+
+async def _replaced_reports(call: Call, label: str) -> list[object]:
+    """The reports of the media a rebuild replaced (their close is idempotent: already under way, or
+    done), oldest first; the call lets go of those media objects here."""
+    replaced, call.replaced_media = call.replaced_media, []
+    reports: list[object] = []
+    for old in replaced:
+        try:
+            reports.append(await asyncio.wait_for(old.close(), REPLACED_CLOSE_WAIT_S))
+        except Exception as exc:  # that part of the call goes unrated; the rest still counts
+            log.warning("[%s][call %s] replaced media close failed: %r", label, call.id, exc)
+    return reports
 
 
 async def _sent(sent: asyncio.Event, request: asyncio.Future[Any]) -> bool:

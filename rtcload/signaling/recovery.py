@@ -82,6 +82,7 @@ class CallRecovery:
             old, call.media = call.media, control.media_factory()
             last_rtp = last_rtp_of(old)
             if old is not None:
+                call.replaced_media.append(old)  # its samples are part of the call's rating
                 session.spawn(old.close(), "old-media-close")
             try:
                 sdp = await call.media.accept_offer(str(params.get("sdp", "")))
