@@ -4,7 +4,7 @@ hours at hundreds of users keeps the master's memory bounded.
 Why: the view's percentiles are over the whole run so far, and below the cap they equal summary.json's
 (the same values, nearest rank). Each quality interval of each call adds four values (MOS, jitter,
 loss, RTT). Kept raw, that grew the Locust master by 8 bytes a value for ever: ~0.7 MB/h at 16 users
-in the soak, and ~11 MB/h at 500 (issue 22). Past `cap` values a reservoir keeps a uniform sample
+in the soak, and ~20 MB/h at 500 (issue 22). Past `cap` values a reservoir keeps a uniform sample
 (Vitter's algorithm R, seeded, so a run is repeatable). Percentiles are then read from that sample,
 and `statistics()` says so (`sampled_from`). With 262,144 values the p99's rank error is ~0.02
 percentage points. Count, mean, min and max stay exact (running sums).
