@@ -48,10 +48,6 @@ def type_growth(old: Path, new: Path, top: int) -> None:
     minutes = (b["t"] - a["t"]) / 60
     traced = f"{a['traced'][0] / 2**20:.1f} -> {b['traced'][0] / 2**20:.1f} MiB"
     print(f"\n  -- object types, {minutes:.1f} min; traced {traced}")
-    pa, pb = a.get("pymalloc") or {}, b.get("pymalloc") or {}
-    if pa and pb:  # arenas vs the bytes live in them: growing arenas with flat live bytes is fragmentation
-        fields = ("arenas_allocated_current", "bytes_in_allocated_blocks", "bytes_in_available_blocks")
-        print("  pymalloc: " + ", ".join(f"{k} {pa.get(k, 0):,} -> {pb.get(k, 0):,}" for k in fields))
     grew = {k: b["types"].get(k, 0) - a["types"].get(k, 0) for k in set(a["types"]) | set(b["types"])}
     for name, diff in sorted(grew.items(), key=lambda kv: -kv[1])[:top]:
         print(f"  {diff:+8d}  {name} (now {b['types'].get(name, 0)})")
@@ -73,8 +69,7 @@ def main() -> int:
         if len(paths) < 2:
             print(f"{proc}: {len(paths)} snapshot(s), need 2")
             continue
-        last = min(args.last, len(paths) - 1) if args.last >= 0 else args.last
-        old, new = paths[min(args.first, len(paths) - 2)], paths[last]
+        old, new = paths[min(args.first, len(paths) - 2)], paths[args.last]
         print(f"\n===== {proc}: {old.name} -> {new.name}")
         a, b = tracemalloc.Snapshot.load(str(old)), tracemalloc.Snapshot.load(str(new))
         print_stats("by line", b.compare_to(a, "lineno"), args.top, 1)

@@ -8,21 +8,17 @@ something grows, not *what*; two snapshots some minutes apart, diffed by traceba
 (roughly 2x on allocation-heavy code), so it is never on by default and never in a benchmark's figures.
 
 Files: `<role>-<pid>-<n>.tracemalloc` (tracemalloc.Snapshot.dump) and `<role>-<pid>-<n>.types.json`
-({"t": wall clock, "traced": [current, peak], "types": {"module.Type": count}, "pymalloc": {...},
-"ws_referrers": [...]}: pymalloc's arena figures, and the referrer chains of a few closed WebSocket protocols
-still alive, rtcload/memtrace_refs.py).
+({"t": wall clock, "traced": [current, peak], "types": {"module.Type": count}, "ws_referrers": [...]}:
+the referrer chains of a few closed WebSocket protocols still alive, rtcload/memtrace_refs.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import logging
 import os
-import sys
-import tempfile
 import time
 import tracemalloc
 from collections import Counter
@@ -48,33 +44,6 @@ def type_counts() -> dict[str, int]:
     return dict(counts.most_common())
 
 
-def pymalloc_stats() -> dict[str, int]:
-    """pymalloc's own figures (`sys._debugmallocstats`): arenas in use and bytes in used and free blocks.
-
-    Why: when traced memory stays flat while RSS grows, there are two explanations. Either arenas are
-    pinned by a few live blocks (then the free blocks grow with the arenas), or the memory is outside
-    Python. These figures tell which. The stats go to C's stderr, so fd 2 points at a temporary file for
-    the ~1 ms it takes: a log line another thread writes in that moment is lost (tracing is opt-in).
-    """
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as out:
-        os.dup2(out.fileno(), 2)
-        try:
-            sys._debugmallocstats()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        out.seek(0)
-        text = out.read().decode(errors="replace")
-    figures: dict[str, int] = {}
-    for line in text.splitlines():
-        if line.startswith("# ") and "=" in line:
-            name, _, value = line[2:].partition("=")
-            with contextlib.suppress(ValueError):
-                figures[name.strip().replace(" ", "_")] = int(value.strip().replace(",", ""))
-    return figures
-
-
 def write_snapshot(directory: Path, role: str, index: int) -> Path:
     """One snapshot and its type counts; returns the snapshot's path."""
     stem = directory / f"{role}-{os.getpid()}-{index:03d}"
@@ -89,7 +58,6 @@ def write_snapshot(directory: Path, role: str, index: int) -> Path:
                 "t": time.time(),
                 "traced": [current, peak],
                 "types": type_counts(),
-                "pymalloc": pymalloc_stats(),
                 "ws_referrers": protocol_referrers(),
             }
         )
