@@ -50,6 +50,16 @@ def fast_config(**overrides: Any) -> EmulatorConfig:
     return EmulatorConfig(**base)
 
 
+def reconnecting_config(url: str, name: str, base_s: float = 0.2, cap_s: float = 1.0) -> ClientConfig:
+    """A client of user `name` (any password: open mode) that reconnects after a drop: the soak tests'."""
+    return ClientConfig(
+        url=url,
+        credentials=PasswordCredentials(name, "any-pass"),
+        label=name,
+        backoff=BackoffPolicy(base_s=base_s, cap_s=cap_s, max_attempts=20),
+    )
+
+
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
     async with Emulator(fast_config()) as emu:

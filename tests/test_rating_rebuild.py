@@ -7,6 +7,7 @@ of the answered calls of a 4-minute `soak_reconnect` run)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 
 from rtcload.emulator import Emulator
@@ -18,10 +19,9 @@ from rtcload.media.media_settings import MediaSettings
 from rtcload.media.rating import rate_report, rate_samples
 from rtcload.media.session import MediaReport
 from rtcload.media.stats import MediaStats
-from rtcload.protocol.backoff import BackoffPolicy
 from rtcload.signaling import ClientConfig, EventKind, PasswordCredentials, SignalingClient
 from rtcload.signaling.call import Call
-from tests.conftest import fast_config
+from tests.conftest import fast_config, reconnecting_config
 
 use_loopback_only()
 
@@ -88,10 +88,17 @@ def test_a_call_is_rated_over_the_media_its_rebuilds_replaced():
     assert rate_report(replace(last, one_way=True), earlier).verdict == "one-way"
 
 
-async def test_a_call_recovered_by_a_reattach_is_rated_over_both_media():
-    """Real emulator and engine media: the socket drops mid-call, the platform reattaches the call and
-    its media is rebuilt; the call ends before the rebuilt media took two samples (as in the soak).
-    Its calls.csv row rates the first media's intervals instead of saying "no-media"."""
+async def echo_call_sampled_with_media(client: SignalingClient) -> Call:
+    """An answered echo call whose first media has RTP and three stats samples with media."""
+    call = await client.call("echo", answer_timeout_s=20)
+    assert await call.media.wait_first_rtp(20) is not None
+    await _sampled_with_media(call, 3)
+    return call
+
+
+def media_built_for_rebuilds() -> tuple[list[EngineCallMedia], Callable[[], EngineCallMedia]]:
+    """The call's media factory and what it built: the first media samples often, a rebuilt one (almost)
+    never, like a soak's last media that ends before its second stats sample."""
     built: list[EngineCallMedia] = []
 
     def media() -> EngineCallMedia:
@@ -99,19 +106,21 @@ async def test_a_call_recovered_by_a_reattach_is_rated_over_both_media():
         built.append(EngineCallMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=interval)))
         return built[-1]
 
+    return built, media
+
+
+async def test_a_call_recovered_by_a_reattach_is_rated_over_both_media():
+    """Real emulator and engine media: the socket drops mid-call, the platform reattaches the call and
+    its media is rebuilt; the call ends before the rebuilt media took two samples (as in the soak).
+    Its calls.csv row rates the first media's intervals instead of saying "no-media"."""
+    built, media = media_built_for_rebuilds()
+
     async with Emulator(fast_config(grace_s=10), AiortcAnswerer(loopback_only=True)) as emu:
-        config = ClientConfig(
-            url=emu.url,
-            credentials=PasswordCredentials("rated", "any-pass"),
-            label="rated",
-            backoff=BackoffPolicy(base_s=0.2, cap_s=1.0, max_attempts=20),
-        )
+        config = reconnecting_config(emu.url, "rated")
         client = SignalingClient(config, media)
         await client.connect(timeout=20)
         try:
-            call = await client.call("echo", answer_timeout_s=20)
-            assert await call.media.wait_first_rtp(20) is not None
-            await _sampled_with_media(call, 3)
+            call = await echo_call_sampled_with_media(client)
             reattached = asyncio.Event()
             client.events.subscribe(lambda e: reattached.set() if e.kind is EventKind.CALL_REATTACHED else None)
             assert emu.drop_socket(client.sessid)
@@ -132,21 +141,14 @@ async def test_a_call_recovered_by_a_reattach_is_rated_over_both_media():
 
 async def test_a_call_rebuilt_by_an_ice_restart_is_rated_over_both_media():
     """The other rebuild, `updateMedia` (the media watchdog's ICE restart): same rule."""
-    built: list[EngineCallMedia] = []
-
-    def media() -> EngineCallMedia:
-        interval = FIRST_INTERVAL_S if not built else REBUILT_INTERVAL_S
-        built.append(EngineCallMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=interval)))
-        return built[-1]
+    built, media = media_built_for_rebuilds()
 
     async with Emulator(fast_config(), AiortcAnswerer(loopback_only=True)) as emu:
         config = ClientConfig(url=emu.url, credentials=PasswordCredentials("iced", "any-pass"), label="iced")
         client = SignalingClient(config, media)
         await client.connect(timeout=20)
         try:
-            call = await client.call("echo", answer_timeout_s=20)
-            assert await call.media.wait_first_rtp(20) is not None
-            await _sampled_with_media(call, 3)
+            call = await echo_call_sampled_with_media(client)
             await client.update_media(call)
             assert call.media is built[1]
             assert await call.media.wait_first_rtp(20) is not None

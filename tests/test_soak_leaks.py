@@ -18,9 +18,8 @@ from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.loopback import use_loopback_only
 from rtcload.media.media_settings import MediaSettings
 from rtcload.media.session import live_peer_connections
-from rtcload.protocol.backoff import BackoffPolicy
-from rtcload.signaling import ClientConfig, EventKind, PasswordCredentials, SignalingClient
-from tests.conftest import fast_config
+from rtcload.signaling import EventKind, SignalingClient
+from tests.conftest import fast_config, reconnecting_config
 
 use_loopback_only()
 
@@ -44,12 +43,7 @@ async def settle(predicate, timeout: float = 20.0) -> bool:
 
 
 async def client(url: str, name: str) -> SignalingClient:
-    config = ClientConfig(
-        url=url,
-        credentials=PasswordCredentials(name, "any-pass"),
-        label=name,
-        backoff=BackoffPolicy(base_s=0.2, cap_s=1.0, max_attempts=20),
-    )
+    config = reconnecting_config(url, name)
     c = SignalingClient(
         config, lambda: EngineCallMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=1.0))
     )

@@ -12,22 +12,16 @@ from rtcload.loadgen.records import call_record
 from rtcload.media.engine.call_media import EngineCallMedia
 from rtcload.media.loopback import use_loopback_only
 from rtcload.media.media_settings import MediaSettings
-from rtcload.protocol.backoff import BackoffPolicy
 from rtcload.results.ledger import had_media
-from rtcload.signaling import ClientConfig, EventKind, PasswordCredentials, SignalingClient
-from tests.conftest import fast_config
+from rtcload.signaling import EventKind, SignalingClient
+from tests.conftest import fast_config, reconnecting_config
 
 use_loopback_only()
 
 
 async def test_call_ended_just_after_reattach_is_no_media_gap_failure():
     async with Emulator(fast_config(grace_s=10), AiortcAnswerer(loopback_only=True)) as emu:
-        config = ClientConfig(
-            url=emu.url,
-            credentials=PasswordCredentials("gapper", "any-pass"),
-            label="gapper",
-            backoff=BackoffPolicy(base_s=0.2, cap_s=1.0, max_attempts=20),
-        )
+        config = reconnecting_config(emu.url, "gapper")
         client = SignalingClient(
             config, lambda: EngineCallMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=1.0))
         )
@@ -69,12 +63,7 @@ async def test_socket_lost_during_the_attach_answer_keeps_the_call_for_the_next_
             return await super().accept_offer(sdp)
 
     async with Emulator(fast_config(grace_s=20), AiortcAnswerer(loopback_only=True)) as emu:
-        config = ClientConfig(
-            url=emu.url,
-            credentials=PasswordCredentials("twice", "any-pass"),
-            label="twice",
-            backoff=BackoffPolicy(base_s=1.0, cap_s=2.0, max_attempts=20),  # reconnects ~1 s after a loss
-        )
+        config = reconnecting_config(emu.url, "twice", base_s=1.0, cap_s=2.0)  # reconnects ~1 s after a loss
         client = SignalingClient(
             config, lambda: RecordedMedia("tone:440", settings=MediaSettings(codec="opus", stats_interval_s=1.0))
         )
