@@ -70,9 +70,12 @@ async def test_every_catalog_metric_is_exposed_and_labels_stay_bounded():
         output = asyncio.ensure_future(proc.communicate())
         url = f"http://127.0.0.1:{port}/metrics"
         last: dict[str, Any] = {}
-        while not output.done():  # keep the last scrape taken while the run was live
+        while not output.done():  # keep the last scrape taken while the run was live (users still up)
             with contextlib.suppress(OSError):
-                last = await asyncio.to_thread(scrape, url)
+                scraped = await asyncio.to_thread(scrape, url)
+                users = scraped.get("rtcload_users")
+                if users is not None and users.samples and users.samples[0].value > 0:
+                    last = scraped  # not one from the stop phase: Locust has stopped its users by then
             await asyncio.sleep(0.5)
         out, _ = await output
         assert proc.returncode in (0, 1), out.decode(errors="replace")[-3000:]
