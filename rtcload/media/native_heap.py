@@ -17,6 +17,7 @@ to call, nothing happens.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 _state: dict[str, Any] = {"started": False, "trims": 0, "released": 0}
 
 
+@functools.cache  # looked up once per process, not at every trim
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
         trim = ctypes.CDLL(None).malloc_trim

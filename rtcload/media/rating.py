@@ -3,7 +3,7 @@ measured burst ratio), the Telnyx SDK's own MOS beside it, the SDK-equivalent wa
 statistics and a verdict. The maths lives in `rtcload.quality`; this module only wires it up.
 
 A call whose media was rebuilt (reattach, ICE restart) has one report per media instance, each with
-counters from 0: each instance is rated on its own and the intervals joined (`rate_reports`); the time
+counters from 0: each instance is rated on its own and the intervals joined (`rate_report`); the time
 between instances is the media gap, measured by the signaling client, not an interval here.
 """
 

@@ -128,11 +128,10 @@ class LiveCollector:
         """
         if self._figures is None:
             return {}
-        wanted = {(name, _label_key(labels)): field for field, (name, labels) in REGISTRY_FIELDS.items()}
         out = {}
         for metric in self._figures.collect():
             for sample in metric.samples:
-                field = wanted.get((sample.name, _label_key(sample.labels)))
+                field = _WANTED.get((sample.name, _label_key(sample.labels)))
                 if field is not None:
                     out[field] = sample.value
         return out
@@ -163,4 +162,5 @@ def _label_key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels.items()))
 
 
+_WANTED = {(name, _label_key(labels)): field for field, (name, labels) in REGISTRY_FIELDS.items()}  # built once
 COLLECTOR = LiveCollector()  # this process's collector (one Locust process = one collector)
