@@ -69,12 +69,14 @@ def print_slopes(title: str, per_process: dict[str, dict[str, Any]]) -> None:
     print(f"\n{title}")
     print(
         f"{'process':<24} {'samples':>7} {'window':>8} {'FD/h':>8} {'UDP/h':>8} {'MB/h':>8} {'tasks/h':>8} {'obj/h':>9}"
+        f" {'pyarena':>8} {'pyblock':>8}"
     )
     for name, s in per_process.items():
         print(
             f"{name:<24} {s.get('samples', 0):>7} {s.get('window_s', 0) / 60:>7.1f}m {fmt(s.get('fd_per_h')):>8} "
             f"{fmt(s.get('udp_per_h')):>8} {fmt(s.get('mb_per_h')):>8} {fmt(s.get('tasks_per_h')):>8} "
-            f"{fmt(s.get('objects_per_h')):>9}"
+            f"{fmt(s.get('objects_per_h')):>9} {fmt(s.get('py_arena_mb_per_h')):>8} "
+            f"{fmt(s.get('py_block_mb_per_h')):>8}"
         )
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import psutil
 
+from rtcload import pymalloc
+
 
 def udp_socket_count(pid: int | None = None) -> int:
     """UDP sockets (v4 and v6) the process holds open; a dup()ed descriptor counts once per fd.
@@ -47,9 +49,11 @@ def udp_socket_count(pid: int | None = None) -> int:
 def sample_self(count_objects: bool = True) -> dict[str, Any]:
     """This process, from inside: call on its asyncio thread (it counts that loop's tasks).
 
-    `len(gc.get_objects())` costs a few ms per 100k objects: sample at soak intervals, not per tick.
+    `py_arena_bytes`/`py_block_bytes` split RSS growth into Python's allocator (rtcload/pymalloc.py)
+    and the rest. `len(gc.get_objects())` costs a few ms per 100k objects: sample at soak intervals, not per tick.
     """
     proc = psutil.Process(os.getpid())
+    heap = pymalloc.figures()
     try:
         tasks = len(asyncio.all_tasks())
     except RuntimeError:  # no running loop
@@ -63,6 +67,8 @@ def sample_self(count_objects: bool = True) -> dict[str, Any]:
         "threads": proc.num_threads(),
         "asyncio_tasks": tasks,
         "py_objects": len(gc.get_objects()) if count_objects else 0,
+        "py_arena_bytes": heap.get("py_arena_bytes", 0),
+        "py_block_bytes": heap.get("py_block_bytes", 0),
     }
 
 

@@ -32,6 +32,8 @@ class ResourceSample:
     threads: int
     udp_sockets: int = 0
     py_objects: int = 0
+    py_arena_bytes: int = 0  # pymalloc's arenas (rtcload/pymalloc.py)
+    py_block_bytes: int = 0  # ... of which live objects use
     w: float = 0.0  # wall clock (time.time())
 
 
@@ -53,6 +55,8 @@ class Tolerance:
     threads: int = 16
     udp_sockets: int = 32
     py_objects: int = 10**9  # reported, never judged: the object count follows the load
+    py_arena_bytes: int = 2**62  # reported, never judged: RSS is
+    py_block_bytes: int = 2**62
 
 
 DEFAULT_TOLERANCE = Tolerance()
@@ -105,6 +109,8 @@ SLOPE_FIELDS = {
     "mb_per_h": ("rss_bytes", 1.0 / 2**20),
     "tasks_per_h": ("asyncio_tasks", 1.0),
     "objects_per_h": ("py_objects", 1.0),
+    "py_arena_mb_per_h": ("py_arena_bytes", 1.0 / 2**20),  # RSS growth that is Python's allocator
+    "py_block_mb_per_h": ("py_block_bytes", 1.0 / 2**20),  # ... of which live objects (the rest: fragmentation)
 }
 
 
