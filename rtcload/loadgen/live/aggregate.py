@@ -5,8 +5,9 @@ nearest-rank percentile over the whole run so far, so the latest point is what s
 the same samples. A point is taken
 every tick (2 s); the history keeps at most MAX_POINTS (older halves are thinned) so a long soak stays
 bounded. A point is ~2.6 KB (every metric's percentiles): 1,800 points took an hour to fill and grew
-the generator ~4.6 MB over a soak's first hour (issue 22, a tracemalloc diff); 600 fill in 20 minutes,
-keep the last 10 minutes at full resolution and the rest of the run thinned.
+the generator ~4.6 MB over a soak's first hour (issue 22, a tracemalloc diff). 300 points (~0.8 MB) fill
+in 10 minutes, a soak's warm-up, and keep the last 5 minutes at full resolution and the rest of the run
+thinned: still more points than a chart has pixels to spare.
 Gauges (calls in progress, offered CPS) are each process's latest value, summed; call outcomes
 and samples are counted as they arrive.
 """
@@ -23,7 +24,7 @@ from rtcload.loadgen.live.worst import OPTIONAL_FIELDS, SHOWN, WorstCalls
 from rtcload.metrics.catalog import measurement
 
 SCHEMA = "rtcload.live/1"
-MAX_POINTS = 600
+MAX_POINTS = 300
 CPS_WINDOW_S = 10.0  # achieved CPS now: attempts placed over the last 10 s
 MAX_SHARE = 0.05  # at most 5 % of the master's time goes to recomputing percentiles
 
