@@ -124,6 +124,7 @@ def test_a_short_soak_run_attributes_faults_and_carries_the_slopes(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "rtcload", "run", "--scenario", "soak_reconnect", "--users", "4",
          "--spawn-rate", "4", "--duration", "35s", "--results", str(results), "--no-report",
+         "--soak-max-mb-per-h", "4096",
          "--", "--rtc-holding", "uniform:4,8", "--rtc-resource-interval", "2",
          "--rtc-faults", "every=3s,action=drop,share=0.5; every=11s,action=restart,keep_sessions=1"],
         capture_output=True, text=True, timeout=240,
@@ -137,6 +138,7 @@ def test_a_short_soak_run_attributes_faults_and_carries_the_slopes(tmp_path):
         assert slopes["samples"] >= 5 and slopes["fd_per_h"] is not None and slopes["tasks_per_h"] is not None
     assert soak["faults"]["injected"].get("drop", 0) >= 5 and soak["faults"]["injected"].get("restart", 0) >= 2
     assert {g["name"] for g in summary["gates"]} >= {"soak_resources", "soak_recovery"}
+    assert soak["limits"]["mb_per_h"] == 4096.0  # the option reaches the gate's limits
     with open(results / "calls.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert rows and all(r["fault"] in ("none", "drop", "restart", "other") for r in rows)
@@ -146,3 +148,30 @@ def test_a_short_soak_run_attributes_faults_and_carries_the_slopes(tmp_path):
     refused_at_dial = [r for r in hit if not r["socket_lost_at"]]
     assert all(r["error_code"] == NOT_CONNECTED and r["lost_before_answer"] == "yes" for r in refused_at_dial)
     assert all(r["fault_expected"] in ("yes", "no") for r in rows)
+
+
+def test_rss_growth_is_judged_only_with_a_limit():
+    rows = series(0.0, minutes=60)
+    for i, row in enumerate(rows):  # +12 MB/h of steady growth, a little allocator noise around it
+        row["rss_bytes"] = 2**27 + int(i / 60 * 12 * 2**20) + (i % 3) * 2**16
+    slopes = resource_slopes(rows, warmup_s=600)
+    assert 11 < slopes["mb_per_h"] < 13
+    assert growth_failures(slopes) == []  # by default RSS is reported, not judged
+    reasons = growth_failures(slopes, GrowthLimits(mb_per_h=2.0))
+    assert len(reasons) == 1 and reasons[0].startswith("rss +12") and "> 2 MB/h" in reasons[0]
+    assert growth_failures(slopes, GrowthLimits(mb_per_h=16.0)) == []
+
+
+def test_the_resources_gate_fails_on_rss_growth_only_when_a_limit_is_set(tmp_path):
+    rows = series(0.0, minutes=60)
+    for i, row in enumerate(rows):
+        row["rss_bytes"] = 2**27 + int(i / 60 * 12 * 2**20)
+    (tmp_path / "resources.p1.json").write_text(json.dumps(rows))
+    summary = {"registrations": {"attempted": 1, "failed": 0}, "calls": {"attempted": 0, "answered": 0}}
+    unlimited = soak_section(tmp_path, [], series(0.0, minutes=60))
+    limited = soak_section(tmp_path, [], series(0.0, minutes=60), limits=GrowthLimits(mb_per_h=2.0))
+    assert unlimited is not None and limited is not None and limited["limits"]["mb_per_h"] == 2.0
+    passed = {v.name: v for v in evaluate_gates({**summary, "soak": unlimited})}["soak_resources"]
+    failed = {v.name: v for v in evaluate_gates({**summary, "soak": limited})}["soak_resources"]
+    assert passed.passed and passed.message.startswith("no FD growth")
+    assert not failed.passed and "generator.p1: rss +12.0 MB/h" in failed.message

@@ -104,6 +104,9 @@ def _soak_resources(s: dict[str, Any]) -> tuple[bool, float | None, str]:
     slopes = soak.get("resources") or {}
     fds = {name: r.get("fd_per_h") for name, r in slopes.items()}
     shown = ", ".join(f"{name} {v:+.1f} FD/h" for name, v in fds.items() if v is not None) or "no samples"
+    if (limit := soak["limits"].get("mb_per_h")) is not None:  # judged only when asked (--soak-max-mb-per-h)
+        rss = ", ".join(f"{name} {r['mb_per_h']:+.1f}" for name, r in slopes.items() if r.get("mb_per_h") is not None)
+        shown += f"; RSS MB/h (limit {limit:g}): {rss or 'no samples'}"
     if growth:
         why = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in growth.items())
         worst = max((v for v in fds.values() if v is not None), default=None)
@@ -111,7 +114,8 @@ def _soak_resources(s: dict[str, Any]) -> tuple[bool, float | None, str]:
     judged = [r for r in slopes.values() if float(r.get("window_s") or 0) >= soak["limits"]["min_window_s"]]
     if not judged:
         return True, None, f"window too short to judge growth ({shown})"
-    return True, max((v for v in fds.values() if v is not None), default=None), f"no FD growth: {shown}"
+    grows = "no FD or RSS growth" if soak["limits"].get("mb_per_h") is not None else "no FD growth"
+    return True, max((v for v in fds.values() if v is not None), default=None), f"{grows}: {shown}"
 
 
 def _soak_recovery(s: dict[str, Any]) -> tuple[bool, float | None, str]:
@@ -148,7 +152,10 @@ DEFAULT_GATES: dict[str, tuple[str, GateCheck]] = {
 
 # judged only on a soak run (summary["soak"], scenario soak_reconnect): docs/scenarios.md
 SOAK_GATES: dict[str, tuple[str, GateCheck]] = {
-    "soak_resources": ("open FDs and UDP sockets do not grow after warm-up (each process)", _soak_resources),
+    "soak_resources": (
+        "open FDs and UDP sockets (and RSS, with --soak-max-mb-per-h) do not grow after warm-up (each process)",
+        _soak_resources,
+    ),
     "soak_recovery": ("every reconnect, reattach of an answered call and media recovery succeeded", _soak_recovery),
 }
 

@@ -154,10 +154,13 @@ class GrowthLimits:
     above the limit: calls starting and ending move the FD count by a few either way, which over a
     short window makes a large but uncertain slope; a real leak (issue 22 measured +27 FDs/h over 94
     minutes) stands well clear of it. Windows shorter than `min_window_s` are reported, not judged.
+    RSS is judged only when asked: in a soak's first tens of minutes bounded structures still fill (the
+    live view's history and values, Locust's statistics), so a default limit would fail short soaks.
     """
 
     fd_per_h: float = 4.0
     udp_per_h: float = 4.0
+    mb_per_h: float | None = None  # RSS: reported, judged only when set (`--rtc-soak-max-mb-per-h`)
     min_window_s: float = 300.0
 
 
@@ -169,12 +172,12 @@ def growth_failures(slopes: dict[str, Any], limits: GrowthLimits = DEFAULT_LIMIT
     if float(slopes.get("window_s") or 0.0) < limits.min_window_s:
         return []
     reasons = []
-    for key in ("fd_per_h", "udp_per_h"):
-        value = slopes.get(key)
-        if value is None:
+    for key, unit in (("fd_per_h", ""), ("udp_per_h", ""), ("mb_per_h", " MB")):
+        value, limit = slopes.get(key), getattr(limits, key)
+        if value is None or limit is None:
             continue
         low = value - 2 * float(slopes.get(key.replace("_per_h", "_se_per_h")) or 0.0)
-        limit = getattr(limits, key)
         if low > limit:
-            reasons.append(f"{key.replace('_per_h', '')} {value:+.1f}/h (at least {low:+.1f}) > {limit:g}/h")
+            name = "rss" if key == "mb_per_h" else key.replace("_per_h", "")
+            reasons.append(f"{name} {value:+.1f}{unit}/h (at least {low:+.1f}) > {limit:g}{unit}/h")
     return reasons

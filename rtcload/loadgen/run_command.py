@@ -426,7 +426,9 @@ def run(args: argparse.Namespace) -> int:
             )
             return group.exit_code or EXIT_RUN_BROKEN
         if args.scenario == "soak_reconnect":
-            limits = GrowthLimits(fd_per_h=args.soak_max_fd_per_h, udp_per_h=args.soak_max_fd_per_h)
+            limits = GrowthLimits(
+                fd_per_h=args.soak_max_fd_per_h, udp_per_h=args.soak_max_fd_per_h, mb_per_h=args.soak_max_mb_per_h
+            )
             warmup = parse_duration(args.soak_warmup) if args.soak_warmup else None
             duration = None if args.web else parse_duration(args.duration)
             ledger = results / LEDGER_DIR

@@ -159,7 +159,12 @@ def soak_section(
     growth = {name: growth_failures(s, limits) for name, s in resources.items()}
     return {
         "resources": resources,
-        "limits": {"fd_per_h": limits.fd_per_h, "udp_per_h": limits.udp_per_h, "min_window_s": limits.min_window_s},
+        "limits": {
+            "fd_per_h": limits.fd_per_h,
+            "udp_per_h": limits.udp_per_h,
+            "mb_per_h": limits.mb_per_h,
+            "min_window_s": limits.min_window_s,
+        },
         "growth": {name: reasons for name, reasons in growth.items() if reasons},
         "faults": faults_section(records, faults),
     }
