@@ -379,7 +379,7 @@ GENERATOR_CATALOG: tuple[Measurement, ...] = (
         "rtcload_generator_saturated",
         Kind.GAUGE,
         Unit.BOOLEAN,
-        "1 when loop lag p99 or process CPU is above its threshold: the generator may be the bottleneck",
+        "1 when loop lag p95 or process CPU is above its threshold: the generator may be the bottleneck",
     ),
     _M(
         "gc_pause",
