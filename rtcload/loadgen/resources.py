@@ -148,7 +148,7 @@ def resource_slopes(rows: Sequence[dict[str, Any]], warmup_s: float, until_wall:
 
 @dataclass(frozen=True)
 class GrowthLimits:
-    """What the soak gate tolerates after warm-up, per hour (`--rtc-soak-max-fd-per-h`).
+    """What the soak gate tolerates after warm-up, per hour (`rtcload run --soak-max-fd-per-h`).
 
     A series is judged as growing when even the low end of its slope (slope - 2 standard errors) is
     above the limit: calls starting and ending move the FD count by a few either way, which over a
@@ -160,7 +160,7 @@ class GrowthLimits:
 
     fd_per_h: float = 4.0
     udp_per_h: float = 4.0
-    mb_per_h: float | None = None  # RSS: reported, judged only when set (`--rtc-soak-max-mb-per-h`)
+    mb_per_h: float | None = None  # RSS: reported, judged only when set (`--soak-max-mb-per-h`)
     min_window_s: float = 300.0
 
 
